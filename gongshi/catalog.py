@@ -1,0 +1,190 @@
+"""Loads `datasets/<id>/dataset.yaml` + `schema.json` into typed, cross-checked dataset specs."""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from gongshi.paths import DATASETS_DIR
+
+PrivacyClass = Literal["publish", "drop", "mask", "pseudonymise", "generalise"]
+FieldKind = Literal[
+    "text", "free_text", "identifier", "credit_code", "resident_id", "person_name", "phone", "date"
+]
+_DURATION = re.compile(r"^P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)D)?$")
+
+
+class _Strict(BaseModel):
+    # A typo in a key is an error at load time, not a silent default.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Publisher(_Strict):
+    name: str
+    url: str
+
+
+class Licence(_Strict):
+    name: str
+    title: str
+    path: str
+
+
+class PublicityPeriod(_Strict):
+    counted_from: str
+    default: str
+    by_field: str | None = None
+    values: dict[str, str] = Field(default_factory=dict)
+    basis: str
+
+    @model_validator(mode="after")
+    def _durations_parse(self) -> PublicityPeriod:
+        for value in (self.default, *self.values.values()):
+            parse_duration(value)
+        return self
+
+
+class RemovalRule(_Strict):
+    when_filled: list[str]
+    required: list[str]
+    match_on: list[str]
+    listing_required: list[str]
+
+
+class FlagRule(_Strict):
+    when_empty: str
+    message: str
+
+
+class RequiredWhen(_Strict):
+    field: str
+    values: list[str]
+
+
+class FieldPolicy(_Strict):
+    aliases: list[str]
+    privacy: PrivacyClass
+    kind: FieldKind = "text"
+    not_future: bool = False
+
+
+class SchemaField(BaseModel):
+    """One field of the Frictionless Table Schema (the subset the validator enforces)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    name: str
+    title: str
+    description: str
+    type: Literal["string", "date", "integer", "number", "boolean"]
+    format: str | None = None
+    constraints: dict = Field(default_factory=dict)
+
+    @property
+    def required(self) -> bool:
+        return bool(self.constraints.get("required"))
+
+
+class Dataset(_Strict):
+    id: str
+    title: str
+    description: str
+    publisher: Publisher
+    licence: Licence
+    primary_key: list[str]
+    publicity_period: PublicityPeriod | None
+    removal: RemovalRule | None = None
+    flags: dict[str, FlagRule] = Field(default_factory=dict)
+    required_when: dict[str, RequiredWhen] = Field(default_factory=dict)
+    ignored_columns: list[str]
+    fields: dict[str, FieldPolicy]
+    directory: Path
+    table_schema: dict
+
+    @cached_property
+    def schema_fields(self) -> list[SchemaField]:
+        return [SchemaField(**f) for f in self.table_schema["fields"]]
+
+    @property
+    def field_names(self) -> list[str]:
+        return [f.name for f in self.schema_fields]
+
+    def schema_field(self, name: str) -> SchemaField:
+        return next(f for f in self.schema_fields if f.name == name)
+
+    @cached_property
+    def header_lookup(self) -> dict[str, str]:
+        """Normalised header spelling -> field name, for every alias and the field name itself."""
+        lookup: dict[str, str] = {}
+        for name, policy in self.fields.items():
+            for spelling in (name, *policy.aliases, self.schema_field(name).title):
+                lookup[normalise_header(spelling)] = name
+        return lookup
+
+    @cached_property
+    def ignored_headers(self) -> frozenset[str]:
+        return frozenset(normalise_header(h) for h in self.ignored_columns)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Dataset:
+        names = [f["name"] for f in self.table_schema["fields"]]
+        problems = []
+        if set(names) != set(self.fields):
+            problems.append(
+                f"schema.json fields {sorted(set(names) - set(self.fields))} have no policy in dataset.yaml; "
+                f"dataset.yaml fields {sorted(set(self.fields) - set(names))} are not in schema.json"
+            )
+        referenced = list(self.primary_key)
+        if self.publicity_period:
+            referenced += [self.publicity_period.counted_from]
+            referenced += [self.publicity_period.by_field] if self.publicity_period.by_field else []
+        if self.removal:
+            referenced += [*self.removal.when_filled, *self.removal.required]
+            referenced += [*self.removal.match_on, *self.removal.listing_required]
+        referenced += [rule.when_empty for rule in self.flags.values()]
+        for name, rule in self.required_when.items():
+            referenced += [name, rule.field]
+        problems += [f"unknown field {name!r} referenced" for name in referenced if name not in names]
+        seen: dict[str, str] = {}
+        for name, policy in self.fields.items():
+            for alias in {normalise_header(a) for a in (name, *policy.aliases)}:
+                if seen.setdefault(alias, name) != name:
+                    problems.append(f"header alias {alias!r} maps to both {seen[alias]} and {name}")
+        if problems:
+            raise ValueError(f"dataset {self.id}: " + "; ".join(problems))
+        return self
+
+
+def normalise_header(header: str) -> str:
+    """NFKC, no whitespace or zero-width characters, lower-case: how header spellings are compared."""
+    text = unicodedata.normalize("NFKC", header).replace("\ufeff", "").replace("\u200b", "")
+    return "".join(text.split()).lower()
+
+
+def parse_duration(value: str) -> tuple[int, int, int]:
+    """ISO 8601 period of years, months and days ('P3Y', 'P6M', 'P1Y6M') -> (years, months, days)."""
+    match = _DURATION.match(value)
+    if not match or value == "P":
+        raise ValueError(f"not an ISO 8601 period of years/months/days: {value!r}")
+    years, months, days = (int(g or 0) for g in match.groups())
+    return years, months, days
+
+
+def load_dataset(directory: Path) -> Dataset:
+    spec = yaml.safe_load((directory / "dataset.yaml").read_text(encoding="utf-8"))
+    schema = json.loads((directory / "schema.json").read_text(encoding="utf-8"))
+    if spec.get("id") != directory.name:
+        raise ValueError(f"{directory}/dataset.yaml: id {spec.get('id')!r} must equal the folder name")
+    return Dataset(**spec, directory=directory, table_schema=schema)
+
+
+def load_catalog(root: Path | None = None) -> dict[str, Dataset]:
+    """Every dataset under `root` (default: the project's datasets/), by id, in id order."""
+    root = root or DATASETS_DIR
+    return {d.name: load_dataset(d) for d in sorted(root.iterdir()) if (d / "dataset.yaml").is_file()}

@@ -1,0 +1,291 @@
+"""The record register: every accepted row as an event, and each record's current state folded from
+its events — when it was listed, corrected, removed or expired, and from which delivery.
+
+One DuckDB file per dataset under the state directory. Applying a day is idempotent: the day's
+events are replaced, then only the records they touch are folded again, so re-running a day (or
+running an older day late) yields the same state as running the days in order.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from gongshi.catalog import Dataset, parse_duration
+from gongshi.validation import Validated
+
+ACTIVE, REMOVED, EXPIRED = "active", "removed", "expired"
+STATUS_LABELS = {ACTIVE: "公示中", REMOVED: "已移出", EXPIRED: "公示期满"}
+UNMATCHED_REMOVAL = "removal_without_listing"
+_SEP = "\x1f"
+
+
+@dataclass
+class RegisterUpdate:
+    """What applying one delivery day did to the register."""
+
+    day: str
+    events: int
+    new_records: int
+    corrected: int
+    removed: int
+    unmatched_removals: int
+    expired: int
+    by_status: dict[str, int]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def record_id(dataset_id: str, values: list[str | None]) -> str:
+    """The stable identifier of a record: a hash of the dataset and its primary-key values."""
+    text = _SEP.join([dataset_id, *[v or "" for v in values]])
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+class Register:
+    """The accumulated records of one dataset. Use as a context manager."""
+
+    def __init__(self, path: Path, dataset: Dataset, read_only: bool = False):
+        self.dataset = dataset
+        self.path = path
+        if not read_only:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = duckdb.connect(str(path), read_only=read_only)
+        if not read_only:
+            self._create()
+
+    def __enter__(self) -> Register:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.db.close()
+
+    # -- schema -----------------------------------------------------------------------------------
+
+    def _field_sql(self) -> str:
+        return ", ".join(f'"{f.name}" {_duck_type(f.type)}' for f in self.dataset.schema_fields)
+
+    def _create(self) -> None:
+        fields = self._field_sql()
+        self.db.execute(f"""
+            CREATE TABLE IF NOT EXISTS events (
+                record_id VARCHAR NOT NULL, delivery_date DATE NOT NULL, source_file VARCHAR,
+                source_sheet VARCHAR, source_row BIGINT, department VARCHAR, action VARCHAR NOT NULL,
+                row_hash VARCHAR NOT NULL, flags VARCHAR[], {fields})""")
+        self.db.execute(f"""
+            CREATE TABLE IF NOT EXISTS records (
+                record_id VARCHAR PRIMARY KEY, {fields}, status VARCHAR NOT NULL,
+                first_delivery DATE, first_source_file VARCHAR, first_source_row BIGINT,
+                last_delivery DATE, last_source_file VARCHAR, last_source_row BIGINT,
+                corrections INTEGER NOT NULL, corrected_on DATE, removal_delivery DATE,
+                expires_on DATE, expired_on DATE, flags VARCHAR[])""")
+        self.db.execute("""
+            CREATE TABLE IF NOT EXISTS applied_days (
+                delivery_date DATE PRIMARY KEY, events BIGINT NOT NULL)""")
+
+    # -- applying a day ---------------------------------------------------------------------------
+
+    def apply(self, validated: Validated) -> RegisterUpdate:
+        """Replace `validated.day`'s events with its accepted rows and refold the touched records."""
+        day = dt.date.fromisoformat(validated.day)
+        incoming = self._incoming(validated.accepted)  # noqa: F841 - read by DuckDB by name
+        fields = [f'"{n}"' for n in self.dataset.field_names]
+        self.db.execute("BEGIN TRANSACTION")
+        try:
+            self.db.execute("CREATE OR REPLACE TEMP TABLE affected AS "
+                            "SELECT DISTINCT record_id FROM events WHERE delivery_date = ?", [day])
+            self.db.execute("DELETE FROM events WHERE delivery_date = ?", [day])
+            self.db.execute("CREATE OR REPLACE TEMP TABLE day_events AS " + self._identify_sql(fields), [day])
+            self.db.execute(f"""
+                INSERT INTO events (record_id, delivery_date, source_file, source_sheet, source_row, department,
+                                    action, row_hash, flags, {', '.join(fields)})
+                SELECT record_id, delivery_date, source_file, source_sheet, source_row, department,
+                       action, row_hash, flags, {', '.join(fields)} FROM day_events""")
+            self.db.execute("INSERT INTO affected SELECT DISTINCT record_id FROM day_events")
+            before = self._status_of_affected()
+            as_of = max(day, self.as_of() or day)
+            self._refold(as_of)
+            expired = self.db.execute(
+                "UPDATE records SET status = ?, expired_on = expires_on "
+                "WHERE status = ? AND expires_on <= ?", [EXPIRED, ACTIVE, as_of]).fetchone()[0]
+            self.db.execute("INSERT OR REPLACE INTO applied_days VALUES (?, ?)", [day, len(validated.accepted)])
+            update = self._summarise(validated.day, before, expired)
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        return update
+
+    def _incoming(self, accepted: pa.Table) -> pa.Table:
+        columns = ["_source_file", "_source_sheet", "_source_row", "_department", "_flags", *self.dataset.field_names]
+        return accepted.select(columns)
+
+    def _identify_sql(self, fields: list[str]) -> str:
+        """Each accepted row as an event with its record id; removals find the listing they close."""
+        dataset = self.dataset
+        key_sql = _hash_sql(dataset.id, [f'i."{k}"' for k in dataset.primary_key])
+        all_fields = ", ".join(f"i.{f}" for f in fields)
+        row_hash = f"md5(concat_ws('{_SEP}', {', '.join(f'coalesce(CAST(i.{f} AS VARCHAR), {_q()})' for f in fields)}))"
+        base = (f"SELECT ?::DATE AS delivery_date, i._source_file AS source_file, i._source_sheet AS source_sheet, "
+                f"i._source_row AS source_row, i._department AS department, {row_hash} AS row_hash, "
+                f"i._flags AS flags, {all_fields}")
+        rule = dataset.removal
+        if rule is None:
+            return f"SELECT {key_sql} AS record_id, 'upsert' AS action, * FROM ({base} FROM incoming i) i"
+        removal_filled = " OR ".join(f'i."{n}" IS NOT NULL' for n in rule.when_filled)
+        listing_filled = " AND ".join(f'i."{n}" IS NOT NULL' for n in rule.listing_required)
+        listed = dataset.publicity_period.counted_from
+        removed = rule.when_filled[0]
+        match = " AND ".join(f'c."{k}" = r."{k}"' for k in rule.match_on)
+        orphan_key = _hash_sql(dataset.id, [f'r."{k}"' for k in rule.match_on] + ["'removal'", f'r."{removed}"'])
+        return f"""
+            WITH rows AS ({base}, row_number() OVER () AS n FROM incoming i),
+            listings AS (SELECT {key_sql} AS record_id, * FROM rows i WHERE {listing_filled}),
+            removals AS (SELECT * FROM rows i WHERE {removal_filled}),
+            known AS (
+                SELECT record_id, {', '.join(f'"{k}"' for k in rule.match_on)}, "{listed}", status = '{ACTIVE}' AS open
+                FROM records
+                UNION ALL
+                SELECT record_id, {', '.join(f'"{k}"' for k in rule.match_on)}, "{listed}", true FROM listings),
+            matched AS (
+                SELECT r.n, c.record_id FROM removals r JOIN known c
+                  ON {match} AND c."{listed}" <= r."{removed}"
+                   AND (r."{listed}" IS NULL OR c."{listed}" = r."{listed}")
+                QUALIFY row_number() OVER (PARTITION BY r.n ORDER BY c.open DESC, c."{listed}" DESC) = 1)
+            SELECT record_id, 'upsert' AS action, * EXCLUDE (record_id, n) FROM listings
+            UNION ALL
+            SELECT coalesce(m.record_id, {orphan_key}) AS record_id, 'removal' AS action,
+                   r.* EXCLUDE (n) REPLACE (CASE WHEN m.record_id IS NULL
+                                     THEN list_distinct(list_append(coalesce(r.flags, []), '{UNMATCHED_REMOVAL}'))
+                                     ELSE r.flags END AS flags)
+            FROM removals r LEFT JOIN matched m USING (n)"""
+
+    def _refold(self, as_of: dt.date) -> None:
+        """Recompute every affected record from its full event history."""
+        dataset = self.dataset
+        names = dataset.field_names
+        removal_fields = set(dataset.removal.required) if dataset.removal else set()
+        field_sql = ", ".join(
+            f'coalesce(rm."{n}", up."{n}") AS "{n}"' if n in removal_fields else f'coalesce(up."{n}", rm."{n}") AS "{n}"'
+            for n in names
+        )
+        order = "delivery_date, source_file, source_sheet, source_row"
+        self.db.execute("DELETE FROM records WHERE record_id IN (SELECT record_id FROM affected)")
+        self.db.execute(f"""
+            INSERT INTO records
+            WITH ev AS (
+                SELECT *, lag(row_hash) OVER (PARTITION BY record_id, action ORDER BY {order}) AS previous_hash,
+                       row_number() OVER (PARTITION BY record_id, action ORDER BY {order} DESC) AS newest
+                FROM events WHERE record_id IN (SELECT record_id FROM affected)),
+            up AS (SELECT * FROM ev WHERE action = 'upsert' AND newest = 1),
+            rm AS (SELECT * FROM ev WHERE action = 'removal' AND newest = 1),
+            history AS (
+                SELECT record_id,
+                       arg_min(delivery_date, ({order})) AS first_delivery,
+                       arg_min(source_file, ({order})) AS first_source_file,
+                       arg_min(source_row, ({order})) AS first_source_row,
+                       arg_max(delivery_date, ({order})) AS last_delivery,
+                       arg_max(source_file, ({order})) AS last_source_file,
+                       arg_max(source_row, ({order})) AS last_source_row,
+                       count(*) FILTER (WHERE action = 'upsert' AND previous_hash IS NOT NULL
+                                          AND previous_hash <> row_hash) AS corrections,
+                       max(delivery_date) FILTER (WHERE action = 'upsert' AND previous_hash IS NOT NULL
+                                                    AND previous_hash <> row_hash) AS corrected_on
+                FROM ev GROUP BY record_id),
+            folded AS (
+                SELECT h.record_id, {field_sql}, h.first_delivery, h.first_source_file, h.first_source_row,
+                       h.last_delivery, h.last_source_file, h.last_source_row, h.corrections, h.corrected_on,
+                       rm.delivery_date AS removal_delivery,
+                       list_sort(list_distinct(list_concat(coalesce(up.flags, []), coalesce(rm.flags, [])))) AS flags
+                FROM history h LEFT JOIN up USING (record_id) LEFT JOIN rm USING (record_id))
+            SELECT record_id, {', '.join(f'"{n}"' for n in names)},
+                   CASE WHEN removal_delivery IS NOT NULL THEN '{REMOVED}'
+                        WHEN expires_on <= ?::DATE THEN '{EXPIRED}' ELSE '{ACTIVE}' END AS status,
+                   first_delivery, first_source_file, first_source_row, last_delivery, last_source_file,
+                   last_source_row, corrections, corrected_on, removal_delivery, expires_on,
+                   CASE WHEN removal_delivery IS NULL AND expires_on <= ?::DATE THEN expires_on END AS expired_on,
+                   flags
+            FROM (SELECT *, {self._expiry_sql()} AS expires_on FROM folded)""", [as_of, as_of])
+
+    def _expiry_sql(self) -> str:
+        """The end of the publicity period, from dataset.yaml; NULL when the record never expires."""
+        period = self.dataset.publicity_period
+        if period is None:
+            return "NULL::DATE"
+
+        def plus(duration: str) -> str:
+            years, months, days = parse_duration(duration)
+            return f'CAST("{period.counted_from}" + to_months({years * 12 + months}) + to_days({days}) AS DATE)'
+
+        if not period.by_field or not period.values:
+            return plus(period.default)
+        cases = " ".join(f"WHEN {_literal(value)} THEN {plus(duration)}" for value, duration in period.values.items())
+        return f'CASE "{period.by_field}" {cases} ELSE {plus(period.default)} END'
+
+    def _status_of_affected(self) -> dict[str, tuple]:
+        rows = self.db.execute(
+            "SELECT record_id, status, corrections FROM records WHERE record_id IN (SELECT record_id FROM affected)"
+        ).fetchall()
+        return {r[0]: (r[1], r[2]) for r in rows}
+
+    def _summarise(self, day: str, before: dict[str, tuple], expired: int) -> RegisterUpdate:
+        after = self.db.execute(
+            "SELECT record_id, status, corrections, list_contains(flags, ?) FROM records "
+            "WHERE record_id IN (SELECT record_id FROM affected)", [UNMATCHED_REMOVAL]).fetchall()
+        events = self.db.execute("SELECT count(*) FROM day_events").fetchone()[0]
+        new = sum(1 for r in after if r[0] not in before)
+        corrected = sum(1 for r in after if r[0] in before and r[2] > before[r[0]][1])
+        removed = sum(1 for r in after if r[1] == REMOVED and before.get(r[0], (None,))[0] != REMOVED)
+        unmatched = sum(1 for r in after if r[3] and r[0] not in before)
+        return RegisterUpdate(day, events, new, corrected, removed, unmatched, expired, self.counts_by_status())
+
+    # -- reading ----------------------------------------------------------------------------------
+
+    def as_of(self) -> dt.date | None:
+        return self.db.execute("SELECT max(delivery_date) FROM applied_days").fetchone()[0]
+
+    def applied_days(self) -> dict[str, int]:
+        rows = self.db.execute("SELECT delivery_date, events FROM applied_days ORDER BY 1").fetchall()
+        return {d.isoformat(): n for d, n in rows}
+
+    def counts_by_status(self) -> dict[str, int]:
+        rows = self.db.execute("SELECT status, count(*) FROM records GROUP BY 1 ORDER BY 1").fetchall()
+        return {status: n for status, n in rows}
+
+    def records(self) -> pa.Table:
+        return self.db.sql("SELECT * FROM records ORDER BY record_id").to_arrow_table()
+
+    def events(self, record: str | None = None) -> pa.Table:
+        where, params = ("WHERE record_id = ?", [record]) if record else ("", [])
+        return self.db.sql(
+            f"SELECT * FROM events {where} ORDER BY delivery_date, source_file, source_sheet, source_row, record_id",
+            params=params).to_arrow_table()
+
+    def events_on(self, day: str) -> int:
+        return self.db.execute("SELECT count(*) FROM events WHERE delivery_date = ?",
+                               [dt.date.fromisoformat(day)]).fetchone()[0]
+
+
+def _duck_type(table_schema_type: str) -> str:
+    return {"date": "DATE", "integer": "BIGINT", "number": "DOUBLE", "boolean": "BOOLEAN"}.get(
+        table_schema_type, "VARCHAR")
+
+
+def _hash_sql(dataset_id: str, columns: list[str]) -> str:
+    """SQL twin of `record_id` (tests assert they agree)."""
+    parts = ", ".join([_literal(dataset_id), *[f"coalesce(CAST({c} AS VARCHAR), {_q()})" for c in columns]])
+    return f"substr(sha256(concat_ws('{_SEP}', {parts})), 1, 16)"
+
+
+def _q() -> str:
+    return "''"
+
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
