@@ -15,9 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from gongshi.paths import DATASETS_DIR
 
 PrivacyClass = Literal["publish", "drop", "mask", "pseudonymise", "generalise"]
-FieldKind = Literal[
-    "text", "free_text", "identifier", "credit_code", "resident_id", "person_name", "phone", "date"
-]
+FieldKind = Literal["text", "free_text", "identifier", "credit_code", "resident_id", "person_name", "phone", "date"]
 _DURATION = re.compile(r"^P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)D)?$")
 
 

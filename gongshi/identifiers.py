@@ -142,9 +142,7 @@ def uscc_problems(column: pa.Array | pa.ChunkedArray) -> pa.Array:
     problem = np.full(n, None, dtype=object)
     present = pc.fill_null(pc.invert(pc.is_null(column)), False).to_numpy(zero_copy_only=False)
     length_ok = pc.fill_null(pc.equal(pc.utf8_length(column), 18), False).to_numpy(zero_copy_only=False)
-    charset_ok = pc.fill_null(pc.match_substring_regex(column, USCC_PATTERN), False).to_numpy(
-        zero_copy_only=False
-    )
+    charset_ok = pc.fill_null(pc.match_substring_regex(column, USCC_PATTERN), False).to_numpy(zero_copy_only=False)
     problem[present & ~length_ok] = "length"
     problem[present & length_ok & ~charset_ok] = "charset"
     candidates = np.flatnonzero(charset_ok)
@@ -168,9 +166,7 @@ def resident_id_problems(column: pa.Array | pa.ChunkedArray, today: dt.date) -> 
     problem = np.full(n, None, dtype=object)
     present = pc.fill_null(pc.invert(pc.is_null(column)), False).to_numpy(zero_copy_only=False)
     lengths = pc.fill_null(pc.utf8_length(column), 0).to_numpy(zero_copy_only=False)
-    is18 = pc.fill_null(pc.match_substring_regex(column, r"^[0-9]{17}[0-9X]$"), False).to_numpy(
-        zero_copy_only=False
-    )
+    is18 = pc.fill_null(pc.match_substring_regex(column, r"^[0-9]{17}[0-9X]$"), False).to_numpy(zero_copy_only=False)
     is15 = pc.fill_null(pc.match_substring_regex(column, r"^[0-9]{15}$"), False).to_numpy(zero_copy_only=False)
     problem[present & ~np.isin(lengths, [15, 18])] = "length"
     problem[present & np.isin(lengths, [15, 18]) & ~is18 & ~is15] = "charset"

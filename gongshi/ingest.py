@@ -35,8 +35,13 @@ _EXCEL_EPOCH = dt.date(1899, 12, 30)
 _DATE_FOLDER = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 META_COLUMNS = ["_row_id", "_source_file", "_source_sheet", "_source_row", "_department"]
 FINDING_SCHEMA = pa.schema(
-    [("_row_id", pa.int64()), ("field", pa.string()), ("code", pa.string()), ("message", pa.string()),
-     ("value", pa.string())]
+    [
+        ("_row_id", pa.int64()),
+        ("field", pa.string()),
+        ("code", pa.string()),
+        ("message", pa.string()),
+        ("value", pa.string()),
+    ]
 )
 
 
@@ -155,8 +160,13 @@ def read_delivery(inbox: Path, dataset: Dataset, day: str) -> Delivery:
             rows, fields, codes, messages, values = zip(*file_findings, strict=True)
             findings.append(
                 pa.table(
-                    [pa.array(np.asarray(rows, dtype=np.int64) + next_row_id), pa.array(fields, pa.string()),
-                     pa.array(codes, pa.string()), pa.array(messages, pa.string()), pa.array(values, pa.string())],
+                    [
+                        pa.array(np.asarray(rows, dtype=np.int64) + next_row_id),
+                        pa.array(fields, pa.string()),
+                        pa.array(codes, pa.string()),
+                        pa.array(messages, pa.string()),
+                        pa.array(values, pa.string()),
+                    ],
                     schema=FINDING_SCHEMA,
                 )
             )
@@ -172,8 +182,13 @@ def empty_rows(dataset: Dataset) -> pa.Table:
 
 
 def _row_schema(dataset: Dataset) -> pa.Schema:
-    meta = [("_row_id", pa.int64()), ("_source_file", pa.string()), ("_source_sheet", pa.string()),
-            ("_source_row", pa.int64()), ("_department", pa.string())]
+    meta = [
+        ("_row_id", pa.int64()),
+        ("_source_file", pa.string()),
+        ("_source_sheet", pa.string()),
+        ("_source_row", pa.int64()),
+        ("_department", pa.string()),
+    ]
     return pa.schema(meta + [(name, pa.string()) for name in dataset.field_names])
 
 
@@ -183,8 +198,14 @@ def _row_schema(dataset: Dataset) -> pa.Schema:
 def read_file(path: Path, dataset: Dataset) -> tuple[FileResult, pa.Table | None, list]:
     """Read one delivered file. Returns its ledger entry, its rows (None if rejected) and findings."""
     name = path.name
-    result = FileResult(dataset=dataset.id, file=name, department=department_of(name), sha256="", bytes=0,
-                        format=FORMATS.get(path.suffix.lower()))
+    result = FileResult(
+        dataset=dataset.id,
+        file=name,
+        department=department_of(name),
+        sha256="",
+        bytes=0,
+        format=FORMATS.get(path.suffix.lower()),
+    )
     try:
         if path.is_symlink() or not path.is_file():
             raise FileRejected("not_a_file", "该条目不是普通文件（可能是符号链接），出于安全原因不予读取。")
@@ -292,9 +313,16 @@ def _read_csv(data: bytes, dataset: Dataset) -> _Sheet:
         columns = [pc.take(pa.concat_arrays([col, padded]), pa.array(order)) for col in columns]
         position = {number: i for i, number in enumerate(row_numbers)}
         for row in sorted(invalid, key=lambda r: r.number):
-            findings.append((position[row.number], None, "malformed_row",
-                             f"该行有 {row.actual_columns} 列，表头有 {row.expected_columns} 列（可能是未加引号的逗号或文件截断）",
-                             row.text[:200]))
+            findings.append(
+                (
+                    position[row.number],
+                    None,
+                    "malformed_row",
+                    f"该行有 {row.actual_columns} 列，表头有 {row.expected_columns} 列"
+                    "（可能是未加引号的逗号或文件截断）",
+                    row.text[:200],
+                )
+            )
     return _drop_blank_rows(_Sheet(header, columns, row_numbers, None, header_index + 1, findings))
 
 
@@ -308,12 +336,18 @@ def _parse_csv(data: bytes, delimiter: str, skip: int, names: list[str], use_thr
     try:
         table = pv.read_csv(
             io.BytesIO(data),
-            read_options=pv.ReadOptions(skip_rows=skip, column_names=names, use_threads=use_threads,
-                                        block_size=1 << 24),
-            parse_options=pv.ParseOptions(delimiter=delimiter, newlines_in_values=True, ignore_empty_lines=False,
-                                          invalid_row_handler=keep_invalid),
-            convert_options=pv.ConvertOptions(column_types={n: pa.string() for n in names}, null_values=[""],
-                                              strings_can_be_null=True, quoted_strings_can_be_null=True),
+            read_options=pv.ReadOptions(
+                skip_rows=skip, column_names=names, use_threads=use_threads, block_size=1 << 24
+            ),
+            parse_options=pv.ParseOptions(
+                delimiter=delimiter, newlines_in_values=True, ignore_empty_lines=False, invalid_row_handler=keep_invalid
+            ),
+            convert_options=pv.ConvertOptions(
+                column_types={n: pa.string() for n in names},
+                null_values=[""],
+                strings_can_be_null=True,
+                quoted_strings_can_be_null=True,
+            ),
         )
     except (pa.ArrowInvalid, pa.ArrowException) as error:
         raise FileRejected("csv_unparseable", f"CSV 无法解析：{error}。请检查引号是否成对、文件是否完整。") from None
@@ -332,7 +366,7 @@ def _read_json(data: bytes, dataset: Dataset) -> _Sheet:
     if isinstance(records, dict) and len(records) == 1 and isinstance(next(iter(records.values())), list):
         records = next(iter(records.values()))  # {"data": [...]} wrappers are common
     if not isinstance(records, list):
-        raise FileRejected("json_not_array", "JSON 顶层应为对象数组，例如 [{\"事项编码\": \"…\"}, …]。")
+        raise FileRejected("json_not_array", 'JSON 顶层应为对象数组，例如 [{"事项编码": "…"}, …]。')
     header: list[str] = []
     for record in records:
         if isinstance(record, dict):
@@ -409,11 +443,12 @@ def _sheet_cells(name: str, rows: list[list], merged, dataset: Dataset) -> _Shee
     while width and not header[width - 1]:
         width -= 1
     date_columns = {
-        i for i, h in enumerate(header[:width])
+        i
+        for i, h in enumerate(header[:width])
         if dataset.fields.get(dataset.header_lookup.get(normalise_header(h), ""), None) is not None
         and dataset.fields[dataset.header_lookup[normalise_header(h)]].kind == "date"
     }
-    body = rows[header_index + 1:]
+    body = rows[header_index + 1 :]
     cells: list[list[str | None]] = [[] for _ in range(width)]
     numbers, findings = [], []
     for offset, row in enumerate(body):
@@ -432,8 +467,14 @@ def _sheet_cells(name: str, rows: list[list], merged, dataset: Dataset) -> _Shee
             cells[c].append(text)
             if problem:
                 findings.append((index, header[c], problem[0], problem[1], text))
-    return _Sheet(header[:width], [pa.array(col, pa.string()) for col in cells],
-                  np.asarray(numbers, dtype=np.int64), name, header_index + 1, findings)
+    return _Sheet(
+        header[:width],
+        [pa.array(col, pa.string()) for col in cells],
+        np.asarray(numbers, dtype=np.int64),
+        name,
+        header_index + 1,
+        findings,
+    )
 
 
 def _cell_text(value, as_date: bool = False) -> tuple[str | None, tuple[str, str] | None]:
@@ -454,9 +495,11 @@ def _cell_text(value, as_date: bool = False) -> tuple[str | None, tuple[str, str
         # repr() is the shortest round-trip form, i.e. the digits Excel displays (3.20703197306178e+17).
         text = format(Decimal(repr(value)).normalize(), "f") if isinstance(value, float) else str(value)
         if len(text.lstrip("-")) > EXCEL_EXACT_DIGITS:
-            return text, ("excel_number_precision",
-                          f"该值被 Excel 存为数字，只保留了 {EXCEL_EXACT_DIGITS} 位有效数字，末尾几位已丢失。"
-                          "请将该列设置为“文本”格式后重新填写并报送。")
+            return text, (
+                "excel_number_precision",
+                f"该值被 Excel 存为数字，只保留了 {EXCEL_EXACT_DIGITS} 位有效数字，末尾几位已丢失。"
+                "请将该列设置为“文本”格式后重新填写并报送。",
+            )
         return text, None
     if isinstance(value, dt.time):
         return value.isoformat(), None
@@ -485,9 +528,7 @@ def _drop_blank_rows(sheet: _Sheet) -> _Sheet:
         return sheet
     filled = np.zeros(len(sheet.row_numbers), dtype=bool)
     for column in sheet.columns:
-        filled |= pc.fill_null(pc.not_equal(pc.utf8_trim_whitespace(column), ""), False).to_numpy(
-            zero_copy_only=False
-        )
+        filled |= pc.fill_null(pc.not_equal(pc.utf8_trim_whitespace(column), ""), False).to_numpy(zero_copy_only=False)
     flagged = {row for row, *_ in sheet.findings}
     if flagged:
         filled[list(flagged)] = True
@@ -550,11 +591,15 @@ def _map_headers(header: list[str], dataset: Dataset) -> dict[str, str | None]:
     fields = [f for f in mapping.values() if f]
     doubled = sorted({f for f in fields if fields.count(f) > 1})
     if doubled:
-        names = "、".join(f"{dataset.schema_field(f).title}（{'、'.join(h for h, m in mapping.items() if m == f)}）"
-                         for f in doubled)
+        names = "、".join(
+            f"{dataset.schema_field(f).title}（{'、'.join(h for h, m in mapping.items() if m == f)}）" for f in doubled
+        )
         raise FileRejected("duplicate_headers", f"多列对应同一字段：{names}。请只保留一列。")
-    missing = [dataset.schema_field(n).title for n in dataset.field_names
-               if dataset.schema_field(n).required and n not in fields]
+    missing = [
+        dataset.schema_field(n).title
+        for n in dataset.field_names
+        if dataset.schema_field(n).required and n not in fields
+    ]
     if missing:
         raise FileRejected("missing_headers", f"缺少必填列：{'、'.join(missing)}。请补充这些列后重新报送。")
     return mapping

@@ -98,22 +98,26 @@ class Register:
         fields = [f'"{n}"' for n in self.dataset.field_names]
         self.db.execute("BEGIN TRANSACTION")
         try:
-            self.db.execute("CREATE OR REPLACE TEMP TABLE affected AS "
-                            "SELECT DISTINCT record_id FROM events WHERE delivery_date = ?", [day])
+            self.db.execute(
+                "CREATE OR REPLACE TEMP TABLE affected AS "
+                "SELECT DISTINCT record_id FROM events WHERE delivery_date = ?",
+                [day],
+            )
             self.db.execute("DELETE FROM events WHERE delivery_date = ?", [day])
             self.db.execute("CREATE OR REPLACE TEMP TABLE day_events AS " + self._identify_sql(fields), [day])
             self.db.execute(f"""
                 INSERT INTO events (record_id, delivery_date, source_file, source_sheet, source_row, department,
-                                    action, row_hash, flags, {', '.join(fields)})
+                                    action, row_hash, flags, {", ".join(fields)})
                 SELECT record_id, delivery_date, source_file, source_sheet, source_row, department,
-                       action, row_hash, flags, {', '.join(fields)} FROM day_events""")
+                       action, row_hash, flags, {", ".join(fields)} FROM day_events""")
             self.db.execute("INSERT INTO affected SELECT DISTINCT record_id FROM day_events")
             before = self._status_of_affected()
             as_of = max(day, self.as_of() or day)
             self._refold(as_of)
             expired = self.db.execute(
-                "UPDATE records SET status = ?, expired_on = expires_on "
-                "WHERE status = ? AND expires_on <= ?", [EXPIRED, ACTIVE, as_of]).fetchone()[0]
+                "UPDATE records SET status = ?, expired_on = expires_on WHERE status = ? AND expires_on <= ?",
+                [EXPIRED, ACTIVE, as_of],
+            ).fetchone()[0]
             self.db.execute("INSERT OR REPLACE INTO applied_days VALUES (?, ?)", [day, len(validated.accepted)])
             update = self._summarise(validated.day, before, expired)
             self.db.execute("COMMIT")
@@ -132,9 +136,11 @@ class Register:
         key_sql = _hash_sql(dataset.id, [f'i."{k}"' for k in dataset.primary_key])
         all_fields = ", ".join(f"i.{f}" for f in fields)
         row_hash = f"md5(concat_ws('{_SEP}', {', '.join(f'coalesce(CAST(i.{f} AS VARCHAR), {_q()})' for f in fields)}))"
-        base = (f"SELECT ?::DATE AS delivery_date, i._source_file AS source_file, i._source_sheet AS source_sheet, "
-                f"i._source_row AS source_row, i._department AS department, {row_hash} AS row_hash, "
-                f"i._flags AS flags, {all_fields}")
+        base = (
+            f"SELECT ?::DATE AS delivery_date, i._source_file AS source_file, i._source_sheet AS source_sheet, "
+            f"i._source_row AS source_row, i._department AS department, {row_hash} AS row_hash, "
+            f"i._flags AS flags, {all_fields}"
+        )
         rule = dataset.removal
         if rule is None:
             return f"SELECT {key_sql} AS record_id, 'upsert' AS action, * FROM ({base} FROM incoming i) i"
@@ -149,10 +155,10 @@ class Register:
             listings AS (SELECT {key_sql} AS record_id, * FROM rows i WHERE {listing_filled}),
             removals AS (SELECT * FROM rows i WHERE {removal_filled}),
             known AS (
-                SELECT record_id, {', '.join(f'"{k}"' for k in rule.match_on)}, "{listed}", status = '{ACTIVE}' AS open
+                SELECT record_id, {", ".join(f'"{k}"' for k in rule.match_on)}, "{listed}", status = '{ACTIVE}' AS open
                 FROM records
                 UNION ALL
-                SELECT record_id, {', '.join(f'"{k}"' for k in rule.match_on)}, "{listed}", true FROM listings),
+                SELECT record_id, {", ".join(f'"{k}"' for k in rule.match_on)}, "{listed}", true FROM listings),
             matched AS (
                 SELECT r.n, c.record_id FROM removals r JOIN known c
                   ON {match} AND c."{listed}" <= r."{removed}"
@@ -172,12 +178,15 @@ class Register:
         names = dataset.field_names
         removal_fields = set(dataset.removal.required) if dataset.removal else set()
         field_sql = ", ".join(
-            f'coalesce(rm."{n}", up."{n}") AS "{n}"' if n in removal_fields else f'coalesce(up."{n}", rm."{n}") AS "{n}"'
+            f'coalesce(rm."{n}", up."{n}") AS "{n}"'
+            if n in removal_fields
+            else f'coalesce(up."{n}", rm."{n}") AS "{n}"'
             for n in names
         )
         order = "delivery_date, source_file, source_sheet, source_row"
         self.db.execute("DELETE FROM records WHERE record_id IN (SELECT record_id FROM affected)")
-        self.db.execute(f"""
+        self.db.execute(
+            f"""
             INSERT INTO records
             WITH ev AS (
                 SELECT *, lag(row_hash) OVER (PARTITION BY record_id, action ORDER BY {order}) AS previous_hash,
@@ -204,14 +213,16 @@ class Register:
                        rm.delivery_date AS removal_delivery,
                        list_sort(list_distinct(list_concat(coalesce(up.flags, []), coalesce(rm.flags, [])))) AS flags
                 FROM history h LEFT JOIN up USING (record_id) LEFT JOIN rm USING (record_id))
-            SELECT record_id, {', '.join(f'"{n}"' for n in names)},
+            SELECT record_id, {", ".join(f'"{n}"' for n in names)},
                    CASE WHEN removal_delivery IS NOT NULL THEN '{REMOVED}'
                         WHEN expires_on <= ?::DATE THEN '{EXPIRED}' ELSE '{ACTIVE}' END AS status,
                    first_delivery, first_source_file, first_source_row, last_delivery, last_source_file,
                    last_source_row, corrections, corrected_on, removal_delivery, expires_on,
                    CASE WHEN removal_delivery IS NULL AND expires_on <= ?::DATE THEN expires_on END AS expired_on,
                    flags
-            FROM (SELECT *, {self._expiry_sql()} AS expires_on FROM folded)""", [as_of, as_of])
+            FROM (SELECT *, {self._expiry_sql()} AS expires_on FROM folded)""",
+            [as_of, as_of],
+        )
 
     def _expiry_sql(self) -> str:
         """The end of the publicity period, from dataset.yaml; NULL when the record never expires."""
@@ -237,7 +248,9 @@ class Register:
     def _summarise(self, day: str, before: dict[str, tuple], expired: int) -> RegisterUpdate:
         after = self.db.execute(
             "SELECT record_id, status, corrections, list_contains(flags, ?) FROM records "
-            "WHERE record_id IN (SELECT record_id FROM affected)", [UNMATCHED_REMOVAL]).fetchall()
+            "WHERE record_id IN (SELECT record_id FROM affected)",
+            [UNMATCHED_REMOVAL],
+        ).fetchall()
         events = self.db.execute("SELECT count(*) FROM day_events").fetchone()[0]
         new = sum(1 for r in after if r[0] not in before)
         corrected = sum(1 for r in after if r[0] in before and r[2] > before[r[0]][1])
@@ -265,16 +278,19 @@ class Register:
         where, params = ("WHERE record_id = ?", [record]) if record else ("", [])
         return self.db.sql(
             f"SELECT * FROM events {where} ORDER BY delivery_date, source_file, source_sheet, source_row, record_id",
-            params=params).to_arrow_table()
+            params=params,
+        ).to_arrow_table()
 
     def events_on(self, day: str) -> int:
-        return self.db.execute("SELECT count(*) FROM events WHERE delivery_date = ?",
-                               [dt.date.fromisoformat(day)]).fetchone()[0]
+        return self.db.execute(
+            "SELECT count(*) FROM events WHERE delivery_date = ?", [dt.date.fromisoformat(day)]
+        ).fetchone()[0]
 
 
 def _duck_type(table_schema_type: str) -> str:
     return {"date": "DATE", "integer": "BIGINT", "number": "DOUBLE", "boolean": "BOOLEAN"}.get(
-        table_schema_type, "VARCHAR")
+        table_schema_type, "VARCHAR"
+    )
 
 
 def _hash_sql(dataset_id: str, columns: list[str]) -> str:

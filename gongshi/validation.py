@@ -29,8 +29,14 @@ from gongshi.identifiers import (
 from gongshi.ingest import META_COLUMNS, Delivery
 
 ISSUE_SCHEMA = pa.schema(
-    [("_row_id", pa.int64()), ("field", pa.string()), ("code", pa.string()), ("severity", pa.string()),
-     ("message", pa.string()), ("value", pa.string())]
+    [
+        ("_row_id", pa.int64()),
+        ("field", pa.string()),
+        ("code", pa.string()),
+        ("severity", pa.string()),
+        ("message", pa.string()),
+        ("value", pa.string()),
+    ]
 )
 # Reader findings that are only warnings: the value is dropped, the row is kept.
 _IDENTIFIER_KINDS = {"credit_code", "identifier", "resident_id"}
@@ -83,8 +89,15 @@ class _Validator:
 
     # -- recording --------------------------------------------------------------------------------
 
-    def add(self, mask: np.ndarray, field: str | None, code: str, message, severity: str = "error",
-            values: pa.Array | None = None) -> None:
+    def add(
+        self,
+        mask: np.ndarray,
+        field: str | None,
+        code: str,
+        message,
+        severity: str = "error",
+        values: pa.Array | None = None,
+    ) -> None:
         """Record an issue for every row where `mask` is true; `message` is a str or per-row array."""
         index = np.flatnonzero(mask)
         if not len(index):
@@ -97,9 +110,14 @@ class _Validator:
         raw = values if values is not None else (self.rows.column(field).combine_chunks() if field else None)
         self.issues.append(
             pa.table(
-                [pa.array(self.row_ids[index]), pa.array([field] * len(index), pa.string()),
-                 pa.array([code] * len(index), pa.string()), pa.array([severity] * len(index), pa.string()),
-                 messages, pc.take(raw, take) if raw is not None else pa.nulls(len(index), pa.string())],
+                [
+                    pa.array(self.row_ids[index]),
+                    pa.array([field] * len(index), pa.string()),
+                    pa.array([code] * len(index), pa.string()),
+                    pa.array([severity] * len(index), pa.string()),
+                    messages,
+                    pc.take(raw, take) if raw is not None else pa.nulls(len(index), pa.string()),
+                ],
                 schema=ISSUE_SCHEMA,
             )
         )
@@ -140,8 +158,12 @@ class _Validator:
             text = self.check_enum(name, text, constraints["enum"])
         if "maxLength" in constraints:
             too_long = pc.fill_null(pc.greater(pc.utf8_length(text), constraints["maxLength"]), False)
-            self.add(too_long.to_numpy(zero_copy_only=False), name, "max_length",
-                     f"“{field.title}”超过 {constraints['maxLength']} 个字符")
+            self.add(
+                too_long.to_numpy(zero_copy_only=False),
+                name,
+                "max_length",
+                f"“{field.title}”超过 {constraints['maxLength']} 个字符",
+            )
         if policy.kind == "credit_code":
             self.check_credit_code(name, text)
         elif policy.kind == "resident_id":
@@ -156,13 +178,21 @@ class _Validator:
     def check_date(self, name: str, text: pa.Array, not_future: bool) -> pa.Array:
         title = self.title(name)
         dates, unreadable, nonexistent = parse_dates(text)
-        self.add(unreadable, name, "date_format",
-                 _per_row(f"无法识别的{title}“", text, "”，请使用 YYYY-MM-DD 格式（也接受 2026年11月25日、2026/11/25）"))
+        self.add(
+            unreadable,
+            name,
+            "date_format",
+            _per_row(f"无法识别的{title}“", text, "”，请使用 YYYY-MM-DD 格式（也接受 2026年11月25日、2026/11/25）"),
+        )
         self.add(nonexistent, name, "date_invalid", _per_row(f"{title}“", text, "”不是真实存在的日期"))
         if not_future:
             future = pc.fill_null(pc.greater(dates, pa.scalar(self.day64.astype(dt.date), pa.date32())), False)
-            self.add(future.to_numpy(zero_copy_only=False), name, "date_future",
-                     _per_row(f"{title}“", text, f"”晚于报送日期 {self.day}"))
+            self.add(
+                future.to_numpy(zero_copy_only=False),
+                name,
+                "date_future",
+                _per_row(f"{title}“", text, f"”晚于报送日期 {self.day}"),
+            )
         return dates
 
     def check_enum(self, name: str, text: pa.Array, allowed: list[str]) -> pa.Array:
@@ -170,17 +200,24 @@ class _Validator:
         canonical = pa.array(allowed, pa.string())
         folded = pa.array([unicodedata.normalize("NFKC", v) for v in allowed], pa.string())
         position = pc.index_in(pc.utf8_normalize(text, form="NFKC"), value_set=folded)
-        unknown = (pc.is_valid(text).to_numpy(zero_copy_only=False)
-                   & pc.is_null(position).to_numpy(zero_copy_only=False))
-        self.add(unknown, name, "enum",
-                 _per_row(f"{self.title(name)}“", text, f"”不在规定取值范围内（应为：{'、'.join(allowed)}）"))
+        unknown = pc.is_valid(text).to_numpy(zero_copy_only=False) & pc.is_null(position).to_numpy(zero_copy_only=False)
+        self.add(
+            unknown,
+            name,
+            "enum",
+            _per_row(f"{self.title(name)}“", text, f"”不在规定取值范围内（应为：{'、'.join(allowed)}）"),
+        )
         return pc.if_else(pc.is_valid(position), pc.take(canonical, position), text)
 
     def check_credit_code(self, name: str, codes: pa.Array) -> None:
         problems = uscc_problems(codes)
         for problem, message in _USCC_MESSAGES.items():
-            self.add(pc.fill_null(pc.equal(problems, problem), False).to_numpy(zero_copy_only=False),
-                     name, f"credit_code_{problem}", message)
+            self.add(
+                pc.fill_null(pc.equal(problems, problem), False).to_numpy(zero_copy_only=False),
+                name,
+                f"credit_code_{problem}",
+                message,
+            )
         for problem in ("check", "org_check"):
             mask = pc.fill_null(pc.equal(problems, problem), False).to_numpy(zero_copy_only=False)
             if mask.any():
@@ -202,8 +239,9 @@ class _Validator:
         return pc.if_else(pa.array(bad | damaged), pa.scalar(None, pa.string()), numbers)
 
     def _finding_rows(self, code: str, field: str) -> np.ndarray:
-        hits = self.findings.filter(pc.and_(pc.equal(self.findings["code"], code),
-                                            pc.equal(self.findings["field"], field)))
+        hits = self.findings.filter(
+            pc.and_(pc.equal(self.findings["code"], code), pc.equal(self.findings["field"], field))
+        )
         return np.isin(self.row_ids, hits.column("_row_id").to_numpy())
 
     def check_reader_findings(self) -> None:
@@ -214,12 +252,19 @@ class _Validator:
         kinds = found["field"].map(lambda f: self.dataset.fields[f].kind if isinstance(f, str) else None)
         warning = (found["code"] == "excel_number_precision") & (kinds == "resident_id")
         titles = found["field"].map(lambda f: f"{self.title(f)}：" if isinstance(f, str) else "")
-        self.issues.append(pa.table(
-            [pa.array(found["_row_id"].to_numpy(), pa.int64()), pa.array(found["field"], pa.string()),
-             pa.array(found["code"], pa.string()), pa.array(np.where(warning, "warning", "error"), pa.string()),
-             pa.array(titles + found["message"], pa.string()), pa.array(found["value"], pa.string())],
-            schema=ISSUE_SCHEMA,
-        ))
+        self.issues.append(
+            pa.table(
+                [
+                    pa.array(found["_row_id"].to_numpy(), pa.int64()),
+                    pa.array(found["field"], pa.string()),
+                    pa.array(found["code"], pa.string()),
+                    pa.array(np.where(warning, "warning", "error"), pa.string()),
+                    pa.array(titles + found["message"], pa.string()),
+                    pa.array(found["value"], pa.string()),
+                ],
+                schema=ISSUE_SCHEMA,
+            )
+        )
 
     def check_removals(self) -> None:
         """A row is a removal when the removal fields are filled, otherwise a listing: each complete."""
@@ -233,21 +278,29 @@ class _Validator:
         for name in rule.listing_required:
             carries_listing |= self.filled(name)
         for name in rule.required:
-            self.add(is_removal & ~self.filled(name), name, "removal_incomplete",
-                     f"移出信息不完整：缺少“{self.title(name)}”")
+            self.add(
+                is_removal & ~self.filled(name), name, "removal_incomplete", f"移出信息不完整：缺少“{self.title(name)}”"
+            )
         for name in rule.listing_required:
-            self.add((~is_removal | carries_listing) & ~self.filled(name), name, "listing_incomplete",
-                     f"列入信息不完整：缺少“{self.title(name)}”")
+            self.add(
+                (~is_removal | carries_listing) & ~self.filled(name),
+                name,
+                "listing_incomplete",
+                f"列入信息不完整：缺少“{self.title(name)}”",
+            )
         listed, removed = self.dataset.publicity_period.counted_from, rule.when_filled[0]
         before = pc.fill_null(pc.less(self.clean[removed], self.clean[listed]), False).to_numpy(zero_copy_only=False)
-        self.add(before, removed, "removal_before_listing",
-                 f"“{self.title(removed)}”早于“{self.title(listed)}”")
+        self.add(before, removed, "removal_before_listing", f"“{self.title(removed)}”早于“{self.title(listed)}”")
 
     def check_required_when(self) -> None:
         for name, rule in self.dataset.required_when.items():
             applies = pc.fill_null(pc.is_in(self.clean[rule.field], value_set=pa.array(rule.values)), False)
-            self.add(applies.to_numpy(zero_copy_only=False) & ~self.filled(name), name, "required_when",
-                     f"{self.title(rule.field)}为“{'/'.join(rule.values)}”时，“{self.title(name)}”不能为空")
+            self.add(
+                applies.to_numpy(zero_copy_only=False) & ~self.filled(name),
+                name,
+                "required_when",
+                f"{self.title(rule.field)}为“{'/'.join(rule.values)}”时，“{self.title(name)}”不能为空",
+            )
 
     def check_duplicate_keys(self) -> None:
         """Later rows repeating an earlier row's primary key in the same delivery are held back."""
@@ -270,8 +323,9 @@ class _Validator:
             messages = np.full(self.n, None, dtype=object)
             where = np.flatnonzero(complete)[repeated.to_numpy()]
             titles = "、".join(self.title(k) for k in key)
-            messages[where] = [f"与 {f} 第 {r} 行重复（{titles}相同）"
-                               for f, r in first[repeated].itertuples(index=False)]
+            messages[where] = [
+                f"与 {f} 第 {r} 行重复（{titles}相同）" for f, r in first[repeated].itertuples(index=False)
+            ]
             mask = np.zeros(self.n, dtype=bool)
             mask[where] = True
             self.add(mask, key[0], "duplicate_key", pa.array(messages, pa.string()))
@@ -322,8 +376,11 @@ def _anchored(pattern: str) -> str:
 
 def _credit_code_message(problem: str, code: str) -> str:
     if problem == "check":
-        return (f"统一社会信用代码校验位错误：按 GB 32100 第 18 位应为“{uscc_check_char(code[:17])}”，"
-                f"实为“{code[17]}”，请核对代码是否录入错误")
-    return (f"统一社会信用代码第 9—17 位（组织机构代码）校验位错误：按 GB 11714 第 17 位应为"
-            f"“{org_code_check_char(code[8:16])}”，实为“{code[16]}”")
-
+        return (
+            f"统一社会信用代码校验位错误：按 GB 32100 第 18 位应为“{uscc_check_char(code[:17])}”，"
+            f"实为“{code[17]}”，请核对代码是否录入错误"
+        )
+    return (
+        f"统一社会信用代码第 9—17 位（组织机构代码）校验位错误：按 GB 11714 第 17 位应为"
+        f"“{org_code_check_char(code[8:16])}”，实为“{code[16]}”"
+    )

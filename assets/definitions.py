@@ -1,0 +1,32 @@
+"""The code location: every dataset's assets from the factory, the ledger, job, schedule, sensor."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from assets.automation import daily_job, daily_schedule, inbox_sensor
+from assets.factory import dataset_assets
+from assets.ledger import ledger_asset
+from assets.resources import resource_for, settings_from_environment
+from gongshi.catalog import load_catalog
+from gongshi.pipeline import Settings
+
+
+def build_definitions(settings: Settings | None = None) -> dg.Definitions:
+    catalog = load_catalog()
+    settings = settings or settings_from_environment()
+    return dg.Definitions.merge(
+        *[dg.Definitions(assets=dataset_assets(dataset)) for dataset in catalog.values()],
+        dg.Definitions(
+            assets=[ledger_asset(catalog)],
+            jobs=[daily_job],
+            schedules=[daily_schedule],
+            sensors=[inbox_sensor],
+            resources={"gongshi": resource_for(settings)},
+            # Steps are small and share DuckDB files: one process is ~10x cheaper than one per step.
+            executor=dg.in_process_executor,
+        ),
+    )
+
+
+defs = build_definitions()

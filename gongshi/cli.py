@@ -1,0 +1,210 @@
+"""The `gongshi` command. The only module of the library that starts Dagster (for `publish` and `ui`)."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from gongshi import ledger
+from gongshi.catalog import load_catalog
+from gongshi.paths import DEMO_INBOX, PROJECT_ROOT, StateLayout
+from gongshi.pipeline import Settings, inbox_days, pending_days
+
+DAGSTER_YAML = """\
+# Written by `gongshi`: a local instance whose runs show in `gongshi ui` / `dagster dev`.
+telemetry:
+  enabled: false
+nux:
+  enabled: false
+"""
+QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gongshi",
+        description="公示 gongshi：把部门每日报送的抽查结果、名单和审批事项调整变成可信的开放数据。",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    publish = commands.add_parser("publish", help="run the daily pipeline on the inbox (Dagster, in-process)")
+    _path_options(publish)
+    publish.add_argument(
+        "--date",
+        type=_day,
+        metavar="YYYY-MM-DD",
+        help="process only this delivery day (even if already processed); "
+        "default: every day in the inbox not yet processed, oldest first",
+    )
+    publish.set_defaults(func=cmd_publish)
+
+    sample = commands.add_parser("sample-data", help="write synthetic deliveries with realistic mess")
+    sample.add_argument("--out", type=Path, required=True, metavar="DIR", help="inbox directory to write")
+    sample.add_argument("--records", type=int, default=10_000, metavar="N", help="total rows (default 10000)")
+    sample.add_argument("--days", type=int, default=3, metavar="D", help="delivery days (default 3)")
+    sample.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default 0)")
+    sample.add_argument(
+        "--start", type=_day, default="2026-11-01", metavar="YYYY-MM-DD", help="first delivery day (default 2026-11-01)"
+    )
+    sample.set_defaults(func=cmd_sample_data)
+
+    ui = commands.add_parser("ui", help="open the Dagster UI on the same instance `publish` uses")
+    _path_options(ui)
+    ui.add_argument("--port", type=int, default=3000, help="web UI port (default 3000)")
+    ui.set_defaults(func=cmd_ui)
+    return parser
+
+
+def _path_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--inbox",
+        type=Path,
+        default=DEMO_INBOX,
+        metavar="DIR",
+        help="deliveries as inbox/<dataset>/<YYYY-MM-DD>/<files> (default: the bundled demo inbox)",
+    )
+    parser.add_argument(
+        "--public",
+        type=Path,
+        default=Path("public"),
+        metavar="DIR",
+        help="web root for what may be published (default ./public)",
+    )
+    parser.add_argument(
+        "--state",
+        type=Path,
+        default=Path("state"),
+        metavar="DIR",
+        help="private state: register, quarantine, ledger, reports, Dagster instance (default ./state; never serve it)",
+    )
+
+
+def _day(text: str) -> str:
+    try:
+        return dt.date.fromisoformat(text).isoformat()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date in YYYY-MM-DD form: {text!r}") from None
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return Settings(inbox=args.inbox.resolve(), public=args.public.resolve(), state=args.state.resolve())
+
+
+def prepare_instance(settings: Settings) -> Path:
+    """The persistent Dagster home under the state directory; the same env the code location reads."""
+    home = StateLayout(settings.state).dagster_home
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists():
+        config.write_text(DAGSTER_YAML, encoding="utf-8")
+    os.environ.update(
+        {
+            "DAGSTER_HOME": str(home),
+            "GONGSHI_INBOX": str(settings.inbox),
+            "GONGSHI_PUBLIC": str(settings.public),
+            "GONGSHI_STATE": str(settings.state),
+        }
+    )
+    return home
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    if not settings.inbox.is_dir():
+        print(f"收件箱不存在：{settings.inbox}", file=sys.stderr)
+        return 2
+    catalog = load_catalog()
+    home = prepare_instance(settings)
+
+    import dagster as dg
+
+    from assets.automation import DAILY_JOB
+    from assets.definitions import build_definitions
+    from assets.partitions import daily_partitions
+
+    days = [args.date] if args.date else pending_days(settings, catalog)
+    print(f"gongshi publish: inbox {settings.inbox}")
+    print(f"                 state {settings.state} (Dagster instance {home})")
+    if not days:
+        known = inbox_days(settings, catalog)
+        print(f"没有待处理的报送日期（收件箱中 {len(known)} 个日期均已处理，文件未变化）。")
+        return 0
+    valid = set(daily_partitions.get_partition_keys())
+    outside = [d for d in days if d not in valid]
+    if outside:
+        print(
+            f"以下日期不在分区范围内（{daily_partitions.start:%Y-%m-%d} 至明天），未处理：{'、'.join(outside)}；"
+            "可设置环境变量 GONGSHI_FIRST_DAY 调整起始日期。",
+            file=sys.stderr,
+        )
+        if args.date:
+            return 2
+        days = [d for d in days if d in valid]
+    job = build_definitions(settings).resolve_job_def(DAILY_JOB)
+    instance = dg.DagsterInstance.get()
+    failed = []
+    for day in days:
+        print(f"[{day}] 读取 → 校验 → 登记 → 对账 …", flush=True)
+        result = job.execute_in_process(
+            partition_key=day,
+            instance=instance,
+            raise_on_error=False,
+            run_config=QUIET_LOGS,
+            tags={"gongshi/trigger": "cli"},
+        )
+        for name in catalog:
+            entry = ledger.read(settings.layout, day, name)
+            if entry is not None:
+                print(
+                    f"    {name:<24} 读入 {entry.rows_in:>7}  接受 {entry.accepted:>7}  "
+                    f"隔离 {entry.quarantined:>6}  退回文件 {entry.files_rejected}"
+                )
+        status = "完成" if result.success else "失败（阻断检查未通过或步骤出错，详见 Dagster UI）"
+        print(f"[{day}] {status}  run {result.run_id}")
+        if not result.success:
+            failed.append(day)
+    _print_summary(settings, catalog, days)
+    return 1 if failed else 0
+
+
+def _print_summary(settings: Settings, catalog: dict, days: list[str]) -> None:
+    print()
+    print(f"{'数据集':<24}{'读入':>8}{'接受':>8}{'隔离':>8}{'退回文件':>8}")
+    for name in catalog:
+        entries = [e for e in (ledger.read(settings.layout, d, name) for d in days) if e is not None]
+        totals = [sum(getattr(e, k) for e in entries) for k in ("rows_in", "accepted", "quarantined", "files_rejected")]
+        print(f"{name:<24}" + "".join(f"{v:>10}" for v in totals))
+    print(f"\n退回报告：{settings.layout.reports_dir('<日期>')}  隔离区：{settings.state / 'quarantine'}")
+
+
+def cmd_sample_data(args: argparse.Namespace) -> int:
+    from gongshi.sampledata import write_sample_inbox
+
+    summary = write_sample_inbox(
+        args.out, records=args.records, days=args.days, seed=args.seed, start=dt.date.fromisoformat(args.start)
+    )
+    for name, count in summary.items():
+        print(f"{name:<24}{count:>10} rows")
+    print(f"written to {args.out}")
+    return 0
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    prepare_instance(settings)
+    command = [sys.executable, "-m", "dagster", "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"), "-p", str(args.port)]
+    return subprocess.call(command, cwd=PROJECT_ROOT)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
