@@ -29,19 +29,38 @@ def civil_dates(year: np.ndarray, month: np.ndarray, day: np.ndarray) -> np.ndar
     return result
 
 
-def parse_dates(column: pa.Array) -> tuple[pa.Array, np.ndarray, np.ndarray]:
+def parse_dates(column: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, np.ndarray, np.ndarray]:
     """Parse delivered date text. Returns (date32 array, unreadable mask, nonexistent-date mask).
 
-    Null input stays null and is in neither mask.
+    Null input stays null and is in neither mask. ISO dates (nearly all) go through Arrow's strptime;
+    only the other spellings pay for the regular expressions.
     """
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    iso = pc.strptime(column, format="%Y-%m-%d", unit="s", error_is_null=True)
+    # strptime rolls 2023-02-29 over to 03-01: keep only results whose day is the written day.
+    parsed_day = pc.utf8_lpad(pc.cast(pc.day(iso), pa.string()), 2, "0")
+    exact = pc.and_(pc.equal(pc.utf8_length(column), 10), pc.equal(pc.utf8_slice_codeunits(column, 8, 10), parsed_day))
+    iso = pc.if_else(pc.fill_null(exact, False), iso, None)
+    other = pc.and_(pc.is_valid(column), pc.is_null(iso)).to_numpy(zero_copy_only=False)
+    dates = pc.cast(iso, pa.date32())
+    unreadable = np.zeros(len(column), dtype=bool)
+    nonexistent = np.zeros(len(column), dtype=bool)
+    rows = np.flatnonzero(other)
+    if len(rows):
+        parsed, bad_text, bad_date = _parse_spellings(pc.take(column, pa.array(rows)))
+        unreadable[rows] = bad_text
+        nonexistent[rows] = bad_date
+        dates = pc.replace_with_mask(dates, pa.array(other), parsed)
+    return dates, unreadable, nonexistent
+
+
+def _parse_spellings(column: pa.Array) -> tuple[pa.Array, np.ndarray, np.ndarray]:
     text = pc.utf8_trim_whitespace(pc.utf8_normalize(column, form="NFKC"))
-    parts = [pc.extract_regex(text, pattern) for pattern in (_SEPARATED, _COMPACT)]
-    present = pc.is_valid(text).to_numpy(zero_copy_only=False)
-    year = np.zeros(len(text), dtype=np.int64)
-    month = np.zeros(len(text), dtype=np.int64)
-    day = np.zeros(len(text), dtype=np.int64)
+    year, month, day = (np.zeros(len(text), dtype=np.int64) for _ in range(3))
     matched = np.zeros(len(text), dtype=bool)
-    for struct in parts:
+    for pattern in (_SEPARATED, _COMPACT):
+        struct = pc.extract_regex(text, pattern)
         hit = pc.is_valid(struct).to_numpy(zero_copy_only=False) & ~matched
         if hit.any():
             for target, name in ((year, "y"), (month, "m"), (day, "d")):
@@ -49,10 +68,9 @@ def parse_dates(column: pa.Array) -> tuple[pa.Array, np.ndarray, np.ndarray]:
                 target[hit] = values.to_numpy(zero_copy_only=False)[hit]
             matched |= hit
     dates = civil_dates(year, month, day)
-    unreadable = present & ~matched
     nonexistent = matched & np.isnat(dates)
     dates[~matched] = np.datetime64("NaT")
-    return pa.array(dates, type=pa.date32(), from_pandas=True), unreadable, nonexistent
+    return pa.array(dates, type=pa.date32(), from_pandas=True), ~matched, nonexistent
 
 
 def add_period(dates: np.ndarray, years: int, months: int, days: int) -> np.ndarray:

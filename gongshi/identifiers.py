@@ -115,10 +115,20 @@ _RID_CHECK_BYTES = np.frombuffer(RESIDENT_ID_CHECK.encode(), dtype=np.uint8)
 
 
 def normalise_identifiers(column: pa.Array | pa.ChunkedArray) -> pa.Array:
-    """Vectorised `normalise_identifier`: NFKC, drop whitespace, upper-case."""
-    column = pc.utf8_normalize(column, form="NFKC")
-    column = pc.replace_substring_regex(column, pattern=r"\s+", replacement="")
-    return _combine(pc.utf8_upper(column))
+    """Vectorised `normalise_identifier`: NFKC, drop whitespace, upper-case.
+
+    Cells that are already plain upper-case ASCII (nearly all) are left alone; only the rest pay for
+    Unicode normalisation.
+    """
+    column = _combine(column)
+    plain = pc.fill_null(pc.match_substring_regex(column, r"^[0-9A-Z\-]*$"), True)
+    if pc.all(plain).as_py():
+        return column
+    messy = pc.invert(plain)
+    fixed = pc.utf8_upper(
+        pc.replace_substring_regex(pc.utf8_normalize(pc.filter(column, messy), form="NFKC"), r"\s+", "")
+    )
+    return pc.replace_with_mask(column, messy, fixed)
 
 
 def _combine(column: pa.Array | pa.ChunkedArray) -> pa.Array:
@@ -135,28 +145,34 @@ def _fixed_width_bytes(column: pa.Array, width: int) -> np.ndarray:
     return data[offsets[0] : offsets[-1]].reshape(len(column), width)
 
 
-def uscc_problems(column: pa.Array | pa.ChunkedArray) -> pa.Array:
-    """Vectorised `uscc_problem` over normalised codes: null where valid (or null input)."""
+USCC_PROBLEMS = ("length", "charset", "check", "org_check")  # code i + 1 in `uscc_problem_codes`
+
+
+def uscc_problem_codes(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """Vectorised `uscc_problem` over normalised codes as int8: 0 valid or null, i + 1 for USCC_PROBLEMS[i]."""
     column = _combine(column)
-    n = len(column)
-    problem = np.full(n, None, dtype=object)
-    present = pc.fill_null(pc.invert(pc.is_null(column)), False).to_numpy(zero_copy_only=False)
+    codes = np.zeros(len(column), dtype=np.int8)
+    present = pc.is_valid(column).to_numpy(zero_copy_only=False)
     length_ok = pc.fill_null(pc.equal(pc.utf8_length(column), 18), False).to_numpy(zero_copy_only=False)
     charset_ok = pc.fill_null(pc.match_substring_regex(column, USCC_PATTERN), False).to_numpy(zero_copy_only=False)
-    problem[present & ~length_ok] = "length"
-    problem[present & length_ok & ~charset_ok] = "charset"
+    codes[present & ~length_ok] = 1
+    codes[present & length_ok & ~charset_ok] = 2
     candidates = np.flatnonzero(charset_ok)
     if len(candidates):
-        matrix = _fixed_width_bytes(pc.take(column, pa.array(candidates)), 18)
-        values = _USCC_VALUE[matrix[:, :17]]
-        total = values @ np.array(USCC_WEIGHTS, dtype=np.int64)
+        matrix = _fixed_width_bytes(column.filter(pa.array(charset_ok)), 18)
+        total = _USCC_VALUE[matrix[:, :17]] @ np.array(USCC_WEIGHTS, dtype=np.int64)
         check_ok = _USCC_CHECK_BYTES[(31 - total % 31) % 31] == matrix[:, 17]
-        org_values = _ORG_VALUE[matrix[:, 8:16]]
-        org_total = org_values @ np.array(ORG_WEIGHTS, dtype=np.int64)
+        org_total = _ORG_VALUE[matrix[:, 8:16]] @ np.array(ORG_WEIGHTS, dtype=np.int64)
         org_ok = _ORG_CHECK_BYTES[(11 - org_total % 11) % 12] == matrix[:, 16]
-        problem[candidates[~check_ok]] = "check"
-        problem[candidates[check_ok & ~org_ok]] = "org_check"
-    return pa.array(problem, type=pa.string())
+        codes[candidates[~check_ok]] = 3
+        codes[candidates[check_ok & ~org_ok]] = 4
+    return codes
+
+
+def uscc_problems(column: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """Vectorised `uscc_problem` over normalised codes: the problem name, null where valid (or null)."""
+    names = np.array([None, *USCC_PROBLEMS], dtype=object)
+    return pa.array(names[uscc_problem_codes(column)], pa.string())
 
 
 def resident_id_problems(column: pa.Array | pa.ChunkedArray, today: dt.date) -> pa.Array:

@@ -130,10 +130,17 @@ def delivery_files(inbox: Path, dataset: str, day: str) -> list[Path]:
 
 def fingerprint(files: list[Path]) -> str:
     """sha256 over the names and contents of a day's files: equal fingerprints, equal deliveries."""
+    return _combine_hashes([(p.name, _sha256(p) if p.is_file() and not p.is_symlink() else "") for p in files])
+
+
+def _fingerprint_of(results: list[FileResult]) -> str:
+    return _combine_hashes([(r.file, r.sha256) for r in results])
+
+
+def _combine_hashes(named: list[tuple[str, str]]) -> str:
     digest = hashlib.sha256()
-    for path in files:
-        digest.update(path.name.encode("utf-8", "surrogateescape") + b"\0")
-        digest.update(_sha256(path).encode() if path.is_file() and not path.is_symlink() else b"-")
+    for name, sha in named:
+        digest.update(name.encode("utf-8", "surrogateescape") + b"\0" + (sha or "-").encode())
     return digest.hexdigest()
 
 
@@ -174,7 +181,7 @@ def read_delivery(inbox: Path, dataset: Dataset, day: str) -> Delivery:
         tables.append(table)
     rows = pa.concat_tables(tables) if tables else empty_rows(dataset)
     finding_table = pa.concat_tables(findings) if findings else FINDING_SCHEMA.empty_table()
-    return Delivery(dataset.id, day, rows, finding_table, results, fingerprint(files))
+    return Delivery(dataset.id, day, rows, finding_table, results, _fingerprint_of(results))
 
 
 def empty_rows(dataset: Dataset) -> pa.Table:
@@ -217,11 +224,10 @@ def read_file(path: Path, dataset: Dataset) -> tuple[FileResult, pa.Table | None
                 "unsupported_format",
                 f"不支持的文件格式“{path.suffix or '无扩展名'}”。请以 CSV、XLSX 或 JSON 格式报送。",
             )
-        if not data.strip():
+        if not data[:4096].strip() and not data.strip():
             raise FileRejected("empty_file", "文件为空，没有任何数据。请确认导出是否成功后重新报送。")
         if result.format == "csv":
-            text_bytes, result.encoding = decode_to_utf8(data)
-            sheets = [_read_csv(text_bytes, dataset)]
+            sheets = [_read_csv_file(data, dataset, result)]
         elif result.format == "json":
             text_bytes, result.encoding = decode_to_utf8(data)
             sheets = [_read_json(text_bytes, dataset)]
@@ -283,7 +289,33 @@ def _decode_rejection(data: bytes, error: UnicodeDecodeError, encoding: str) -> 
     return FileRejected("undecodable", f"文件声明为 {encoding} 编码，但第 {error.start} 字节无法按 {encoding} 解码。")
 
 
-def _read_csv(data: bytes, dataset: Dataset) -> _Sheet:
+class _NotUtf8(Exception):
+    """The CSV reader met bytes that are not UTF-8 after the sniffed prefix."""
+
+
+def _read_csv_file(data: bytes, dataset: Dataset, result: FileResult) -> _Sheet:
+    """Sniff the encoding on the first 64 KiB; a UTF-8 file goes to Arrow as is (Arrow validates it
+    while parsing, far faster than decoding in Python). Anything else is decoded strictly first."""
+    if data.startswith(b"\xef\xbb\xbf") or _utf8_prefix(data):
+        result.encoding = "utf-8-sig" if data.startswith(b"\xef\xbb\xbf") else "utf-8"
+        try:
+            return _read_csv(data[3:] if result.encoding == "utf-8-sig" else data, dataset, check_utf8=True)
+        except _NotUtf8:
+            pass
+    text, result.encoding = decode_to_utf8(data)
+    return _read_csv(text, dataset, check_utf8=False)
+
+
+def _utf8_prefix(data: bytes) -> bool:
+    prefix = data[:65536]
+    try:
+        prefix.decode("utf-8")
+    except UnicodeDecodeError as error:
+        return len(prefix) == 65536 and error.start >= len(prefix) - 3  # a character cut by the prefix
+    return not data.startswith((b"\xff\xfe", b"\xfe\xff"))
+
+
+def _read_csv(data: bytes, dataset: Dataset, check_utf8: bool) -> _Sheet:
     first_lines = data[:65536].decode("utf-8", errors="ignore").splitlines()[:HEADER_SEARCH_ROWS]
     delimiter = "\t" if first_lines and first_lines[0].count("\t") > first_lines[0].count(",") else ","
     preview = list(csv.reader(io.StringIO("\n".join(first_lines)), delimiter=delimiter))
@@ -293,19 +325,20 @@ def _read_csv(data: bytes, dataset: Dataset) -> _Sheet:
         duplicates = sorted({h for h in header if header.count(h) > 1})
         raise FileRejected("duplicate_headers", f"表头中列名重复：{'、'.join(duplicates)}。请删除重复列后重新报送。")
     names = [f"c{i}" for i in range(len(header))]
-    table, invalid = _parse_csv(data, delimiter, header_index + 1, names, use_threads=True)
+    table, invalid = _parse_csv(data, delimiter, header_index + 1, names, True, check_utf8)
     if invalid and any(row.number is None for row in invalid):
         # Row numbers of malformed lines are only known to the single-threaded reader.
-        table, invalid = _parse_csv(data, delimiter, header_index + 1, names, use_threads=False)
+        table, invalid = _parse_csv(data, delimiter, header_index + 1, names, False, check_utf8)
     total = table.num_rows + len(invalid)
     first_row = header_index + 2  # 1-based, the line after the header
     # pyarrow numbers records from the top of the file, skipped title and header lines included.
     invalid_numbers = {row.number for row in invalid}
     all_numbers = np.arange(first_row, first_row + total, dtype=np.int64)
     row_numbers = all_numbers[~np.isin(all_numbers, list(invalid_numbers))]
-    columns = [table.column(i).combine_chunks() for i in range(len(names))]
+    columns = [table.column(i) for i in range(len(names))]
     findings = []
     if invalid:
+        columns = [column.combine_chunks() for column in columns]
         # Malformed lines stay rows (all fields empty) so they are counted and quarantined, not lost.
         order = np.argsort(np.concatenate([row_numbers, np.array(sorted(invalid_numbers), dtype=np.int64)]))
         row_numbers = np.concatenate([row_numbers, np.array(sorted(invalid_numbers), dtype=np.int64)])[order]
@@ -326,7 +359,7 @@ def _read_csv(data: bytes, dataset: Dataset) -> _Sheet:
     return _drop_blank_rows(_Sheet(header, columns, row_numbers, None, header_index + 1, findings))
 
 
-def _parse_csv(data: bytes, delimiter: str, skip: int, names: list[str], use_threads: bool):
+def _parse_csv(data: bytes, delimiter: str, skip: int, names: list[str], use_threads: bool, check_utf8: bool):
     invalid = []
 
     def keep_invalid(row):
@@ -337,7 +370,7 @@ def _parse_csv(data: bytes, delimiter: str, skip: int, names: list[str], use_thr
         table = pv.read_csv(
             io.BytesIO(data),
             read_options=pv.ReadOptions(
-                skip_rows=skip, column_names=names, use_threads=use_threads, block_size=1 << 24
+                skip_rows=skip, column_names=names, use_threads=use_threads, block_size=1 << 22
             ),
             parse_options=pv.ParseOptions(
                 delimiter=delimiter, newlines_in_values=True, ignore_empty_lines=False, invalid_row_handler=keep_invalid
@@ -347,9 +380,12 @@ def _parse_csv(data: bytes, delimiter: str, skip: int, names: list[str], use_thr
                 null_values=[""],
                 strings_can_be_null=True,
                 quoted_strings_can_be_null=True,
+                check_utf8=check_utf8,
             ),
         )
     except (pa.ArrowInvalid, pa.ArrowException) as error:
+        if check_utf8 and "UTF8" in str(error).upper().replace("-", ""):
+            raise _NotUtf8 from None
         raise FileRejected("csv_unparseable", f"CSV 无法解析：{error}。请检查引号是否成对、文件是否完整。") from None
     return table, invalid
 
@@ -523,18 +559,24 @@ def _find_header_row(preview: list[list[str]], dataset: Dataset) -> int:
     return best
 
 
+def _blank(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    return pc.fill_null(pc.equal(pc.utf8_trim_whitespace(column), ""), True).to_numpy(zero_copy_only=False)
+
+
 def _drop_blank_rows(sheet: _Sheet) -> _Sheet:
+    """Empty lines are not deliveries (they still use up a row number). Only rows whose first cell is
+    blank are looked at further, column by column."""
     if not sheet.columns or not len(sheet.row_numbers):
         return sheet
-    filled = np.zeros(len(sheet.row_numbers), dtype=bool)
-    for column in sheet.columns:
-        filled |= pc.fill_null(pc.not_equal(pc.utf8_trim_whitespace(column), ""), False).to_numpy(zero_copy_only=False)
-    flagged = {row for row, *_ in sheet.findings}
-    if flagged:
-        filled[list(flagged)] = True
-    if filled.all():
+    blank = np.flatnonzero(_blank(sheet.columns[0]))
+    for column in sheet.columns[1:]:
+        if not len(blank):
+            break
+        blank = blank[_blank(pc.take(column, pa.array(blank)))]
+    blank = np.setdiff1d(blank, [row for row, *_ in sheet.findings])
+    if not len(blank):
         return sheet
-    keep = np.flatnonzero(filled)
+    keep = np.setdiff1d(np.arange(len(sheet.row_numbers)), blank)
     remap = {old: new for new, old in enumerate(keep)}
     return _Sheet(
         sheet.header,
@@ -558,10 +600,10 @@ def _map_sheets(sheets: list[_Sheet], dataset: Dataset, result: FileResult) -> t
         by_field = {mapping[h]: col for h, col in zip(sheet.header, sheet.columns, strict=True) if mapping[h]}
         columns = [
             pa.nulls(n, pa.int64()),
-            pa.array([result.file] * n, pa.string()),
-            pa.array([sheet.sheet] * n, pa.string()),
+            pa.repeat(pa.scalar(result.file, pa.string()), n),
+            pa.repeat(pa.scalar(sheet.sheet, pa.string()), n),
             pa.array(sheet.row_numbers, pa.int64()),
-            pa.array([result.department] * n, pa.string()),
+            pa.repeat(pa.scalar(result.department, pa.string()), n),
         ] + [by_field.get(name, pa.nulls(n, pa.string())) for name in dataset.field_names]
         tables.append(pa.Table.from_arrays(columns, schema=_row_schema(dataset)))
         for row, column, code, message, value in sheet.findings:

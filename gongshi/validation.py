@@ -13,18 +13,18 @@ import unicodedata
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from gongshi.catalog import Dataset
 from gongshi.dates import parse_dates
 from gongshi.identifiers import (
+    USCC_PROBLEMS,
     normalise_identifiers,
     org_code_check_char,
     resident_id_problems,
     uscc_check_char,
-    uscc_problems,
+    uscc_problem_codes,
 )
 from gongshi.ingest import META_COLUMNS, Delivery
 
@@ -50,6 +50,14 @@ _RESIDENT_ID_MESSAGES = {
     "birth_date": "身份证号码中的出生日期不存在，该值已丢弃，请核对后补报",
     "check": "身份证号码校验位错误，该值已丢弃，请核对后补报",
 }
+
+
+@dataclass(frozen=True)
+class Quoted:
+    """An issue message that quotes the delivered value: prefix + value + suffix."""
+
+    prefix: str
+    suffix: str
 
 
 @dataclass
@@ -86,6 +94,7 @@ class _Validator:
         self.n = self.rows.num_rows
         self.issues: list[pa.Table] = []
         self.clean: dict[str, pa.Array] = {}
+        self.present: dict[str, np.ndarray] = {}
 
     # -- recording --------------------------------------------------------------------------------
 
@@ -94,20 +103,25 @@ class _Validator:
         mask: np.ndarray,
         field: str | None,
         code: str,
-        message,
+        message: str | Quoted | list[str],
         severity: str = "error",
-        values: pa.Array | None = None,
     ) -> None:
-        """Record an issue for every row where `mask` is true; `message` is a str or per-row array."""
+        """Record an issue for every row where `mask` is true.
+
+        `message` is one text for all, a `Quoted` (prefix + the delivered value + suffix), or a list
+        with one text per failing row. Messages are built for failing rows only.
+        """
         index = np.flatnonzero(mask)
         if not len(index):
             return
         take = pa.array(index)
-        if isinstance(message, str):
+        raw = pc.take(self.rows.column(field), take) if field else pa.nulls(len(index), pa.string())
+        if isinstance(message, Quoted):
+            messages = pc.binary_join_element_wise(message.prefix, pc.fill_null(raw, ""), message.suffix, "")
+        elif isinstance(message, str):
             messages = pa.array([message] * len(index), pa.string())
         else:
-            messages = pc.take(message, take)
-        raw = values if values is not None else (self.rows.column(field).combine_chunks() if field else None)
+            messages = pa.array(message, pa.string())
         self.issues.append(
             pa.table(
                 [
@@ -116,14 +130,15 @@ class _Validator:
                     pa.array([code] * len(index), pa.string()),
                     pa.array([severity] * len(index), pa.string()),
                     messages,
-                    pc.take(raw, take) if raw is not None else pa.nulls(len(index), pa.string()),
+                    raw,
                 ],
                 schema=ISSUE_SCHEMA,
             )
         )
 
     def filled(self, name: str) -> np.ndarray:
-        return pc.is_valid(self.clean[name]).to_numpy(zero_copy_only=False)
+        """Where the department delivered a value (even one that failed its own check)."""
+        return self.present[name]
 
     def title(self, name: str) -> str:
         return self.dataset.schema_field(name).title
@@ -144,11 +159,12 @@ class _Validator:
         field = self.dataset.schema_field(name)
         policy = self.dataset.fields[name]
         constraints = field.constraints
-        text = pc.utf8_trim_whitespace(self.rows.column(name).combine_chunks())
+        text = pc.utf8_trim_whitespace(self.rows.column(name))
         text = pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
         if policy.kind in _IDENTIFIER_KINDS:
             text = normalise_identifiers(text)
         present = pc.is_valid(text).to_numpy(zero_copy_only=False)
+        self.present[name] = present
         if field.required:
             self.add(~present, name, "required", f"必填项“{field.title}”为空")
         if field.type == "date":
@@ -182,50 +198,52 @@ class _Validator:
             unreadable,
             name,
             "date_format",
-            _per_row(f"无法识别的{title}“", text, "”，请使用 YYYY-MM-DD 格式（也接受 2026年11月25日、2026/11/25）"),
+            Quoted(f"无法识别的{title}“", "”，请使用 YYYY-MM-DD 格式（也接受 2026年11月25日、2026/11/25）"),
         )
-        self.add(nonexistent, name, "date_invalid", _per_row(f"{title}“", text, "”不是真实存在的日期"))
+        self.add(nonexistent, name, "date_invalid", Quoted(f"{title}“", "”不是真实存在的日期"))
         if not_future:
             future = pc.fill_null(pc.greater(dates, pa.scalar(self.day64.astype(dt.date), pa.date32())), False)
             self.add(
                 future.to_numpy(zero_copy_only=False),
                 name,
                 "date_future",
-                _per_row(f"{title}“", text, f"”晚于报送日期 {self.day}"),
+                Quoted(f"{title}“", f"”晚于报送日期 {self.day}"),
             )
         return dates
 
     def check_enum(self, name: str, text: pa.Array, allowed: list[str]) -> pa.Array:
-        # Compare NFKC forms so （） and () or full-width letters still match; keep the canonical spelling.
+        """Closed vocabulary. Exact spellings pass at hash speed; only the rest are compared in NFKC
+        form, so （） and () or full-width letters still match and take the canonical spelling."""
         canonical = pa.array(allowed, pa.string())
+        exact = pc.is_in(text, value_set=canonical).to_numpy(zero_copy_only=False)
+        other = np.flatnonzero(~exact & pc.is_valid(text).to_numpy(zero_copy_only=False))
+        if not len(other):
+            return text
         folded = pa.array([unicodedata.normalize("NFKC", v) for v in allowed], pa.string())
-        position = pc.index_in(pc.utf8_normalize(text, form="NFKC"), value_set=folded)
-        unknown = pc.is_valid(text).to_numpy(zero_copy_only=False) & pc.is_null(position).to_numpy(zero_copy_only=False)
+        position = pc.index_in(pc.utf8_normalize(pc.take(text, pa.array(other)), form="NFKC"), value_set=folded)
+        matched = pc.is_valid(position).to_numpy(zero_copy_only=False)
+        unknown = np.zeros(self.n, dtype=bool)
+        unknown[other[~matched]] = True
         self.add(
             unknown,
             name,
             "enum",
-            _per_row(f"{self.title(name)}“", text, f"”不在规定取值范围内（应为：{'、'.join(allowed)}）"),
+            Quoted(f"{self.title(name)}“", f"”不在规定取值范围内（应为：{'、'.join(allowed)}）"),
         )
-        return pc.if_else(pc.is_valid(position), pc.take(canonical, position), text)
+        respelled = np.zeros(self.n, dtype=bool)
+        respelled[other[matched]] = True
+        return pc.replace_with_mask(text, pa.array(respelled), pc.take(canonical, position.filter(pa.array(matched))))
 
     def check_credit_code(self, name: str, codes: pa.Array) -> None:
-        problems = uscc_problems(codes)
-        for problem, message in _USCC_MESSAGES.items():
-            self.add(
-                pc.fill_null(pc.equal(problems, problem), False).to_numpy(zero_copy_only=False),
-                name,
-                f"credit_code_{problem}",
-                message,
-            )
-        for problem in ("check", "org_check"):
-            mask = pc.fill_null(pc.equal(problems, problem), False).to_numpy(zero_copy_only=False)
-            if mask.any():
+        problems = uscc_problem_codes(codes)
+        for number, problem in enumerate(USCC_PROBLEMS, start=1):
+            mask = problems == number
+            if problem in _USCC_MESSAGES:
+                self.add(mask, name, f"credit_code_{problem}", _USCC_MESSAGES[problem])
+            elif mask.any():
                 # Only failing rows reach this loop: it builds their messages, it does not validate.
                 failing = pc.take(codes, pa.array(np.flatnonzero(mask))).to_pylist()
-                messages = np.full(self.n, None, dtype=object)
-                messages[mask] = [_credit_code_message(problem, code) for code in failing]
-                self.add(mask, name, f"credit_code_{problem}", pa.array(messages, pa.string()))
+                self.add(mask, name, f"credit_code_{problem}", [_credit_code_message(problem, c) for c in failing])
 
     def check_resident_id(self, name: str, numbers: pa.Array) -> pa.Array:
         damaged = self._finding_rows("excel_number_precision", name)
@@ -307,28 +325,32 @@ class _Validator:
         keys = [self.dataset.primary_key]
         if self.dataset.removal:
             keys.append(self.dataset.removal.match_on + self.dataset.removal.when_filled)
+        files = self.rows.column("_source_file").combine_chunks()
+        lines = self.rows.column("_source_row").to_numpy()
         for key in keys:
-            frame = pd.DataFrame({name: self.clean[name].to_pandas() for name in key})
-            frame = frame.astype("string")
-            complete = frame.notna().all(axis=1).to_numpy()
+            # One joined key per row; null when any part is missing (such rows have no identity yet).
+            joined = pc.binary_join_element_wise(*[pc.cast(self.clean[k], pa.string()) for k in key], "\x1f")
             if key is not keys[0]:
-                complete = complete & self.filled(self.dataset.removal.when_filled[0])
-            frame["_source_file"] = self.rows.column("_source_file").to_pandas()
-            frame["_source_row"] = self.rows.column("_source_row").to_numpy()
-            subset = frame[complete]
-            repeated = subset.duplicated(subset=key, keep="first")
-            if not repeated.any():
+                joined = pc.if_else(pa.array(self.filled(self.dataset.removal.when_filled[0])), joined, None)
+            # dictionary_encode numbers keys in order of first appearance: a row repeats an earlier
+            # key exactly when its index is not larger than every index before it.
+            if isinstance(joined, pa.ChunkedArray):
+                joined = joined.combine_chunks()
+            encoded = joined.dictionary_encode()
+            codes = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+            seen_max = np.maximum.accumulate(np.concatenate([[-1], codes[:-1]])) if len(codes) else codes
+            repeated = np.flatnonzero((codes >= 0) & (codes <= seen_max))
+            if not len(repeated):
                 continue
-            first = subset.groupby(key, sort=False)[["_source_file", "_source_row"]].transform("first")
-            messages = np.full(self.n, None, dtype=object)
-            where = np.flatnonzero(complete)[repeated.to_numpy()]
+            first_row = np.full(len(encoded.dictionary), -1, dtype=np.int64)
+            fresh = np.flatnonzero((codes >= 0) & (codes > seen_max))
+            first_row[codes[fresh]] = fresh
             titles = "、".join(self.title(k) for k in key)
-            messages[where] = [
-                f"与 {f} 第 {r} 行重复（{titles}相同）" for f, r in first[repeated].itertuples(index=False)
-            ]
+            originals = first_row[codes[repeated]]
+            messages = [f"与 {files[int(i)].as_py()} 第 {lines[i]} 行重复（{titles}相同）" for i in originals]
             mask = np.zeros(self.n, dtype=bool)
-            mask[where] = True
-            self.add(mask, key[0], "duplicate_key", pa.array(messages, pa.string()))
+            mask[repeated] = True
+            self.add(mask, key[0], "duplicate_key", messages)
 
     def flag_rules(self) -> None:
         """Published-but-flagged: the gap is itself news."""
@@ -352,21 +374,28 @@ class _Validator:
         return Validated(self.dataset.id, self.day, accepted, quarantined, issues)
 
     def _flags(self, issues: pa.Table, row_ids: np.ndarray) -> pa.Array:
-        warnings = issues.filter(pc.equal(issues["severity"], "warning")).select(["_row_id", "code"]).to_pandas()
-        by_row = warnings.groupby("_row_id")["code"].agg(lambda codes: sorted(set(codes))) if len(warnings) else {}
-        series = pd.Series(row_ids).map(by_row)
-        return pa.array([v if isinstance(v, list) else [] for v in series], pa.list_(pa.string()))
+        """Each accepted row's warning codes, sorted and distinct, as a list column."""
+        warnings = issues.filter(pc.equal(issues["severity"], "warning")).select(["_row_id", "code"])
+        pairs = (
+            warnings.group_by(["_row_id", "code"])
+            .aggregate([])
+            .sort_by([("_row_id", "ascending"), ("code", "ascending")])
+        )
+        pairs = pairs.filter(pc.is_in(pairs["_row_id"], value_set=pa.array(row_ids)))
+        counts = (
+            np.bincount(pairs["_row_id"].to_numpy(), minlength=self.n)[row_ids]
+            if pairs.num_rows
+            else (np.zeros(len(row_ids), dtype=np.int64))
+        )
+        offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
+        return pa.ListArray.from_arrays(pa.array(offsets), pairs["code"].combine_chunks())
 
     def _reasons(self, errors: pa.Table, quarantined: pa.Table) -> pa.Array:
-        if not quarantined.num_rows:
-            return pa.array([], pa.string())
-        frame = errors.select(["_row_id", "message"]).to_pandas()
-        joined = frame.groupby("_row_id", sort=False)["message"].agg("；".join)
-        return pa.array(pd.Series(quarantined.column("_row_id").to_numpy()).map(joined), pa.string())
-
-
-def _per_row(prefix: str, values: pa.Array, suffix: str) -> pa.Array:
-    return pc.binary_join_element_wise(prefix, pc.fill_null(values, ""), suffix, "")
+        """Each quarantined row's messages joined in check order (errors are sorted stably by row)."""
+        counts = np.bincount(errors["_row_id"].to_numpy(), minlength=self.n)[quarantined["_row_id"].to_numpy()]
+        offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
+        grouped = pa.ListArray.from_arrays(pa.array(offsets), errors["message"].combine_chunks())
+        return pc.binary_join(grouped, "；")
 
 
 def _anchored(pattern: str) -> str:
