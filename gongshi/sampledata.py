@@ -216,7 +216,7 @@ def blacklist_rows(rng: np.random.Generator, entities: _Entities, day: dt.date, 
         "列入原因": reasons,
         "列入日期": _mess_dates(rng, day, listings, back=20),
         "作出决定机关": city + "市市场监督管理局",
-        "决定书文号": city + np.char.mod(f"市监异列〔{day.year}〕%d号", rng.integers(1, 999, size=listings)).astype(object),
+        "决定书文号": city + np.char.mod(f"市监异列〔{day.year}〕%d号", rng.integers(1, 999, listings)).astype(object),
         "移出原因": empty, "移出日期": empty, "移出决定机关": empty,
     }  # fmt: skip
     if removals:
