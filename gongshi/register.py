@@ -184,13 +184,14 @@ class Register:
             for n in names
         )
         order = "delivery_date, source_file, source_sheet, source_row"
+        newest_first = ", ".join(f"{c} DESC" for c in order.split(", "))
         self.db.execute("DELETE FROM records WHERE record_id IN (SELECT record_id FROM affected)")
         self.db.execute(
             f"""
             INSERT INTO records
             WITH ev AS (
                 SELECT *, lag(row_hash) OVER (PARTITION BY record_id, action ORDER BY {order}) AS previous_hash,
-                       row_number() OVER (PARTITION BY record_id, action ORDER BY {order} DESC) AS newest
+                       row_number() OVER (PARTITION BY record_id, action ORDER BY {newest_first}) AS newest
                 FROM events WHERE record_id IN (SELECT record_id FROM affected)),
             up AS (SELECT * FROM ev WHERE action = 'upsert' AND newest = 1),
             rm AS (SELECT * FROM ev WHERE action = 'removal' AND newest = 1),

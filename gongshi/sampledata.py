@@ -133,9 +133,18 @@ def _choice(rng: np.random.Generator, values: list[str], n: int) -> np.ndarray:
     return np.array(values, dtype=object)[rng.integers(0, len(values), size=n)]
 
 
+def _rolls(rng: np.random.Generator, n: int, every: list[float]) -> np.ndarray:
+    """Uniform draws deciding each row's mess; the first rows take each kind once, so even a small
+    file carries every kind of mess."""
+    roll = rng.random(n)
+    if n >= 4 * len(every):
+        roll[: len(every)] = every
+    return roll
+
+
 def _mess_codes(rng: np.random.Generator, codes: np.ndarray) -> np.ndarray:
     codes = codes.copy()
-    roll = rng.random(len(codes))
+    roll = _rolls(rng, len(codes), [0.005, 0.015, 0.0225])
     full = np.flatnonzero(roll < 0.01)
     codes[full] = [c.translate(_FULLWIDTH) for c in codes[full]]
     lower = np.flatnonzero((roll >= 0.01) & (roll < 0.02))
@@ -148,7 +157,7 @@ def _mess_codes(rng: np.random.Generator, codes: np.ndarray) -> np.ndarray:
 def _mess_dates(rng: np.random.Generator, day: dt.date, n: int, back: int = 3) -> np.ndarray:
     dates = np.datetime64(day) - rng.integers(0, back + 1, size=n).astype("timedelta64[D]")
     text = np.datetime_as_string(dates, unit="D").astype(object)
-    roll = rng.random(n)
+    roll = _rolls(rng, n, [0.005, 0.015, 0.0225])
     chinese = np.flatnonzero(roll < 0.01)
     text[chinese] = [f"{t[:4]}年{int(t[5:7])}月{int(t[8:10])}日" for t in text[chinese]]
     slash = np.flatnonzero((roll >= 0.01) & (roll < 0.02))
@@ -161,7 +170,7 @@ def _handling(rng: np.random.Generator, persons: np.ndarray, person_ids: np.ndar
     n = len(persons)
     plain = _choice(rng, ["已责令限期整改", "整改到位，销号处理", "住所无法联系，已列入经营异常名录", ""], n)
     phones = mobiles(rng, n)
-    roll = rng.random(n)
+    roll = _rolls(rng, n, [0.03, 0.07, 0.101])
     text = plain.copy()
     with_id = roll < 0.05
     text[with_id] = "经营者" + persons[with_id] + "（身份证" + person_ids[with_id] + "）拒绝配合"
@@ -284,7 +293,7 @@ def _write_xlsx(path: Path, rows: dict, header: list[str], title: str, rng: np.r
                 continue
             if name == "列入日期" and len(value) == 10 and value[4] == "-":
                 sheet.write_datetime(index + 2, column, dt.datetime.fromisoformat(value), date_format)
-            elif name == "法定代表人身份证号码" and as_float[index]:
+            elif name == "法定代表人身份证号码" and as_float[index] and value.isdigit():
                 sheet.write_number(index + 2, column, float(value))
             else:
                 sheet.write_string(index + 2, column, value)

@@ -221,6 +221,8 @@ class _Validator:
             return text
         folded = pa.array([unicodedata.normalize("NFKC", v) for v in allowed], pa.string())
         position = pc.index_in(pc.utf8_normalize(pc.take(text, pa.array(other)), form="NFKC"), value_set=folded)
+        if isinstance(position, pa.ChunkedArray):
+            position = position.combine_chunks()
         matched = pc.is_valid(position).to_numpy(zero_copy_only=False)
         unknown = np.zeros(self.n, dtype=bool)
         unknown[other[~matched]] = True

@@ -1,0 +1,43 @@
+"""Shared fixtures: the bundled demo deliveries are the test fixtures too (one fixture builder)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from gongshi.catalog import load_catalog
+from gongshi.paths import DEMO_INBOX
+from gongshi.pipeline import Settings
+
+DAY1, DAY2 = "2026-11-26", "2026-11-27"
+
+
+@pytest.fixture(scope="session")
+def catalog():
+    return load_catalog()
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(inbox=DEMO_INBOX, public=tmp_path / "public", state=tmp_path / "state")
+
+
+@pytest.fixture
+def inbox(tmp_path: Path) -> Path:
+    """A writable copy of the demo inbox, for tests that add or change deliveries."""
+    target = tmp_path / "inbox"
+    shutil.copytree(DEMO_INBOX, target)
+    return target
+
+
+def deliver(inbox: Path, dataset: str, day: str, name: str, content: bytes | str) -> Path:
+    """Drop one file into `inbox/<dataset>/<day>/`."""
+    folder = inbox / dataset / day
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    if isinstance(content, str):
+        content = content.encode("utf-8")
+    path.write_bytes(content)
+    return path

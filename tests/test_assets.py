@@ -1,0 +1,108 @@
+"""The Dagster layer: one asset via build_asset_context, the whole graph in-process into tmp_path,
+blocking checks that stop the day, the sensor and schedule, and `dagster definitions validate`."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from assets.automation import DAILY_JOB, daily_schedule, inbox_sensor
+from assets.checks import DAY_RECONCILES, REGISTER_MATCHES_ACCEPTED, ROWS_RECONCILE
+from assets.definitions import build_definitions
+from assets.factory import dataset_assets
+from assets.resources import resource_for
+from gongshi import ledger
+
+from .conftest import DAY1, DAY2
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _run(settings, day):
+    job = build_definitions(settings).resolve_job_def(DAILY_JOB)
+    return job.execute_in_process(partition_key=day, instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
+
+
+def _metadata(result, *key):
+    (event,) = [e for e in result.get_asset_materialization_events() if e.asset_key == dg.AssetKey(list(key))]
+    return {k: v.value for k, v in event.materialization.metadata.items()}
+
+
+def test_one_asset_with_build_asset_context(settings, catalog):
+    raw = dataset_assets(catalog["approval_item_changes"])[0]
+    context = dg.build_asset_context(partition_key=DAY2, resources={"gongshi": resource_for(settings)})
+    result = raw(context)
+    assert result.metadata["files_rejected"] == 1 and result.metadata["rows_in"] == 0
+    (check,) = result.check_results
+    assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
+
+
+def test_the_graph_in_process_for_both_sample_days(settings):
+    first = _run(settings, DAY1)
+    assert first.success
+    validated = _metadata(first, "inspection_results", "validated")
+    assert (validated["rows_in"], validated["accepted"], validated["quarantined"]) == (24, 21, 3)
+    assert validated["quarantine_reasons"] == {"credit_code_check": 1, "date_invalid": 1, "required": 1}
+    assert "2026/13/01" in validated["quarantine_preview"]
+    checks = {e.check_name: e.passed for e in first.get_asset_check_evaluations()}
+    assert checks[ROWS_RECONCILE] and checks[REGISTER_MATCHES_ACCEPTED] and checks[DAY_RECONCILES]
+    assert _metadata(first, "ledger")["accepted"] == 41
+    second = _run(settings, DAY2)
+    assert second.success
+    register = _metadata(second, "blacklist_entries", "register")
+    assert (register["removed"], register["new_records"]) == (1, 1)
+    assert register["records_by_status"] == {"active": 16, "removed": 1}
+    raw = _metadata(second, "approval_item_changes", "raw")
+    assert "省审改办_审批事项调整.json" in raw["rejections"]
+    assert not settings.public.exists()  # nothing public before the redaction stage exists
+
+
+def test_a_failing_blocking_check_stops_the_day(settings, monkeypatch):
+    real = ledger.DatasetLedger.problems
+
+    def broken(self):
+        return ["rows in 24 != accepted 20 + quarantined 3"] if self.dataset == "inspection_results" else real(self)
+
+    monkeypatch.setattr(ledger.DatasetLedger, "problems", broken)
+    result = _run(settings, DAY1)
+    assert not result.success
+    materialized = {tuple(e.asset_key.path) for e in result.get_asset_materialization_events()}
+    assert ("inspection_results", "validated") in materialized
+    assert ("inspection_results", "register") not in materialized  # blocked downstream
+    assert ("ledger",) not in materialized
+    assert ("blacklist_entries", "register") in materialized  # other datasets go on
+
+
+def test_sensor_requests_pending_days_then_skips(settings):
+    defs = build_definitions(settings)
+    with dg.instance_for_test() as instance:
+        context = dg.build_sensor_context(instance=instance, resources={"gongshi": resource_for(settings)},
+                                          definitions=defs)  # fmt: skip
+        requests = inbox_sensor(context)
+        assert [r.partition_key for r in requests] == [DAY1, DAY2]
+        assert requests[0].run_key.startswith(DAY1 + ":")
+        for day in (DAY1, DAY2):
+            assert _run(settings, day).success
+        assert isinstance(inbox_sensor(context), dg.SkipReason)
+
+
+def test_schedule_runs_daily_in_shanghai():
+    defs = build_definitions()
+    schedule = defs.resolve_schedule_def(daily_schedule.name)
+    assert schedule.cron_schedule == "30 6 * * *"
+    assert schedule.execution_timezone == "Asia/Shanghai"
+    assert defs.resolve_job_def(DAILY_JOB).partitions_def.timezone == "Asia/Shanghai"
+
+
+@pytest.mark.slow
+def test_dagster_definitions_validate(tmp_path):
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-m", "dagster", "definitions", "validate", "-w", "workspace.yaml"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "All code locations passed validation" in done.stdout + done.stderr

@@ -1,0 +1,116 @@
+"""The `gongshi` command end to end on the sample deliveries, and the generator's contract."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from gongshi.cli import build_parser
+from gongshi.sampledata import write_sample_inbox
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def gongshi(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GONGSHI_", "DAGSTER_"))}
+    return subprocess.run([sys.executable, "-m", "gongshi.cli", *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=600)  # fmt: skip
+
+
+@pytest.mark.slow
+def test_publish_end_to_end_on_the_demo_inbox(tmp_path):
+    first = gongshi("publish", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    out = first.stdout
+    assert out.index("[2026-11-26]") < out.index("[2026-11-27]")  # oldest first
+    assert re.search(r"inspection_results\s+42\s+39\s+3\s+0", out)
+    assert re.search(r"approval_item_changes\s+4\s+4\s+0\s+1", out)
+    assert re.search(r"blacklist_entries\s+18\s+18\s+0\s+0", out)
+    state = tmp_path / "state"
+    assert (state / "register" / "blacklist_entries.duckdb").is_file()
+    assert not (tmp_path / "public").exists()
+    # the runs are in the persistent instance the UI reads
+    instance = dg.DagsterInstance.from_config(str(state / "dagster"))
+    assert len(instance.get_runs()) == 2
+    registers = _digest(state / "ledger")
+    again = gongshi("publish", cwd=tmp_path)
+    assert again.returncode == 0 and "没有待处理的报送日期" in again.stdout
+    rerun = gongshi("publish", "--date", "2026-11-27", cwd=tmp_path)
+    assert rerun.returncode == 0 and "[2026-11-27] 完成" in rerun.stdout
+    assert _digest(state / "ledger") == registers
+    instance = dg.DagsterInstance.from_config(str(state / "dagster"))
+    assert len(instance.get_runs()) == 3
+
+
+def test_publish_refuses_a_missing_inbox(tmp_path):
+    done = gongshi("publish", "--inbox", str(tmp_path / "nowhere"), "--state", str(tmp_path / "s"), cwd=tmp_path)
+    assert done.returncode == 2 and "收件箱不存在" in done.stderr
+
+
+def test_bad_date_option_is_a_usage_error(tmp_path):
+    done = gongshi("publish", "--date", "2026-13-01", cwd=tmp_path)
+    assert done.returncode == 2 and "YYYY-MM-DD" in done.stderr
+
+
+def _digest(folder: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(folder.rglob("*.json")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def test_sample_data_is_deterministic_and_messy(tmp_path):
+    counts = write_sample_inbox(tmp_path / "a", records=3000, days=3, seed=5)
+    write_sample_inbox(tmp_path / "b", records=3000, days=3, seed=5)
+    write_sample_inbox(tmp_path / "c", records=3000, days=3, seed=6)
+    assert sum(counts.values()) == 3000
+    assert _tree(tmp_path / "a") == _tree(tmp_path / "b") != _tree(tmp_path / "c")
+    files = sorted(p.relative_to(tmp_path / "a").as_posix() for p in (tmp_path / "a").rglob("*.*"))
+    assert any(f.endswith(".xlsx") for f in files) and any(f.endswith(".json") for f in files)
+    assert any("补报" in f for f in files)  # the truncated resend
+    gb = (tmp_path / "a" / "inspection_results" / "2026-11-01").glob("*.csv")
+    text = next(gb).read_bytes().decode("gb18030")
+    assert "年" in text and "/13/" in text and "身份证" in text and "<img" in text
+
+
+def test_sample_data_command(tmp_path):
+    done = gongshi("sample-data", "--out", str(tmp_path / "x"), "--records", "500", "--days", "2", "--seed", "1",
+                   cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0 and "inspection_results" in done.stdout
+    assert len(list((tmp_path / "x").rglob("*.csv"))) >= 2
+
+
+def _tree(root: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*")):
+        if path.is_file():
+            digest.update(path.relative_to(root).as_posix().encode() + _content(path))
+    return digest.hexdigest()
+
+
+def _content(path: Path) -> bytes:
+    if path.suffix != ".xlsx":
+        return path.read_bytes()
+    import python_calamine  # workbooks carry a creation time: compare their cells
+
+    book = python_calamine.CalamineWorkbook.from_path(str(path))
+    return repr([book.get_sheet_by_name(n).to_python() for n in book.sheet_names]).encode()
+
+
+def test_every_cli_option_is_in_the_readme():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    parser = build_parser()
+    (commands,) = [a for a in parser._actions if a.dest == "command"]
+    for name, sub in commands.choices.items():
+        assert f"gongshi {name}" in readme, name
+        for action in sub._actions:
+            for option in action.option_strings:
+                if option not in ("-h", "--help"):
+                    assert option in readme, f"{name} {option}"

@@ -1,0 +1,126 @@
+"""The register: listings, corrections, removals and expiry, from which delivery; idempotent days."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import duckdb
+import pytest
+
+from gongshi.ingest import read_delivery
+from gongshi.paths import DEMO_INBOX
+from gongshi.register import ACTIVE, EXPIRED, REMOVED, UNMATCHED_REMOVAL, Register, _hash_sql, record_id
+from gongshi.validation import validate
+
+from .conftest import DAY1, DAY2, deliver
+
+BLACKLIST_HEADER = (
+    "名单类型,市场主体名称,统一社会信用代码,列入原因,列入日期,作出决定机关,决定书文号,移出原因,移出日期,移出决定机关\n"
+)
+
+
+def _apply(register, catalog, name, day, inbox=DEMO_INBOX):
+    return register.apply(validate(read_delivery(inbox, catalog[name], day), catalog[name]))
+
+
+@pytest.fixture
+def blacklist(tmp_path, catalog):
+    with Register(tmp_path / "blacklist.duckdb", catalog["blacklist_entries"]) as register:
+        yield register
+
+
+def test_removal_on_day_two_changes_status_not_duplicates(blacklist, catalog):
+    first = _apply(blacklist, catalog, "blacklist_entries", DAY1)
+    assert (first.new_records, first.by_status) == (16, {ACTIVE: 16})
+    second = _apply(blacklist, catalog, "blacklist_entries", DAY2)
+    assert (second.events, second.new_records, second.removed, second.unmatched_removals) == (2, 1, 1, 0)
+    assert second.by_status == {ACTIVE: 16, REMOVED: 1}
+    records = {r["entity_name"]: r for r in blacklist.records().to_pylist()}
+    assert len(records) == 17
+    removed = records["南京恒泰电子科技有限公司"]
+    assert removed["status"] == REMOVED
+    assert removed["listed_on"] == dt.date(2026, 11, 9) and removed["removed_on"] == dt.date(2026, 11, 27)
+    assert removed["removal_reason"] == "依法补报了未报年份的年度报告并公示"
+    assert removed["decision_number"] == "南京市监异列〔2026〕780号"  # kept from the listing
+    assert (removed["first_delivery"], removed["removal_delivery"]) == (dt.date(2026, 11, 26), dt.date(2026, 11, 27))
+    assert removed["first_source_file"].endswith(".xlsx") and removed["last_source_file"].endswith(".csv")
+    assert removed["expires_on"] == dt.date(2029, 11, 9)  # three years from the decision
+    history = blacklist.events(removed["record_id"]).to_pylist()
+    assert [e["action"] for e in history] == ["upsert", "removal"]
+
+
+def test_reapplying_a_day_changes_nothing(blacklist, catalog):
+    _apply(blacklist, catalog, "blacklist_entries", DAY1)
+    _apply(blacklist, catalog, "blacklist_entries", DAY2)
+    before = blacklist.records()
+    again = _apply(blacklist, catalog, "blacklist_entries", DAY2)
+    assert (again.new_records, again.removed, again.corrected) == (0, 0, 0)
+    assert blacklist.records().equals(before)
+    assert blacklist.applied_days() == {DAY1: 16, DAY2: 2}
+
+
+def test_days_out_of_order_give_the_same_state(tmp_path, catalog):
+    dataset = catalog["blacklist_entries"]
+    with Register(tmp_path / "a.duckdb", dataset) as in_order, Register(tmp_path / "b.duckdb", dataset) as late:
+        for day in (DAY1, DAY2):
+            _apply(in_order, catalog, "blacklist_entries", day)
+        for day in (DAY2, DAY1, DAY2):
+            _apply(late, catalog, "blacklist_entries", day)
+        columns = [c for c in in_order.records().column_names if c != "flags"]
+        assert late.records().select(columns).equals(in_order.records().select(columns))
+
+
+def test_removal_without_listing_is_kept_and_flagged(blacklist, catalog, inbox):
+    deliver(
+        inbox,
+        "blacklist_entries",
+        "2026-11-28",
+        "局_移出.csv",
+        BLACKLIST_HEADER + "经营异常名录,无名公司,91350100M000100Y43,,,,,补报年报,2026-11-28,某局\n",
+    )
+    update = _apply(blacklist, catalog, "blacklist_entries", "2026-11-28", inbox)
+    assert (update.new_records, update.unmatched_removals) == (1, 1)
+    (record,) = blacklist.records().to_pylist()
+    assert record["status"] == REMOVED and record["flags"] == [UNMATCHED_REMOVAL]
+    assert record["listed_on"] is None and record["removal_authority"] == "某局"
+    # once the listing arrives late, a fresh removal finds it
+    assert record["record_id"] != record_id("blacklist_entries", ["经营异常名录", "91350100M000100Y43", None])
+
+
+def test_correction_is_counted_with_its_date(tmp_path, catalog, inbox):
+    with Register(tmp_path / "i.duckdb", catalog["inspection_results"]) as register:
+        _apply(register, catalog, "inspection_results", DAY1, inbox)
+        source = inbox / "inspection_results" / DAY1 / "江苏省市场监管局_抽查结果_20261126.csv"
+        text = source.read_bytes().decode("gb18030")
+        corrected = text.splitlines()[0] + "\n" + text.splitlines()[1].replace("拒绝配合", "已配合整改") + "\n"
+        deliver(inbox, "inspection_results", "2026-11-28", "江苏省市场监管局_更正.csv", corrected.encode("gb18030"))
+        update = _apply(register, catalog, "inspection_results", "2026-11-28", inbox)
+        assert (update.new_records, update.corrected) == (0, 1)
+        record = next(r for r in register.records().to_pylist() if r["task_id"] == "JS202611260000")
+        assert record["corrections"] == 1 and record["corrected_on"] == dt.date(2026, 11, 28)
+        assert "已配合整改" in record["handling"]
+        assert record["first_delivery"] == dt.date(2026, 11, 26)
+
+
+def test_expiry_after_the_publicity_period(tmp_path, catalog, inbox):
+    deliver(
+        inbox,
+        "inspection_results",
+        "2027-12-01",
+        "局_x.csv",
+        "任务编号,任务名称,检查实施机关,检查类型,检查日期,市场主体名称,统一社会信用代码,检查事项,检查结果\n"
+        "JS0001,抽查,局,双随机抽查,2027-12-01,公司,91350100M000100Y43,登记事项检查,未发现问题\n",
+    )
+    with Register(tmp_path / "i.duckdb", catalog["inspection_results"]) as register:
+        _apply(register, catalog, "inspection_results", DAY1, inbox)
+        update = _apply(register, catalog, "inspection_results", "2027-12-01", inbox)
+        assert update.expired == 21  # a year after 2026-11-25/26
+        statuses = {r["task_id"]: (r["status"], r["expired_on"]) for r in register.records().to_pylist()}
+        assert statuses["JS202611260000"] == (EXPIRED, dt.date(2027, 11, 26))
+        assert statuses["JS0001"] == (ACTIVE, None)
+
+
+def test_sql_record_id_equals_python():
+    sql = _hash_sql("blacklist_entries", ["'经营异常名录'", "'91350100M000100Y43'", "DATE '2026-11-09'"])
+    (from_sql,) = duckdb.execute(f"SELECT {sql}").fetchone()
+    assert from_sql == record_id("blacklist_entries", ["经营异常名录", "91350100M000100Y43", "2026-11-09"])
