@@ -57,6 +57,7 @@ class Register:
         if not read_only:
             path.parent.mkdir(parents=True, exist_ok=True)
         self.db = duckdb.connect(str(path), read_only=read_only)
+        self.db.execute("SET enable_progress_bar = false")
         if not read_only:
             self._create()
 
