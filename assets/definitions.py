@@ -7,6 +7,7 @@ import dagster as dg
 from assets.automation import daily_job, daily_schedule, inbox_sensor
 from assets.factory import dataset_assets
 from assets.ledger import ledger_asset
+from assets.release import release_assets
 from assets.resources import resource_for, settings_from_environment
 from gongshi.catalog import load_catalog
 from gongshi.pipeline import Settings
@@ -18,7 +19,7 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     return dg.Definitions.merge(
         *[dg.Definitions(assets=dataset_assets(dataset)) for dataset in catalog.values()],
         dg.Definitions(
-            assets=[ledger_asset(catalog)],
+            assets=[ledger_asset(catalog), *release_assets(catalog)],
             jobs=[daily_job],
             schedules=[daily_schedule],
             sensors=[inbox_sensor],

@@ -8,13 +8,15 @@ from assets.resources import GongshiResource
 from gongshi import pipeline
 from gongshi.catalog import Dataset
 
-RAW, VALIDATED, REGISTER = "raw", "validated", "register"
+RAW, VALIDATED, REGISTER, REDACTED = "raw", "validated", "register", "redacted"
 
 
 def dataset_assets(dataset: Dataset) -> list[dg.AssetsDefinition]:
     """The three assets of `dataset`, keyed [dataset, stage], in one group named after it."""
     key = dataset.id
-    raw_key, validated_key, register_key = (dg.AssetKey([key, s]) for s in (RAW, VALIDATED, REGISTER))
+    raw_key, validated_key, register_key, redacted_key = (
+        dg.AssetKey([key, s]) for s in (RAW, VALIDATED, REGISTER, REDACTED)
+    )
 
     @dg.asset(
         key=raw_key,
@@ -130,7 +132,28 @@ def dataset_assets(dataset: Dataset) -> list[dg.AssetsDefinition]:
             ],
         )
 
-    return [raw, validated, register]
+    @dg.asset(
+        key=redacted_key,
+        deps=[register_key],
+        group_name=key,
+        partitions_def=daily_partitions,
+        kinds={"parquet"},
+        description=f"{dataset.title}：当天可公开的记录（公示期内、未撤下），按 dataset.yaml 的隐私分类逐列处理"
+        "（删除、遮盖、化名、概化），并扫描公开文本中的身份证号、手机号、银行卡号和个人邮箱。",
+    )
+    def redacted(context: dg.AssetExecutionContext, gongshi: GongshiResource) -> dg.MaterializeResult:
+        summary = pipeline.redact_stage(gongshi.settings(), dataset, context.partition_key)
+        return dg.MaterializeResult(
+            metadata={
+                "published_records": summary["published_records"],
+                "withheld_records": summary["withheld_records"],
+                "redaction_totals": dg.MetadataValue.json(summary["totals"]),
+                "redaction_by_column": dg.MetadataValue.json(summary["columns"]),
+                "pii_masked_in_text": dg.MetadataValue.json(summary["free_text"]),
+            }
+        )
+
+    return [raw, validated, register, redacted]
 
 
 def _bullets(mapping: dict[str, str]) -> str:

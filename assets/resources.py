@@ -12,6 +12,7 @@ from gongshi.paths import DEMO_INBOX
 from gongshi.pipeline import Settings
 
 ENV_INBOX, ENV_PUBLIC, ENV_STATE = "GONGSHI_INBOX", "GONGSHI_PUBLIC", "GONGSHI_STATE"
+ENV_KEEP = "GONGSHI_KEEP_RELEASES"
 
 
 class GongshiResource(dg.ConfigurableResource):
@@ -20,9 +21,11 @@ class GongshiResource(dg.ConfigurableResource):
     inbox: str
     public: str
     state: str
+    keep_releases: int = 30
 
     def settings(self) -> Settings:
-        return Settings(inbox=Path(self.inbox), public=Path(self.public), state=Path(self.state))
+        return Settings(inbox=Path(self.inbox), public=Path(self.public), state=Path(self.state),
+                        keep_releases=self.keep_releases)  # fmt: skip
 
     def catalog(self) -> dict[str, Dataset]:
         return load_catalog()
@@ -34,8 +37,10 @@ def settings_from_environment() -> Settings:
         inbox=Path(os.environ.get(ENV_INBOX, DEMO_INBOX)).resolve(),
         public=Path(os.environ.get(ENV_PUBLIC, "public")).resolve(),
         state=Path(os.environ.get(ENV_STATE, "state")).resolve(),
+        keep_releases=int(os.environ.get(ENV_KEEP, "30")),
     )
 
 
 def resource_for(settings: Settings) -> GongshiResource:
-    return GongshiResource(inbox=str(settings.inbox), public=str(settings.public), state=str(settings.state))
+    return GongshiResource(inbox=str(settings.inbox), public=str(settings.public), state=str(settings.state),
+                           keep_releases=settings.keep_releases)  # fmt: skip

@@ -66,11 +66,37 @@ class RequiredWhen(_Strict):
     values: list[str]
 
 
+class Condition(_Strict):
+    """Rows a rule applies to: where `field` starts with one of `starts_with`."""
+
+    field: str
+    starts_with: list[str]
+
+
+class Generalisation(_Strict):
+    """How a `generalise` column is coarsened: a name to its surname + 某, a date to its month or year."""
+
+    to: Literal["surname", "month", "year"]
+    when: Condition | None = None  # only these rows; the others are published as they are
+
+
 class FieldPolicy(_Strict):
     aliases: list[str]
     privacy: PrivacyClass
     kind: FieldKind = "text"
     not_future: bool = False
+    generalise: Generalisation | None = None
+
+    @model_validator(mode="after")
+    def _generalisation_declared(self) -> FieldPolicy:
+        if (self.privacy == "generalise") != (self.generalise is not None):
+            raise ValueError("privacy: generalise needs a `generalise:` rule, and only it may have one")
+        return self
+
+    @property
+    def scanned(self) -> bool:
+        """Published text that people type into: scanned for personal data before it leaves."""
+        return self.privacy in {"publish", "generalise"} and self.kind in {"text", "free_text", "person_name"}
 
 
 class SchemaField(BaseModel):
@@ -102,6 +128,7 @@ class Dataset(_Strict):
     required_when: dict[str, RequiredWhen] = Field(default_factory=dict)
     ignored_columns: list[str]
     fields: dict[str, FieldPolicy]
+    exports: list[str] = Field(default_factory=lambda: ["csv", "jsonl"])
     directory: Path
     table_schema: dict
 
@@ -146,6 +173,7 @@ class Dataset(_Strict):
             referenced += [*self.removal.when_filled, *self.removal.required]
             referenced += [*self.removal.match_on, *self.removal.listing_required]
         referenced += [rule.when_empty for rule in self.flags.values()]
+        referenced += [p.generalise.when.field for p in self.fields.values() if p.generalise and p.generalise.when]
         for name, rule in self.required_when.items():
             referenced += [name, rule.field]
         problems += [f"unknown field {name!r} referenced" for name in referenced if name not in names]

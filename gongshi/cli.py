@@ -58,6 +58,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sample.set_defaults(func=cmd_sample_data)
 
+    scan = commands.add_parser("scan", help="the leak gate: find protected personal data in a folder")
+    scan.add_argument("directory", type=Path, metavar="DIR", help="folder to scan (e.g. ./public before syncing it)")
+    scan.add_argument(
+        "--state",
+        type=Path,
+        metavar="DIR",
+        help="also look for every protected value delivered into this state directory's registers",
+    )
+    scan.add_argument("--json", action="store_true", help="print the full report as JSON")
+    scan.set_defaults(func=cmd_scan)
+
     ui = commands.add_parser("ui", help="open the Dagster UI on the same instance `publish` uses")
     _path_options(ui)
     ui.add_argument("--port", type=int, default=3000, help="web UI port (default 3000)")
@@ -97,7 +108,8 @@ def _day(text: str) -> str:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    return Settings(inbox=args.inbox.resolve(), public=args.public.resolve(), state=args.state.resolve())
+    return Settings(inbox=args.inbox.resolve(), public=args.public.resolve(), state=args.state.resolve(),
+                    keep_releases=getattr(args, "keep_releases", 30))  # fmt: skip
 
 
 def prepare_instance(settings: Settings) -> Path:
@@ -169,7 +181,10 @@ def cmd_publish(args: argparse.Namespace) -> int:
                     f"    {name:<24} 读入 {entry.rows_in:>7}  接受 {entry.accepted:>7}  "
                     f"隔离 {entry.quarantined:>6}  退回文件 {entry.files_rejected}"
                 )
-        status = "完成" if result.success else "失败（阻断检查未通过或步骤出错，详见 Dagster UI）"
+        for check in result.get_asset_check_evaluations():
+            if not check.passed and check.severity == dg.AssetCheckSeverity.ERROR:
+                print(f"    阻断检查未通过：{check.asset_key.to_user_string()} {check.check_name}")
+        status = "完成，已发布" if result.success else "失败（阻断检查未通过或步骤出错，未发布；详见 Dagster UI）"
         print(f"[{day}] {status}  run {result.run_id}")
         if not result.success:
             failed.append(day)
@@ -184,7 +199,27 @@ def _print_summary(settings: Settings, catalog: dict, days: list[str]) -> None:
         entries = [e for e in (ledger.read(settings.layout, d, name) for d in days) if e is not None]
         totals = [sum(getattr(e, k) for e in entries) for k in ("rows_in", "accepted", "quarantined", "files_rejected")]
         print(f"{name:<24}" + "".join(f"{v:>10}" for v in totals))
-    print(f"\n退回报告：{settings.layout.reports_dir('<日期>')}  隔离区：{settings.state / 'quarantine'}")
+    latest = settings.public / "latest"
+    if latest.is_symlink():
+        print(f"\n公开目录：{latest} → {latest.resolve().name}（已通过泄露闸门）")
+    print(f"退回报告：{settings.layout.reports_dir('<日期>')}  隔离区：{settings.state / 'quarantine'}")
+
+
+def cmd_scan(args: argparse.Namespace) -> int:
+    import json
+
+    from gongshi.leakscan import format_report, scan_directory
+    from gongshi.pipeline import leak_gate
+
+    if not args.directory.is_dir():
+        print(f"不是目录：{args.directory}", file=sys.stderr)
+        return 2
+    if args.state:
+        report = leak_gate(Settings(state=args.state.resolve()), load_catalog(), args.directory)
+    else:
+        report = scan_directory(args.directory)
+    print(json.dumps(report.to_dict(), ensure_ascii=False, indent=2) if args.json else format_report(report))
+    return 0 if report.clean else 1
 
 
 def cmd_sample_data(args: argparse.Namespace) -> int:

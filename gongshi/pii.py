@@ -135,6 +135,8 @@ def mask_column(column: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, Counter]:
     """Mask protected values in a whole text column; only prefiltered cells reach the precise pass."""
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks()
+    if not pa.types.is_string(column.type):
+        column = pc.cast(column, pa.string())
     suspicious = np.flatnonzero(candidates(column))
     counts: Counter = Counter()
     if not len(suspicious):

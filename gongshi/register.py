@@ -116,9 +116,9 @@ class Register:
             as_of = max(day, self.as_of() or day)
             self._refold(as_of)
             expired = self.db.execute(
-                "UPDATE records SET status = ?, expired_on = expires_on WHERE status = ? AND expires_on <= ?",
-                [EXPIRED, ACTIVE, as_of],
-            ).fetchone()[0]
+                "UPDATE records SET status = ?, expired_on = expires_on WHERE status IN (?, ?) AND expires_on <= ?",
+                [EXPIRED, ACTIVE, REMOVED, as_of],
+            ).fetchall()[0][0]
             self.db.execute("INSERT OR REPLACE INTO applied_days VALUES (?, ?)", [day, len(validated.accepted)])
             update = self._summarise(validated.day, before, expired)
             self.db.execute("COMMIT")
@@ -175,9 +175,20 @@ class Register:
 
     def _refold(self, as_of: dt.date) -> None:
         """Recompute every affected record from its full event history."""
-        dataset = self.dataset
-        names = dataset.field_names
-        removal_fields = set(dataset.removal.required) if dataset.removal else set()
+        self.db.execute("DELETE FROM records WHERE record_id IN (SELECT record_id FROM affected)")
+        self.db.execute(
+            "INSERT INTO records " + self._fold_sql("record_id IN (SELECT record_id FROM affected)"), [as_of, as_of]
+        )
+
+    def _fold_sql(self, events_where: str) -> str:
+        """SELECT of folded records from the events matching `events_where`; parameters: as_of twice.
+
+        The newest upsert gives the fields, the newest removal the removal fields; corrections are
+        upserts whose content differs from the one before; the publicity period runs from the
+        decision date, and a record past it is expired whether or not it was removed.
+        """
+        names = self.dataset.field_names
+        removal_fields = set(self.dataset.removal.required) if self.dataset.removal else set()
         field_sql = ", ".join(
             f'coalesce(rm."{n}", up."{n}") AS "{n}"'
             if n in removal_fields
@@ -186,14 +197,12 @@ class Register:
         )
         order = "delivery_date, source_file, source_sheet, source_row"
         newest_first = ", ".join(f"{c} DESC" for c in order.split(", "))
-        self.db.execute("DELETE FROM records WHERE record_id IN (SELECT record_id FROM affected)")
-        self.db.execute(
-            f"""
-            INSERT INTO records
+        changed = "action = 'upsert' AND previous_hash IS NOT NULL AND previous_hash <> row_hash"
+        return f"""
             WITH ev AS (
                 SELECT *, lag(row_hash) OVER (PARTITION BY record_id, action ORDER BY {order}) AS previous_hash,
                        row_number() OVER (PARTITION BY record_id, action ORDER BY {newest_first}) AS newest
-                FROM events WHERE record_id IN (SELECT record_id FROM affected)),
+                FROM events WHERE {events_where}),
             up AS (SELECT * FROM ev WHERE action = 'upsert' AND newest = 1),
             rm AS (SELECT * FROM ev WHERE action = 'removal' AND newest = 1),
             history AS (
@@ -204,10 +213,8 @@ class Register:
                        arg_max(delivery_date, ({order})) AS last_delivery,
                        arg_max(source_file, ({order})) AS last_source_file,
                        arg_max(source_row, ({order})) AS last_source_row,
-                       count(*) FILTER (WHERE action = 'upsert' AND previous_hash IS NOT NULL
-                                          AND previous_hash <> row_hash) AS corrections,
-                       max(delivery_date) FILTER (WHERE action = 'upsert' AND previous_hash IS NOT NULL
-                                                    AND previous_hash <> row_hash) AS corrected_on
+                       count(*) FILTER (WHERE {changed}) AS corrections,
+                       max(delivery_date) FILTER (WHERE {changed}) AS corrected_on
                 FROM ev GROUP BY record_id),
             folded AS (
                 SELECT h.record_id, {field_sql}, h.first_delivery, h.first_source_file, h.first_source_row,
@@ -216,15 +223,21 @@ class Register:
                        list_sort(list_distinct(list_concat(coalesce(up.flags, []), coalesce(rm.flags, [])))) AS flags
                 FROM history h LEFT JOIN up USING (record_id) LEFT JOIN rm USING (record_id))
             SELECT record_id, {", ".join(f'"{n}"' for n in names)},
-                   CASE WHEN removal_delivery IS NOT NULL THEN '{REMOVED}'
-                        WHEN expires_on <= ?::DATE THEN '{EXPIRED}' ELSE '{ACTIVE}' END AS status,
+                   CASE WHEN expires_on <= ?::DATE THEN '{EXPIRED}'
+                        WHEN removal_delivery IS NOT NULL THEN '{REMOVED}' ELSE '{ACTIVE}' END AS status,
                    first_delivery, first_source_file, first_source_row, last_delivery, last_source_file,
                    last_source_row, corrections, corrected_on, removal_delivery, expires_on,
-                   CASE WHEN removal_delivery IS NULL AND expires_on <= ?::DATE THEN expires_on END AS expired_on,
+                   CASE WHEN expires_on <= ?::DATE THEN expires_on END AS expired_on,
                    flags
-            FROM (SELECT *, {self._expiry_sql()} AS expires_on FROM folded)""",
-            [as_of, as_of],
-        )
+            FROM (SELECT *, {self._expiry_sql()} AS expires_on FROM folded)"""
+
+    def records_as_of(self, day: str) -> pa.Table:
+        """The records as they stood after `day`'s deliveries, statuses as of that day."""
+        as_of = dt.date.fromisoformat(day)
+        if as_of == self.as_of():
+            return self.records()
+        query = self._fold_sql("delivery_date <= ?::DATE") + " ORDER BY record_id"
+        return self.db.sql(query, params=[as_of, as_of, as_of]).to_arrow_table()
 
     def _expiry_sql(self) -> str:
         """The end of the publicity period, from dataset.yaml; NULL when the record never expires."""
@@ -253,7 +266,7 @@ class Register:
             "WHERE record_id IN (SELECT record_id FROM affected)",
             [UNMATCHED_REMOVAL],
         ).fetchall()
-        events = self.db.execute("SELECT count(*) FROM day_events").fetchone()[0]
+        events = self.db.execute("SELECT count(*) FROM day_events").fetchall()[0][0]
         new = sum(1 for r in after if r[0] not in before)
         corrected = sum(1 for r in after if r[0] in before and r[2] > before[r[0]][1])
         removed = sum(1 for r in after if r[1] == REMOVED and before.get(r[0], (None,))[0] != REMOVED)
@@ -263,7 +276,7 @@ class Register:
     # -- reading ----------------------------------------------------------------------------------
 
     def as_of(self) -> dt.date | None:
-        return self.db.execute("SELECT max(delivery_date) FROM applied_days").fetchone()[0]
+        return self.db.execute("SELECT max(delivery_date) FROM applied_days").fetchall()[0][0]
 
     def applied_days(self) -> dict[str, int]:
         rows = self.db.execute("SELECT delivery_date, events FROM applied_days ORDER BY 1").fetchall()
@@ -286,7 +299,7 @@ class Register:
     def events_on(self, day: str) -> int:
         return self.db.execute(
             "SELECT count(*) FROM events WHERE delivery_date = ?", [dt.date.fromisoformat(day)]
-        ).fetchone()[0]
+        ).fetchall()[0][0]
 
 
 def _duck_type(table_schema_type: str) -> str:

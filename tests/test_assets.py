@@ -12,7 +12,7 @@ import dagster as dg
 import pytest
 
 from assets.automation import DAILY_JOB, daily_schedule, inbox_sensor
-from assets.checks import DAY_RECONCILES, REGISTER_MATCHES_ACCEPTED, ROWS_RECONCILE
+from assets.checks import DAY_RECONCILES, LEAK_GATE, REGISTER_MATCHES_ACCEPTED, ROWS_RECONCILE
 from assets.definitions import build_definitions
 from assets.factory import dataset_assets
 from assets.resources import resource_for
@@ -59,7 +59,15 @@ def test_the_graph_in_process_for_both_sample_days(settings):
     assert register["records_by_status"] == {"active": 16, "removed": 1}
     raw = _metadata(second, "approval_item_changes", "raw")
     assert "省审改办_审批事项调整.json" in raw["rejections"]
-    assert not settings.public.exists()  # nothing public before the redaction stage exists
+    release = _metadata(second, "release")
+    assert release["files"] == 6
+    checks = {e.check_name: e.passed for e in second.get_asset_check_evaluations()}
+    assert checks[LEAK_GATE]
+    assert (settings.public / "latest" / "datasets" / "inspection_results" / "inspection_results.csv").is_file()
+    assert (settings.public / "releases" / DAY1).is_symlink() and (settings.public / "releases" / DAY2).is_symlink()
+    redacted = _metadata(second, "inspection_results", "redacted")
+    assert redacted["pii_masked_in_text"] == {"handling": {"mobile": 8, "resident_id": 10}}
+    assert redacted["redaction_by_column"]["contact_phone"] == {"dropped": 39}
 
 
 def test_a_failing_blocking_check_stops_the_day(settings, monkeypatch):
@@ -75,7 +83,21 @@ def test_a_failing_blocking_check_stops_the_day(settings, monkeypatch):
     assert ("inspection_results", "validated") in materialized
     assert ("inspection_results", "register") not in materialized  # blocked downstream
     assert ("ledger",) not in materialized
+    assert ("published",) not in materialized and not (settings.public / "latest").exists()
     assert ("blacklist_entries", "register") in materialized  # other datasets go on
+
+
+def test_a_leak_stops_publication(settings, monkeypatch):
+    from gongshi import pii
+
+    monkeypatch.setattr("gongshi.redaction.mask_column", lambda values: (values, pii.Counter()))
+    result = _run(settings, DAY1)
+    assert not result.success
+    gate = [e for e in result.get_asset_check_evaluations() if e.check_name == LEAK_GATE]
+    assert gate and not gate[0].passed
+    # in both the CSV and the JSON Lines file: 5 + 1 mobiles and 5 ID numbers each
+    assert gate[0].metadata["leaks_by_kind"].value == {"mobile": 12, "resident_id": 10}
+    assert not (settings.public / "latest").exists()  # nothing went live
 
 
 def test_sensor_requests_pending_days_then_skips(settings):

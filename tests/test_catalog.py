@@ -53,7 +53,8 @@ def test_every_field_has_a_privacy_class_and_aliases(catalog, name):
 
 def test_protected_columns_are_not_published(catalog):
     assert catalog["inspection_results"].fields["contact_phone"].privacy == "drop"
-    assert catalog["blacklist_entries"].fields["legal_representative_id_number"].privacy == "drop"
+    assert catalog["blacklist_entries"].fields["legal_representative_id_number"].privacy == "pseudonymise"
+    assert catalog["inspection_results"].fields["inspectors"].privacy == "drop"
     assert catalog["inspection_results"].fields["credit_code"].privacy == "publish"
 
 

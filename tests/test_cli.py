@@ -35,7 +35,11 @@ def test_publish_end_to_end_on_the_demo_inbox(tmp_path):
     assert re.search(r"blacklist_entries\s+18\s+18\s+0\s+0", out)
     state = tmp_path / "state"
     assert (state / "register" / "blacklist_entries.duckdb").is_file()
-    assert not (tmp_path / "public").exists()
+    latest = tmp_path / "public" / "latest"
+    assert latest.is_symlink() and (latest / "datasets" / "inspection_results" / "inspection_results.csv").is_file()
+    assert "已通过泄露闸门" in out
+    scan = gongshi("scan", "public", "--state", "state", cwd=tmp_path)
+    assert scan.returncode == 0 and "CLEAN" in scan.stdout
     # the runs are in the persistent instance the UI reads
     instance = dg.DagsterInstance.from_config(str(state / "dagster"))
     assert len(instance.get_runs()) == 2

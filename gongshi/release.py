@@ -1,0 +1,142 @@
+"""Releases: what the public sees of the register on a day, built beside the live release and
+switched in one step.
+
+Layout of the public directory (the web root):
+
+    public/index.html                  -> a link to latest/ (written once)
+    public/latest                      -> symlink to builds/<day>-<id>   (swapped atomically)
+    public/releases/<day>              -> symlink to builds/<day>-<id>   (one per retained day)
+    public/builds/<day>-<id>/          the files of one release; never changed once switched in
+
+A build is written under a fresh name; it becomes visible only by `os.replace` of a symlink, which
+is atomic. A run killed at any moment leaves the previous release served as it was: at worst an
+unreferenced build directory remains, removed by the next run.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from gongshi.catalog import Dataset
+from gongshi.register import ACTIVE, REMOVED, UNMATCHED_REMOVAL
+
+LATEST, RELEASES, BUILDS = "latest", "releases", "builds"
+# Columns of a published record besides the dataset's own (privacy-filtered) fields.
+PUBLIC_META = ["record_id", "status", "first_published", "last_updated", "corrected_on", "expires_on", "flags"]
+PUBLISHED_STATUSES = (ACTIVE, REMOVED)
+
+
+@dataclass(frozen=True)
+class PublicLayout:
+    root: Path
+
+    @property
+    def latest(self) -> Path:
+        return self.root / LATEST
+
+    @property
+    def builds(self) -> Path:
+        return self.root / BUILDS
+
+    def release(self, day: str) -> Path:
+        return self.root / RELEASES / day
+
+    def new_build(self, day: str) -> Path:
+        path = self.builds / f"{day}-{secrets.token_hex(4)}"
+        path.mkdir(parents=True)
+        return path
+
+    def live_builds(self) -> set[Path]:
+        """Build directories some symlink points at."""
+        links = [self.latest, *(self.root / RELEASES).glob("*")] if (self.root / RELEASES).is_dir() else [self.latest]
+        return {link.resolve() for link in links if link.is_symlink()}
+
+    def retained_days(self) -> list[str]:
+        folder = self.root / RELEASES
+        return sorted(p.name for p in folder.iterdir() if p.is_symlink()) if folder.is_dir() else []
+
+
+def public_flags(dataset: Dataset) -> set[str]:
+    """Flags the public may see: the dataset's declared flags and an unmatched removal; never the
+    warnings about values that are not published."""
+    return set(dataset.flags) | ({UNMATCHED_REMOVAL} if dataset.removal else set())
+
+
+def public_view(records: pa.Table, dataset: Dataset, withdrawn: set[str] = frozenset()) -> pa.Table:
+    """The register's records the public may see today: in their publicity period, not withdrawn;
+    the dataset's fields (still unredacted) and the public metadata, in a deterministic order."""
+    keep = pc.is_in(records["status"], value_set=pa.array(PUBLISHED_STATUSES))
+    if withdrawn:
+        keep = pc.and_(keep, pc.invert(pc.is_in(records["record_id"], value_set=pa.array(sorted(withdrawn)))))
+    selected = records.filter(keep)
+    flags = _only_public_flags(selected["flags"].combine_chunks(), public_flags(dataset))
+    columns = {"record_id": selected["record_id"]}
+    columns |= {name: selected[name] for name in dataset.field_names}
+    columns |= {
+        "status": selected["status"],
+        "first_published": selected["first_delivery"],
+        "last_updated": selected["last_delivery"],
+        "corrected_on": selected["corrected_on"],
+        "expires_on": selected["expires_on"],
+        "flags": flags,
+    }
+    table = pa.table(columns)
+    order = [(k, "ascending") for k in dataset.primary_key] + [("record_id", "ascending")]
+    return table.sort_by(order)
+
+
+def _only_public_flags(flags: pa.ListArray, allowed: set[str]) -> pa.Array:
+    """Each row's flags that the public may see, joined with ';' (empty when none)."""
+    flat = pc.list_flatten(flags)
+    parents = pc.list_parent_indices(flags).to_numpy(zero_copy_only=False)
+    keep = pc.is_in(flat, value_set=pa.array(sorted(allowed), pa.string())).to_numpy(zero_copy_only=False)
+    counts = np.bincount(parents[keep], minlength=len(flags))
+    offsets = pa.array(np.concatenate([[0], np.cumsum(counts)]).astype(np.int32))
+    return pc.binary_join(pa.ListArray.from_arrays(offsets, flat.filter(pa.array(keep))), ";")
+
+
+def switch(layout: PublicLayout, day: str, build: Path, make_latest: bool = True) -> None:
+    """Make `build` the release of `day` (and the latest release), each by one atomic rename."""
+    for link in (layout.release(day), *([layout.latest] if make_latest else [])):
+        link.parent.mkdir(parents=True, exist_ok=True)
+        temporary = link.with_name(f".{link.name}.{secrets.token_hex(4)}")
+        temporary.symlink_to(os.path.relpath(build, link.parent))
+        os.replace(temporary, link)
+    index = layout.root / "index.html"
+    if not index.exists():
+        index.write_text(
+            '<!doctype html><html lang="zh-CN"><meta charset="utf-8"><title>公示数据</title>'
+            '<meta http-equiv="refresh" content="0; url=latest/"><a href="latest/">最新发布</a></html>\n',
+            encoding="utf-8",
+        )
+
+
+def collect_garbage(layout: PublicLayout, keep_days: int | None = None) -> list[str]:
+    """Drop dated releases beyond the retention and build directories nothing points at."""
+    removed = []
+    days = layout.retained_days()
+    if keep_days is not None and len(days) > keep_days:
+        for day in days[: len(days) - keep_days]:
+            layout.release(day).unlink()
+            removed.append(day)
+    live = layout.live_builds()
+    if layout.builds.is_dir():
+        for build in layout.builds.iterdir():
+            if build.resolve() not in live:
+                shutil.rmtree(build, ignore_errors=True)
+    for stray in layout.root.glob(".*.*"):  # half-made symlinks of a killed switch
+        if stray.is_symlink():
+            stray.unlink()
+    (layout.root / RELEASES).mkdir(parents=True, exist_ok=True)
+    for stray in (layout.root / RELEASES).glob(".*"):
+        if stray.is_symlink():
+            stray.unlink()
+    return removed

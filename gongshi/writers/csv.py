@@ -1,0 +1,46 @@
+"""CSV that Excel opens correctly in Chinese: UTF-8 with BOM, CRLF, every field quoted where needed,
+and spreadsheet formula injection neutralised (a cell starting = + - @ or a control character
+gets a leading apostrophe, OWASP's recommendation)."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pv
+
+from gongshi.catalog import SchemaField
+from gongshi.storage import temporary_for
+from gongshi.writers import Writer
+
+FORMULA_START = r"^[=+\-@\t\r]"
+
+
+def neutralise_formulas(column: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """Prefix text that a spreadsheet would run as a formula with an apostrophe."""
+    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+        return column
+    return pc.replace_substring_regex(column, FORMULA_START, r"'\0")
+
+
+class CsvWriter(Writer):
+    FORMAT = "csv"
+    SUFFIX = ".csv"
+    MEDIA_TYPE = "text/csv"
+
+    def write(self, table: pa.Table, fields: list[SchemaField], path: Path) -> None:
+        safe = pa.table({name: neutralise_formulas(_as_text(table.column(name))) for name in table.column_names})
+        buffer = io.BytesIO()
+        buffer.write(b"\xef\xbb\xbf")  # the BOM is what makes Excel read UTF-8 Chinese correctly
+        pv.write_csv(safe, buffer, pv.WriteOptions(quoting_style="needed", eol=b"\r\n"))
+        temporary = temporary_for(path)
+        temporary.write_bytes(buffer.getvalue())
+        temporary.replace(path)
+
+
+def _as_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    if pa.types.is_list(column.type):
+        return pc.binary_join(column, ";")
+    return column

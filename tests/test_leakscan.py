@@ -1,0 +1,114 @@
+"""The leak gate over every published file type, and end to end: publish the sample deliveries and
+look for every protected value they contain."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import sqlite3
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import xlsxwriter
+
+from gongshi.cli import main
+from gongshi.ingest import read_delivery
+from gongshi.leakscan import scan_directory
+from gongshi.paths import DEMO_INBOX
+from gongshi.pii import find
+from gongshi.pipeline import process_and_publish
+
+from .conftest import DAY1, DAY2
+
+ID = "321204197807098146"
+MOBILE = "13951234567"
+
+
+def _kinds(report):
+    return sorted((leak.file, leak.kind) for leak in report.leaks)
+
+
+def test_each_file_type_is_read(tmp_path):
+    (tmp_path / "page.html").write_text(f"<p>电话&#49;&#51;&#57;51234567</p><p data-id='{ID}'></p>", encoding="utf-8")
+    (tmp_path / "data.csv").write_text(f"\ufeffa,b\n1,联系人{MOBILE}\n", encoding="utf-8")
+    (tmp_path / "data.json").write_text(json.dumps({"x": f"身份证{ID}"}), encoding="utf-8")  # \\u-escaped
+    pq.write_table(pa.table({"note": ["无", "卡号6222021234567890128"]}), tmp_path / "data.parquet")
+    book = xlsxwriter.Workbook(str(tmp_path / "data.xlsx"))
+    book.add_worksheet("表").write_string(4, 2, "邮箱 someone@163.com")
+    book.close()
+    with sqlite3.connect(tmp_path / "all.sqlite") as db:
+        db.execute("CREATE TABLE t (note TEXT)")
+        db.execute("INSERT INTO t VALUES (?)", (f"手机{MOBILE}",))
+    fragment = tmp_path / "pagefind" / "fragment" / "zh_1.pf_fragment"
+    fragment.parent.mkdir(parents=True)
+    fragment.write_bytes(gzip.compress(b"pagefind_dcd" + json.dumps({"content": ID}).encode()))
+    (tmp_path / "logo.png").write_bytes(b"\x89PNG\r\n\x1a\n" + ID.encode())
+    report = scan_directory(tmp_path)
+    assert _kinds(report) == [
+        ("all.sqlite", "mobile"), ("data.csv", "mobile"), ("data.json", "resident_id"),
+        ("data.parquet", "bank_card"), ("data.xlsx", "email"), ("page.html", "mobile"),
+        ("page.html", "resident_id"), ("pagefind/fragment/zh_1.pf_fragment", "resident_id"),
+    ]  # fmt: skip
+    locations = {leak.file: leak.location for leak in report.leaks}
+    assert locations["data.xlsx"] == "sheet 表, C5"
+    assert locations["data.parquet"] == "column note, row 2"
+    assert locations["all.sqlite"] == "table t, column note, rowid 1"
+    assert locations["data.csv"] == "line 2"
+    assert report.skipped == {".png": 1}
+    assert all(ID not in leak.sample and MOBILE not in leak.sample for leak in report.leaks)
+
+
+def test_known_values_catch_what_no_pattern_describes(tmp_path):
+    (tmp_path / "a.csv").write_text("联系电话,025-8345 6789\n", encoding="utf-8")
+    assert scan_directory(tmp_path).clean
+    report = scan_directory(tmp_path, known=frozenset({"02583456789"}))
+    assert [(leak.kind, leak.location) for leak in report.leaks] == [("known_value", "line 1")]
+
+
+def test_public_identifiers_do_not_trip_the_gate(tmp_path):
+    (tmp_path / "ok.csv").write_text(
+        "91320200921B86873E,宁市监异列〔2026〕123号,2026-11-26,JS202611260000,8660e6b5aea983b2,"
+        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\n", encoding="utf-8")  # fmt: skip
+    assert scan_directory(tmp_path).clean
+
+
+def test_a_corrupt_file_is_not_a_clean_file(tmp_path):
+    (tmp_path / "x.parquet").write_bytes(b"not parquet")
+    (leak,) = scan_directory(tmp_path).leaks
+    assert leak.kind == "unreadable"
+
+
+def _protected_values(catalog) -> set[str]:
+    """Every protected value in the sample deliveries: protected columns, and what the scanner
+    finds in published free text (so the test does not depend on the scanner it checks alone)."""
+    values = set()
+    for dataset in catalog.values():
+        for day in (DAY1, DAY2):
+            rows = read_delivery(DEMO_INBOX, dataset, day).rows
+            for field, policy in dataset.fields.items():
+                column = [v for v in rows.column(field).to_pylist() if v]
+                if policy.kind in {"phone", "resident_id"}:
+                    values |= set(column)
+                elif policy.kind == "free_text":
+                    values |= {text[h.start : h.end] for text in column for h in find(text)}
+    return values
+
+
+@pytest.mark.slow
+def test_publishing_the_samples_leaks_no_protected_value(tmp_path, settings, catalog, capsys):
+    for day in (DAY1, DAY2):
+        assert process_and_publish(settings, day, catalog)["leak_gate_clean"]
+    values = _protected_values(catalog)
+    assert len(values) > 40 and "321204197807098146" in values and "13951234567" in values
+    files = [p for p in settings.public.rglob("*") if p.is_file()]
+    assert len(files) >= 12
+    for path in files:
+        data = path.read_bytes()
+        data = gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
+        text = data.decode("utf-8", errors="replace")
+        for value in values:
+            assert value not in text, (path, value)
+    # and the gate as an operator runs it
+    assert main(["scan", str(settings.public), "--state", str(settings.state)]) == 0
+    assert "CLEAN" in capsys.readouterr().out

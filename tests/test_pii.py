@@ -1,0 +1,154 @@
+"""The personal-data scanner: every spelling people type, and the near-misses that must survive."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pyarrow as pa
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from gongshi.identifiers import resident_id_check_char
+from gongshi.pii import MASKS, candidates, find, luhn_valid, mask_column, mask_text
+
+ID = "[身份证号已隐藏]"
+MOBILE = "[手机号已隐藏]"
+CARD = "[银行卡号已隐藏]"
+EMAIL = "[邮箱已隐藏]"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("经营者黄文军（身份证321204197807098146）拒绝配合", f"经营者黄文军（身份证{ID}）拒绝配合"),
+        ("身份证号11010519491231002x", f"身份证号{ID}"),  # lower-case x
+        ("身份证号 11010519491231002X。", f"身份证号 {ID}。"),
+        ("证件 1101 0519 4912 3100 2X 已核", f"证件 {ID} 已核"),  # spaces inside
+        ("证件110105-19491231-002X", f"证件{ID}"),  # hyphens inside
+        ("证件１１０１０５１９４９１２３１００２Ｘ", f"证件{ID}"),  # full-width
+        ("黄文军321204197807098146拒绝", f"黄文军{ID}拒绝"),  # glued to Chinese text
+        ("旧证号110105491231002", f"旧证号{ID}"),  # 15-digit old form
+        ("电话13951234567", f"电话{MOBILE}"),
+        ("电话：+86 139 5123 4567", f"电话：{MOBILE}"),
+        ("电话0086-139-5123-4567", f"电话{MOBILE}"),
+        ("手机８６１３９５１２３４５６７", f"手机{MOBILE}"),
+        ("手机１３９５１２３４５６７。", f"手机{MOBILE}。"),
+        ("联系人王建国 13951234567", f"联系人王建国 {MOBILE}"),
+        ("卡号6222021234567890128", f"卡号{CARD}"),  # Luhn-valid UnionPay
+        ("工资卡 6222 0212 3456 7890 128", f"工资卡 {CARD}"),
+        ("开户账号 1234567890123456", f"开户账号 {CARD}"),  # no Luhn, but said to be an account
+        ("邮箱 zhang.san@163.com", f"邮箱 {EMAIL}"),
+        ("邮箱 ｚｈａｎｇｓａｎ＠ｑｑ．ｃｏｍ", f"邮箱 {EMAIL}"),
+        ("两个号码 13951234567、13812345678", f"两个号码 {MOBILE}、{MOBILE}"),
+    ],
+)
+def test_protected_spellings_are_masked(text, expected):
+    assert mask_text(text)[0] == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "统一社会信用代码91320200921B86873E",  # a credit code is public
+        "统一社会信用代码 913206001619270320？",  # even an all-digit-looking one, when valid
+        "决定书文号宁市监异列〔2026〕123号",
+        "检查日期2026-11-26，2026年11月25日",
+        "罚款人民币1,234,567.89元",
+        "任务编号JS202611260000",
+        "订单号2026112612345678",  # 16 digits, starts with 2, no account context
+        "流水号 320107199301267013",  # 18 digits shaped like an ID whose check fails
+        "编号 11010519491331002X",  # ID-shaped, impossible birth date
+        "办公电话 025-83456789",  # a landline is not a personal mobile
+        "单位邮箱 office@jsmsa.gov.cn",  # an institutional address
+        "坐标 118.7969, 32.0603",
+        "文件 苏政发〔2015〕39号",
+        "时间戳 1764345600000",
+    ],
+)
+def test_public_identifiers_and_near_misses_survive(text):
+    assert mask_text(text) == (text, mask_text(text)[1]) and not mask_text(text)[1]
+
+
+def test_valid_credit_code_is_protected_even_when_all_digits():
+    from gongshi.identifiers import org_code_check_char, uscc_check_char
+
+    body = "91320600" + "16192703"
+    code = body + org_code_check_char(body[8:])
+    code += uscc_check_char(code)
+    assert not find(f"代码{code}")
+
+
+def test_counts_by_kind():
+    masked, counts = mask_text("身份证321204197807098146，电话13951234567，13812345678，a@b.cn")
+    assert counts == {"resident_id": 1, "mobile": 2, "email": 1}
+    assert "3212" not in masked and "1395" not in masked
+
+
+def test_luhn():
+    assert luhn_valid("6222021234567890128") and not luhn_valid("6222021234567890127")
+
+
+def test_prefilter_skips_ordinary_text():
+    column = pa.array(["未发现问题", "已责令限期整改", None, "电话13951234567", "a@b.cn"])
+    assert candidates(column).tolist() == [False, False, False, True, True]
+
+
+def test_vectorised_column_equals_cell_by_cell():
+    cells = ["电话13951234567", "无", None, "身份证321204197807098146", "代码91320200921B86873E"]
+    masked, counts = mask_column(pa.array(cells))
+    assert masked.to_pylist() == [None if c is None else mask_text(c)[0] for c in cells]
+    assert counts == {"mobile": 1, "resident_id": 1}
+
+
+chinese = st.text(alphabet=st.characters(min_codepoint=0x4E00, max_codepoint=0x9FA5), max_size=12)
+separators = st.sampled_from(["", "：", "（", " ", "，"])
+
+
+@st.composite
+def resident_ids(draw):
+    born = draw(st.dates(min_value=dt.date(1930, 1, 1), max_value=dt.date(2010, 12, 31)))
+    region = draw(st.sampled_from(["110105", "320107", "321204", "440305", "510104"]))
+    first17 = region + born.strftime("%Y%m%d") + f"{draw(st.integers(0, 999)):03d}"
+    number = first17 + resident_id_check_char(first17)
+    if draw(st.booleans()):
+        number = number.lower()
+    if draw(st.booleans()):
+        number = number.translate({ord(c): chr(ord(c) + 0xFEE0) for c in "0123456789Xx"})  # full-width
+    return number
+
+
+@st.composite
+def mobiles(draw):
+    number = draw(st.sampled_from(["13", "15", "17", "18", "19"])) + f"{draw(st.integers(0, 10**9 - 1)):09d}"
+    prefix = draw(st.sampled_from(["", "+86", "+86 ", "0086", "86-"]))
+    if draw(st.booleans()):
+        number = f"{number[:3]}-{number[3:7]}-{number[7:]}"
+    elif draw(st.booleans()):
+        number = f"{number[:3]} {number[3:7]} {number[7:]}"
+    return prefix + number
+
+
+@settings(max_examples=300)
+@given(before=chinese, sep1=separators, value=st.one_of(resident_ids(), mobiles()), sep2=separators, after=chinese)
+def test_any_valid_id_or_mobile_inside_chinese_text_is_masked(before, sep1, value, sep2, after):
+    text = before + sep1 + value + sep2 + after
+    masked, counts = mask_text(text)
+    assert sum(counts.values()) == 1
+    assert masked == before + sep1 + next(iter(MASKS[k] for k in counts)) + sep2 + after
+    digits = "".join(c for c in value.translate({i + 0xFF10: str(i) for i in range(10)}) if c.isdigit())
+    assert digits[-8:] not in masked
+
+
+@settings(max_examples=200)
+@given(
+    st.text(
+        alphabet=st.characters(min_codepoint=0x4E00, max_codepoint=0x9FA5) | st.sampled_from("，。：-年月日号"),
+        max_size=40,
+    ),
+    st.integers(0, 10**8),
+)
+def test_text_with_short_numbers_is_left_alone(text, number):
+    value = f"{text}{number}{text}"
+    assume(len(str(number)) <= 9)
+    assert mask_text(value) == (value, mask_text(value)[1]) and not mask_text(value)[1]

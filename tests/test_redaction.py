@@ -1,0 +1,120 @@
+"""Column policies: every class applied, nothing unclassified passes, and it is all accounted."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+
+import pyarrow as pa
+import pytest
+
+from gongshi.catalog import FieldPolicy, Generalisation
+from gongshi.redaction import (
+    UnclassifiedColumn,
+    check_classified,
+    generalise,
+    pseudonym_key,
+    public_fields,
+    redact,
+)
+
+KEY = b"test-key"
+
+
+def _blacklist_rows():
+    return pa.table({
+        "record_id": ["a", "b"],
+        "list_type": ["经营异常名录", "经营异常名录"],
+        "entity_name": ["苏州市姑苏区老陈面馆", "南京恒泰电子科技有限公司"],
+        "credit_code": ["923205009232T5707K", "913201007079003CXE"],
+        "legal_representative": ["陈桂兰", "杨国平"],
+        "legal_representative_id_number": ["320107199301267012", None],
+        "listing_reason": ["联系人电话13951234567", "通过登记的住所无法联系"],
+        "listed_on": pa.array([dt.date(2026, 11, 1), dt.date(2026, 11, 9)]),
+        "listing_authority": ["局", "局"], "decision_number": ["文号", "文号"],
+        "removal_reason": [None, None], "removed_on": pa.array([None, None], pa.date32()),
+        "removal_authority": [None, None],
+    })  # fmt: skip
+
+
+def test_blacklist_policies(catalog):
+    table, report = redact(_blacklist_rows(), catalog["blacklist_entries"], KEY)
+    rows = table.to_pylist()
+    # the operator of an individual business (type 92) is a natural person; a company's representative is public
+    assert [r["legal_representative"] for r in rows] == ["陈某", "杨国平"]
+    # the ID number never leaves; its keyed pseudonym links the person across records
+    assert "legal_representative_id_number" not in table.column_names
+    expected = hmac.new(KEY, b"320107199301267012", hashlib.sha256).hexdigest()[:16]
+    assert [r["legal_representative_id_number_pseudonym"] for r in rows] == [expected, None]
+    assert rows[0]["listing_reason"] == "联系人电话[手机号已隐藏]"
+    assert rows[0]["credit_code"] == "923205009232T5707K" and rows[0]["record_id"] == "a"
+    assert report.columns == {"legal_representative": {"generalised": 1},
+                              "legal_representative_id_number": {"pseudonymised": 1}}  # fmt: skip
+    assert report.free_text == {"listing_reason": {"mobile": 1}}
+    assert report.totals() == {"generalised": 1, "masked_in_text:mobile": 1, "pseudonymised": 1}
+
+
+def test_dropped_columns_are_counted(catalog):
+    names = catalog["inspection_results"].field_names
+    table = pa.table({n: ["x", None] for n in names} | {"contact_phone": ["13951234567", "025-8345678"]})
+    table = table.set_column(names.index("inspection_date"), "inspection_date", pa.array([None, None], pa.date32()))
+    redacted, report = redact(table, catalog["inspection_results"], KEY)
+    assert "contact_phone" not in redacted.column_names and "inspectors" not in redacted.column_names
+    assert report.columns["contact_phone"] == {"dropped": 2}
+    assert report.columns["inspectors"] == {"dropped": 1}
+
+
+def test_public_fields_follow_the_policies(catalog):
+    fields = {f.name: f for f in public_fields(catalog["blacklist_entries"])}
+    assert "legal_representative_id_number" not in fields
+    pseudonym = fields["legal_representative_id_number_pseudonym"]
+    assert pseudonym.title == "法定代表人身份证号码（化名）" and "HMAC" in pseudonym.description
+    assert "姓氏" in fields["legal_representative"].description
+    inspection = [f.name for f in public_fields(catalog["inspection_results"])]
+    assert "contact_phone" not in inspection and "inspectors" not in inspection
+
+
+def test_mask_class_and_date_generalisation(catalog):
+    dataset = catalog["inspection_results"]
+    fields = dict(dataset.fields)
+    fields["inspectors"] = fields["inspectors"].model_copy(update={"privacy": "mask"})
+    fields["inspection_date"] = FieldPolicy(aliases=["检查日期"], privacy="generalise", kind="date",
+                                            generalise=Generalisation(to="month"))  # fmt: skip
+    changed = dataset.model_copy(update={"fields": fields})
+    table = pa.table({"inspectors": ["杨敏、孙建国"], "inspection_date": pa.array([dt.date(2026, 11, 3)])})
+    redacted, report = redact(table, changed, KEY)
+    assert redacted.to_pylist() == [{"inspectors": "杨****国", "inspection_date": "2026-11"}]
+    assert report.columns == {"inspectors": {"masked": 1}, "inspection_date": {"generalised": 1}}
+
+
+def test_surname_generalisation_handles_compound_surnames():
+    policy = FieldPolicy(aliases=["x"], privacy="generalise", kind="person_name",
+                         generalise=Generalisation(to="surname"))  # fmt: skip
+    values, changed = generalise(pa.array(["欧阳修", "王", None, "司马 光"]), policy, pa.table({"x": [1, 2, 3, 4]}))
+    assert values.to_pylist() == ["欧阳某", "王某", None, "司马某"] and changed == 3
+
+
+def test_a_policy_without_its_rule_fails_at_load():
+    with pytest.raises(ValueError, match="generalise"):
+        FieldPolicy(aliases=["x"], privacy="generalise")
+
+
+def test_unclassified_columns_stop_publication(catalog):
+    dataset = catalog["inspection_results"]
+    fields = {k: v for k, v in dataset.fields.items() if k != "handling"}
+    broken = dataset.model_construct(**{**dataset.__dict__, "fields": fields})
+    with pytest.raises(UnclassifiedColumn, match="handling"):
+        check_classified(broken, ["task_id", "handling"])
+
+
+def test_pseudonym_key_from_state_or_environment(tmp_path, monkeypatch):
+    from gongshi.paths import StateLayout
+
+    monkeypatch.delenv("GONGSHI_PSEUDONYM_KEY", raising=False)
+    layout = StateLayout(tmp_path)
+    key = pseudonym_key(layout)
+    assert len(key) == 64 and pseudonym_key(layout) == key
+    assert (tmp_path / "secrets" / "pseudonym.key").stat().st_mode & 0o777 == 0o600
+    monkeypatch.setenv("GONGSHI_PSEUDONYM_KEY", "from-the-vault")
+    assert pseudonym_key(layout) == b"from-the-vault"
