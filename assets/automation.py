@@ -4,7 +4,7 @@ import dagster as dg
 
 from assets.partitions import daily_partitions
 from assets.resources import GongshiResource
-from gongshi import pipeline
+from gongshi import pipeline, publishing
 from gongshi.ingest import delivery_files, fingerprint
 
 DAILY_JOB = "daily_publish"
@@ -41,4 +41,8 @@ def inbox_sensor(context: dg.SensorEvaluationContext, gongshi: GongshiResource):
             continue
         day_fingerprint = "".join(fingerprint(delivery_files(settings.inbox, name, day)) for name in catalog)
         requests.append(dg.RunRequest(run_key=f"{day}:{day_fingerprint[:24]}", partition_key=day))
-    return requests or dg.SkipReason("no new or changed delivery folders")
+    waiting = publishing.unapplied_takedowns(settings, catalog)
+    if not requests and waiting and publishing.published_days(settings):
+        day = max(publishing.published_days(settings))
+        requests.append(dg.RunRequest(run_key=f"takedown:{day}:{','.join(waiting)}"[:200], partition_key=day))
+    return requests or dg.SkipReason("no new or changed delivery folders, no takedown waiting")

@@ -10,7 +10,7 @@ from assets.ledger import ledger_asset
 from assets.release import release_assets
 from assets.resources import resource_for, settings_from_environment
 from gongshi.catalog import load_catalog
-from gongshi.pipeline import Settings
+from gongshi.settings import Settings
 
 
 def build_definitions(settings: Settings | None = None) -> dg.Definitions:

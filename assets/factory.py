@@ -5,7 +5,7 @@ import dagster as dg
 from assets.checks import FILES_READABLE, REGISTER_MATCHES_ACCEPTED, ROWS_RECONCILE
 from assets.partitions import daily_partitions
 from assets.resources import GongshiResource
-from gongshi import pipeline
+from gongshi import pipeline, publishing
 from gongshi.catalog import Dataset
 
 RAW, VALIDATED, REGISTER, REDACTED = "raw", "validated", "register", "redacted"
@@ -142,11 +142,13 @@ def dataset_assets(dataset: Dataset) -> list[dg.AssetsDefinition]:
         "（删除、遮盖、化名、概化），并扫描公开文本中的身份证号、手机号、银行卡号和个人邮箱。",
     )
     def redacted(context: dg.AssetExecutionContext, gongshi: GongshiResource) -> dg.MaterializeResult:
-        summary = pipeline.redact_stage(gongshi.settings(), dataset, context.partition_key)
+        summary = publishing.redact_stage(gongshi.settings(), dataset, context.partition_key)
         return dg.MaterializeResult(
             metadata={
-                "published_records": summary["published_records"],
-                "withheld_records": summary["withheld_records"],
+                "records": summary["records"],
+                "published_records": summary["published"],
+                "expired_records": summary["expired"],
+                "withdrawn_records": summary["withdrawn"],
                 "redaction_totals": dg.MetadataValue.json(summary["totals"]),
                 "redaction_by_column": dg.MetadataValue.json(summary["columns"]),
                 "pii_masked_in_text": dg.MetadataValue.json(summary["free_text"]),

@@ -9,10 +9,11 @@ import dagster as dg
 
 from gongshi.catalog import Dataset, load_catalog
 from gongshi.paths import DEMO_INBOX
-from gongshi.pipeline import Settings
+from gongshi.settings import DEFAULT_BASE_URL, Settings
 
 ENV_INBOX, ENV_PUBLIC, ENV_STATE = "GONGSHI_INBOX", "GONGSHI_PUBLIC", "GONGSHI_STATE"
 ENV_KEEP = "GONGSHI_KEEP_RELEASES"
+ENV_BASE_URL = "GONGSHI_BASE_URL"
 
 
 class GongshiResource(dg.ConfigurableResource):
@@ -22,10 +23,16 @@ class GongshiResource(dg.ConfigurableResource):
     public: str
     state: str
     keep_releases: int = 30
+    base_url: str = DEFAULT_BASE_URL
 
     def settings(self) -> Settings:
-        return Settings(inbox=Path(self.inbox), public=Path(self.public), state=Path(self.state),
-                        keep_releases=self.keep_releases)  # fmt: skip
+        return Settings(
+            inbox=Path(self.inbox),
+            public=Path(self.public),
+            state=Path(self.state),
+            keep_releases=self.keep_releases,
+            base_url=self.base_url,
+        )
 
     def catalog(self) -> dict[str, Dataset]:
         return load_catalog()
@@ -38,9 +45,15 @@ def settings_from_environment() -> Settings:
         public=Path(os.environ.get(ENV_PUBLIC, "public")).resolve(),
         state=Path(os.environ.get(ENV_STATE, "state")).resolve(),
         keep_releases=int(os.environ.get(ENV_KEEP, "30")),
+        base_url=os.environ.get(ENV_BASE_URL, DEFAULT_BASE_URL),
     )
 
 
 def resource_for(settings: Settings) -> GongshiResource:
-    return GongshiResource(inbox=str(settings.inbox), public=str(settings.public), state=str(settings.state),
-                           keep_releases=settings.keep_releases)  # fmt: skip
+    return GongshiResource(
+        inbox=str(settings.inbox),
+        public=str(settings.public),
+        state=str(settings.state),
+        keep_releases=settings.keep_releases,
+        base_url=settings.base_url,
+    )

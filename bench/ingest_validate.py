@@ -27,11 +27,16 @@ DAY = dt.date(2026, 11, 1)
 sys.path.insert(0, str(ROOT))
 
 FRICTIONLESS_TYPES = {
-    "required": "constraint-error", "enum": "constraint-error", "pattern": "constraint-error",
-    "max_length": "constraint-error", "credit_code_length": "constraint-error",
-    "credit_code_charset": "constraint-error", "date_format": "type-error", "date_invalid": "type-error",
+    "required": "constraint-error",
+    "enum": "constraint-error",
+    "pattern": "constraint-error",
+    "max_length": "constraint-error",
+    "credit_code_length": "constraint-error",
+    "credit_code_charset": "constraint-error",
+    "date_format": "type-error",
+    "date_invalid": "type-error",
     "duplicate_key": "primary-key",
-}  # fmt: skip
+}
 
 OURS = """
 import json, sys, time
@@ -55,7 +60,8 @@ STAGES = """
 import json, sys, time
 from pathlib import Path
 from gongshi.catalog import load_catalog
-from gongshi.pipeline import Settings, read_stage, register_stage, validate_stage
+from gongshi.pipeline import read_stage, register_stage, validate_stage
+from gongshi.settings import Settings
 dataset = load_catalog()["inspection_results"]
 settings = Settings(inbox=Path(sys.argv[1]), state=Path(sys.argv[3]))
 times = {}
@@ -127,39 +133,63 @@ def main() -> None:
 
     # Generate in a child: a fork inherits the parent's peak RSS, so the parent must stay small.
     start = time.perf_counter()
-    subprocess.run([sys.executable, __file__, "--generate-only", "--rows", str(args.rows), "--out", str(args.out)],
-                   check=True)  # fmt: skip
+    subprocess.run(
+        [sys.executable, __file__, "--generate-only", "--rows", str(args.rows), "--out", str(args.out)], check=True
+    )
     messy_inbox = args.out / "messy"
     canonical = args.out / "canonical" / "inspection_results" / DAY.isoformat() / "江苏省市场监管局_抽查结果.csv"
-    print(f"generated {args.rows:,} rows in {time.perf_counter() - start:.1f} s "
-          f"({canonical.stat().st_size / 1e6:.0f} MB canonical UTF-8)")  # fmt: skip
+    print(
+        f"generated {args.rows:,} rows in {time.perf_counter() - start:.1f} s "
+        f"({canonical.stat().st_size / 1e6:.0f} MB canonical UTF-8)"
+    )
 
     python = sys.executable
     print("\n| run | rows | seconds | rows/s | peak MiB |\n|---|---:|---:|---:|---:|")
     results = {}
-    for label, inbox in (("gongshi ingest+validate, canonical UTF-8", canonical.parents[2]),
-                         ("gongshi ingest+validate, delivered GB18030", messy_inbox)):  # fmt: skip
+    for label, inbox in (
+        ("gongshi ingest+validate, canonical UTF-8", canonical.parents[2]),
+        ("gongshi ingest+validate, delivered GB18030", messy_inbox),
+    ):
         findings_path = args.out / f"findings-{len(results)}.json"
         seconds, peak, _ = measured([python, "-c", OURS, str(inbox), DAY.isoformat(), str(findings_path)])
         report = json.loads(findings_path.read_text())
         results[label] = report
-        print(f"| {label} | {report['rows']:,} | {report['total']:.2f} (read {report['read']:.2f}) | "
-              f"{report['rows'] / report['total']:,.0f} | {peak:,.0f} |")  # fmt: skip
+        print(
+            f"| {label} | {report['rows']:,} | {report['total']:.2f} (read {report['read']:.2f}) | "
+            f"{report['rows'] / report['total']:,.0f} | {peak:,.0f} |"
+        )
 
     state = args.out / "state"
     shutil.rmtree(state, ignore_errors=True)
     seconds, peak, out = measured([python, "-c", STAGES, str(canonical.parents[2]), DAY.isoformat(), str(state)])
     stages = json.loads(out)
-    print(f"| gongshi stages read+validate+register (Parquet, reports, DuckDB) | {args.rows:,} | "
-          f"{sum(stages.values()):.2f} ({', '.join(f'{k} {v:.2f}' for k, v in stages.items())}) | "
-          f"{args.rows / sum(stages.values()):,.0f} | {peak:,.0f} |")  # fmt: skip
+    print(
+        f"| gongshi stages read+validate+register (Parquet, reports, DuckDB) | {args.rows:,} | "
+        f"{sum(stages.values()):.2f} ({', '.join(f'{k} {v:.2f}' for k, v in stages.items())}) | "
+        f"{args.rows / sum(stages.values()):,.0f} | {peak:,.0f} |"
+    )
 
     schema = ROOT / "datasets" / "inspection_results" / "schema.json"
-    seconds, peak, out = measured([python, "-m", "frictionless", "validate", "--trusted", "--json",
-                                   "--limit-errors", "100000000", "--schema", str(schema), str(canonical)])  # fmt: skip
+    seconds, peak, out = measured(
+        [
+            python,
+            "-m",
+            "frictionless",
+            "validate",
+            "--trusted",
+            "--json",
+            "--limit-errors",
+            "100000000",
+            "--schema",
+            str(schema),
+            str(canonical),
+        ]
+    )
     task = json.loads(out)["tasks"][0]
-    print(f"| frictionless validate, canonical UTF-8 | {task['stats']['rows']:,} | {seconds:.2f} | "
-          f"{task['stats']['rows'] / seconds:,.0f} | {peak:,.0f} |")  # fmt: skip
+    print(
+        f"| frictionless validate, canonical UTF-8 | {task['stats']['rows']:,} | {seconds:.2f} | "
+        f"{task['stats']['rows'] / seconds:,.0f} | {peak:,.0f} |"
+    )
     ours = results["gongshi ingest+validate, canonical UTF-8"]
     print(f"\nspeed-up on the same file: {seconds / ours['total']:.0f}x (ingest+validate vs frictionless validate)")
 

@@ -99,6 +99,16 @@ class FieldPolicy(_Strict):
         return self.privacy in {"publish", "generalise"} and self.kind in {"text", "free_text", "person_name"}
 
 
+class Bounds(_Strict):
+    """Sanity limits on a release: a breach stops publication until the operator looks."""
+
+    min_records: int = 0
+    max_records: int | None = None
+    # Share of the previous release's records that may vanish in a day without expiring or being
+    # withdrawn (a re-delivered file that lost rows, a wrong folder): beyond it, something is wrong.
+    max_daily_retraction: float = 0.5
+
+
 class SchemaField(BaseModel):
     """One field of the Frictionless Table Schema (the subset the validator enforces)."""
 
@@ -128,7 +138,8 @@ class Dataset(_Strict):
     required_when: dict[str, RequiredWhen] = Field(default_factory=dict)
     ignored_columns: list[str]
     fields: dict[str, FieldPolicy]
-    exports: list[str] = Field(default_factory=lambda: ["csv", "jsonl"])
+    exports: list[str] = Field(default_factory=lambda: ["csv", "parquet", "jsonl", "xlsx", "sqlite"])
+    bounds: Bounds = Field(default_factory=Bounds)
     directory: Path
     table_schema: dict
 

@@ -12,7 +12,9 @@ from pathlib import Path
 from gongshi import ledger
 from gongshi.catalog import load_catalog
 from gongshi.paths import DEMO_INBOX, PROJECT_ROOT, StateLayout
-from gongshi.pipeline import Settings, inbox_days, pending_days
+from gongshi.pipeline import inbox_days, pending_days
+from gongshi.publishing import published_days, unapplied_takedowns
+from gongshi.settings import Settings
 
 DAGSTER_YAML = """\
 # Written by `gongshi`: a local instance whose runs show in `gongshi ui` / `dagster dev`.
@@ -69,6 +71,15 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--json", action="store_true", help="print the full report as JSON")
     scan.set_defaults(func=cmd_scan)
 
+    withdraw = commands.add_parser("withdraw", help="take a record down on a decision (credit repair, court order)")
+    withdraw.add_argument("record_ids", nargs="*", metavar="RECORD_ID", help="record_id as published")
+    withdraw.add_argument("--reason", help="the decision, e.g. 信用修复 / 法院裁定 / 更正")
+    withdraw.add_argument("--authority", help="the deciding authority")
+    withdraw.add_argument("--date", type=_day, metavar="YYYY-MM-DD", help="date of the decision")
+    withdraw.add_argument("--list", action="store_true", help="list recorded takedowns and the audit of rewrites")
+    withdraw.add_argument("--state", type=Path, default=Path("state"), metavar="DIR", help="state directory")
+    withdraw.set_defaults(func=cmd_withdraw)
+
     ui = commands.add_parser("ui", help="open the Dagster UI on the same instance `publish` uses")
     _path_options(ui)
     ui.add_argument("--port", type=int, default=3000, help="web UI port (default 3000)")
@@ -108,8 +119,12 @@ def _day(text: str) -> str:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    return Settings(inbox=args.inbox.resolve(), public=args.public.resolve(), state=args.state.resolve(),
-                    keep_releases=getattr(args, "keep_releases", 30))  # fmt: skip
+    return Settings(
+        inbox=args.inbox.resolve(),
+        public=args.public.resolve(),
+        state=args.state.resolve(),
+        keep_releases=getattr(args, "keep_releases", 30),
+    )
 
 
 def prepare_instance(settings: Settings) -> Path:
@@ -147,6 +162,10 @@ def cmd_publish(args: argparse.Namespace) -> int:
     days = [args.date] if args.date else pending_days(settings, catalog)
     print(f"gongshi publish: inbox {settings.inbox}")
     print(f"                 state {settings.state} (Dagster instance {home})")
+    waiting = unapplied_takedowns(settings, catalog)
+    if not days and waiting and published_days(settings):
+        days = [max(published_days(settings))]
+        print(f"{len(waiting)} 条撤下决定尚未生效：重新发布 {days[0]}，并从所有保留的发布中撤下。")
     if not days:
         known = inbox_days(settings, catalog)
         print(f"没有待处理的报送日期（收件箱中 {len(known)} 个日期均已处理，文件未变化）。")
@@ -205,11 +224,45 @@ def _print_summary(settings: Settings, catalog: dict, days: list[str]) -> None:
     print(f"退回报告：{settings.layout.reports_dir('<日期>')}  隔离区：{settings.state / 'quarantine'}")
 
 
+def cmd_withdraw(args: argparse.Namespace) -> int:
+    from gongshi.publishing import find_record
+    from gongshi.takedown import add_takedown, read_audit, read_takedowns
+
+    layout = StateLayout(args.state.resolve())
+    if args.list:
+        for takedown in read_takedowns(layout):
+            print(
+                f"{takedown.record_id}  {takedown.dataset}  {takedown.public_reason()}  记录于 {takedown.recorded_at}"
+            )
+        for entry in read_audit(layout):
+            print(f"  重写发布 {entry['release']}：{len(entry['files'])} 个文件（记录 {', '.join(entry['records'])}）")
+        return 0
+    if not args.record_ids or not (args.reason and args.authority and args.date):
+        print("需要 RECORD_ID 以及 --reason、--authority、--date", file=sys.stderr)
+        return 2
+    settings = Settings(state=args.state.resolve())
+    catalog = load_catalog()
+    unknown = []
+    for record_id in args.record_ids:
+        dataset = find_record(settings, catalog, record_id)
+        if dataset is None:
+            unknown.append(record_id)
+            continue
+        add_takedown(layout, record_id, dataset.id, args.reason, args.authority, args.date)
+        print(
+            f"已记录撤下：{record_id}（{dataset.title}）。下一次 gongshi publish 将把它从新发布、latest 和所有保留的"
+            "发布中撤下，并写入审计记录。"
+        )
+    for record_id in unknown:
+        print(f"登记簿中没有该记录：{record_id}", file=sys.stderr)
+    return 1 if unknown else 0
+
+
 def cmd_scan(args: argparse.Namespace) -> int:
     import json
 
     from gongshi.leakscan import format_report, scan_directory
-    from gongshi.pipeline import leak_gate
+    from gongshi.publishing import leak_gate
 
     if not args.directory.is_dir():
         print(f"不是目录：{args.directory}", file=sys.stderr)

@@ -28,12 +28,44 @@ import python_calamine
 from gongshi.catalog import Dataset
 from gongshi.pii import KIND_LABELS, PREFILTER, find, mask_value
 
-TEXT_SUFFIXES = {".html", ".htm", ".xml", ".atom", ".rss", ".svg", ".txt", ".md", ".csv", ".tsv", ".json",
-                 ".jsonl", ".ndjson", ".js", ".css", ".yaml", ".yml", ".webmanifest", ".geojson"}  # fmt: skip
+TEXT_SUFFIXES = {
+    ".html",
+    ".htm",
+    ".xml",
+    ".atom",
+    ".rss",
+    ".svg",
+    ".txt",
+    ".md",
+    ".csv",
+    ".tsv",
+    ".json",
+    ".jsonl",
+    ".ndjson",
+    ".js",
+    ".css",
+    ".yaml",
+    ".yml",
+    ".webmanifest",
+    ".geojson",
+}
 MARKUP_SUFFIXES = {".html", ".htm", ".xml", ".atom", ".rss", ".svg"}
 GZIP_SUFFIXES = {".gz", ".pf_fragment", ".pf_index", ".pf_meta", ".pf_filter"}
-SKIPPED_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".webp", ".ico", ".woff", ".woff2", ".ttf", ".otf", ".wasm",
-                    ".pagefind", ".pdf"}  # fmt: skip
+SKIPPED_SUFFIXES = {
+    ".png",
+    ".jpg",
+    ".jpeg",
+    ".gif",
+    ".webp",
+    ".ico",
+    ".woff",
+    ".woff2",
+    ".ttf",
+    ".otf",
+    ".wasm",
+    ".pagefind",
+    ".pdf",
+}
 # Known protected values are matched on their digits: runs of seven or more, separators allowed.
 KNOWN_PREFILTER = r"[0-9０-９](?:[ \-－]?[0-9０-９]){6}"
 _DIGIT_RUN = re.compile(r"(?<![0-9])[0-9](?:[ \-]?[0-9]){6,}(?![0-9])")
@@ -65,8 +97,11 @@ class ScanReport:
         return dict(sorted(Counter(leak.kind for leak in self.leaks).items()))
 
     def to_dict(self) -> dict:
-        return {**{k: v for k, v in asdict(self).items() if k != "leaks"}, "by_kind": self.by_kind(),
-                "leaks": [asdict(leak) for leak in self.leaks]}  # fmt: skip
+        return {
+            **{k: v for k, v in asdict(self).items() if k != "leaks"},
+            "by_kind": self.by_kind(),
+            "leaks": [asdict(leak) for leak in self.leaks],
+        }
 
 
 class _Scanner:
@@ -200,12 +235,15 @@ def known_protected_values(registers: list[tuple[Dataset, pa.Table]]) -> frozens
 
 
 def format_report(report: ScanReport, limit: int = 200) -> str:
-    lines = [f"{leak.file}: {leak.location}: {KIND_LABELS.get(leak.kind, leak.kind)} {leak.sample}"
-             for leak in report.leaks[:limit]]  # fmt: skip
+    lines = [
+        f"{leak.file}: {leak.location}: {KIND_LABELS.get(leak.kind, leak.kind)} {leak.sample}"
+        for leak in report.leaks[:limit]
+    ]
     if len(report.leaks) > limit:
         lines.append(f"… and {len(report.leaks) - limit} more")
     skipped = ", ".join(f"{k} {v}" for k, v in sorted(report.skipped.items())) or "none"
     verdict = "CLEAN: no protected value found" if report.clean else f"LEAKS: {len(report.leaks)} {report.by_kind()}"
-    lines.append(f"{verdict} — {report.files_scanned} files, {report.bytes_scanned:,} bytes scanned; "
-                 f"skipped (binary): {skipped}")  # fmt: skip
+    lines.append(
+        f"{verdict} — {report.files_scanned} files, {report.bytes_scanned:,} bytes scanned; skipped (binary): {skipped}"
+    )
     return "\n".join(lines)

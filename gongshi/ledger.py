@@ -1,6 +1,7 @@
 """The per-day ledger: for every delivered file, rows in = accepted + quarantined; for every rejected
-file, why; for every dataset, accepted = registered. `problems()` is the one place the invariant
-is stated; the blocking checks and the command line both call it."""
+file, why; for every dataset, accepted = registered, and every registered record is published,
+expired or withdrawn. `problems()` is the one place the invariant is stated; the blocking checks
+and the command line both call it."""
 
 from __future__ import annotations
 
@@ -25,6 +26,12 @@ class DatasetLedger:
     files_rejected: int = 0
     registered: int | None = None
     reasons: dict[str, int] = field(default_factory=dict)
+    # Record level, from the publication stage: every record in the register is published,
+    # expired (its publicity period ended) or withdrawn (a takedown decision).
+    records: int | None = None
+    published: int | None = None
+    expired: int | None = None
+    withdrawn: int | None = None
 
     def problems(self) -> list[str]:
         """Every way the counts fail to reconcile; empty when nothing was lost."""
@@ -49,6 +56,11 @@ class DatasetLedger:
             found.append("rejected file count does not match the files")
         if self.registered is not None and self.registered != self.accepted:
             found.append(f"accepted {self.accepted} != registered {self.registered}")
+        if self.records is not None and self.records != self.published + self.expired + self.withdrawn:
+            found.append(
+                f"records {self.records} != published {self.published} + expired {self.expired} "
+                f"+ withdrawn {self.withdrawn}"
+            )
         return found
 
     def to_dict(self) -> dict:

@@ -46,6 +46,7 @@ _MOBILE = re.compile(
 _CARD = re.compile(_EDGE_BEFORE + r"[0-9](?:" + _SEP + r"[0-9]){15,18}" + _EDGE_AFTER)
 _EMAIL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._%+\-]*@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}")
 _USCC_TOKEN = re.compile(r"(?<![0-9A-Za-z])[0-9A-Za-z]{18}(?![0-9A-Za-z])")
+_CODE_CONTEXT = re.compile(r"(?:信用代码|统一代码|机构代码|代码)[：:\s]*$")
 _CARD_CONTEXT = re.compile(r"(?:银行卡|卡号|账号|帐号|账户|帐户|开户行|开户)[^，。；;,]{0,8}$")
 # Institutional addresses are public contact points, not personal data.
 _INSTITUTIONAL_MAIL = re.compile(r"@(?:[A-Za-z0-9\-]+\.)*(?:gov\.cn|gov|org\.cn|edu\.cn)$", re.IGNORECASE)
@@ -76,7 +77,7 @@ def luhn_valid(digits: str) -> bool:
 def find(text: str) -> list[Hit]:
     """Every protected value in `text`, left to right, non-overlapping."""
     folded = text.translate(_FOLD)
-    taken = [(m.start(), m.end()) for m in _USCC_TOKEN.finditer(folded) if uscc_problem(m.group().upper()) is None]
+    taken = [(m.start(), m.end()) for m in _USCC_TOKEN.finditer(folded) if _is_credit_code(folded, m)]
     hits: list[Hit] = []
 
     def claim(kind: str, start: int, end: int) -> None:
@@ -101,6 +102,17 @@ def find(text: str) -> list[Hit]:
         if in_context or (digits[0] in "3456" and luhn_valid(digits) and not _id_shaped(digits)):
             claim("bank_card", match.start(), match.end())
     return sorted(hits, key=lambda h: h.start)
+
+
+def _is_credit_code(text: str, match: re.Match) -> bool:
+    """A valid 统一社会信用代码 — unless it is also a valid resident ID number (all digits can be
+    both) and nothing before it says it is a code: then privacy wins and it is masked."""
+    token = match.group().upper()
+    if uscc_problem(token) is not None:
+        return False
+    if not token[:17].isdigit() or resident_id_problem(token) is not None:
+        return True
+    return bool(_CODE_CONTEXT.search(text[max(0, match.start() - 12) : match.start()]))
 
 
 def _id_shaped(digits: str) -> bool:

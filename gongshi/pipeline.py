@@ -8,8 +8,6 @@ same functions run (and are tested) without Dagster.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -26,35 +24,12 @@ from gongshi.ingest import (
     fingerprint,
     read_delivery,
 )
-from gongshi.leakscan import ScanReport, known_protected_values, scan_directory
-from gongshi.paths import DEMO_INBOX, StateLayout
 from gongshi.pii import mask_text
-from gongshi.redaction import pseudonym_key, public_fields, redact
 from gongshi.register import Register
-from gongshi.release import PublicLayout, collect_garbage, public_view, switch
 from gongshi.reports import issue_rows, write_reports
+from gongshi.settings import Settings
 from gongshi.storage import write_json, write_parquet
 from gongshi.validation import ISSUE_SCHEMA, Validated, validate
-from gongshi.writers import writer_for
-
-
-@dataclass(frozen=True)
-class Settings:
-    """Where a run reads deliveries, keeps private state and publishes; how many dated releases stay."""
-
-    inbox: Path = DEMO_INBOX
-    public: Path = Path("public")
-    state: Path = Path("state")
-    keep_releases: int = 30
-
-    @property
-    def layout(self) -> StateLayout:
-        return StateLayout(self.state)
-
-    @property
-    def public_layout(self) -> PublicLayout:
-        return PublicLayout(self.public)
-
 
 # --- which days -------------------------------------------------------------------------------------
 
@@ -210,119 +185,6 @@ def register_stage(settings: Settings, dataset: Dataset, day: str) -> dict:
     summary["registered"] = registered
     summary["ledger_problems"] = entry.problems()
     return summary
-
-
-def redact_stage(settings: Settings, dataset: Dataset, day: str) -> dict:
-    """The public view of the register (in its publicity period, not withdrawn), with every
-    column's privacy class applied and published text scanned; written to the stage directory."""
-    with Register(settings.layout.register_path(dataset.id), dataset) as register:
-        records = register.records_as_of(day)
-    view = public_view(records, dataset)
-    table, report = redact(view, dataset, pseudonym_key(settings.layout))
-    folder = settings.layout.stage_dir(day, dataset.id)
-    write_parquet(table, folder / "public.parquet")
-    write_json(folder / "redaction.json", report.to_dict())
-    return {"published_records": table.num_rows, "withheld_records": records.num_rows - view.num_rows,
-            **report.to_dict()}  # fmt: skip
-
-
-def release_stage(settings: Settings, catalog: dict[str, Dataset], day: str) -> dict:
-    """Build the day's release beside the live one (nothing is switched here)."""
-    layout = settings.public_layout
-    collect_garbage(layout)
-    build = layout.new_build(day)
-    files = {}
-    for dataset in catalog.values():
-        table = pq.read_table(settings.layout.stage_dir(day, dataset.id) / "public.parquet")
-        fields = public_fields(dataset)
-        folder = build / "datasets" / dataset.id
-        folder.mkdir(parents=True, exist_ok=True)
-        for name in dataset.exports:
-            writer = writer_for(name)
-            path = folder / f"{dataset.id}{writer.SUFFIX}"
-            writer.write(table, fields, path)
-            files[path.relative_to(build).as_posix()] = path.stat().st_size
-    write_json(settings.layout.stage_dir(day, "_release") / "build.json", {"build": str(build), "files": files})
-    return {"build": str(build), "files": len(files), "bytes": sum(files.values())}
-
-
-def process_and_publish(settings: Settings, day: str, catalog: dict[str, Dataset] | None = None) -> dict:
-    """Every stage of `day` without an orchestrator, through publication unless the gate finds a leak."""
-    catalog = catalog or load_catalog()
-    summary = process_day(settings, day, catalog)
-    for dataset in catalog.values():
-        redact_stage(settings, dataset, day)
-    _, scan = build_release(settings, catalog, day)
-    if scan.clean and not summary["problems"]:
-        publish_stage(settings, day)
-    return {**summary, "leak_gate_clean": scan.clean}
-
-
-def current_build(settings: Settings, day: str) -> Path:
-    manifest = json.loads((settings.layout.stage_dir(day, "_release") / "build.json").read_text(encoding="utf-8"))
-    return Path(manifest["build"])
-
-
-def leak_gate(settings: Settings, catalog: dict[str, Dataset], directory: Path) -> ScanReport:
-    """Scan `directory` for protected values: patterns, and every value delivered in a column
-    that is not published as is."""
-    registers = []
-    for dataset in catalog.values():
-        path = settings.layout.register_path(dataset.id)
-        if path.exists():
-            with Register(path, dataset) as register:
-                registers.append((dataset, register.events()))
-    return scan_directory(directory, known_protected_values(registers))
-
-
-def build_release(settings: Settings, catalog: dict[str, Dataset], day: str) -> tuple[dict, ScanReport]:
-    """Build the release beside the live one, run the leak gate over it, and write the day's
-    quality report (intake, quarantine reasons, redaction, gate verdict — counts only)."""
-    summary = release_stage(settings, catalog, day)
-    scan = leak_gate(settings, catalog, Path(summary["build"]))
-    quality = {
-        "day": day,
-        "datasets": {
-            name: {
-                "intake": _intake(settings, day, name),
-                "redaction": json.loads(
-                    (settings.layout.stage_dir(day, name) / "redaction.json").read_text(encoding="utf-8")
-                ),
-            }
-            for name in catalog
-        },
-        "leak_gate": {"clean": scan.clean, "files_scanned": scan.files_scanned, "by_kind": scan.by_kind()},
-    }
-    write_json(settings.layout.reports_dir(day) / "quality.json", quality)
-    return summary, scan
-
-
-def _intake(settings: Settings, day: str, dataset: str) -> dict:
-    entry = ledger.read(settings.layout, day, dataset)
-    if entry is None:
-        return {}
-    departments: dict[str, dict] = {}
-    for f in entry.files:
-        counts = departments.setdefault(f["department"], {"files": 0, "files_rejected": 0, "rows_in": 0,
-                                                           "accepted": 0, "quarantined": 0})  # fmt: skip
-        counts["files"] += 1
-        counts["files_rejected"] += f["status"] == "rejected"
-        for key in ("rows_in", "accepted", "quarantined"):
-            counts[key] += f.get(key, 0)
-    return {"rows_in": entry.rows_in, "accepted": entry.accepted, "quarantined": entry.quarantined,
-            "warnings": entry.warnings, "files_rejected": entry.files_rejected, "reasons": entry.reasons,
-            "by_department": departments}  # fmt: skip
-
-
-def publish_stage(settings: Settings, day: str) -> dict:
-    """Switch the checked build in as the day's release and as latest; apply the retention."""
-    layout = settings.public_layout
-    build = current_build(settings, day)
-    # Re-running an older day replaces that dated release; latest stays on the newest day.
-    newest = max(layout.retained_days(), default=day)
-    switch(layout, day, build, make_latest=day >= newest)
-    dropped = collect_garbage(layout, settings.keep_releases)
-    return {"release": day, "build": build.name, "retained": layout.retained_days(), "dropped": dropped}
 
 
 def day_ledger(settings: Settings, catalog: dict[str, Dataset], day: str) -> dict:

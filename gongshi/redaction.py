@@ -28,8 +28,10 @@ from gongshi.pii import mask_column, mask_value
 ENV_KEY = "GONGSHI_PSEUDONYM_KEY"
 PSEUDONYM_SUFFIX = "_pseudonym"
 # Two-character surnames first: RE2 alternation takes the first branch that matches.
-_COMPOUND_SURNAMES = ("欧阳 司马 上官 诸葛 东方 皇甫 尉迟 公孙 慕容 长孙 宇文 司徒 夏侯 令狐 端木 轩辕 "
-                      "独孤 南宫 西门 百里 呼延 万俟 闻人 赫连 澹台 申屠 公冶 宗政 濮阳 太叔 钟离").split()  # fmt: skip
+_COMPOUND_SURNAMES = (
+    "欧阳 司马 上官 诸葛 东方 皇甫 尉迟 公孙 慕容 长孙 宇文 司徒 夏侯 令狐 端木 轩辕 "
+    "独孤 南宫 西门 百里 呼延 万俟 闻人 赫连 澹台 申屠 公冶 宗政 濮阳 太叔 钟离"
+).split()
 _SURNAME = "(?s)^(" + "|".join(_COMPOUND_SURNAMES) + r"|.).*$"
 
 
@@ -60,8 +62,13 @@ class RedactionReport:
         return dict(sorted(totals.items()))
 
     def to_dict(self) -> dict:
-        return {"dataset": self.dataset, "rows": self.rows, "columns": self.columns, "free_text": self.free_text,
-                "totals": self.totals()}  # fmt: skip
+        return {
+            "dataset": self.dataset,
+            "rows": self.rows,
+            "columns": self.columns,
+            "free_text": self.free_text,
+            "totals": self.totals(),
+        }
 
 
 def public_name(name: str, policy: FieldPolicy) -> str | None:
@@ -81,18 +88,23 @@ def public_fields(dataset: Dataset) -> list[SchemaField]:
             continue
         if policy.privacy == "pseudonymise":
             schema_field = SchemaField(
-                name=name, title=f"{schema_field.title}（化名）", type="string",
+                name=name,
+                title=f"{schema_field.title}（化名）",
+                type="string",
                 description=f"{schema_field.title}经密钥 HMAC-SHA256 处理后的化名：同一人在不同记录中化名相同，"
                 "但无法据此还原原值。原值不予公开。",
                 constraints={"pattern": "^[0-9a-f]{16}$"},
-            )  # fmt: skip
+            )
         elif policy.privacy in {"mask", "generalise"}:
             note = "（部分隐藏）" if policy.privacy == "mask" else _generalise_note(policy)
             constraints = {k: v for k, v in schema_field.constraints.items() if k not in {"pattern", "enum"}}
-            schema_field = schema_field.model_copy(update={
-                "description": schema_field.description + note, "constraints": constraints,
-                "type": "string" if policy.generalise and policy.generalise.to != "surname" else schema_field.type,
-            })  # fmt: skip
+            schema_field = schema_field.model_copy(
+                update={
+                    "description": schema_field.description + note,
+                    "constraints": constraints,
+                    "type": "string" if policy.generalise and policy.generalise.to != "surname" else schema_field.type,
+                }
+            )
         published.append(schema_field)
     return published
 
@@ -147,10 +159,12 @@ def redact(table: pa.Table, dataset: Dataset, key: bytes) -> tuple[pa.Table, Red
 def pseudonymise(values: pa.Array | pa.ChunkedArray, key: bytes) -> pa.Array:
     """Keyed HMAC-SHA256 of each value, 16 hex characters; null stays null."""
     return pa.array(
-        [None if v is None else hmac.new(key, v.encode("utf-8"), hashlib.sha256).hexdigest()[:16]
-         for v in values.to_pylist()],
+        [
+            None if v is None else hmac.new(key, v.encode("utf-8"), hashlib.sha256).hexdigest()[:16]
+            for v in values.to_pylist()
+        ],
         pa.string(),
-    )  # fmt: skip
+    )
 
 
 def generalise(values, policy: FieldPolicy, table: pa.Table) -> tuple[pa.Array, int]:
@@ -165,9 +179,12 @@ def generalise(values, policy: FieldPolicy, table: pa.Table) -> tuple[pa.Array, 
         selected = pc.is_valid(values)
     else:
         condition = table.column(rule.when.field)
-        selected = pc.fill_null(pc.or_(*[pc.starts_with(condition, p) for p in rule.when.starts_with])
-                                if len(rule.when.starts_with) > 1
-                                else pc.starts_with(condition, rule.when.starts_with[0]), False)  # fmt: skip
+        selected = pc.fill_null(
+            pc.or_(*[pc.starts_with(condition, p) for p in rule.when.starts_with])
+            if len(rule.when.starts_with) > 1
+            else pc.starts_with(condition, rule.when.starts_with[0]),
+            False,
+        )
         selected = pc.and_(selected, pc.is_valid(values))
     changed = int(pc.sum(selected).as_py() or 0)
     return pc.if_else(selected, coarse, values), changed

@@ -140,3 +140,137 @@ def collect_garbage(layout: PublicLayout, keep_days: int | None = None) -> list[
         if stray.is_symlink():
             stray.unlink()
     return removed
+
+
+def media_type(path: str) -> str:
+    from gongshi.writers import REGISTRY
+    from gongshi.writers.sqlite import MEDIA_TYPE as SQLITE
+
+    suffix = "." + path.rsplit(".", 1)[-1]
+    types = {w.SUFFIX: w.MEDIA_TYPE for w in REGISTRY.values()} | {
+        ".sqlite": SQLITE,
+        ".json": "application/json",
+        ".jsonld": "application/ld+json",
+        ".txt": "text/plain",
+    }
+    return types.get(suffix, "application/octet-stream")
+
+
+def build_files(
+    build: Path,
+    catalog: dict[str, Dataset],
+    day: str,
+    tables: dict[str, pa.Table],
+    change_history: dict[str, dict[str, pa.Table]],
+    base_url: str,
+    reuse: dict[str, Path] | None = None,
+) -> dict[str, dict]:
+    """Write every file of a release into `build`; return path -> {bytes, sha256, media_type}.
+
+    `reuse` names, per dataset, a previous build whose files of that dataset are identical (the
+    public table did not change): those files are hard-linked, not written again.
+    """
+    from gongshi.metadata import CHANGE_FIELDS, datapackage, dcat, published_fields, schema_org
+    from gongshi.writers import writer_for
+    from gongshi.writers.sqlite import FILE_NAME, write_database
+
+    reuse = reuse or {}
+    linked: dict[str, str] = {}  # hard-linked file -> its sha256 from the previous manifest
+    written: list[str] = []
+    for dataset in catalog.values():
+        table, fields = tables[dataset.id], published_fields(dataset)
+        folder = build / "datasets" / dataset.id
+        folder.mkdir(parents=True, exist_ok=True)
+        source = reuse.get(dataset.id)
+        known = _manifest_hashes(source) if source is not None else {}
+        for name in (n for n in dataset.exports if n != "sqlite"):
+            writer = writer_for(name)
+            if not writer.fits(table):
+                continue
+            relative = f"datasets/{dataset.id}/{dataset.id}{writer.SUFFIX}"
+            if relative in known and (source / relative).is_file():
+                os.link(source / relative, build / relative)
+                linked[relative] = known[relative]
+            else:
+                writer.write(table, fields, build / relative)
+            written.append(relative)
+    in_database = {d.id: (tables[d.id], published_fields(d)) for d in catalog.values() if "sqlite" in d.exports}
+    if in_database:
+        write_database(in_database, build / FILE_NAME)
+        written.append(FILE_NAME)
+    csv_writer, jsonl_writer = writer_for("csv"), writer_for("jsonl")
+    for change_day, per_dataset in sorted(change_history.items()):
+        for name, table in sorted(per_dataset.items()):
+            for writer in (csv_writer, jsonl_writer):
+                relative = f"changes/{change_day}/{name}{writer.SUFFIX}"
+                (build / relative).parent.mkdir(parents=True, exist_ok=True)
+                writer.write(table, CHANGE_FIELDS, build / relative)
+                written.append(relative)
+    files = {p: _describe(build / p, linked.get(p)) for p in written}
+    for dataset in catalog.values():
+        relative = f"datasets/{dataset.id}/schema-org.jsonld"
+        _write_json(build / relative, schema_org(dataset, day, files, base_url))
+        files[relative] = _describe(build / relative)
+    _write_json(build / "dcat.jsonld", dcat(catalog, day, files, base_url))
+    files["dcat.jsonld"] = _describe(build / "dcat.jsonld")
+    _write_json(build / "datapackage.json", datapackage(catalog, day, files))
+    files["datapackage.json"] = _describe(build / "datapackage.json")
+    write_manifest(build, day, files)
+    return files
+
+
+def write_manifest(build: Path, day: str, files: dict[str, dict]) -> None:
+    """manifest.json (every other file with bytes and sha256) and SHA256SUMS for `sha256sum -c`."""
+    _write_json(
+        build / "manifest.json",
+        {
+            "release": day,
+            "files": {p: {"bytes": i["bytes"], "sha256": i["sha256"]} for p, i in sorted(files.items())},
+        },
+    )
+    (build / "SHA256SUMS").write_text(
+        "".join(f"{i['sha256']}  {p}\n" for p, i in sorted(files.items())), encoding="utf-8"
+    )
+
+
+def verify_build(build: Path) -> list[str]:
+    """Every way the build differs from its manifest (missing files, wrong size or hash)."""
+    import json
+
+    manifest = json.loads((build / "manifest.json").read_text(encoding="utf-8"))
+    problems = []
+    for relative, info in manifest["files"].items():
+        path = build / relative
+        if not path.is_file():
+            problems.append(f"{relative}: missing")
+        elif _describe(path)["sha256"] != info["sha256"]:
+            problems.append(f"{relative}: sha256 differs")
+    return problems
+
+
+def _manifest_hashes(build: Path) -> dict[str, str]:
+    import json
+
+    path = build / "manifest.json"
+    if not path.is_file():
+        return {}
+    return {p: i["sha256"] for p, i in json.loads(path.read_text(encoding="utf-8"))["files"].items()}
+
+
+def _describe(path: Path, known_sha256: str | None = None) -> dict:
+    import hashlib
+
+    if known_sha256 is None:
+        digest = hashlib.sha256()
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        known_sha256 = digest.hexdigest()
+    return {"bytes": path.stat().st_size, "sha256": known_sha256, "media_type": media_type(path.name)}
+
+
+def _write_json(path: Path, payload: dict) -> None:
+    import json
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, ensure_ascii=False, indent=2, sort_keys=False) + "\n", encoding="utf-8")

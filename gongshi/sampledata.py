@@ -20,28 +20,68 @@ import xlsxwriter
 from gongshi.identifiers import ORG_WEIGHTS, RESIDENT_ID_CHECK, RESIDENT_ID_WEIGHTS, USCC_ALPHABET, USCC_WEIGHTS
 
 CITIES = {
-    "南京": "320100", "无锡": "320200", "徐州": "320300", "常州": "320400", "苏州": "320500",
-    "南通": "320600", "连云港": "320700", "淮安": "320800", "盐城": "320900", "扬州": "321000",
-    "镇江": "321100", "泰州": "321200", "宿迁": "321300",
-}  # fmt: skip
+    "南京": "320100",
+    "无锡": "320200",
+    "徐州": "320300",
+    "常州": "320400",
+    "苏州": "320500",
+    "南通": "320600",
+    "连云港": "320700",
+    "淮安": "320800",
+    "盐城": "320900",
+    "扬州": "321000",
+    "镇江": "321100",
+    "泰州": "321200",
+    "宿迁": "321300",
+}
 SURNAMES = list("王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗")
 GIVEN = ["伟", "敏", "静", "丽华", "建国", "秀英", "桂兰", "海燕", "晓明", "志强", "国平", "文军", "春梅"]
 BRANDS = ["恒泰", "鑫盛", "华润达", "宏远", "长江", "苏源", "金陵", "润发", "东方", "新宇", "瑞丰", "天合"]
-TRADES = ["电子科技有限公司", "化工有限公司", "食品有限公司", "医药连锁有限公司", "贸易有限公司",
-          "机械制造有限公司", "物流有限公司", "建筑工程有限公司", "餐饮管理有限公司", "纺织有限公司"]  # fmt: skip
-ITEMS = ["登记事项检查", "企业年度报告公示情况检查", "产品质量监督抽查", "食品经营许可事项检查",
-         "广告发布行为检查", "安全生产条件检查"]  # fmt: skip
-RESULTS = ["未发现问题", "未按规定公示年报", "发现问题已责令改正", "发现问题待后续处理",
-           "通过登记的住所（经营场所）无法联系", "未发现开展本次抽查涉及的经营活动", "不配合检查情节严重"]  # fmt: skip
+TRADES = [
+    "电子科技有限公司",
+    "化工有限公司",
+    "食品有限公司",
+    "医药连锁有限公司",
+    "贸易有限公司",
+    "机械制造有限公司",
+    "物流有限公司",
+    "建筑工程有限公司",
+    "餐饮管理有限公司",
+    "纺织有限公司",
+]
+ITEMS = [
+    "登记事项检查",
+    "企业年度报告公示情况检查",
+    "产品质量监督抽查",
+    "食品经营许可事项检查",
+    "广告发布行为检查",
+    "安全生产条件检查",
+]
+RESULTS = [
+    "未发现问题",
+    "未按规定公示年报",
+    "发现问题已责令改正",
+    "发现问题待后续处理",
+    "通过登记的住所（经营场所）无法联系",
+    "未发现开展本次抽查涉及的经营活动",
+    "不配合检查情节严重",
+]
 TYPES = ["双随机抽查", "定向抽查", "专项检查"]
 LIST_REASONS = {
-    "经营异常名录": ["未按照规定的期限公示年度报告", "通过登记的住所或者经营场所无法联系",
-                   "公示企业信息隐瞒真实情况、弄虚作假"],
+    "经营异常名录": [
+        "未按照规定的期限公示年度报告",
+        "通过登记的住所或者经营场所无法联系",
+        "公示企业信息隐瞒真实情况、弄虚作假",
+    ],
     "严重违法失信名单": ["提交虚假材料取得公司登记，被撤销登记", "被列入经营异常名录届满3年仍未履行相关义务"],
-}  # fmt: skip
+}
 REMOVAL_REASONS = ["依法补报了未报年份的年度报告并公示", "依法办理住所或者经营场所变更登记", "信用修复申请经审核通过"]
-MEASURES = ["建立在线监管平台，实行随机抽查和年度报告制度", "行业协会实行自律管理，主管部门开展事后抽查",
-            "实行“飞行检查”和年度专项督查", "纳入“双随机、一公开”监管，按比例抽查"]  # fmt: skip
+MEASURES = [
+    "建立在线监管平台，实行随机抽查和年度报告制度",
+    "行业协会实行自律管理，主管部门开展事后抽查",
+    "实行“飞行检查”和年度专项督查",
+    "纳入“双随机、一公开”监管，按比例抽查",
+]
 AUTHORITIES = [
     "江苏省发展和改革委员会",
     "江苏省住房和城乡建设厅",
@@ -49,10 +89,35 @@ AUTHORITIES = [
     "江苏省交通运输厅",
     "江苏省生态环境厅",
 ]
-INSPECTION_HEADER = ["任务编号", "任务名称", "检查实施机关", "检查类型", "检查日期", "市场主体名称", "统一社会信用代码",
-                     "法定代表人（负责人）", "检查事项", "检查结果", "处理情况", "联系电话", "执法人员"]  # fmt: skip
-BLACKLIST_HEADER = ["名单类型", "市场主体名称", "统一社会信用代码", "法定代表人", "法定代表人身份证号码", "列入原因",
-                    "列入日期", "作出决定机关", "决定书文号", "移出原因", "移出日期", "移出决定机关"]  # fmt: skip
+INSPECTION_HEADER = [
+    "任务编号",
+    "任务名称",
+    "检查实施机关",
+    "检查类型",
+    "检查日期",
+    "市场主体名称",
+    "统一社会信用代码",
+    "法定代表人（负责人）",
+    "检查事项",
+    "检查结果",
+    "处理情况",
+    "联系电话",
+    "执法人员",
+]
+BLACKLIST_HEADER = [
+    "名单类型",
+    "市场主体名称",
+    "统一社会信用代码",
+    "法定代表人",
+    "法定代表人身份证号码",
+    "列入原因",
+    "列入日期",
+    "作出决定机关",
+    "决定书文号",
+    "移出原因",
+    "移出日期",
+    "移出决定机关",
+]
 SHARE = {"inspection_results": 0.70, "blacklist_entries": 0.25, "approval_item_changes": 0.05}
 XLSX_MAX_ROWS = 20_000  # bigger lists come as CSV, as departments' systems export them
 
@@ -205,15 +270,19 @@ def inspection_rows(rng: np.random.Generator, entities: _Entities, day: dt.date,
     }
 
 
-def blacklist_rows(rng: np.random.Generator, entities: _Entities, day: dt.date, n: int,
-                   earlier: list[dict]) -> dict:  # fmt: skip
+def blacklist_rows(rng: np.random.Generator, entities: _Entities, day: dt.date, n: int, earlier: list[dict]) -> dict:
     """Listings of the day, and (after the first day) removals of earlier listings."""
     removals = min(n // 5, sum(len(e["名单类型"]) for e in earlier)) if earlier else 0
     listings = n - removals
     pick = rng.integers(0, len(entities.code), size=listings)
     list_type = _choice(rng, list(LIST_REASONS), listings)
-    reasons = np.array([LIST_REASONS[t][i % len(LIST_REASONS[t])] for t, i in
-                        zip(list_type, rng.integers(0, 3, size=listings), strict=True)], dtype=object)  # fmt: skip
+    reasons = np.array(
+        [
+            LIST_REASONS[t][i % len(LIST_REASONS[t])]
+            for t, i in zip(list_type, rng.integers(0, 3, size=listings), strict=True)
+        ],
+        dtype=object,
+    )
     city = entities.city[pick]
     empty = np.full(listings, "", dtype=object)
     rows = {
@@ -226,19 +295,31 @@ def blacklist_rows(rng: np.random.Generator, entities: _Entities, day: dt.date, 
         "列入日期": _mess_dates(rng, day, listings, back=20),
         "作出决定机关": city + "市市场监督管理局",
         "决定书文号": city + np.char.mod(f"市监异列〔{day.year}〕%d号", rng.integers(1, 999, listings)).astype(object),
-        "移出原因": empty, "移出日期": empty, "移出决定机关": empty,
-    }  # fmt: skip
+        "移出原因": empty,
+        "移出日期": empty,
+        "移出决定机关": empty,
+    }
     if removals:
         pool = {k: np.concatenate([e[k] for e in earlier]) for k in BLACKLIST_HEADER}
         listed = np.flatnonzero(pool["移出日期"] == "")
         chosen = rng.choice(listed, size=min(removals, len(listed)), replace=False)
-        removal = {k: pool[k][chosen] for k in ("名单类型", "市场主体名称", "统一社会信用代码", "法定代表人",
-                                               "法定代表人身份证号码")}  # fmt: skip
+        removal = {
+            k: pool[k][chosen]
+            for k in ("名单类型", "市场主体名称", "统一社会信用代码", "法定代表人", "法定代表人身份证号码")
+        }
         m = len(chosen)
         blank = np.full(m, "", dtype=object)
-        removal.update({"列入原因": blank, "列入日期": blank, "作出决定机关": blank, "决定书文号": blank,
-                        "移出原因": _choice(rng, REMOVAL_REASONS, m), "移出日期": np.full(m, day.isoformat(), object),
-                        "移出决定机关": pool["作出决定机关"][chosen]})  # fmt: skip
+        removal.update(
+            {
+                "列入原因": blank,
+                "列入日期": blank,
+                "作出决定机关": blank,
+                "决定书文号": blank,
+                "移出原因": _choice(rng, REMOVAL_REASONS, m),
+                "移出日期": np.full(m, day.isoformat(), object),
+                "移出决定机关": pool["作出决定机关"][chosen],
+            }
+        )
         rows = {k: np.concatenate([rows[k], removal[k]]) for k in BLACKLIST_HEADER}
     return rows
 
@@ -256,12 +337,21 @@ def approval_records(rng: np.random.Generator, day: dt.date, n: int, offset: int
     receiving = np.where(adjustment == "下放", "设区市" + authority.astype(str), "")
     receiving = np.where(adjustment == "转移", "江苏省相关行业协会", receiving)
     return [
-        {"事项编码": f"JS-XK-{offset + i:05d}", "事项名称": f"审批事项{offset + i}", "事项类型": "行政许可",
-         "原实施机关": authority[i], "调整方式": adjustment[i], "承接机关": receiving[i],
-         "设定依据": "省政府规范性文件", "调整依据": f"苏政发〔{day.year}〕{39 + i % 20}号",
-         "生效日期": day.isoformat(), "事中事后监管措施": measures[i], "监管责任单位": authority[i]}
+        {
+            "事项编码": f"JS-XK-{offset + i:05d}",
+            "事项名称": f"审批事项{offset + i}",
+            "事项类型": "行政许可",
+            "原实施机关": authority[i],
+            "调整方式": adjustment[i],
+            "承接机关": receiving[i],
+            "设定依据": "省政府规范性文件",
+            "调整依据": f"苏政发〔{day.year}〕{39 + i % 20}号",
+            "生效日期": day.isoformat(),
+            "事中事后监管措施": measures[i],
+            "监管责任单位": authority[i],
+        }
         for i in range(n)
-    ]  # fmt: skip
+    ]
 
 
 def _write_csv(path: Path, rows: dict, header: list[str], encoding: str) -> None:
@@ -300,8 +390,14 @@ def _write_xlsx(path: Path, rows: dict, header: list[str], title: str, rng: np.r
     book.close()
 
 
-def write_sample_inbox(out: Path, records: int, days: int, seed: int = 0, start: dt.date = dt.date(2026, 11, 1),
-                       datasets: list[str] | None = None) -> dict[str, int]:  # fmt: skip
+def write_sample_inbox(
+    out: Path,
+    records: int,
+    days: int,
+    seed: int = 0,
+    start: dt.date = dt.date(2026, 11, 1),
+    datasets: list[str] | None = None,
+) -> dict[str, int]:
     """Write `records` rows over `days` delivery days under `out`; return rows written per dataset."""
     rng = np.random.default_rng(seed)
     datasets = datasets or list(SHARE)

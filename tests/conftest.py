@@ -9,7 +9,7 @@ import pytest
 
 from gongshi.catalog import load_catalog
 from gongshi.paths import DEMO_INBOX
-from gongshi.pipeline import Settings
+from gongshi.settings import Settings
 
 DAY1, DAY2 = "2026-11-26", "2026-11-27"
 

@@ -12,7 +12,15 @@ import dagster as dg
 import pytest
 
 from assets.automation import DAILY_JOB, daily_schedule, inbox_sensor
-from assets.checks import DAY_RECONCILES, LEAK_GATE, REGISTER_MATCHES_ACCEPTED, ROWS_RECONCILE
+from assets.checks import (
+    DAY_RECONCILES,
+    LEAK_GATE,
+    PACKAGE_VALID,
+    REGISTER_MATCHES_ACCEPTED,
+    RELEASE_RECONCILES,
+    ROWS_RECONCILE,
+    WITHIN_BOUNDS,
+)
 from assets.definitions import build_definitions
 from assets.factory import dataset_assets
 from assets.resources import resource_for
@@ -60,9 +68,13 @@ def test_the_graph_in_process_for_both_sample_days(settings):
     raw = _metadata(second, "approval_item_changes", "raw")
     assert "省审改办_审批事项调整.json" in raw["rejections"]
     release = _metadata(second, "release")
-    assert release["files"] == 6
+    assert release["files"] == 30  # 3 datasets x 4 formats + schema.org, 2 days x 3 x 2 change files, ...
+    assert release["reused_unchanged"] == ["approval_item_changes"]  # its day-2 file was rejected
+    assert release["changes"]["blacklist_entries"] == {"added": 1, "removed": 1}
     checks = {e.check_name: e.passed for e in second.get_asset_check_evaluations()}
-    assert checks[LEAK_GATE]
+    assert checks[LEAK_GATE] and checks[PACKAGE_VALID] and checks[RELEASE_RECONCILES] and checks[WITHIN_BOUNDS]
+    published = _metadata(second, "published")
+    assert published["is_latest"] and published["retained_releases"] == [DAY1, DAY2]
     assert (settings.public / "latest" / "datasets" / "inspection_results" / "inspection_results.csv").is_file()
     assert (settings.public / "releases" / DAY1).is_symlink() and (settings.public / "releases" / DAY2).is_symlink()
     redacted = _metadata(second, "inspection_results", "redacted")
@@ -95,16 +107,17 @@ def test_a_leak_stops_publication(settings, monkeypatch):
     assert not result.success
     gate = [e for e in result.get_asset_check_evaluations() if e.check_name == LEAK_GATE]
     assert gate and not gate[0].passed
-    # in both the CSV and the JSON Lines file: 5 + 1 mobiles and 5 ID numbers each
-    assert gate[0].metadata["leaks_by_kind"].value == {"mobile": 12, "resident_id": 10}
+    # in every format that carries text (CSV, JSON Lines, XLSX, Parquet, SQLite): 5 + 1 mobiles, 5 IDs each
+    assert gate[0].metadata["leaks_by_kind"].value == {"mobile": 30, "resident_id": 25}
     assert not (settings.public / "latest").exists()  # nothing went live
 
 
 def test_sensor_requests_pending_days_then_skips(settings):
     defs = build_definitions(settings)
     with dg.instance_for_test() as instance:
-        context = dg.build_sensor_context(instance=instance, resources={"gongshi": resource_for(settings)},
-                                          definitions=defs)  # fmt: skip
+        context = dg.build_sensor_context(
+            instance=instance, resources={"gongshi": resource_for(settings)}, definitions=defs
+        )
         requests = inbox_sensor(context)
         assert [r.partition_key for r in requests] == [DAY1, DAY2]
         assert requests[0].run_key.startswith(DAY1 + ":")
@@ -124,7 +137,13 @@ def test_schedule_runs_daily_in_shanghai():
 @pytest.mark.slow
 def test_dagster_definitions_validate(tmp_path):
     env = {**os.environ, "DAGSTER_HOME": str(tmp_path)}
-    done = subprocess.run([sys.executable, "-m", "dagster", "definitions", "validate", "-w", "workspace.yaml"],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "dagster", "definitions", "validate", "-w", "workspace.yaml"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "All code locations passed validation" in done.stdout + done.stderr

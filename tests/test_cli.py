@@ -20,8 +20,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def gongshi(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GONGSHI_", "DAGSTER_"))}
-    return subprocess.run([sys.executable, "-m", "gongshi.cli", *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=600)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "gongshi.cli", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600
+    )
 
 
 @pytest.mark.slow
@@ -85,8 +86,9 @@ def test_sample_data_is_deterministic_and_messy(tmp_path):
 
 
 def test_sample_data_command(tmp_path):
-    done = gongshi("sample-data", "--out", str(tmp_path / "x"), "--records", "500", "--days", "2", "--seed", "1",
-                   cwd=tmp_path)  # fmt: skip
+    done = gongshi(
+        "sample-data", "--out", str(tmp_path / "x"), "--records", "500", "--days", "2", "--seed", "1", cwd=tmp_path
+    )
     assert done.returncode == 0 and "inspection_results" in done.stdout
     assert len(list((tmp_path / "x").rglob("*.csv"))) >= 2
 

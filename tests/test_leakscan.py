@@ -17,7 +17,7 @@ from gongshi.ingest import read_delivery
 from gongshi.leakscan import scan_directory
 from gongshi.paths import DEMO_INBOX
 from gongshi.pii import find
-from gongshi.pipeline import process_and_publish
+from gongshi.publishing import process_and_publish
 
 from .conftest import DAY1, DAY2
 
@@ -46,10 +46,15 @@ def test_each_file_type_is_read(tmp_path):
     (tmp_path / "logo.png").write_bytes(b"\x89PNG\r\n\x1a\n" + ID.encode())
     report = scan_directory(tmp_path)
     assert _kinds(report) == [
-        ("all.sqlite", "mobile"), ("data.csv", "mobile"), ("data.json", "resident_id"),
-        ("data.parquet", "bank_card"), ("data.xlsx", "email"), ("page.html", "mobile"),
-        ("page.html", "resident_id"), ("pagefind/fragment/zh_1.pf_fragment", "resident_id"),
-    ]  # fmt: skip
+        ("all.sqlite", "mobile"),
+        ("data.csv", "mobile"),
+        ("data.json", "resident_id"),
+        ("data.parquet", "bank_card"),
+        ("data.xlsx", "email"),
+        ("page.html", "mobile"),
+        ("page.html", "resident_id"),
+        ("pagefind/fragment/zh_1.pf_fragment", "resident_id"),
+    ]
     locations = {leak.file: leak.location for leak in report.leaks}
     assert locations["data.xlsx"] == "sheet 表, C5"
     assert locations["data.parquet"] == "column note, row 2"
@@ -69,7 +74,9 @@ def test_known_values_catch_what_no_pattern_describes(tmp_path):
 def test_public_identifiers_do_not_trip_the_gate(tmp_path):
     (tmp_path / "ok.csv").write_text(
         "91320200921B86873E,宁市监异列〔2026〕123号,2026-11-26,JS202611260000,8660e6b5aea983b2,"
-        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\n", encoding="utf-8")  # fmt: skip
+        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\n",
+        encoding="utf-8",
+    )
     assert scan_directory(tmp_path).clean
 
 

@@ -41,6 +41,10 @@ EMAIL = "[邮箱已隐藏]"
         ("邮箱 zhang.san@163.com", f"邮箱 {EMAIL}"),
         ("邮箱 ｚｈａｎｇｓａｎ＠ｑｑ．ｃｏｍ", f"邮箱 {EMAIL}"),
         ("两个号码 13951234567、13812345678", f"两个号码 {MOBILE}、{MOBILE}"),
+        # all digits, a valid ID and (by chance) a valid credit code too: privacy wins...
+        ("经营者321204195312011003", f"经营者{ID}"),
+        # ...unless the text says it is a code
+        ("统一社会信用代码：321204195312011003", "统一社会信用代码：321204195312011003"),
     ],
 )
 def test_protected_spellings_are_masked(text, expected):

@@ -12,8 +12,9 @@ import python_calamine
 
 from gongshi import ledger
 from gongshi.catalog import load_catalog
-from gongshi.pipeline import Settings, pending_days, process_day
+from gongshi.pipeline import pending_days, process_day
 from gongshi.register import Register
+from gongshi.settings import Settings
 
 from .conftest import DAY1, DAY2, deliver
 

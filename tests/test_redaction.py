@@ -23,19 +23,23 @@ KEY = b"test-key"
 
 
 def _blacklist_rows():
-    return pa.table({
-        "record_id": ["a", "b"],
-        "list_type": ["经营异常名录", "经营异常名录"],
-        "entity_name": ["苏州市姑苏区老陈面馆", "南京恒泰电子科技有限公司"],
-        "credit_code": ["923205009232T5707K", "913201007079003CXE"],
-        "legal_representative": ["陈桂兰", "杨国平"],
-        "legal_representative_id_number": ["320107199301267012", None],
-        "listing_reason": ["联系人电话13951234567", "通过登记的住所无法联系"],
-        "listed_on": pa.array([dt.date(2026, 11, 1), dt.date(2026, 11, 9)]),
-        "listing_authority": ["局", "局"], "decision_number": ["文号", "文号"],
-        "removal_reason": [None, None], "removed_on": pa.array([None, None], pa.date32()),
-        "removal_authority": [None, None],
-    })  # fmt: skip
+    return pa.table(
+        {
+            "record_id": ["a", "b"],
+            "list_type": ["经营异常名录", "经营异常名录"],
+            "entity_name": ["苏州市姑苏区老陈面馆", "南京恒泰电子科技有限公司"],
+            "credit_code": ["923205009232T5707K", "913201007079003CXE"],
+            "legal_representative": ["陈桂兰", "杨国平"],
+            "legal_representative_id_number": ["320107199301267012", None],
+            "listing_reason": ["联系人电话13951234567", "通过登记的住所无法联系"],
+            "listed_on": pa.array([dt.date(2026, 11, 1), dt.date(2026, 11, 9)]),
+            "listing_authority": ["局", "局"],
+            "decision_number": ["文号", "文号"],
+            "removal_reason": [None, None],
+            "removed_on": pa.array([None, None], pa.date32()),
+            "removal_authority": [None, None],
+        }
+    )
 
 
 def test_blacklist_policies(catalog):
@@ -49,8 +53,10 @@ def test_blacklist_policies(catalog):
     assert [r["legal_representative_id_number_pseudonym"] for r in rows] == [expected, None]
     assert rows[0]["listing_reason"] == "联系人电话[手机号已隐藏]"
     assert rows[0]["credit_code"] == "923205009232T5707K" and rows[0]["record_id"] == "a"
-    assert report.columns == {"legal_representative": {"generalised": 1},
-                              "legal_representative_id_number": {"pseudonymised": 1}}  # fmt: skip
+    assert report.columns == {
+        "legal_representative": {"generalised": 1},
+        "legal_representative_id_number": {"pseudonymised": 1},
+    }
     assert report.free_text == {"listing_reason": {"mobile": 1}}
     assert report.totals() == {"generalised": 1, "masked_in_text:mobile": 1, "pseudonymised": 1}
 
@@ -79,8 +85,9 @@ def test_mask_class_and_date_generalisation(catalog):
     dataset = catalog["inspection_results"]
     fields = dict(dataset.fields)
     fields["inspectors"] = fields["inspectors"].model_copy(update={"privacy": "mask"})
-    fields["inspection_date"] = FieldPolicy(aliases=["检查日期"], privacy="generalise", kind="date",
-                                            generalise=Generalisation(to="month"))  # fmt: skip
+    fields["inspection_date"] = FieldPolicy(
+        aliases=["检查日期"], privacy="generalise", kind="date", generalise=Generalisation(to="month")
+    )
     changed = dataset.model_copy(update={"fields": fields})
     table = pa.table({"inspectors": ["杨敏、孙建国"], "inspection_date": pa.array([dt.date(2026, 11, 3)])})
     redacted, report = redact(table, changed, KEY)
@@ -89,8 +96,9 @@ def test_mask_class_and_date_generalisation(catalog):
 
 
 def test_surname_generalisation_handles_compound_surnames():
-    policy = FieldPolicy(aliases=["x"], privacy="generalise", kind="person_name",
-                         generalise=Generalisation(to="surname"))  # fmt: skip
+    policy = FieldPolicy(
+        aliases=["x"], privacy="generalise", kind="person_name", generalise=Generalisation(to="surname")
+    )
     values, changed = generalise(pa.array(["欧阳修", "王", None, "司马 光"]), policy, pa.table({"x": [1, 2, 3, 4]}))
     assert values.to_pylist() == ["欧阳某", "王某", None, "司马某"] and changed == 3
 

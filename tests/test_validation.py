@@ -153,8 +153,12 @@ def test_removal_and_listing_completeness(tmp_path, catalog):
     (folder / "局_x.csv").write_text(header + "\n".join(rows) + "\n", encoding="utf-8")
     result = _validated(catalog, "blacklist_entries", DAY1, tmp_path / "inbox")
     assert result.accepted.column("entity_name").to_pylist() == ["甲公司", "乙公司"]
-    codes = {(r["entity_name"], r["code"]) for r in result.quarantined.to_pylist() for r in [r]
-             for r["code"] in [r["_reasons"]]}  # fmt: skip
+    codes = {
+        (r["entity_name"], r["code"])
+        for r in result.quarantined.to_pylist()
+        for r in [r]
+        for r["code"] in [r["_reasons"]]
+    }
     assert any("移出信息不完整" in reason for _, reason in codes)
     assert any("列入信息不完整" in reason for _, reason in codes)
     assert any("早于" in reason for _, reason in codes)
@@ -177,25 +181,58 @@ def test_receiving_authority_required_for_delegation(tmp_path, catalog):
 # -- the same findings as frictionless -----------------------------------------------------------------
 
 FRICTIONLESS_TYPES = {
-    "required": "constraint-error", "enum": "constraint-error", "pattern": "constraint-error",
-    "max_length": "constraint-error", "credit_code_length": "constraint-error",
-    "credit_code_charset": "constraint-error", "date_format": "type-error", "date_invalid": "type-error",
+    "required": "constraint-error",
+    "enum": "constraint-error",
+    "pattern": "constraint-error",
+    "max_length": "constraint-error",
+    "credit_code_length": "constraint-error",
+    "credit_code_charset": "constraint-error",
+    "date_format": "type-error",
+    "date_invalid": "type-error",
     "duplicate_key": "primary-key",
-}  # fmt: skip
+}
 DOMAIN_ONLY = {"credit_code_check", "credit_code_org_check", "date_future"}
 
 
 def test_same_findings_as_frictionless_on_schema_constraints(tmp_path, catalog):
     dataset = catalog["inspection_results"]
     names = dataset.field_names
-    good = dict(zip(names, ["JS0001", "抽查", "局", "双随机抽查", "2026-11-20", "公司", "91350100M000100Y43", "张三",
-                            "登记事项检查", "未发现问题", "", "", ""], strict=True))  # fmt: skip
+    good = dict(
+        zip(
+            names,
+            [
+                "JS0001",
+                "抽查",
+                "局",
+                "双随机抽查",
+                "2026-11-20",
+                "公司",
+                "91350100M000100Y43",
+                "张三",
+                "登记事项检查",
+                "未发现问题",
+                "",
+                "",
+                "",
+            ],
+            strict=True,
+        )
+    )
     variants = [
-        {}, {"task_id": "bad#id"}, {"inspection_type": "巡查"}, {"inspection_date": "2026-02-30"},
-        {"inspection_date": "yesterday"}, {"credit_code": "12345"}, {"credit_code": "91350100M000100Y4O"},
-        {"entity_name": ""}, {"result": ""}, {"handling": "长" * 2001}, {"credit_code": "91321100764919X410"},
-        {"inspection_date": "2026-11-27"}, {"task_id": "JS0001"},
-    ]  # fmt: skip
+        {},
+        {"task_id": "bad#id"},
+        {"inspection_type": "巡查"},
+        {"inspection_date": "2026-02-30"},
+        {"inspection_date": "yesterday"},
+        {"credit_code": "12345"},
+        {"credit_code": "91350100M000100Y4O"},
+        {"entity_name": ""},
+        {"result": ""},
+        {"handling": "长" * 2001},
+        {"credit_code": "91321100764919X410"},
+        {"inspection_date": "2026-11-27"},
+        {"task_id": "JS0001"},
+    ]
     rows = [{**good, "task_id": f"JS{i + 10:04d}", **variant} for i, variant in enumerate(variants)]
     path = tmp_path / "inbox" / "inspection_results" / DAY1 / "局_x.csv"
     path.parent.mkdir(parents=True)
@@ -204,11 +241,18 @@ def test_same_findings_as_frictionless_on_schema_constraints(tmp_path, catalog):
         writer.writeheader()
         writer.writerows([good, *rows])
     ours = validate(read_delivery(tmp_path / "inbox", dataset, DAY1), dataset)
-    rows_by_id = dict(zip(ours.accepted["_row_id"].to_pylist() + ours.quarantined["_row_id"].to_pylist(),
-                          ours.accepted["_source_row"].to_pylist() + ours.quarantined["_source_row"].to_pylist(),
-                          strict=True))  # fmt: skip
-    mine = {(rows_by_id[i["_row_id"]], FRICTIONLESS_TYPES[i["code"]]) for i in ours.issues.to_pylist()
-            if i["code"] not in DOMAIN_ONLY}  # fmt: skip
+    rows_by_id = dict(
+        zip(
+            ours.accepted["_row_id"].to_pylist() + ours.quarantined["_row_id"].to_pylist(),
+            ours.accepted["_source_row"].to_pylist() + ours.quarantined["_source_row"].to_pylist(),
+            strict=True,
+        )
+    )
+    mine = {
+        (rows_by_id[i["_row_id"]], FRICTIONLESS_TYPES[i["code"]])
+        for i in ours.issues.to_pylist()
+        if i["code"] not in DOMAIN_ONLY
+    }
     with system.use_context(trusted=True):  # an absolute path is "unsafe" to frictionless unless trusted
         resource = Resource(str(path), schema=Schema.from_descriptor(dataset.table_schema))
         report = resource.validate(limit_errors=10_000)

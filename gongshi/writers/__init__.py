@@ -25,6 +25,10 @@ class Writer:
         super().__init_subclass__(**kwargs)
         REGISTRY[cls.FORMAT] = cls
 
+    def fits(self, table: pa.Table) -> bool:
+        """Whether the format can hold `table` (a spreadsheet has a row limit)."""
+        return True
+
     def write(self, table: pa.Table, fields: list[SchemaField], path: Path) -> None:
         raise NotImplementedError
 
@@ -36,4 +40,4 @@ def writer_for(name: str) -> Writer:
         raise ValueError(f"unknown export format {name!r}; known: {', '.join(sorted(REGISTRY))}") from None
 
 
-from gongshi.writers import csv, jsonl  # noqa: E402,F401  (registers the formats)
+from gongshi.writers import csv, jsonl, parquet, xlsx  # noqa: E402,F401  (registers the formats)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from gongshi.catalog import SchemaField
 from gongshi.storage import temporary_for
@@ -18,9 +18,16 @@ class JsonLinesWriter(Writer):
     MEDIA_TYPE = "application/x-ndjson"
 
     def write(self, table: pa.Table, fields: list[SchemaField], path: Path) -> None:
+        # Dates as text first, so pandas' fast C serialiser writes 2026-11-26, not a timestamp.
+        as_text = pa.table(
+            {
+                name: pc.cast(col, pa.string()) if pa.types.is_date(col.type) else col
+                for name, col in zip(table.column_names, table.columns, strict=True)
+            }
+        )
         temporary = temporary_for(path)
-        with temporary.open("w", encoding="utf-8", newline="\n") as handle:
-            for batch in table.to_batches(max_chunksize=65536):
-                for record in batch.to_pylist():
-                    handle.write(json.dumps(record, ensure_ascii=False, default=str, separators=(",", ":")) + "\n")
+        frame = as_text.to_pandas()
+        frame = frame.astype(object).where(frame.notna(), None)
+        text = frame.to_json(orient="records", lines=True, force_ascii=False) if len(frame) else ""
+        temporary.write_text(text if not text or text.endswith("\n") else text + "\n", encoding="utf-8")
         temporary.replace(path)

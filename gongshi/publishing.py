@@ -1,0 +1,440 @@
+"""The day's publication stages as plain functions: redact -> release (build beside the live one)
+-> checks -> publish (atomic switch, takedowns applied to every retained release, retention).
+
+Published snapshots are kept in `state/published/<day>/` (the public tables and the day's change
+tables as released), so a dated release can be rebuilt without a record that is taken down later.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from frictionless import Package, system
+
+from gongshi import ledger
+from gongshi.catalog import Dataset, load_catalog
+from gongshi.changes import changes
+from gongshi.leakscan import ScanReport, known_protected_values, scan_directory
+from gongshi.metadata import datapackage
+from gongshi.pipeline import day_ledger, process_day
+from gongshi.redaction import pseudonym_key, redact
+from gongshi.register import EXPIRED, Register
+from gongshi.release import build_files, collect_garbage, public_view, switch, verify_build
+from gongshi.settings import Settings
+from gongshi.storage import write_json, write_parquet
+from gongshi.takedown import audit, withdrawn
+
+RELEASE_STAGE = "_release"
+
+
+# --- snapshots of what was published -------------------------------------------------------------------
+
+
+def published_dir(settings: Settings, day: str) -> Path:
+    return settings.state / "published" / day
+
+
+def published_days(settings: Settings) -> list[str]:
+    root = settings.state / "published"
+    return sorted(p.name for p in root.iterdir() if (p / "release.json").is_file()) if root.is_dir() else []
+
+
+def previous_published_day(settings: Settings, day: str) -> str | None:
+    return max((d for d in published_days(settings) if d < day), default=None)
+
+
+def _read(path: Path) -> pa.Table | None:
+    return pq.read_table(path) if path.is_file() else None
+
+
+# --- stages ---------------------------------------------------------------------------------------------
+
+
+def redact_stage(settings: Settings, dataset: Dataset, day: str) -> dict:
+    """The public view of the register as of `day` (in its publicity period, not withdrawn), every
+    column's privacy class applied and published text scanned; counts into the ledger."""
+    with Register(settings.layout.register_path(dataset.id), dataset) as register:
+        records = register.records_as_of(day)
+    taken_down = withdrawn(settings.layout, dataset.id)
+    view = public_view(records, dataset, set(taken_down))
+    table, report = redact(view, dataset, pseudonym_key(settings.layout))
+    folder = settings.layout.stage_dir(day, dataset.id)
+    write_parquet(table, folder / "public.parquet")
+    write_json(folder / "redaction.json", report.to_dict())
+    expired = pc.equal(records["status"], EXPIRED)
+    is_withdrawn = pc.is_in(records["record_id"], value_set=pa.array(sorted(taken_down), pa.string()))
+    counts = {
+        "records": records.num_rows,
+        "published": table.num_rows,
+        "expired": int(pc.sum(expired).as_py() or 0),
+        "withdrawn": int(pc.sum(pc.and_(is_withdrawn, pc.invert(expired))).as_py() or 0),
+    }
+    entry = ledger.read(settings.layout, day, dataset.id)
+    if entry is not None:
+        for key, value in counts.items():
+            setattr(entry, key, value)
+        ledger.write(settings.layout, entry)
+    return {**counts, **report.to_dict(), "ledger_problems": entry.problems() if entry else []}
+
+
+def release_stage(settings: Settings, catalog: dict[str, Dataset], day: str) -> dict:
+    """Build the day's release beside the live one (nothing is switched here): every format of every
+    dataset, the change files, metadata and manifest. Unchanged datasets are hard-linked."""
+    layout = settings.public_layout
+    collect_garbage(layout)
+    previous = previous_published_day(settings, day)
+    previous_release = _release_record(settings, previous) if previous else {}
+    previous_build = layout.builds / previous_release["build"] if previous_release else None
+    tables, hashes, reuse, today = {}, {}, {}, {}
+    for dataset in catalog.values():
+        folder = settings.layout.stage_dir(day, dataset.id)
+        tables[dataset.id] = pq.read_table(folder / "public.parquet")
+        hashes[dataset.id] = _sha256(folder / "public.parquet")
+        if (
+            previous_build
+            and previous_build.is_dir()
+            and previous_release["hashes"].get(dataset.id) == hashes[dataset.id]
+        ):
+            reuse[dataset.id] = previous_build
+        before = _read(published_dir(settings, previous) / f"{dataset.id}.parquet") if previous else None
+        change = changes(
+            before,
+            tables[dataset.id],
+            dataset,
+            day,
+            _statuses(settings, dataset, day),
+            withdrawn(settings.layout, dataset.id),
+        )
+        write_parquet(change, folder / "changes.parquet")
+        today[dataset.id] = change
+    history = change_history(settings, catalog, day, today)
+    build = layout.new_build(day)
+    files = build_files(build, catalog, day, tables, history, settings.base_url, reuse)
+    summary = {
+        "build": build.name,
+        "files": files,
+        "hashes": hashes,
+        "changes": {n: _change_counts(t) for n, t in today.items()},
+        "records": {n: t.num_rows for n, t in tables.items()},
+        "previous": previous,
+    }
+    write_json(settings.layout.stage_dir(day, RELEASE_STAGE) / "build.json", summary)
+    return {**summary, "bytes": sum(f["bytes"] for f in files.values()), "reused": sorted(reuse)}
+
+
+def change_history(
+    settings: Settings, catalog: dict[str, Dataset], day: str, today: dict[str, pa.Table] | None = None
+) -> dict[str, dict[str, pa.Table]]:
+    """The change tables of every retained published day up to `day` (and `today`'s), with rows
+    of withdrawn records other than the withdrawal itself removed."""
+    retained = set(settings.public_layout.retained_days())
+    history = {}
+    for past in published_days(settings):
+        if past < day and past in retained:
+            history[past] = {
+                name: scrub_changes(table, withdrawn(settings.layout, name))
+                for name in catalog
+                if (table := _read(published_dir(settings, past) / "changes" / f"{name}.parquet")) is not None
+            }
+    if today is not None:
+        history[day] = today
+    return history
+
+
+def scrub_changes(table: pa.Table, withdrawn_ids: dict[str, str]) -> pa.Table:
+    if not withdrawn_ids or not table.num_rows:
+        return table
+    gone = pc.is_in(table["record_id"], value_set=pa.array(sorted(withdrawn_ids)))
+    return table.filter(pc.or_(pc.invert(gone), pc.equal(table["change"], "withdrawn")))
+
+
+def _statuses(settings: Settings, dataset: Dataset, day: str) -> dict[str, str]:
+    with Register(settings.layout.register_path(dataset.id), dataset) as register:
+        records = register.records_as_of(day).select(["record_id", "status"])
+    expired = records.filter(pc.equal(records["status"], EXPIRED))
+    return dict.fromkeys(expired["record_id"].to_pylist(), EXPIRED)
+
+
+def _change_counts(table: pa.Table) -> dict[str, int]:
+    if not table.num_rows:
+        return {}
+    counts = pc.value_counts(table["change"])
+    return {c["values"].as_py(): c["counts"].as_py() for c in counts}
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _release_record(settings: Settings, day: str) -> dict:
+    return json.loads((published_dir(settings, day) / "release.json").read_text(encoding="utf-8"))
+
+
+def current_build(settings: Settings, day: str) -> Path:
+    summary = json.loads((settings.layout.stage_dir(day, RELEASE_STAGE) / "build.json").read_text(encoding="utf-8"))
+    return settings.public_layout.builds / summary["build"]
+
+
+# --- the checks before the switch ---------------------------------------------------------------------
+
+
+def leak_gate(settings: Settings, catalog: dict[str, Dataset], directory: Path) -> ScanReport:
+    """Scan `directory` for protected values: the patterns, and every value ever delivered in a
+    column that is not published as is."""
+    registers = []
+    for dataset in catalog.values():
+        path = settings.layout.register_path(dataset.id)
+        if path.exists():
+            with Register(path, dataset) as register:
+                registers.append((dataset, register.events()))
+    return scan_directory(directory, known_protected_values(registers))
+
+
+def package_problems(build: Path) -> list[str]:
+    """`frictionless validate` of the release's Data Package: descriptor, every resource's data,
+    bytes and sha256."""
+    with system.use_context(trusted=True):
+        report = Package(str(build / "datapackage.json")).validate()
+    return [f"{task}: {kind}: {note}" for task, kind, note in report.flatten(["taskName", "type", "note"])][:50]
+
+
+def bounds_problems(settings: Settings, catalog: dict[str, Dataset], day: str) -> list[str]:
+    """Record counts within each dataset's declared bounds; not too many records vanished."""
+    summary = json.loads((settings.layout.stage_dir(day, RELEASE_STAGE) / "build.json").read_text(encoding="utf-8"))
+    previous = _release_record(settings, summary["previous"]) if summary["previous"] else None
+    problems = []
+    for name, dataset in catalog.items():
+        count, bounds = summary["records"][name], dataset.bounds
+        if count < bounds.min_records or (bounds.max_records is not None and count > bounds.max_records):
+            problems.append(f"{name}: {count} records, outside [{bounds.min_records}, {bounds.max_records}]")
+        retracted = summary["changes"][name].get("retracted", 0)
+        before = previous["records"].get(name, 0) if previous else 0
+        if before and retracted / before > bounds.max_daily_retraction:
+            problems.append(
+                f"{name}: {retracted} of {before} records vanished without expiry or takedown "
+                f"(more than {bounds.max_daily_retraction:.0%})"
+            )
+    return problems
+
+
+def release_checks(settings: Settings, catalog: dict[str, Dataset], day: str) -> dict[str, list[str]]:
+    """Every blocking check on a built release, by name: a non-empty list stops the switch."""
+    build = current_build(settings, day)
+    scan = leak_gate(settings, catalog, build)
+    entries = ledger.read_day(settings.layout, day)
+    reconcile = [f"{n}: {p}" for n, e in entries.items() for p in e.problems()]
+    reconcile += [f"{n}: no record counts" for n, e in entries.items() if e.records is None]
+    return {
+        "leak_gate": [f"{leak.file}: {leak.location}: {leak.kind} {leak.sample}" for leak in scan.leaks],
+        "package_valid": package_problems(build) + verify_build(build),
+        "release_reconciles": reconcile,
+        "within_bounds": bounds_problems(settings, catalog, day),
+    }, scan
+
+
+def write_quality_report(
+    settings: Settings, catalog: dict[str, Dataset], day: str, checks: dict, scan: ScanReport
+) -> dict:
+    """The day's quality report (counts only, no personal data): intake by department, quarantine
+    reasons, redaction, changes, and the verdict of every check."""
+    summary = json.loads((settings.layout.stage_dir(day, RELEASE_STAGE) / "build.json").read_text(encoding="utf-8"))
+    quality = {
+        "day": day,
+        "datasets": {
+            name: {
+                "intake": _intake(settings, day, name),
+                "redaction": json.loads((settings.layout.stage_dir(day, name) / "redaction.json").read_text("utf-8")),
+                "published": summary["records"][name],
+                "changes": summary["changes"][name],
+            }
+            for name in catalog
+        },
+        "leak_gate": {"clean": scan.clean, "files_scanned": scan.files_scanned, "by_kind": scan.by_kind()},
+        "checks": {name: not problems for name, problems in checks.items()},
+    }
+    write_json(settings.layout.reports_dir(day) / "quality.json", quality)
+    return quality
+
+
+def _intake(settings: Settings, day: str, dataset: str) -> dict:
+    entry = ledger.read(settings.layout, day, dataset)
+    if entry is None:
+        return {}
+    departments: dict[str, dict] = {}
+    for f in entry.files:
+        counts = departments.setdefault(
+            f["department"], {"files": 0, "files_rejected": 0, "rows_in": 0, "accepted": 0, "quarantined": 0}
+        )
+        counts["files"] += 1
+        counts["files_rejected"] += f["status"] == "rejected"
+        for key in ("rows_in", "accepted", "quarantined"):
+            counts[key] += f.get(key, 0)
+    return {
+        "rows_in": entry.rows_in,
+        "accepted": entry.accepted,
+        "quarantined": entry.quarantined,
+        "warnings": entry.warnings,
+        "files_rejected": entry.files_rejected,
+        "reasons": entry.reasons,
+        "by_department": departments,
+        "published": entry.published,
+        "expired": entry.expired,
+        "withdrawn": entry.withdrawn,
+    }
+
+
+# --- the switch -------------------------------------------------------------------------------------------
+
+
+def publish_stage(settings: Settings, catalog: dict[str, Dataset], day: str) -> dict:
+    """Switch the checked build in as the day's release (and latest, unless a newer day is out),
+    keep its snapshot, take withdrawn records out of every retained release, apply the retention."""
+    layout = settings.public_layout
+    summary = json.loads((settings.layout.stage_dir(day, RELEASE_STAGE) / "build.json").read_text(encoding="utf-8"))
+    build = layout.builds / summary["build"]
+    newest = max([*layout.retained_days(), day])
+    switch(layout, day, build, make_latest=day == newest)
+    _keep_snapshot(settings, catalog, day, summary)
+    rewritten = apply_takedowns(settings, catalog, skip=day)
+    if day == newest:
+        _write_root_package(settings, catalog, day)
+    dropped = collect_garbage(layout, settings.keep_releases)
+    for old in dropped:
+        shutil.rmtree(published_dir(settings, old), ignore_errors=True)
+    return {
+        "release": day,
+        "build": build.name,
+        "latest": day == newest,
+        "retained": layout.retained_days(),
+        "dropped": dropped,
+        "takedowns_applied_to": rewritten,
+    }
+
+
+def _keep_snapshot(settings: Settings, catalog: dict[str, Dataset], day: str, summary: dict) -> None:
+    target = published_dir(settings, day)
+    (target / "changes").mkdir(parents=True, exist_ok=True)
+    for name in catalog:
+        stage = settings.layout.stage_dir(day, name)
+        shutil.copyfile(stage / "public.parquet", target / f"{name}.parquet")
+        shutil.copyfile(stage / "changes.parquet", target / "changes" / f"{name}.parquet")
+    write_json(target / "release.json", summary)
+
+
+def _write_root_package(settings: Settings, catalog: dict[str, Dataset], day: str) -> None:
+    """public/datapackage.json: the newest release's package, paths into releases/<day>/."""
+    files = _release_record(settings, day)["files"]
+    write_json(settings.public / "datapackage.json", datapackage(catalog, day, files, prefix=f"releases/{day}/"))
+
+
+def apply_takedowns(settings: Settings, catalog: dict[str, Dataset], skip: str | None = None) -> list[str]:
+    """Rebuild every retained release (but `skip`) that still shows a withdrawn record; switch the
+    rebuilt one in; scrub the kept snapshots; audit every rewritten file."""
+    layout = settings.public_layout
+    withdrawn_by_dataset = {name: withdrawn(settings.layout, name) for name in catalog}
+    if not any(withdrawn_by_dataset.values()):
+        return []
+    rewritten = []
+    for day in layout.retained_days():
+        if day == skip or not (published_dir(settings, day) / "release.json").is_file():
+            continue
+        record = _release_record(settings, day)
+        tables, found = {}, set()
+        for name in catalog:
+            table = pq.read_table(published_dir(settings, day) / f"{name}.parquet")
+            ids = withdrawn_by_dataset[name]
+            present = pc.is_in(table["record_id"], value_set=pa.array(sorted(ids), pa.string()))
+            found |= set(table.filter(present)["record_id"].to_pylist())
+            tables[name] = table.filter(pc.invert(present))
+        history = change_history(settings, catalog, day)
+        raw_history = {
+            d: {n: _read(published_dir(settings, d) / "changes" / f"{n}.parquet") for n in catalog} for d in history
+        }
+        for d, per_dataset in history.items():
+            for name, table in per_dataset.items():
+                if raw_history[d][name] is not None and table.num_rows != raw_history[d][name].num_rows:
+                    found |= set(raw_history[d][name]["record_id"].to_pylist()) & set(withdrawn_by_dataset[name])
+        if not found:
+            continue
+        old_build = layout.builds / record["build"]
+        build = layout.new_build(day)
+        files = build_files(build, catalog, day, tables, history, settings.base_url)
+        was_latest = layout.latest.is_symlink() and layout.latest.resolve() == old_build.resolve()
+        switch(layout, day, build, make_latest=was_latest)
+        for name, table in tables.items():
+            write_parquet(table, published_dir(settings, day) / f"{name}.parquet")
+        for d, per_dataset in history.items():
+            for name, table in per_dataset.items():
+                write_parquet(table, published_dir(settings, d) / "changes" / f"{name}.parquet")
+        before = record["files"]
+        record.update({"build": build.name, "files": files, "records": {n: t.num_rows for n, t in tables.items()}})
+        write_json(published_dir(settings, day) / "release.json", record)
+        audit(
+            settings.layout,
+            {
+                "release": day,
+                "records": sorted(found),
+                "build_before": old_build.name,
+                "build_after": build.name,
+                "files": {
+                    p: {"sha256_before": before.get(p, {}).get("sha256"), "sha256_after": i["sha256"]}
+                    for p, i in sorted(files.items())
+                    if before.get(p, {}).get("sha256") != i["sha256"]
+                },
+            },
+        )
+        rewritten.append(day)
+    if rewritten and layout.latest.is_symlink():
+        newest = max(layout.retained_days())
+        if newest in rewritten:
+            _write_root_package(settings, catalog, newest)
+    return rewritten
+
+
+def unapplied_takedowns(settings: Settings, catalog: dict[str, Dataset]) -> list[str]:
+    """Withdrawn record ids still present in some retained release (the next run must act)."""
+    retained = set(settings.public_layout.retained_days())
+    present = set()
+    for day in (d for d in published_days(settings) if d in retained):
+        for name in catalog:
+            ids = withdrawn(settings.layout, name)
+            table = _read(published_dir(settings, day) / f"{name}.parquet")
+            if ids and table is not None:
+                hits = table.filter(pc.is_in(table["record_id"], value_set=pa.array(sorted(ids), pa.string())))
+                present |= set(hits["record_id"].to_pylist())
+    return sorted(present)
+
+
+def find_record(settings: Settings, catalog: dict[str, Dataset], record_id: str) -> Dataset | None:
+    """The dataset whose register holds `record_id`."""
+    for dataset in catalog.values():
+        path = settings.layout.register_path(dataset.id)
+        if path.exists():
+            with Register(path, dataset) as register:
+                if register.events(record_id).num_rows:
+                    return dataset
+    return None
+
+
+# --- without an orchestrator ------------------------------------------------------------------------------
+
+
+def process_and_publish(settings: Settings, day: str, catalog: dict[str, Dataset] | None = None) -> dict:
+    """Every stage of `day` without Dagster (tests, benchmarks), publishing only if every check passes."""
+    catalog = catalog or load_catalog()
+    summary = process_day(settings, day, catalog)
+    for dataset in catalog.values():
+        redact_stage(settings, dataset, day)
+    release_stage(settings, catalog, day)
+    checks, scan = release_checks(settings, catalog, day)
+    write_quality_report(settings, catalog, day, checks, scan)
+    failed = {name: problems for name, problems in checks.items() if problems}
+    if not failed and not summary["problems"]:
+        publish_stage(settings, catalog, day)
+    return {**day_ledger(settings, catalog, day), "failed_checks": failed, "leak_gate_clean": scan.clean}

@@ -1,0 +1,50 @@
+"""One SQLite database of all datasets, one table each, that opens in Datasette or DB Browser:
+typed columns, the primary key, and a `_fields` table with every column's title and description."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from gongshi.catalog import SchemaField
+from gongshi.storage import temporary_for
+
+FILE_NAME = "gongshi.sqlite"
+MEDIA_TYPE = "application/vnd.sqlite3"
+_TYPES = {"string": "TEXT", "date": "TEXT", "integer": "INTEGER", "number": "REAL", "boolean": "INTEGER"}
+
+
+def write_database(tables: dict[str, tuple[pa.Table, list[SchemaField]]], path: Path) -> None:
+    temporary = temporary_for(path)
+    temporary.unlink(missing_ok=True)
+    connection = sqlite3.connect(temporary)
+    try:
+        connection.execute(
+            "CREATE TABLE _fields (dataset TEXT, name TEXT, title TEXT, description TEXT, type TEXT, "
+            "PRIMARY KEY (dataset, name))"
+        )
+        for dataset, (table, fields) in tables.items():
+            by_name = {f.name: f for f in fields}
+            columns = ", ".join(
+                f'"{name}" {_TYPES[by_name[name].type]}' + (" PRIMARY KEY" if name == "record_id" else "")
+                for name in table.column_names
+            )
+            connection.execute(f'CREATE TABLE "{dataset}" ({columns})')
+            connection.executemany(
+                "INSERT INTO _fields VALUES (?, ?, ?, ?, ?)",
+                [(dataset, n, by_name[n].title, by_name[n].description, by_name[n].type) for n in table.column_names],
+            )
+            as_text = [pc.cast(c, pa.string()) if pa.types.is_date(c.type) else c for c in table.columns]
+            placeholders = ", ".join("?" * len(as_text))
+            for batch in pa.table(as_text, names=table.column_names).to_batches(max_chunksize=50_000):
+                connection.executemany(
+                    f'INSERT INTO "{dataset}" VALUES ({placeholders})',
+                    zip(*[c.to_pylist() for c in batch.columns], strict=True),
+                )
+        connection.commit()
+    finally:
+        connection.close()
+    temporary.replace(path)
