@@ -144,6 +144,8 @@ def datapackage(catalog: dict[str, Dataset], day: str, files: dict[str, dict], p
             if not path.startswith(f"datasets/{dataset.id}/{dataset.id}."):
                 continue
             suffix = path.rsplit(".", 1)[1]
+            if suffix == "jsonl" and not info["bytes"]:
+                continue  # no records: frictionless cannot read an empty JSON Lines file (the CSV describes it)
             resource = {
                 "name": f"{dataset.id}-{suffix}",
                 "type": "table",

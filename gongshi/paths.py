@@ -39,3 +39,7 @@ class StateLayout:
 
     def reports_dir(self, day: str) -> Path:
         return self.root / "reports" / day
+
+    def published_dir(self, day: str) -> Path:
+        """What was published for `day` (public tables and change tables), once it went live."""
+        return self.root / "published" / day

@@ -39,7 +39,10 @@ def inbox_days(settings: Settings, catalog: dict[str, Dataset]) -> list[str]:
 
 
 def is_processed(settings: Settings, catalog: dict[str, Dataset], day: str) -> bool:
-    """A day is processed when every dataset's ledger for it has the inbox's current fingerprint."""
+    """A day is processed when it went live and every dataset's ledger for it has the inbox's current
+    fingerprint. A day stopped by a check, or killed before its release was kept, stays pending."""
+    if not (settings.layout.published_dir(day) / "release.json").is_file():
+        return False
     for dataset in catalog:
         entry = ledger.read(settings.layout, day, dataset)
         current = fingerprint(delivery_files(settings.inbox, dataset, day))

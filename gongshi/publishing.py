@@ -20,6 +20,7 @@ from frictionless import Package, system
 from gongshi import ledger
 from gongshi.catalog import Dataset, load_catalog
 from gongshi.changes import changes
+from gongshi.faults import checkpoint
 from gongshi.leakscan import ScanReport, known_protected_values, scan_directory
 from gongshi.metadata import datapackage
 from gongshi.pipeline import day_ledger, process_day
@@ -37,7 +38,7 @@ RELEASE_STAGE = "_release"
 
 
 def published_dir(settings: Settings, day: str) -> Path:
-    return settings.state / "published" / day
+    return settings.layout.published_dir(day)
 
 
 def published_days(settings: Settings) -> list[str]:
@@ -300,6 +301,7 @@ def publish_stage(settings: Settings, catalog: dict[str, Dataset], day: str) -> 
     build = layout.builds / summary["build"]
     newest = max([*layout.retained_days(), day])
     switch(layout, day, build, make_latest=day == newest)
+    checkpoint("publish:switched")
     _keep_snapshot(settings, catalog, day, summary)
     rewritten = apply_takedowns(settings, catalog, skip=day)
     if day == newest:

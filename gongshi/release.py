@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from gongshi.catalog import Dataset
+from gongshi.faults import checkpoint
 from gongshi.register import ACTIVE, REMOVED, UNMATCHED_REMOVAL
 
 LATEST, RELEASES, BUILDS = "latest", "releases", "builds"
@@ -109,6 +110,7 @@ def switch(layout: PublicLayout, day: str, build: Path, make_latest: bool = True
         link.parent.mkdir(parents=True, exist_ok=True)
         temporary = link.with_name(f".{link.name}.{secrets.token_hex(4)}")
         temporary.symlink_to(os.path.relpath(build, link.parent))
+        checkpoint("switch:latest" if link == layout.latest else "switch:release")
         os.replace(temporary, link)
     index = layout.root / "index.html"
     if not index.exists():
@@ -194,6 +196,7 @@ def build_files(
             else:
                 writer.write(table, fields, build / relative)
             written.append(relative)
+    checkpoint("build:datasets_written")
     in_database = {d.id: (tables[d.id], published_fields(d)) for d in catalog.values() if "sqlite" in d.exports}
     if in_database:
         write_database(in_database, build / FILE_NAME)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -41,3 +42,30 @@ def deliver(inbox: Path, dataset: str, day: str, name: str, content: bytes | str
         content = content.encode("utf-8")
     path.write_bytes(content)
     return path
+
+
+@pytest.fixture(autouse=True)
+def fixed_pseudonym_key(monkeypatch):
+    """Pseudonyms (and so every checksum of a release) are reproducible in tests."""
+    monkeypatch.setenv("GONGSHI_PSEUDONYM_KEY", "test-key-not-secret")
+
+
+@pytest.fixture(scope="session")
+def published_demo(tmp_path_factory):
+    """The two demo days processed and published once for the whole session (read-only use)."""
+    from gongshi.publishing import process_and_publish
+
+    root = tmp_path_factory.mktemp("published")
+    settings = Settings(inbox=DEMO_INBOX, public=root / "public", state=root / "state")
+    previous = os.environ.get("GONGSHI_PSEUDONYM_KEY")
+    os.environ["GONGSHI_PSEUDONYM_KEY"] = "test-key-not-secret"
+    try:
+        catalog = load_catalog()
+        results = [process_and_publish(settings, day, catalog) for day in (DAY1, DAY2)]
+    finally:
+        if previous is None:
+            os.environ.pop("GONGSHI_PSEUDONYM_KEY", None)
+        else:
+            os.environ["GONGSHI_PSEUDONYM_KEY"] = previous
+    assert all(not r["failed_checks"] and not r["problems"] for r in results), results
+    return settings

@@ -8,6 +8,7 @@ import datetime as dt
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute
 import xlsxwriter
 
 from gongshi.catalog import SchemaField
@@ -36,6 +37,8 @@ class XlsxWriter(Writer):
                 "strings_to_urls": False,
             },
         )
+        # A fixed creation date keeps the file byte-identical for identical data (checksums stay stable).
+        book.set_properties({"created": _stamp(table), "title": path.stem})
         sheet = book.add_worksheet(path.stem[:31])
         header = book.add_format({"bold": True, "bg_color": "#DDEBF7"})
         date_format = book.add_format({"num_format": "yyyy-mm-dd"})
@@ -55,3 +58,12 @@ class XlsxWriter(Writer):
         sheet.freeze_panes(1, 0)
         book.close()
         temporary.replace(path)
+
+
+def _stamp(table: pa.Table) -> dt.datetime:
+    """The newest update in the table (or a fixed date): a deterministic 'created' property."""
+    if "last_updated" in table.column_names and table.num_rows:
+        newest = pa.compute.max(table["last_updated"]).as_py()
+        if newest is not None:
+            return dt.datetime.combine(newest, dt.time())
+    return dt.datetime(2000, 1, 1)

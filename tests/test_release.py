@@ -1,0 +1,182 @@
+"""The release journalists download: formats that open correctly, Excel injection neutralised,
+golden forms (CSV header and BOM, datapackage.json), a package frictionless validates as a whole,
+manifests that match the files, DCAT and schema.org, retention."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import python_calamine
+
+from gongshi.release import verify_build
+from gongshi.writers import writer_for
+from gongshi.writers.csv import neutralise_formulas
+
+from .conftest import DAY1, DAY2
+
+GOLDEN = Path(__file__).parent / "golden"
+UPDATE = os.environ.get("GONGSHI_UPDATE_GOLDEN") == "1"
+
+
+def _golden(name: str, actual: bytes) -> None:
+    path = GOLDEN / name
+    if UPDATE or not path.exists():
+        path.write_bytes(actual)
+    assert actual == path.read_bytes(), f"{name} differs from its golden file (GONGSHI_UPDATE_GOLDEN=1 to accept)"
+
+
+def latest(settings) -> Path:
+    return settings.public / "latest"
+
+
+def test_csv_header_and_bom_golden(published_demo):
+    data = (latest(published_demo) / "datasets/inspection_results/inspection_results.csv").read_bytes()
+    assert data.startswith(b"\xef\xbb\xbf") and b"\r\n" in data
+    _golden("inspection_results.csv.head", data.split(b"\r\n", 1)[0] + b"\r\n")
+    blacklist = (latest(published_demo) / "datasets/blacklist_entries/blacklist_entries.csv").read_bytes()
+    _golden("blacklist_entries.csv.head", blacklist.split(b"\r\n", 1)[0] + b"\r\n")
+
+
+def test_datapackage_golden(published_demo):
+    _golden("datapackage.json", (latest(published_demo) / "datapackage.json").read_bytes())
+
+
+def test_csv_opens_as_excel_would_and_formulas_are_neutralised(published_demo):
+    text = (latest(published_demo) / "datasets/inspection_results/inspection_results.csv").read_text("utf-8-sig")
+    assert '"\'=HYPERLINK(""http://example.invalid"",""点击"")"' in text
+    assert "<img src=x onerror=" in text  # markup is data in a CSV; the site escapes it
+
+
+@pytest.mark.parametrize(
+    ("value", "safe"),
+    [
+        ("=1+1", "'=1+1"),
+        ("+86 抽查", "'+86 抽查"),
+        ("-2", "'-2"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("\t=cmd", "'\t=cmd"),
+        ("\r=cmd", "'\r=cmd"),
+        ("正常文本=1", "正常文本=1"),
+        ("2026-11-26", "2026-11-26"),
+        ("", ""),
+    ],
+)
+def test_excel_injection_cases(value, safe):
+    assert neutralise_formulas(pa.array([value])).to_pylist() == [safe]
+
+
+def test_every_format_opens(published_demo):
+    folder = latest(published_demo) / "datasets/blacklist_entries"
+    parquet = pq.read_table(folder / "blacklist_entries.parquet")
+    assert parquet.num_rows == 17 and parquet.column_names[0] == "record_id"
+    assert parquet.schema.field("listed_on").type == pa.date32()
+    assert parquet.schema.field("credit_code").metadata[b"title"].decode() == "统一社会信用代码"
+    assert "legal_representative_id_number" not in parquet.column_names
+    lines = (folder / "blacklist_entries.jsonl").read_text(encoding="utf-8").splitlines()
+    first = json.loads(lines[0])
+    assert len(lines) == 17 and list(first)[:3] == ["record_id", "list_type", "entity_name"]
+    assert first["listed_on"] == "2026-11-24" or len(first["listed_on"]) == 10
+    rows = python_calamine.CalamineWorkbook.from_path(str(folder / "blacklist_entries.xlsx")).get_sheet_by_index(0)
+    sheet = rows.to_python()
+    assert sheet[0] == parquet.column_names and len(sheet) == 18
+    with sqlite3.connect(latest(published_demo) / "gongshi.sqlite") as db:
+        assert db.execute("SELECT count(*) FROM blacklist_entries").fetchone() == (17,)
+        assert db.execute("SELECT count(*) FROM inspection_results").fetchone() == (39,)
+        assert db.execute(
+            "SELECT title FROM _fields WHERE dataset = 'inspection_results' AND name = 'credit_code'"
+        ).fetchone() == ("统一社会信用代码",)
+
+
+def test_rows_in_deterministic_order_and_columns_in_schema_order(published_demo, catalog):
+    table = pq.read_table(latest(published_demo) / "datasets/inspection_results/inspection_results.parquet")
+    keys = list(zip(*(table[k].to_pylist() for k in catalog["inspection_results"].primary_key), strict=True))
+    assert keys == sorted(keys)
+    assert table.column_names[-6:] == [
+        "status",
+        "first_published",
+        "last_updated",
+        "corrected_on",
+        "expires_on",
+        "flags",
+    ]
+
+
+def test_the_package_validates_as_a_whole_with_frictionless(published_demo):
+    for package in (latest(published_demo) / "datapackage.json", published_demo.public / "datapackage.json"):
+        done = subprocess.run(
+            [sys.executable, "-m", "frictionless", "validate", "--trusted", str(package)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stdout[-3000:]
+    root = json.loads((published_demo.public / "datapackage.json").read_text(encoding="utf-8"))
+    assert all(r["path"].startswith(f"releases/{DAY2}/") for r in root["resources"])
+    formats = {r["name"] for r in root["resources"]}
+    assert {
+        "inspection_results-csv",
+        "inspection_results-parquet",
+        "inspection_results-jsonl",
+        "inspection_results-xlsx",
+        "inspection_results-changes",
+        "gongshi-sqlite",
+    } <= formats
+    resource = next(r for r in root["resources"] if r["name"] == "inspection_results-csv")
+    assert resource["hash"].startswith("sha256:") and resource["bytes"] > 0
+    assert resource["licenses"][0]["name"] == "CC-BY-4.0" and resource["sources"][0]["title"]
+
+
+def test_manifest_and_checksums_match_every_release(published_demo):
+    for day in (DAY1, DAY2):
+        build = published_demo.public / "releases" / day
+        assert verify_build(build) == []
+        manifest = json.loads((build / "manifest.json").read_text(encoding="utf-8"))
+        on_disk = {p.relative_to(build.resolve()).as_posix() for p in build.resolve().rglob("*") if p.is_file()}
+        assert on_disk - set(manifest["files"]) == {"manifest.json", "SHA256SUMS"}
+        sums = subprocess.run(["sha256sum", "-c", "--quiet", "SHA256SUMS"], cwd=build, capture_output=True, text=True)
+        assert sums.returncode == 0, sums.stdout
+
+
+def test_dated_releases_and_latest(published_demo):
+    public = published_demo.public
+    assert (public / "latest").resolve() == (public / "releases" / DAY2).resolve()
+    day1 = pq.read_table(public / "releases" / DAY1 / "datasets/blacklist_entries/blacklist_entries.parquet")
+    assert day1.num_rows == 16 and set(day1["status"].to_pylist()) == {"active"}
+    assert "url=latest/" in (public / "index.html").read_text(encoding="utf-8")
+
+
+def test_unchanged_dataset_files_are_hard_links(published_demo):
+    day1 = published_demo.public / "releases" / DAY1 / "datasets/approval_item_changes/approval_item_changes.csv"
+    day2 = published_demo.public / "releases" / DAY2 / "datasets/approval_item_changes/approval_item_changes.csv"
+    assert day1.stat().st_ino == day2.stat().st_ino
+
+
+def test_dcat_and_schema_org(published_demo):
+    dcat = json.loads((latest(published_demo) / "dcat.jsonld").read_text(encoding="utf-8"))
+    assert dcat["@type"] == "dcat:Catalog" and len(dcat["dcat:dataset"]) == 3
+    dataset = next(d for d in dcat["dcat:dataset"] if d["dct:identifier"] == "blacklist_entries")
+    csv = next(d for d in dataset["dcat:distribution"] if d["dct:format"] == "CSV")
+    assert csv["dcat:downloadURL"]["@id"].endswith(f"/releases/{DAY2}/datasets/blacklist_entries/blacklist_entries.csv")
+    assert (
+        csv["spdx:checksum"]["spdx:checksumValue"]
+        == json.loads((latest(published_demo) / "manifest.json").read_text(encoding="utf-8"))["files"][
+            "datasets/blacklist_entries/blacklist_entries.csv"
+        ]["sha256"]
+    )
+    org = json.loads((latest(published_demo) / "datasets/blacklist_entries/schema-org.jsonld").read_text("utf-8"))
+    assert org["@type"] == "Dataset" and org["license"].startswith("https://creativecommons.org/")
+    assert {d["encodingFormat"] for d in org["distribution"]} >= {"text/csv", "application/vnd.apache.parquet"}
+
+
+def test_xlsx_writer_refuses_what_excel_cannot_hold():
+    writer = writer_for("xlsx")
+    assert writer.fits(pa.table({"a": [1] * 10}))
+    assert not writer.fits(pa.table({"a": pa.nulls(1_048_576)}))
