@@ -132,6 +132,7 @@ class Dataset(_Strict):
     publisher: Publisher
     licence: Licence
     primary_key: list[str]
+    record_prefix: str = Field(pattern="^[a-z]{1,3}$")
     publicity_period: PublicityPeriod | None
     removal: RemovalRule | None = None
     flags: dict[str, FlagRule] = Field(default_factory=dict)

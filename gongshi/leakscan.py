@@ -66,10 +66,6 @@ SKIPPED_SUFFIXES = {
     ".pagefind",
     ".pdf",
 }
-# Known protected values are matched on their digits: runs of seven or more, separators allowed.
-KNOWN_PREFILTER = r"[0-9０-９](?:[ \-－]?[0-9０-９]){6}"
-_DIGIT_RUN = re.compile(r"(?<![0-9])[0-9](?:[ \-]?[0-9]){6,}(?![0-9])")
-_FOLD_DIGITS = str.maketrans({chr(0xFF10 + i): str(i) for i in range(10)} | {"－": "-", "\u3000": " "})
 _JSON_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
 
 
@@ -107,30 +103,42 @@ class ScanReport:
 class _Scanner:
     def __init__(self, root: Path, known: frozenset[str]):
         self.root = root
-        self.known = known
+        self.known = pa.array(sorted(known), pa.string()) if known else None
         self.report = ScanReport(str(root))
-        self.prefilter = f"{PREFILTER}|{KNOWN_PREFILTER}" if known else PREFILTER
 
-    def text_cells(self, relative: str, cells: pa.Array, locations) -> None:
-        """Scan a column of text; `locations(i)` names cell i. Only prefiltered cells are read."""
+    def text_cells(self, relative: str, cells: pa.Array | pa.ChunkedArray, locations) -> None:
+        """Scan a column of text; `locations(i)` names cell i. Only prefiltered cells are read in
+        Python; known values are matched over the whole column in Arrow."""
+        if isinstance(cells, pa.ChunkedArray):
+            cells = cells.combine_chunks()
         suspicious = np.flatnonzero(
-            pc.fill_null(pc.match_substring_regex(cells, self.prefilter), False).to_numpy(zero_copy_only=False)
+            pc.fill_null(pc.match_substring_regex(cells, PREFILTER), False).to_numpy(zero_copy_only=False)
         )
-        if not len(suspicious):
-            return
         for index, value in zip(suspicious, pc.take(cells, pa.array(suspicious)).to_pylist(), strict=True):
-            for kind, sample in self.findings(value):
-                self.report.leaks.append(Leak(relative, locations(int(index)), kind, sample))
+            for hit in find(value):
+                leak = Leak(relative, locations(int(index)), hit.kind, mask_value(value[hit.start : hit.end]))
+                self.report.leaks.append(leak)
+        if self.known is not None:
+            for index, digits in known_value_hits(cells, self.known):
+                self.report.leaks.append(Leak(relative, locations(index), "known_value", mask_value(digits)))
 
-    def findings(self, text: str) -> list[tuple[str, str]]:
-        found = [(hit.kind, mask_value(text[hit.start : hit.end])) for hit in find(text)]
-        if self.known:
-            for match in _DIGIT_RUN.finditer(text.translate(_FOLD_DIGITS)):
-                digits = re.sub(r"[^0-9]", "", match.group())
-                candidates = {digits, digits.removeprefix("86"), digits.removeprefix("0086")}
-                if candidates & self.known:
-                    found.append(("known_value", mask_value(digits)))
-        return found
+
+def known_value_hits(cells: pa.Array, known: pa.Array) -> list[tuple[int, str]]:
+    """(cell index, digits) for every run of 7+ digits in `cells` — single spaces or hyphens
+    between digits ignored, full-width folded, a +86/0086 prefix dropped — that is in `known`."""
+    text = pc.utf8_normalize(cells, form="NFKC")
+    for _ in range(2):  # "1-2-3": one pass joins every other pair
+        text = pc.replace_substring_regex(text, r"([0-9])[ \-]([0-9])", r"\1\2")
+    runs = pc.split_pattern_regex(pc.fill_null(text, ""), pattern=r"[^0-9]+")
+    flat = pc.list_flatten(runs)
+    parents = pc.list_parent_indices(runs)
+    long_enough = pc.greater_equal(pc.utf8_length(flat), 7)
+    flat, parents = flat.filter(long_enough), parents.filter(long_enough)
+    hits = pc.is_in(flat, value_set=known)
+    for prefix in ("86", "0086"):
+        stripped = pc.if_else(pc.starts_with(flat, prefix), pc.utf8_slice_codeunits(flat, len(prefix)), flat)
+        hits = pc.or_(hits, pc.is_in(stripped, value_set=known))
+    return list(zip(parents.filter(hits).to_pylist(), flat.filter(hits).to_pylist(), strict=True))
 
 
 def scan_directory(root: Path, known: frozenset[str] = frozenset()) -> ScanReport:

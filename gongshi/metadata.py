@@ -26,13 +26,15 @@ PACKAGE_DESCRIPTION = (
 )
 MEDIA_TYPE_URI = "https://www.iana.org/assignments/media-types/"
 UNSTREAMED = {"parquet"}
+RECORD_ID_PATTERN = "^[a-z]{1,3}[0-9a-f]{16}$"
 
 RECORD_ID = SchemaField(
     name="record_id",
     title="记录编号",
     type="string",
-    description="记录的稳定编号：数据集标识与主键字段值的 SHA-256 前 16 位；同一记录在各日发布中编号不变。",
-    constraints={"required": True, "unique": True, "pattern": "^[0-9a-f]{16}$"},
+    description="记录的稳定编号：数据集字母前缀加上数据集标识与主键字段值 SHA-256 的前 16 位十六进制字符；"
+    "同一记录在各日发布中编号不变。",
+    constraints={"required": True, "unique": True, "pattern": RECORD_ID_PATTERN},
 )
 META_FIELDS = [
     SchemaField(
@@ -102,7 +104,7 @@ CHANGE_FIELDS = [
         title="记录编号",
         type="string",
         description="变更记录的稳定编号。",
-        constraints={"required": True, "pattern": "^[0-9a-f]{16}$"},
+        constraints={"required": True, "pattern": RECORD_ID_PATTERN},
     ),
     SchemaField(
         name="label",

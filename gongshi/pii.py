@@ -32,8 +32,11 @@ KIND_LABELS = {"resident_id": "身份证号", "mobile": "手机号", "bank_card"
 # Full-width ASCII (U+FF01..U+FF5E) and the ideographic space map 1:1 to ASCII, so positions found in
 # the folded text are positions in the original.
 _FOLD = str.maketrans({**{chr(0xFF01 + i): chr(0x21 + i) for i in range(94)}, "\u3000": " "})
-# RE2 prefilter: eleven digits with at most single separators between them, or an at-sign.
-PREFILTER = r"[0-9０-９](?:[ \-－　]?[0-9０-９]){10}|[@＠]"
+# RE2 prefilter: a run of eleven or more digits (single separators allowed, an ID's final X too)
+# with no letter or digit on either side — as every pattern below requires — or an at-sign. The
+# digits at the head of a credit code (91320200921B…) are not such a run, so ordinary rows pass.
+_ALNUM = "0-9A-Za-z０-９Ａ-Ｚａ-ｚ"
+PREFILTER = f"(?:^|[^{_ALNUM}])[0-9０-９](?:[ \\-－　]?[0-9０-９]){{10,}}[XxＸｘ]?(?:[^{_ALNUM}]|$)|[@＠]"
 
 _SEP = r"[ \-]?"
 _EDGE_BEFORE = r"(?<![0-9A-Za-z])"

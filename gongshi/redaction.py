@@ -93,7 +93,7 @@ def public_fields(dataset: Dataset) -> list[SchemaField]:
                 type="string",
                 description=f"{schema_field.title}经密钥 HMAC-SHA256 处理后的化名：同一人在不同记录中化名相同，"
                 "但无法据此还原原值。原值不予公开。",
-                constraints={"pattern": "^[0-9a-f]{16}$"},
+                constraints={"pattern": "^p[0-9a-f]{16}$"},
             )
         elif policy.privacy in {"mask", "generalise"}:
             note = "（部分隐藏）" if policy.privacy == "mask" else _generalise_note(policy)
@@ -157,10 +157,11 @@ def redact(table: pa.Table, dataset: Dataset, key: bytes) -> tuple[pa.Table, Red
 
 
 def pseudonymise(values: pa.Array | pa.ChunkedArray, key: bytes) -> pa.Array:
-    """Keyed HMAC-SHA256 of each value, 16 hex characters; null stays null."""
+    """Keyed HMAC-SHA256 of each value: 'p' and 16 hex characters (the letter keeps an all-digit
+    digest from looking like a card number); null stays null."""
     return pa.array(
         [
-            None if v is None else hmac.new(key, v.encode("utf-8"), hashlib.sha256).hexdigest()[:16]
+            None if v is None else "p" + hmac.new(key, v.encode("utf-8"), hashlib.sha256).hexdigest()[:16]
             for v in values.to_pylist()
         ],
         pa.string(),

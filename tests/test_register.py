@@ -84,7 +84,8 @@ def test_removal_without_listing_is_kept_and_flagged(blacklist, catalog, inbox):
     assert record["status"] == REMOVED and record["flags"] == [UNMATCHED_REMOVAL]
     assert record["listed_on"] is None and record["removal_authority"] == "某局"
     # once the listing arrives late, a fresh removal finds it
-    assert record["record_id"] != record_id("blacklist_entries", ["经营异常名录", "91350100M000100Y43", None])
+    assert record["record_id"] != record_id(catalog["blacklist_entries"], ["经营异常名录", "91350100M000100Y43", None])
+    assert record["record_id"].startswith("b") and len(record["record_id"]) == 17
 
 
 def test_correction_is_counted_with_its_date(tmp_path, catalog, inbox):
@@ -120,7 +121,8 @@ def test_expiry_after_the_publicity_period(tmp_path, catalog, inbox):
         assert statuses["JS0001"] == (ACTIVE, None)
 
 
-def test_sql_record_id_equals_python():
-    sql = _hash_sql("blacklist_entries", ["'经营异常名录'", "'91350100M000100Y43'", "DATE '2026-11-09'"])
+def test_sql_record_id_equals_python(catalog):
+    blacklist = catalog["blacklist_entries"]
+    sql = _hash_sql(blacklist, ["'经营异常名录'", "'91350100M000100Y43'", "DATE '2026-11-09'"])
     (from_sql,) = duckdb.execute(f"SELECT {sql}").fetchone()
-    assert from_sql == record_id("blacklist_entries", ["经营异常名录", "91350100M000100Y43", "2026-11-09"])
+    assert from_sql == record_id(blacklist, ["经营异常名录", "91350100M000100Y43", "2026-11-09"])

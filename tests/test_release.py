@@ -180,3 +180,4 @@ def test_xlsx_writer_refuses_what_excel_cannot_hold():
     writer = writer_for("xlsx")
     assert writer.fits(pa.table({"a": [1] * 10}))
     assert not writer.fits(pa.table({"a": pa.nulls(1_048_576)}))
+    assert not writer.fits(pa.table({"a": pa.nulls(200_001)}))
