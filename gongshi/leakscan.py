@@ -66,6 +66,9 @@ SKIPPED_SUFFIXES = {
     ".pagefind",
     ".pdf",
 }
+# Cells that could hold a known value: seven digits in a row, or digits grouped by single separators
+# as phone and ID numbers are written (025-8345 6789, 139 1234 5678); a date's 2-digit groups are not.
+KNOWN_PREFILTER = "[0-9０-９]{7}|[0-9０-９][ \\-－][0-9０-９]{3,}[ \\-－][0-9０-９]{3,}"
 _JSON_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
 
 
@@ -119,14 +122,20 @@ class _Scanner:
                 leak = Leak(relative, locations(int(index)), hit.kind, mask_value(value[hit.start : hit.end]))
                 self.report.leaks.append(leak)
         if self.known is not None:
-            for index, digits in known_value_hits(cells, self.known):
-                self.report.leaks.append(Leak(relative, locations(index), "known_value", mask_value(digits)))
+            maybe = np.flatnonzero(
+                pc.fill_null(pc.match_substring_regex(cells, KNOWN_PREFILTER), False).to_numpy(zero_copy_only=False)
+            )
+            if len(maybe):
+                for index, digits in known_value_hits(pc.take(cells, pa.array(maybe)), self.known):
+                    leak = Leak(relative, locations(int(maybe[index])), "known_value", mask_value(digits))
+                    self.report.leaks.append(leak)
 
 
 def known_value_hits(cells: pa.Array, known: pa.Array) -> list[tuple[int, str]]:
     """(cell index, digits) for every run of 7+ digits in `cells` — single spaces or hyphens
     between digits ignored, full-width folded, a +86/0086 prefix dropped — that is in `known`."""
-    text = pc.utf8_normalize(cells, form="NFKC")
+    wide = pc.fill_null(pc.match_substring_regex(cells, "[０-９]"), False)
+    text = pc.if_else(wide, pc.utf8_normalize(cells, form="NFKC"), cells) if pc.any(wide).as_py() else cells
     for _ in range(2):  # "1-2-3": one pass joins every other pair
         text = pc.replace_substring_regex(text, r"([0-9])[ \-]([0-9])", r"\1\2")
     runs = pc.split_pattern_regex(pc.fill_null(text, ""), pattern=r"[^0-9]+")
