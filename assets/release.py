@@ -56,6 +56,9 @@ def release_assets(catalog: dict[str, Dataset]) -> list[dg.AssetsDefinition]:
                 "records": dg.MetadataValue.json(summary["records"]),
                 "changes": dg.MetadataValue.json(summary["changes"]),
                 "reused_unchanged": dg.MetadataValue.json(summary["reused"]),
+                "pages_rendered": summary["pages_rendered"],
+                "pages_unchanged": summary["pages_unchanged"],
+                "search_index_seconds": summary["search_index_seconds"],
             },
             check_results=[
                 dg.AssetCheckResult(

@@ -28,6 +28,7 @@ from gongshi.redaction import pseudonym_key, redact
 from gongshi.register import EXPIRED, Register
 from gongshi.release import build_files, collect_garbage, public_view, switch, verify_build
 from gongshi.settings import Settings
+from gongshi.site import SiteResult, build_site
 from gongshi.storage import write_json, write_parquet
 from gongshi.takedown import audit, withdrawn
 
@@ -117,7 +118,17 @@ def release_stage(settings: Settings, catalog: dict[str, Dataset], day: str) -> 
         today[dataset.id] = change
     history = change_history(settings, catalog, day, today)
     build = layout.new_build(day)
-    files = build_files(build, catalog, day, tables, history, settings.base_url, reuse)
+    usable_previous = previous_build if previous_build and previous_build.is_dir() else None
+    site = _SiteStep(
+        settings,
+        catalog,
+        day,
+        tables,
+        history,
+        usable_previous,
+        previous_release.get("site", {}) if previous_release else {},
+    )
+    files = build_files(build, catalog, day, tables, history, settings.base_url, reuse, site, usable_previous)
     summary = {
         "build": build.name,
         "files": files,
@@ -125,9 +136,59 @@ def release_stage(settings: Settings, catalog: dict[str, Dataset], day: str) -> 
         "changes": {n: _change_counts(t) for n, t in today.items()},
         "records": {n: t.num_rows for n, t in tables.items()},
         "previous": previous,
+        "site": site.result.fingerprints,
     }
     write_json(settings.layout.stage_dir(day, RELEASE_STAGE) / "build.json", summary)
-    return {**summary, "bytes": sum(f["bytes"] for f in files.values()), "reused": sorted(reuse)}
+    return {
+        **summary,
+        "bytes": sum(f["bytes"] for f in files.values()),
+        "reused": sorted(reuse),
+        **site.result.to_dict(),
+    }
+
+
+class _SiteStep:
+    """Renders the site into a build (the `site` step of `build_files`) and keeps what it did."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        catalog: dict[str, Dataset],
+        day: str,
+        tables: dict[str, pa.Table],
+        history: dict[str, dict[str, pa.Table]],
+        previous_build: Path | None,
+        previous_fingerprints: dict[str, str],
+    ):
+        self.settings, self.catalog, self.day, self.tables, self.history = settings, catalog, day, tables, history
+        self.previous_build, self.previous_fingerprints = previous_build, previous_fingerprints
+        self.result = SiteResult()
+
+    def __call__(self, build: Path, files: dict[str, dict]) -> None:
+        self.result = build_site(
+            build,
+            self.catalog,
+            self.day,
+            self.settings.base_url,
+            self.tables,
+            self.history,
+            files,
+            quality_history(self.settings, self.catalog, self.day),
+            self.previous_build,
+            self.previous_fingerprints,
+        )
+
+
+def quality_history(settings: Settings, catalog: dict[str, Dataset], day: str) -> dict[str, dict]:
+    """The quality reports of the retained days up to `day` (today's from its ledger so far)."""
+    retained = set(settings.public_layout.retained_days())
+    history = {}
+    for past in published_days(settings):
+        path = settings.layout.reports_dir(past) / "quality.json"
+        if past < day and past in retained and path.is_file():
+            history[past] = json.loads(path.read_text(encoding="utf-8"))
+    history[day] = {"day": day, "datasets": {name: {"intake": _intake(settings, day, name)} for name in catalog}}
+    return history
 
 
 def change_history(
@@ -410,7 +471,10 @@ def apply_takedowns(settings: Settings, catalog: dict[str, Dataset], skip: str |
             continue
         old_build = layout.builds / record["build"]
         build = layout.new_build(day)
-        files = build_files(build, catalog, day, tables, history, settings.base_url)
+        site = _SiteStep(settings, catalog, day, tables, history, old_build, record.get("site", {}))
+        files = build_files(
+            build, catalog, day, tables, history, settings.base_url, site=site, previous_build=old_build
+        )
         was_latest = layout.latest.is_symlink() and layout.latest.resolve() == old_build.resolve()
         switch(layout, day, build, make_latest=was_latest)
         for name, table in tables.items():
@@ -419,7 +483,14 @@ def apply_takedowns(settings: Settings, catalog: dict[str, Dataset], skip: str |
             for name, table in per_dataset.items():
                 write_parquet(table, published_dir(settings, d) / "changes" / f"{name}.parquet")
         before = record["files"]
-        record.update({"build": build.name, "files": files, "records": {n: t.num_rows for n, t in tables.items()}})
+        record.update(
+            {
+                "build": build.name,
+                "files": files,
+                "site": site.result.fingerprints,
+                "records": {n: t.num_rows for n, t in tables.items()},
+            }
+        )
         write_json(published_dir(settings, day) / "release.json", record)
         audit(
             settings.layout,

@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -166,11 +167,15 @@ def build_files(
     change_history: dict[str, dict[str, pa.Table]],
     base_url: str,
     reuse: dict[str, Path] | None = None,
+    site: Callable[[Path, dict[str, dict]], None] | None = None,
+    previous_build: Path | None = None,
 ) -> dict[str, dict]:
     """Write every file of a release into `build`; return path -> {bytes, sha256, media_type}.
 
     `reuse` names, per dataset, a previous build whose files of that dataset are identical (the
-    public table did not change): those files are hard-linked, not written again.
+    public table did not change): those files are hard-linked, not written again. `site`, if given,
+    renders the website into the build once the data files and their metadata exist; pages it
+    hard-links from `previous_build` keep their recorded sha256.
     """
     from gongshi.metadata import CHANGE_FIELDS, datapackage, dcat, published_fields, schema_org
     from gongshi.writers import writer_for
@@ -218,8 +223,31 @@ def build_files(
     files["dcat.jsonld"] = _describe(build / "dcat.jsonld")
     _write_json(build / "datapackage.json", datapackage(catalog, day, files))
     files["datapackage.json"] = _describe(build / "datapackage.json")
+    if site is not None:
+        site(build, dict(files))
+        files |= _describe_rest(build, files, previous_build)
     write_manifest(build, day, files)
     return files
+
+
+def _describe_rest(build: Path, known: dict[str, dict], previous: Path | None) -> dict[str, dict]:
+    """Every file under `build` not yet described; a file hard-linked from `previous` (an unchanged
+    page) keeps the sha256 the previous manifest recorded instead of being read again."""
+    hashes = _manifest_hashes(previous) if previous is not None else {}
+    described = {}
+    for path in sorted(p for p in build.rglob("*") if p.is_file()):
+        relative = path.relative_to(build).as_posix()
+        if relative in known or relative in {"manifest.json", "SHA256SUMS"}:
+            continue
+        source = previous / relative if previous is not None else None
+        same = (
+            source is not None
+            and relative in hashes
+            and source.is_file()
+            and source.stat().st_ino == path.stat().st_ino
+        )
+        described[relative] = _describe(path, hashes[relative] if same else None)
+    return described
 
 
 def write_manifest(build: Path, day: str, files: dict[str, dict]) -> None:
