@@ -129,6 +129,7 @@ def redact(table: pa.Table, dataset: Dataset, key: bytes) -> tuple[pa.Table, Red
     check_classified(dataset, table.column_names)
     report = RedactionReport(dataset.id, rows=table.num_rows)
     columns: dict[str, pa.Array | pa.ChunkedArray] = {}
+    generalised_names: dict[int, tuple[str, str]] = {}  # row -> (a natural person's name, as published)
     for name in table.column_names:
         if name not in dataset.fields:
             columns[name] = table.column(name)
@@ -146,14 +147,41 @@ def redact(table: pa.Table, dataset: Dataset, key: bytes) -> tuple[pa.Table, Red
             values = pseudonymise(values, key)
             report.count(name, "pseudonymised", present)
         elif policy.privacy == "generalise":
+            original = values
             values, n = generalise(values, policy, table)
             report.count(name, "generalised", n)
+            if policy.kind == "person_name":
+                generalised_names |= _changed(original, values)
         if policy.scanned:
             values, found = mask_column(values)
             if found:
                 report.free_text[name] = dict(sorted(found.items()))
         columns[public_name(name, policy)] = values
+    if generalised_names:
+        # A natural person's name is known from the record: it is generalised in the record's text too.
+        for name in [n for n in columns if n in dataset.fields and dataset.fields[n].scanned]:
+            if dataset.fields[name].kind != "person_name":
+                columns[name], n = _replace_names(columns[name], generalised_names)
+                report.count(name, "names_generalised_in_text", n)
     return pa.table(columns), report
+
+
+def _changed(before, after) -> dict[int, tuple[str, str]]:
+    differs = pc.fill_null(pc.not_equal(before, after), False).to_numpy(zero_copy_only=False)
+    rows = differs.nonzero()[0]
+    old = pc.take(before, pa.array(rows)).to_pylist()
+    new = pc.take(after, pa.array(rows)).to_pylist()
+    return {int(r): (o, n) for r, o, n in zip(rows, old, new, strict=True) if o and len(o) > 1}
+
+
+def _replace_names(values, names: dict[int, tuple[str, str]]) -> tuple[pa.Array, int]:
+    cells = values.to_pylist()
+    replaced = 0
+    for row, (original, generalised) in names.items():
+        if cells[row] and original in cells[row]:
+            cells[row] = cells[row].replace(original, generalised)
+            replaced += 1
+    return pa.array(cells, pa.string()), replaced
 
 
 def pseudonymise(values: pa.Array | pa.ChunkedArray, key: bytes) -> pa.Array:

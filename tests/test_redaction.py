@@ -31,7 +31,7 @@ def _blacklist_rows():
             "credit_code": ["923205009232T5707K", "913201007079003CXE"],
             "legal_representative": ["陈桂兰", "杨国平"],
             "legal_representative_id_number": ["320107199301267012", None],
-            "listing_reason": ["联系人电话13951234567", "通过登记的住所无法联系"],
+            "listing_reason": ["联系人陈桂兰电话13951234567", "杨国平称已整改"],
             "listed_on": pa.array([dt.date(2026, 11, 1), dt.date(2026, 11, 9)]),
             "listing_authority": ["局", "局"],
             "decision_number": ["文号", "文号"],
@@ -51,14 +51,17 @@ def test_blacklist_policies(catalog):
     assert "legal_representative_id_number" not in table.column_names
     expected = "p" + hmac.new(KEY, b"320107199301267012", hashlib.sha256).hexdigest()[:16]
     assert [r["legal_representative_id_number_pseudonym"] for r in rows] == [expected, None]
-    assert rows[0]["listing_reason"] == "联系人电话[手机号已隐藏]"
+    # the operator's name, known from the record, is generalised in its text; a company's representative is not
+    assert rows[0]["listing_reason"] == "联系人陈某电话[手机号已隐藏]"
+    assert rows[1]["listing_reason"] == "杨国平称已整改"
     assert rows[0]["credit_code"] == "923205009232T5707K" and rows[0]["record_id"] == "a"
     assert report.columns == {
         "legal_representative": {"generalised": 1},
         "legal_representative_id_number": {"pseudonymised": 1},
     }
     assert report.free_text == {"listing_reason": {"mobile": 1}}
-    assert report.totals() == {"generalised": 1, "masked_in_text:mobile": 1, "pseudonymised": 1}
+    assert report.totals() == {"generalised": 1, "masked_in_text:mobile": 1, "names_generalised_in_text": 1,
+                               "pseudonymised": 1}
 
 
 def test_dropped_columns_are_counted(catalog):

@@ -118,11 +118,11 @@ class SiteBuilder:
 
     def page(self, path: str, template: str, title: str, description: str, **context) -> None:
         """Render `template` to `path` unless the same template and context made it last time."""
+        # The release day is not part of every page: a page whose content did not change stays the same file.
         meta = Page(
             path=path,
             root=_root(path),
             canonical=self.base_url + _url(path),
-            day=self.day,
             title=title,
             description=description,
         )
@@ -564,6 +564,7 @@ class SiteBuilder:
             "江苏省双随机抽查结果、经营异常名录与严重违法失信名单、行政审批事项调整的公开数据与查询。",
             counts=counts,
             changes=changes,
+            release_day=self.day,
             titles={k: d.title for k, d in self.catalog.items()},
             city_chart=charts["city"],
             list_chart=list_chart,

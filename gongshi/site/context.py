@@ -20,7 +20,6 @@ class Page:
     path: str = doc("the page's path inside the release, e.g. entity/913…/index.html")
     root: str = doc("relative prefix from this page back to the release root, e.g. ../../")
     canonical: str = doc("the page's absolute canonical URL under latest/")
-    day: str = doc("the release day, YYYY-MM-DD")
     title: str = doc("the page title (without the site name)")
     description: str = doc("the meta description")
 

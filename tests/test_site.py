@@ -1,0 +1,149 @@
+"""The public website as files: escaping, language, sizes, canonical URLs, the JSON twins, feeds,
+sitemap, incremental rendering, and documented template contexts."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from gongshi.site import context as site_context
+
+from .conftest import DAY1, DAY2
+
+XSS_ENTITY = "91320300418YH4977E"  # 徐州新宇物流有限公司: handling starts with <img onerror=…>
+ATOM = "{http://www.w3.org/2005/Atom}"
+
+
+def latest(settings):
+    return settings.public / "latest"
+
+
+def pages(settings):
+    return sorted(latest(settings).resolve().rglob("*.html"))
+
+
+def test_every_template_context_field_is_documented():
+    classes = [c for c in vars(site_context).values() if dataclasses.is_dataclass(c) and isinstance(c, type)]
+    assert len(classes) >= 10
+    for cls in classes:
+        assert cls.__doc__, cls
+        for field in dataclasses.fields(cls):
+            assert field.metadata.get("doc"), f"{cls.__name__}.{field.name} is not documented"
+
+
+def test_markup_in_source_fields_is_shown_as_text(published_demo):
+    html = (latest(published_demo) / "entity" / XSS_ENTITY / "index.html").read_text(encoding="utf-8")
+    assert "&lt;img src=x onerror=&#34;alert(1)&#34;&gt;商户称已整改" in html
+    assert "<img" not in html
+    approvals = (latest(published_demo) / "inspections" / "city" / "huaian" / "index.html").read_text("utf-8")
+    assert "=HYPERLINK(&#34;http://example.invalid&#34;" in approvals  # a formula is just text on a page
+
+
+def test_pages_are_chinese_small_and_canonical(published_demo):
+    css = (latest(published_demo) / "static" / "style.css").stat().st_size
+    html_pages = pages(published_demo)
+    assert len(html_pages) > 60
+    for path in html_pages:
+        text = path.read_text(encoding="utf-8")
+        assert text.startswith('<!doctype html>\n<html lang="zh-CN">'), path
+        assert path.stat().st_size + css < 50_000, (path, path.stat().st_size)
+        relative = path.relative_to(latest(published_demo).resolve()).as_posix()
+        canonical = re.search(r'<link rel="canonical" href="([^"]+)">', text).group(1)
+        assert canonical == "http://localhost:8000/latest/" + relative.removesuffix("index.html"), path
+
+
+def test_entity_page_and_its_json_twin(published_demo):
+    entity = latest(published_demo) / "entity" / "913201007079003CXE"
+    html = (entity / "index.html").read_text(encoding="utf-8")
+    assert "<h1 data-pagefind-meta=\"title\">南京恒泰电子科技有限公司</h1>" in html
+    assert "已移出" in html and "依法补报了未报年份的年度报告并公示" in html
+    twin = json.loads((latest(published_demo) / "entity" / "913201007079003CXE.json").read_text(encoding="utf-8"))
+    assert twin["credit_code"] == "913201007079003CXE" and twin["city"] == "南京市"
+    assert twin["list_records"][0]["status"] == "removed" and twin["list_records"][0]["removed_on"] == "2026-11-27"
+    assert twin["html"] == "http://localhost:8000/latest/entity/913201007079003CXE/"
+    assert "legal_representative_id_number" not in json.dumps(twin)
+
+
+def test_individual_business_operator_is_generalised_on_the_site(published_demo):
+    html = (latest(published_demo) / "entity" / "923205009232T5707K" / "index.html").read_text(encoding="utf-8")
+    assert "陈某" in html and "陈桂兰" not in html
+
+
+def test_lists_by_city_month_and_status(published_demo):
+    root = latest(published_demo)
+    abnormal = (root / "lists" / "abnormal" / "index.html").read_text(encoding="utf-8")
+    assert abnormal.count('<td data-label="市场主体">') == 12
+    removals = (root / "lists" / "removals" / "index.html").read_text(encoding="utf-8")
+    assert "南京恒泰电子科技有限公司" in removals
+    for slug in ("nanjing", "wuxi", "xuzhou", "changzhou", "suzhou", "nantong", "lianyungang", "huaian", "yancheng",
+                 "yangzhou", "zhenjiang", "taizhou", "suqian"):
+        assert (root / "inspections" / "city" / slug / "index.html").is_file()
+    assert (root / "inspections" / "month" / "2026-11" / "index.html").is_file()
+    zhenjiang = (root / "inspections" / "city" / "zhenjiang" / "index.html").read_text(encoding="utf-8")
+    assert zhenjiang.count('<td data-label="检查日期">') == 14
+
+
+def test_approvals_show_measures_and_the_gaps(published_demo):
+    root = latest(published_demo)
+    page = (root / "approvals" / "index.html").read_text(encoding="utf-8")
+    assert "建立项目在线监管平台" in page and "未报送监管措施" in page and "苏政发〔2015〕39号" in page
+    gaps = (root / "approvals" / "without-measures" / "index.html").read_text(encoding="utf-8")
+    assert "省级示范性物流园区认定" in gaps and "企业投资项目核准" not in gaps
+
+
+def test_dataset_page_has_dictionary_downloads_and_change_log(published_demo):
+    page = (latest(published_demo) / "datasets" / "blacklist_entries" / "index.html").read_text(encoding="utf-8")
+    manifest = json.loads((latest(published_demo) / "manifest.json").read_text(encoding="utf-8"))["files"]
+    assert manifest["datasets/blacklist_entries/blacklist_entries.csv"]["sha256"] in page
+    assert "legal_representative_id_number_pseudonym" in page and "CC-BY-4.0" in page
+    assert f'href="changes/{DAY2}/">{DAY2}</a>：新增 1、移出 1' in page
+    assert '<script type="application/ld+json">{"@context": "https://schema.org"' in page
+    changes = (latest(published_demo) / "datasets/blacklist_entries/changes" / DAY2 / "index.html").read_text("utf-8")
+    assert "移出" in changes and "南京恒泰电子科技有限公司" in changes
+
+
+def test_quality_page_counts_without_personal_data(published_demo):
+    page = (latest(published_demo) / "quality" / "index.html").read_text(encoding="utf-8")
+    assert "江苏省市场监管局" in page and "信用代码校验位错误 1" in page and "日期不存在 1" in page
+    assert DAY1 in page and DAY2 in page
+
+
+def test_charts_are_svg_with_a_data_table(published_demo):
+    page = (latest(published_demo) / "index.html").read_text(encoding="utf-8")
+    assert page.count('role="img"') == 2 and "<summary>查看数据表</summary>" in page
+    assert ">镇江市</text>" in page
+
+
+def test_feeds_and_sitemap(published_demo):
+    root = latest(published_demo)
+    feed = ET.parse(root / "feeds" / "all.atom").getroot()
+    titles = [e.find(f"{ATOM}title").text for e in feed.findall(f"{ATOM}entry")]
+    assert f"{DAY2} 经营异常名录与严重违法失信名单：新增 1、移出 1" in titles
+    per_dataset = ET.parse(root / "feeds" / "approval_item_changes.atom").getroot()
+    assert len(per_dataset.findall(f"{ATOM}entry")) == 1  # day 2's delivery was rejected: no change
+    sitemap = ET.parse(root / "sitemap.xml").getroot()
+    locations = {u.find("{http://www.sitemaps.org/schemas/sitemap/0.9}loc").text for u in sitemap}
+    assert "http://localhost:8000/latest/entity/913201007079003CXE/" in locations
+    assert len(locations) == len(pages(published_demo))
+
+
+def test_unchanged_pages_are_not_rendered_again(published_demo):
+    record = json.loads((published_demo.state / "published" / DAY2 / "release.json").read_text(encoding="utf-8"))
+    day1 = published_demo.public / "releases" / DAY1
+    day2 = published_demo.public / "releases" / DAY2
+    unchanged = day2 / "entity" / "91320200E8YX606JXB" / "index.html"  # nothing new about it on day 2
+    assert unchanged.stat().st_ino == (day1 / "entity" / "91320200E8YX606JXB" / "index.html").stat().st_ino
+    changed = day2 / "entity" / "913201007079003CXE" / "index.html"  # removed from its list on day 2
+    assert changed.stat().st_ino != (day1 / "entity" / "913201007079003CXE" / "index.html").stat().st_ino
+    assert len(record["site"]) > 60
+
+
+@pytest.mark.parametrize("path", ["index.html", "search/index.html", "robots.txt"])
+def test_search_assets_and_crawlers(published_demo, path):
+    assert (latest(published_demo) / path).is_file()
+    assert (latest(published_demo) / "pagefind" / "pagefind.js").is_file()
+    assert not list((latest(published_demo) / "pagefind").glob("pagefind-*ui.*"))
