@@ -69,7 +69,7 @@ def test_the_graph_in_process_for_both_sample_days(settings):
     assert "省审改办_审批事项调整.json" in raw["rejections"]
     release = _metadata(second, "release")
     assert release["files"] > 100  # 3 datasets x 4 formats, SQLite, changes, metadata, and the site's pages
-    assert release["pages_rendered"] > 50
+    assert release["pages_rendered"] > 20 and release["pages_unchanged"] > 20  # day 2 reuses day 1's pages
     assert release["reused_unchanged"] == ["approval_item_changes"]  # its day-2 file was rejected
     assert release["changes"]["blacklist_entries"] == {"added": 1, "removed": 1}
     checks = {e.check_name: e.passed for e in second.get_asset_check_evaluations()}

@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import threading
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -20,8 +21,15 @@ ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = os.environ.get("GONGSHI_CHROMIUM", "/usr/bin/chromium")
 VNU_JAR = Path(os.environ.get("GONGSHI_VNU_JAR", ROOT / ".ci/node_modules/vnu-jar/build/dist/vnu.jar"))
 SHOTS = Path(os.environ.get("GONGSHI_SCREENSHOTS", ROOT / "build" / "screenshots"))
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run", "--disable-quic"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 WCAG = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}}
 
 
@@ -43,8 +51,12 @@ def site(published_demo):
 
 
 class QuietHandler(http.server.SimpleHTTPRequestHandler):
-    extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map, ".js": "text/javascript",
-                      ".wasm": "application/wasm", ".json": "application/json"}
+    extensions_map: ClassVar[dict[str, str]] = {
+        **http.server.SimpleHTTPRequestHandler.extensions_map,
+        ".js": "text/javascript",
+        ".wasm": "application/wasm",
+        ".json": "application/json",
+    }
 
     def log_message(self, *args):
         pass
@@ -85,7 +97,7 @@ def test_search_a_two_character_fragment_and_open_the_entity(page, site):
     assert "无锡瑞丰电子科技有限公司" in results.all_inner_texts()
     assert "找到" in page.inner_text("#search-status")
     page.get_by_role("link", name="无锡瑞丰电子科技有限公司").click()
-    page.wait_for_url("**/entity/91320200E8YX606JXB/")
+    page.wait_for_url("**/entity/91320200E8YX606JXB.html")
     assert page.inner_text("h1") == "无锡瑞丰电子科技有限公司"
     assert "在列" in page.inner_text(".facts")
     assert page.errors == []
@@ -105,14 +117,14 @@ def test_follow_a_download_link(page, site):
         link.click()
     path = download.value.path()
     data = Path(path).read_bytes()
-    assert data.startswith(b"\xef\xbb\xbf\"record_id\"") and "南京恒泰电子科技有限公司".encode() in data
+    assert data.startswith(b'\xef\xbb\xbf"record_id"') and "南京恒泰电子科技有限公司".encode() in data
     assert page.errors == []
 
 
 def test_readable_without_javascript(browser, site):
     context = browser.new_context(java_script_enabled=False)
     page = context.new_page()
-    page.goto(site + "entity/913201007079003CXE/")
+    page.goto(site + "entity/913201007079003CXE.html")
     assert page.inner_text("h1") == "南京恒泰电子科技有限公司"
     page.goto(site + "search/")
     assert "需要启用 JavaScript" in page.content()
@@ -124,8 +136,12 @@ def test_screenshots_and_no_horizontal_scroll(browser, site, width, name):
     context = browser.new_context(viewport={"width": width, "height": 800}, device_scale_factor=1)
     page = context.new_page()
     SHOTS.mkdir(parents=True, exist_ok=True)
-    for path, label in (("", "home"), ("entity/913201007079003CXE/", "entity"), ("lists/abnormal/", "list"),
-                        ("approvals/", "approvals")):
+    for path, label in (
+        ("", "home"),
+        ("entity/913201007079003CXE.html", "entity"),
+        ("lists/abnormal/", "list"),
+        ("approvals/", "approvals"),
+    ):
         page.goto(site + path)
         page.screenshot(path=str(SHOTS / f"{label}-{name}.png"), full_page=True)
         scroll_width = page.evaluate("document.documentElement.scrollWidth")
@@ -133,9 +149,20 @@ def test_screenshots_and_no_horizontal_scroll(browser, site, width, name):
     context.close()
 
 
-PAGE_TYPES = ["", "entity/913201007079003CXE/", "entity/91320300418YH4977E/", "lists/abnormal/", "lists/removals/",
-              "inspections/", "inspections/city/zhenjiang/", "approvals/", "datasets/blacklist_entries/",
-              f"datasets/blacklist_entries/changes/{DAY2}/", "quality/", "search/?q=瑞丰"]
+PAGE_TYPES = [
+    "",
+    "entity/913201007079003CXE.html",
+    "entity/91320300418YH4977E.html",
+    "lists/abnormal/",
+    "lists/removals/",
+    "inspections/",
+    "inspections/city/zhenjiang/",
+    "approvals/",
+    "datasets/blacklist_entries/",
+    f"datasets/blacklist_entries/changes/{DAY2}/",
+    "quality/",
+    "search/?q=瑞丰",
+]
 
 
 @pytest.mark.parametrize("path", PAGE_TYPES)
@@ -155,6 +182,10 @@ def test_every_page_is_valid_html(published_demo):
     if java is None or not VNU_JAR.is_file():
         _missing(f"java and the W3C validator at {VNU_JAR}")
     site = (published_demo.public / "latest").resolve()
-    done = subprocess.run([java, "-jar", str(VNU_JAR), "--errors-only", "--skip-non-html", str(site)],
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [java, "-jar", str(VNU_JAR), "--errors-only", "--skip-non-html", str(site)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-4000:]

@@ -58,10 +58,15 @@ def test_blacklist_policies(catalog):
     assert report.columns == {
         "legal_representative": {"generalised": 1},
         "legal_representative_id_number": {"pseudonymised": 1},
+        "listing_reason": {"names_generalised_in_text": 1},
     }
     assert report.free_text == {"listing_reason": {"mobile": 1}}
-    assert report.totals() == {"generalised": 1, "masked_in_text:mobile": 1, "names_generalised_in_text": 1,
-                               "pseudonymised": 1}
+    assert report.totals() == {
+        "generalised": 1,
+        "masked_in_text:mobile": 1,
+        "names_generalised_in_text": 1,
+        "pseudonymised": 1,
+    }
 
 
 def test_dropped_columns_are_counted(catalog):

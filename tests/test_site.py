@@ -36,7 +36,7 @@ def test_every_template_context_field_is_documented():
 
 
 def test_markup_in_source_fields_is_shown_as_text(published_demo):
-    html = (latest(published_demo) / "entity" / XSS_ENTITY / "index.html").read_text(encoding="utf-8")
+    html = (latest(published_demo) / "entity" / f"{XSS_ENTITY}.html").read_text(encoding="utf-8")
     assert "&lt;img src=x onerror=&#34;alert(1)&#34;&gt;商户称已整改" in html
     assert "<img" not in html
     approvals = (latest(published_demo) / "inspections" / "city" / "huaian" / "index.html").read_text("utf-8")
@@ -57,19 +57,19 @@ def test_pages_are_chinese_small_and_canonical(published_demo):
 
 
 def test_entity_page_and_its_json_twin(published_demo):
-    entity = latest(published_demo) / "entity" / "913201007079003CXE"
-    html = (entity / "index.html").read_text(encoding="utf-8")
-    assert "<h1 data-pagefind-meta=\"title\">南京恒泰电子科技有限公司</h1>" in html
+    entity = latest(published_demo) / "entity"
+    html = (entity / "913201007079003CXE.html").read_text(encoding="utf-8")
+    assert '<h1 data-pagefind-meta="title">南京恒泰电子科技有限公司</h1>' in html
     assert "已移出" in html and "依法补报了未报年份的年度报告并公示" in html
     twin = json.loads((latest(published_demo) / "entity" / "913201007079003CXE.json").read_text(encoding="utf-8"))
     assert twin["credit_code"] == "913201007079003CXE" and twin["city"] == "南京市"
     assert twin["list_records"][0]["status"] == "removed" and twin["list_records"][0]["removed_on"] == "2026-11-27"
-    assert twin["html"] == "http://localhost:8000/latest/entity/913201007079003CXE/"
+    assert twin["html"] == "http://localhost:8000/latest/entity/913201007079003CXE.html"
     assert "legal_representative_id_number" not in json.dumps(twin)
 
 
 def test_individual_business_operator_is_generalised_on_the_site(published_demo):
-    html = (latest(published_demo) / "entity" / "923205009232T5707K" / "index.html").read_text(encoding="utf-8")
+    html = (latest(published_demo) / "entity" / "923205009232T5707K.html").read_text(encoding="utf-8")
     assert "陈某" in html and "陈桂兰" not in html
 
 
@@ -79,8 +79,21 @@ def test_lists_by_city_month_and_status(published_demo):
     assert abnormal.count('<td data-label="市场主体">') == 12
     removals = (root / "lists" / "removals" / "index.html").read_text(encoding="utf-8")
     assert "南京恒泰电子科技有限公司" in removals
-    for slug in ("nanjing", "wuxi", "xuzhou", "changzhou", "suzhou", "nantong", "lianyungang", "huaian", "yancheng",
-                 "yangzhou", "zhenjiang", "taizhou", "suqian"):
+    for slug in (
+        "nanjing",
+        "wuxi",
+        "xuzhou",
+        "changzhou",
+        "suzhou",
+        "nantong",
+        "lianyungang",
+        "huaian",
+        "yancheng",
+        "yangzhou",
+        "zhenjiang",
+        "taizhou",
+        "suqian",
+    ):
         assert (root / "inspections" / "city" / slug / "index.html").is_file()
     assert (root / "inspections" / "month" / "2026-11" / "index.html").is_file()
     zhenjiang = (root / "inspections" / "city" / "zhenjiang" / "index.html").read_text(encoding="utf-8")
@@ -127,7 +140,7 @@ def test_feeds_and_sitemap(published_demo):
     assert len(per_dataset.findall(f"{ATOM}entry")) == 1  # day 2's delivery was rejected: no change
     sitemap = ET.parse(root / "sitemap.xml").getroot()
     locations = {u.find("{http://www.sitemaps.org/schemas/sitemap/0.9}loc").text for u in sitemap}
-    assert "http://localhost:8000/latest/entity/913201007079003CXE/" in locations
+    assert "http://localhost:8000/latest/entity/913201007079003CXE.html" in locations
     assert len(locations) == len(pages(published_demo))
 
 
@@ -135,10 +148,10 @@ def test_unchanged_pages_are_not_rendered_again(published_demo):
     record = json.loads((published_demo.state / "published" / DAY2 / "release.json").read_text(encoding="utf-8"))
     day1 = published_demo.public / "releases" / DAY1
     day2 = published_demo.public / "releases" / DAY2
-    unchanged = day2 / "entity" / "91320200E8YX606JXB" / "index.html"  # nothing new about it on day 2
-    assert unchanged.stat().st_ino == (day1 / "entity" / "91320200E8YX606JXB" / "index.html").stat().st_ino
-    changed = day2 / "entity" / "913201007079003CXE" / "index.html"  # removed from its list on day 2
-    assert changed.stat().st_ino != (day1 / "entity" / "913201007079003CXE" / "index.html").stat().st_ino
+    unchanged = day2 / "entity" / "91320200E8YX606JXB.html"  # nothing new about it on day 2
+    assert unchanged.stat().st_ino == (day1 / "entity" / "91320200E8YX606JXB.html").stat().st_ino
+    changed = day2 / "entity" / "913201007079003CXE.html"  # removed from its list on day 2
+    assert changed.stat().st_ino != (day1 / "entity" / "913201007079003CXE.html").stat().st_ino
     assert len(record["site"]) > 60
 
 

@@ -58,9 +58,13 @@ class SiteResult:
     skipped: int = 0
     fingerprints: dict[str, str] = field(default_factory=dict)
     search_seconds: float = 0.0
+    entity_pages: int = 0
+    entity_seconds: float = 0.0
 
     def to_dict(self) -> dict:
         return {
+            "entity_pages": self.entity_pages,
+            "entity_pages_seconds": round(self.entity_seconds, 2),
             "pages_rendered": self.rendered,
             "pages_unchanged": self.skipped,
             "search_index_seconds": round(self.search_seconds, 2),
@@ -116,8 +120,9 @@ class SiteBuilder:
 
     # -- writing ------------------------------------------------------------------------------------
 
-    def page(self, path: str, template: str, title: str, description: str, **context) -> None:
-        """Render `template` to `path` unless the same template and context made it last time."""
+    def page(self, path: str, template: str, title: str, description: str, fingerprint_data=None, **context) -> None:
+        """Render `template` to `path` unless the same template and context made it last time
+        (`fingerprint_data`, when given, stands for the context in that comparison)."""
         # The release day is not part of every page: a page whose content did not change stays the same file.
         meta = Page(
             path=path,
@@ -126,7 +131,9 @@ class SiteBuilder:
             title=title,
             description=description,
         )
-        fingerprint = _fingerprint(self.template_version, template, meta, context)
+        fingerprint = _fingerprint(
+            self.template_version, template, meta, context if fingerprint_data is None else fingerprint_data
+        )
         if self._reuse(path, fingerprint):
             return
         html = self.env.get_template(template).render(page=meta, **context)
@@ -162,11 +169,16 @@ class SiteBuilder:
         inspections = _frame(self.tables.get("inspection_results"))
         blacklist = _frame(self.tables.get("blacklist_entries"))
         approvals = _frame(self.tables.get("approval_item_changes"))
-        entities = self.entities(inspections, blacklist)
+        inspection_rows = [_inspection(r) for r in inspections.to_dict("records")]
+        list_rows = [_list_record(r) for r in blacklist.to_dict("records")]
+        started = dt.datetime.now()
+        entities = self.entities(inspection_rows, list_rows, inspections, blacklist)
         for entity in entities:
             self.entity(entity)
-        self.lists(blacklist)
-        charts = self.inspections(inspections)
+        self.result.entity_pages = len(entities)
+        self.result.entity_seconds = (dt.datetime.now() - started).total_seconds()
+        self.lists(list_rows)
+        charts = self.inspections(inspection_rows)
         self.approvals(approvals)
         for dataset in self.catalog.values():
             self.dataset(dataset)
@@ -198,44 +210,42 @@ class SiteBuilder:
         if not self._reuse(path, fingerprint):
             self._write(path, data)
 
-    def entities(self, inspections: pd.DataFrame, blacklist: pd.DataFrame) -> list[Entity]:
-        by_code_inspections = (
-            {code: group for code, group in inspections.groupby("credit_code")} if len(inspections) else {}
-        )
-        by_code_lists = {code: group for code, group in blacklist.groupby("credit_code")} if len(blacklist) else {}
+    def entities(
+        self,
+        inspections: list[Inspection],
+        listings: list[ListRecord],
+        inspection_frame: pd.DataFrame,
+        blacklist_frame: pd.DataFrame,
+    ) -> list[Entity]:
+        """Every market entity in the public data, keyed by credit code: one pass over the records."""
+        by_code_inspections: dict[str, list[Inspection]] = defaultdict(list)
+        by_code_lists: dict[str, list[ListRecord]] = defaultdict(list)
+        for inspection in inspections:
+            by_code_inspections[inspection.credit_code].append(inspection)
+        for record in listings:
+            by_code_lists[record.credit_code].append(record)
+        names = _newest_names(inspection_frame, blacklist_frame)
         entities = []
         for code in sorted(set(by_code_inspections) | set(by_code_lists)):
-            found = by_code_inspections.get(code, inspections.iloc[0:0])
-            listed = by_code_lists.get(code, blacklist.iloc[0:0])
-            newest = pd.concat(
-                [
-                    found[["entity_name", "legal_representative", "last_updated"]],
-                    listed[["entity_name", "legal_representative", "last_updated"]],
-                ]
-            )
-            newest = newest.sort_values("last_updated", kind="stable").iloc[-1]
-            records = sorted(
-                (_list_record(r) for r in listed.to_dict("records")),
-                key=lambda r: r.listed_on or r.removed_on or "",
-                reverse=True,
-            )
+            records = sorted(by_code_lists.get(code, []), key=lambda r: r.listed_on or r.removed_on or "", reverse=True)
             results = sorted(
-                (_inspection(r) for r in found.to_dict("records")),
-                key=lambda i: (i.inspection_date, i.task_id),
-                reverse=True,
+                by_code_inspections.get(code, []), key=lambda i: (i.inspection_date, i.task_id), reverse=True
             )
             active = [r for r in records if r.status == "active"]
             city, slug = city_of(code)
+            name, representative = names[code]
+            if active:
+                summary = "在列：" + "、".join(f"{r.list_type}（{r.listed_on} 列入）" for r in active)
+            else:
+                summary = "已移出全部名单" if records else "未列入经营异常名录或严重违法失信名单"
             entities.append(
                 Entity(
                     credit_code=code,
-                    name=newest["entity_name"],
+                    name=name,
                     city=city,
                     city_slug=slug,
-                    legal_representative=_text(newest["legal_representative"]),
-                    status_summary=("在列：" + "、".join(f"{r.list_type}（{r.listed_on} 列入）" for r in active))
-                    if active
-                    else ("已移出全部名单" if records else "未列入经营异常名录或严重违法失信名单"),
+                    legal_representative=representative,
+                    status_summary=summary,
                     on_list=bool(active),
                     list_records=records,
                     inspections=results,
@@ -244,26 +254,23 @@ class SiteBuilder:
         return entities
 
     def entity(self, entity: Entity) -> None:
+        data = dataclasses.asdict(entity)  # once: the page's fingerprint and the JSON twin
         self.page(
-            f"entity/{entity.credit_code}/index.html",
+            f"entity/{entity.credit_code}.html",
             "entity.html",
             entity.name,
             f"{entity.name}（{entity.credit_code}）的名单状态与抽查记录。{entity.status_summary}",
+            fingerprint_data=data,
             entity=entity,
         )
-        payload = {
-            "credit_code": entity.credit_code,
-            "name": entity.name,
-            "city": entity.city,
-            "legal_representative": entity.legal_representative,
+        twin = {key: data[key] for key in ("credit_code", "name", "city", "legal_representative", "on_list")}
+        twin |= {
             "status": entity.status_summary,
-            "on_list": entity.on_list,
-            "list_records": [dataclasses.asdict(r) for r in entity.list_records],
-            "inspections": [dataclasses.asdict(i) for i in entity.inspections],
-            "release": self.day,
-            "html": self.base_url + f"entity/{entity.credit_code}/",
+            "list_records": data["list_records"],
+            "inspections": data["inspections"],
+            "html": self.base_url + f"entity/{entity.credit_code}.html",
         }
-        self.json_file(f"entity/{entity.credit_code}.json", payload)
+        self.json_file(f"entity/{entity.credit_code}.json", twin)
 
     def paginated(self, folder: str, template: str, title: str, description: str, rows: list, **context) -> None:
         count = max(1, math.ceil(len(rows) / PAGE_SIZE))
@@ -290,8 +297,7 @@ class SiteBuilder:
                 **context,
             )
 
-    def lists(self, blacklist: pd.DataFrame) -> None:
-        records = [_list_record(r) for r in blacklist.to_dict("records")]
+    def lists(self, records: list[ListRecord]) -> None:
         for slug, name in LISTS.items():
             rows = sorted(
                 (r for r in records if r.list_type == name and r.status == "active"),
@@ -320,9 +326,8 @@ class SiteBuilder:
             list_name="移出",
         )
 
-    def inspections(self, inspections: pd.DataFrame) -> dict[str, Chart]:
-        rows = [_inspection(r) for r in inspections.to_dict("records")]
-        rows.sort(key=lambda i: (i.inspection_date, i.task_id, i.credit_code), reverse=True)
+    def inspections(self, inspections: list[Inspection]) -> dict[str, Chart]:
+        rows = sorted(inspections, key=lambda i: (i.inspection_date, i.task_id, i.credit_code), reverse=True)
         by_city: dict[str, list[Inspection]] = defaultdict(list)
         by_month: dict[str, list[Inspection]] = defaultdict(list)
         for row in rows:
@@ -480,7 +485,7 @@ class SiteBuilder:
             codes = dict(zip(current["record_id"].to_pylist(), current["credit_code"].to_pylist(), strict=True))
         for row in rows:
             if row["record_id"] in codes and row["change"] not in {"expired", "withdrawn", "retracted"}:
-                row["entity_link"] = f"../../../../entity/{codes[row['record_id']]}/"
+                row["entity_link"] = f"../../../../entity/{codes[row['record_id']]}.html"
         self.page(
             f"datasets/{dataset.id}/changes/{change_day}/index.html",
             "changes.html",
@@ -641,6 +646,23 @@ def _frame(table: pa.Table | None) -> pd.DataFrame:
 def _script_json(payload: dict) -> str:
     """JSON safe inside <script>: no "</script>" or "<!--" can close or confuse the element."""
     return json.dumps(payload, ensure_ascii=False).replace("<", "\\u003c").replace(">", "\\u003e")
+
+
+def _newest_names(*frames: pd.DataFrame) -> dict[str, tuple[str, str | None]]:
+    """Credit code -> (name, legal representative) as most recently delivered."""
+    columns = ["credit_code", "entity_name", "legal_representative", "last_updated"]
+    combined = (
+        pd.concat([f[columns] for f in frames if len(f)], ignore_index=True)
+        if any(len(f) for f in frames)
+        else pd.DataFrame(columns=columns)
+    )
+    newest = combined.sort_values("last_updated", kind="stable").drop_duplicates("credit_code", keep="last")
+    return {
+        code: (name, _text(rep))
+        for code, name, rep in zip(
+            newest["credit_code"], newest["entity_name"], newest["legal_representative"], strict=True
+        )
+    }
 
 
 def _text(value) -> str | None:

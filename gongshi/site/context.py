@@ -17,7 +17,7 @@ def doc(text: str, default=None, factory=None):
 class Page:
     """What every page has."""
 
-    path: str = doc("the page's path inside the release, e.g. entity/913…/index.html")
+    path: str = doc("the page's path inside the release, e.g. entity/913….html")
     root: str = doc("relative prefix from this page back to the release root, e.g. ../../")
     canonical: str = doc("the page's absolute canonical URL under latest/")
     title: str = doc("the page title (without the site name)")
