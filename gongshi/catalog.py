@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import unicodedata
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -109,6 +110,72 @@ class Bounds(_Strict):
     max_daily_retraction: float = 0.5
 
 
+class FolderSource(_Strict):
+    """Files dropped into inbox/<dataset>/<YYYY-MM-DD>/ (the default source)."""
+
+    type: Literal["folder"] = "folder"
+    name: str = "folder"
+
+
+class _PulledSource(_Strict):
+    name: str = Field(pattern="^[a-z][a-z0-9_]{0,39}$")
+    department: str  # who delivers through this source: names the pulled file and the rejection report
+    cursor: str  # update timestamp or sequence column: pulls are incremental on it
+    columns: dict[str, str] = Field(default_factory=dict)  # source column -> field (default: header aliases)
+    ignore: list[str] = Field(default_factory=list)  # source columns deliberately not used
+    timeout_seconds: float = 30
+
+
+class SqlSource(_PulledSource):
+    """An exchange database (前置库) read through SQLAlchemy."""
+
+    type: Literal["sql"]
+    url_env: str  # environment variable holding the SQLAlchemy URL (with its credentials)
+    table: str | None = None
+    query: str | None = None
+    batch_size: int = 10_000
+
+    @model_validator(mode="after")
+    def _table_or_query(self) -> SqlSource:
+        if (self.table is None) == (self.query is None):
+            raise ValueError(f"source {self.name}: give exactly one of table or query")
+        return self
+
+
+class Paging(_Strict):
+    style: Literal["page", "offset", "next"] = "page"
+    page_param: str = "page"
+    first_page: int = 1
+    size_param: str = "size"
+    size: int = 500
+    offset_param: str = "offset"
+    limit_param: str = "limit"
+    next_path: str = "next"  # where the next page's URL is, for style: next
+
+
+class HttpSource(_PulledSource):
+    """A paged JSON API."""
+
+    type: Literal["http"]
+    url: str | None = None
+    url_env: str | None = None  # when the address itself is not to be written down
+    token_env: str | None = None  # sent as "Authorization: Bearer <token>"
+    records_path: str = ""  # dotted path to the list of records in each response ("" = the response)
+    since_param: str | None = None  # query parameter that asks for records updated since the watermark
+    paging: Paging = Field(default_factory=Paging)
+    retries: int = 4
+    backoff_seconds: float = 0.5
+
+    @model_validator(mode="after")
+    def _an_address(self) -> HttpSource:
+        if (self.url is None) == (self.url_env is None):
+            raise ValueError(f"source {self.name}: give exactly one of url or url_env")
+        return self
+
+
+Source = Annotated[FolderSource | SqlSource | HttpSource, Field(discriminator="type")]
+
+
 class SchemaField(BaseModel):
     """One field of the Frictionless Table Schema (the subset the validator enforces)."""
 
@@ -140,6 +207,7 @@ class Dataset(_Strict):
     ignored_columns: list[str]
     fields: dict[str, FieldPolicy]
     exports: list[str] = Field(default_factory=lambda: ["csv", "parquet", "jsonl", "xlsx", "sqlite"])
+    sources: list[Source] = Field(default_factory=lambda: [FolderSource()])
     bounds: Bounds = Field(default_factory=Bounds)
     directory: Path
     table_schema: dict
@@ -171,6 +239,7 @@ class Dataset(_Strict):
     @model_validator(mode="after")
     def _consistent(self) -> Dataset:
         names = [f["name"] for f in self.table_schema["fields"]]
+        names_set = set(names)
         problems = []
         if set(names) != set(self.fields):
             problems.append(
@@ -194,9 +263,19 @@ class Dataset(_Strict):
             for alias in {normalise_header(a) for a in (name, *policy.aliases)}:
                 if seen.setdefault(alias, name) != name:
                     problems.append(f"header alias {alias!r} maps to both {seen[alias]} and {name}")
+        names = [source.name for source in self.sources]
+        problems += [f"source name {n!r} used twice" for n in set(names) if names.count(n) > 1]
+        for source in self.sources:
+            if isinstance(source, (SqlSource, HttpSource)):
+                problems += [f"source {source.name}: unknown field {f!r}" for f in source.columns.values()
+                             if f not in names_set]
         if problems:
             raise ValueError(f"dataset {self.id}: " + "; ".join(problems))
         return self
+
+    @property
+    def pulled_sources(self) -> list[SqlSource | HttpSource]:
+        return [s for s in self.sources if not isinstance(s, FolderSource)]
 
 
 def normalise_header(header: str) -> str:
@@ -223,6 +302,6 @@ def load_dataset(directory: Path) -> Dataset:
 
 
 def load_catalog(root: Path | None = None) -> dict[str, Dataset]:
-    """Every dataset under `root` (default: the project's datasets/), by id, in id order."""
-    root = root or DATASETS_DIR
+    """Every dataset under `root` (default: $GONGSHI_DATASETS, else the project's datasets/), by id."""
+    root = root or Path(os.environ.get("GONGSHI_DATASETS", DATASETS_DIR))
     return {d.name: load_dataset(d) for d in sorted(root.iterdir()) if (d / "dataset.yaml").is_file()}

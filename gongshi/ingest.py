@@ -151,9 +151,13 @@ def department_of(file_name: str) -> str:
     return clean[:40] or "未署名部门"
 
 
-def read_delivery(inbox: Path, dataset: Dataset, day: str) -> Delivery:
-    """Read every file delivered for `dataset` on `day`; never raises for a bad file."""
-    files = delivery_files(inbox, dataset.id, day)
+def read_delivery(inbox: Path, dataset: Dataset, day: str, pulled: Path | None = None,
+                  not_received: list[dict] | None = None) -> Delivery:
+    """Read every file delivered for `dataset` on `day` — dropped in the inbox, or pulled from a
+    source into `pulled` — never raising for a bad file. `not_received` are the sources that
+    failed to deliver (recorded, with their cause)."""
+    inbox_files = delivery_files(inbox, dataset.id, day)
+    files = inbox_files + pulled_files(pulled)
     tables, findings, results = [], [], []
     next_row_id = 0
     for path in files:
@@ -179,9 +183,22 @@ def read_delivery(inbox: Path, dataset: Dataset, day: str) -> Delivery:
             )
         next_row_id += table.num_rows
         tables.append(table)
+    for failure in not_received or []:
+        name = f"{failure['department']}_{failure['source']}（{failure['type']}）"
+        results.append(FileResult(dataset=dataset.id, file=name, department=failure["department"], sha256="",
+                                  bytes=0, format=failure["type"], status="not_received",
+                                  reason_code="source_failed", reason=failure["cause"]))
     rows = pa.concat_tables(tables) if tables else empty_rows(dataset)
     finding_table = pa.concat_tables(findings) if findings else FINDING_SCHEMA.empty_table()
-    return Delivery(dataset.id, day, rows, finding_table, results, _fingerprint_of(results))
+    # The fingerprint is the inbox's: it tells whether the folder changed since (pulls are per run).
+    return Delivery(dataset.id, day, rows, finding_table, results, _fingerprint_of(results[: len(inbox_files)]))
+
+
+def pulled_files(folder: Path | None) -> list[Path]:
+    """The row files pulls wrote for a day (not their bookkeeping)."""
+    if folder is None or not folder.is_dir():
+        return []
+    return sorted(p for p in folder.glob("*.json") if not p.name.endswith((".pull.json", ".failed.json")))
 
 
 def empty_rows(dataset: Dataset) -> pa.Table:

@@ -24,6 +24,7 @@ class DatasetLedger:
     quarantined: int = 0
     warnings: int = 0
     files_rejected: int = 0
+    sources_failed: int = 0
     registered: int | None = None
     reasons: dict[str, int] = field(default_factory=dict)
     # Record level, from the publication stage: every record in the register is published,
@@ -38,9 +39,9 @@ class DatasetLedger:
         found = []
         for entry in self.files:
             name = entry["file"]
-            if entry["status"] == "rejected":
+            if entry["status"] in ("rejected", "not_received"):
                 if not entry.get("reason"):
-                    found.append(f"{name}: rejected without a reason")
+                    found.append(f"{name}: {entry['status']} without a reason")
                 if entry.get("accepted") or entry.get("quarantined"):
                     found.append(f"{name}: rejected yet has accepted or quarantined rows")
             elif entry["rows_in"] != entry["accepted"] + entry["quarantined"]:
@@ -54,6 +55,8 @@ class DatasetLedger:
             found.append(f"rows in {self.rows_in} != accepted {self.accepted} + quarantined {self.quarantined}")
         if self.files_rejected != sum(1 for e in self.files if e["status"] == "rejected"):
             found.append("rejected file count does not match the files")
+        if self.sources_failed != sum(1 for e in self.files if e["status"] == "not_received"):
+            found.append("failed source count does not match the files")
         if self.registered is not None and self.registered != self.accepted:
             found.append(f"accepted {self.accepted} != registered {self.registered}")
         if self.records is not None and self.records != self.published + self.expired + self.withdrawn:

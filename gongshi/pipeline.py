@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from gongshi import ledger
+from gongshi import ledger, sources
 from gongshi.catalog import Dataset, load_catalog
 from gongshi.ingest import (
     FINDING_SCHEMA,
@@ -61,7 +61,8 @@ def pending_days(settings: Settings, catalog: dict[str, Dataset]) -> list[str]:
 
 def read_stage(settings: Settings, dataset: Dataset, day: str) -> dict:
     """Read the day's files into rows + findings; record every file's fate."""
-    delivery = read_delivery(settings.inbox, dataset, day)
+    delivery = read_delivery(settings.inbox, dataset, day, sources.pulled_dir(settings.layout, dataset.id, day),
+                             sources.failures(settings.layout, dataset.id, day))
     folder = settings.layout.stage_dir(day, dataset.id)
     folder.mkdir(parents=True, exist_ok=True)
     write_parquet(delivery.rows, folder / "rows.parquet")
@@ -69,7 +70,7 @@ def read_stage(settings: Settings, dataset: Dataset, day: str) -> dict:
     write_json(
         folder / "files.json", {"fingerprint": delivery.fingerprint, "files": [f.to_dict() for f in delivery.files]}
     )
-    rejected = [f for f in delivery.files if f.status == "rejected"]
+    rejected = [f for f in delivery.files if f.status != "read"]
     return {
         "files": len(delivery.files),
         "files_rejected": len(rejected),
@@ -145,6 +146,7 @@ def _ledger_entry(dataset: Dataset, day: str, delivery: Delivery, result: Valida
         quarantined=result.quarantined.num_rows,
         warnings=warning_rows.num_rows,
         files_rejected=sum(1 for f in delivery.files if f.status == "rejected"),
+        sources_failed=sum(1 for f in delivery.files if f.status == "not_received"),
         reasons=result.reason_counts(),
     )
 
@@ -184,6 +186,8 @@ def register_stage(settings: Settings, dataset: Dataset, day: str) -> dict:
     entry = ledger.read(settings.layout, day, dataset.id)
     entry.registered = registered
     ledger.write(settings.layout, entry)
+    if registered == entry.accepted:
+        sources.commit(settings.layout, dataset.id, day)  # pulled rows are safely in: the watermarks may advance
     summary = update.to_dict()
     summary["registered"] = registered
     summary["ledger_problems"] = entry.problems()
