@@ -20,6 +20,7 @@ def dataset_assets(dataset: Dataset) -> list[dg.AssetsDefinition]:
 
     @dg.asset(
         key=raw_key,
+        deps=[dg.AssetKey([key, "pull", source.name]) for source in dataset.pulled_sources],
         group_name=key,
         partitions_def=daily_partitions,
         kinds={"python", "file"},

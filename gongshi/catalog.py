@@ -267,8 +267,9 @@ class Dataset(_Strict):
         problems += [f"source name {n!r} used twice" for n in set(names) if names.count(n) > 1]
         for source in self.sources:
             if isinstance(source, (SqlSource, HttpSource)):
-                problems += [f"source {source.name}: unknown field {f!r}" for f in source.columns.values()
-                             if f not in names_set]
+                problems += [
+                    f"source {source.name}: unknown field {f!r}" for f in source.columns.values() if f not in names_set
+                ]
         if problems:
             raise ValueError(f"dataset {self.id}: " + "; ".join(problems))
         return self

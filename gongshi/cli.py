@@ -155,7 +155,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
 
     import dagster as dg
 
-    from assets.automation import DAILY_JOB
+    from assets.automation import DAILY_JOB, PULL_JOB
     from assets.definitions import build_definitions
     from assets.partitions import daily_partitions
 
@@ -181,10 +181,28 @@ def cmd_publish(args: argparse.Namespace) -> int:
         if args.date:
             return 2
         days = [d for d in days if d in valid]
-    job = build_definitions(settings).resolve_job_def(DAILY_JOB)
+    definitions = build_definitions(settings)
+    job = definitions.resolve_job_def(DAILY_JOB)
+    pulled = [(d, s) for d in catalog.values() for s in d.pulled_sources]
+    pull_job = definitions.resolve_job_def(PULL_JOB) if pulled else None
     instance = dg.DagsterInstance.get()
     failed = []
     for day in days:
+        if pull_job is not None:
+            print(f"[{day}] 从 {len(pulled)} 个前置库/接口拉取 …", flush=True)
+            pulling = pull_job.execute_in_process(
+                partition_key=day,
+                instance=instance,
+                raise_on_error=False,
+                run_config=QUIET_LOGS,
+                tags={"gongshi/trigger": "cli"},
+            )
+            for event in pulling.all_events:
+                if event.is_step_failure:
+                    print(f"    来源失败：{event.step_key}：{event.event_specific_data.error.message.strip()}")
+                elif event.is_step_materialization:
+                    metadata = event.step_materialization_data.materialization.metadata
+                    print(f"    {event.step_key}：{metadata['rows'].value} 行")
         print(f"[{day}] 读取 → 校验 → 登记 → 对账 …", flush=True)
         result = job.execute_in_process(
             partition_key=day,

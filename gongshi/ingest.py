@@ -151,8 +151,9 @@ def department_of(file_name: str) -> str:
     return clean[:40] or "未署名部门"
 
 
-def read_delivery(inbox: Path, dataset: Dataset, day: str, pulled: Path | None = None,
-                  not_received: list[dict] | None = None) -> Delivery:
+def read_delivery(
+    inbox: Path, dataset: Dataset, day: str, pulled: Path | None = None, not_received: list[dict] | None = None
+) -> Delivery:
     """Read every file delivered for `dataset` on `day` — dropped in the inbox, or pulled from a
     source into `pulled` — never raising for a bad file. `not_received` are the sources that
     failed to deliver (recorded, with their cause)."""
@@ -185,9 +186,19 @@ def read_delivery(inbox: Path, dataset: Dataset, day: str, pulled: Path | None =
         tables.append(table)
     for failure in not_received or []:
         name = f"{failure['department']}_{failure['source']}（{failure['type']}）"
-        results.append(FileResult(dataset=dataset.id, file=name, department=failure["department"], sha256="",
-                                  bytes=0, format=failure["type"], status="not_received",
-                                  reason_code="source_failed", reason=failure["cause"]))
+        results.append(
+            FileResult(
+                dataset=dataset.id,
+                file=name,
+                department=failure["department"],
+                sha256="",
+                bytes=0,
+                format=failure["type"],
+                status="not_received",
+                reason_code="source_failed",
+                reason=failure["cause"],
+            )
+        )
     rows = pa.concat_tables(tables) if tables else empty_rows(dataset)
     finding_table = pa.concat_tables(findings) if findings else FINDING_SCHEMA.empty_table()
     # The fingerprint is the inbox's: it tells whether the folder changed since (pulls are per run).

@@ -61,8 +61,13 @@ def pending_days(settings: Settings, catalog: dict[str, Dataset]) -> list[str]:
 
 def read_stage(settings: Settings, dataset: Dataset, day: str) -> dict:
     """Read the day's files into rows + findings; record every file's fate."""
-    delivery = read_delivery(settings.inbox, dataset, day, sources.pulled_dir(settings.layout, dataset.id, day),
-                             sources.failures(settings.layout, dataset.id, day))
+    delivery = read_delivery(
+        settings.inbox,
+        dataset,
+        day,
+        sources.pulled_dir(settings.layout, dataset.id, day),
+        sources.failures(settings.layout, dataset.id, day),
+    )
     folder = settings.layout.stage_dir(day, dataset.id)
     folder.mkdir(parents=True, exist_ok=True)
     write_parquet(delivery.rows, folder / "rows.parquet")

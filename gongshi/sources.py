@@ -38,7 +38,9 @@ class SourceError(Exception):
     def __init__(self, dataset: str, source: PulledSource, cause: str, detail: str = ""):
         self.cause = cause
         self.detail = detail
-        super().__init__(f"来源 {dataset}/{source.name}（{source.type}）未能取数：{cause}" + (f"。{detail}" if detail else ""))
+        super().__init__(
+            f"来源 {dataset}/{source.name}（{source.type}）未能取数：{cause}" + (f"。{detail}" if detail else "")
+        )
 
 
 @dataclass
@@ -130,7 +132,11 @@ def read_watermark(state: StateLayout, dataset: str, source: str) -> Watermark:
 def failures(state: StateLayout, dataset: str, day: str) -> list[dict]:
     """Sources that delivered nothing for `day`, with the cause (for the ledger)."""
     folder = pulled_dir(state, dataset, day)
-    return [json.loads(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("*.failed.json"))] if folder.is_dir() else []
+    return (
+        [json.loads(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("*.failed.json"))]
+        if folder.is_dir()
+        else []
+    )
 
 
 # --- pulling --------------------------------------------------------------------------------------------
@@ -156,16 +162,26 @@ def pull(state: StateLayout, dataset: Dataset, source: PulledSource, day: str, s
         rows, after = _new_rows(dataset, source, raw_rows, columns, watermark)
     except SourceError as error:
         folder.mkdir(parents=True, exist_ok=True)
-        write_json(failed, {"dataset": dataset.id, "source": source.name, "type": source.type,
-                            "department": source.department, "day": day, "cause": secrets.scrub(str(error))})
+        write_json(
+            failed,
+            {
+                "dataset": dataset.id,
+                "source": source.name,
+                "type": source.type,
+                "department": source.department,
+                "day": day,
+                "cause": secrets.scrub(str(error)),
+            },
+        )
         sidecar.unlink(missing_ok=True)
         (folder / f"{_file_stem(source)}.json").unlink(missing_ok=True)
         raise SourceError(dataset.id, source, secrets.scrub(error.cause), secrets.scrub(error.detail)) from None
     failed.unlink(missing_ok=True)
     checkpoint("pull:fetched")
     write_text(folder / f"{_file_stem(source)}.json", json.dumps(rows, ensure_ascii=False, indent=0) + "\n")
-    result = PullResult(dataset.id, source.name, day, "pulled", len(rows), pages, retries, asdict(watermark),
-                        asdict(after))
+    result = PullResult(
+        dataset.id, source.name, day, "pulled", len(rows), pages, retries, asdict(watermark), asdict(after)
+    )
     write_json(sidecar, result.to_dict())
     return result
 
@@ -219,13 +235,18 @@ def _mapping(dataset: Dataset, source: PulledSource, columns: list[str]) -> dict
             parts.append(f"缺少约定的列 {', '.join(expected)}")
         if missing:
             parts.append(f"缺少必填字段 {', '.join(missing)}")
-        raise SourceError(dataset.id, source, "来源的表结构与约定不一致（" + "；".join(parts) + "）",
-                          "请与报送部门核对后更新 dataset.yaml 中该来源的 columns / ignore")
+        raise SourceError(
+            dataset.id,
+            source,
+            "来源的表结构与约定不一致（" + "；".join(parts) + "）",
+            "请与报送部门核对后更新 dataset.yaml 中该来源的 columns / ignore",
+        )
     return mapping
 
 
-def _new_rows(dataset: Dataset, source: PulledSource, raw_rows: list[dict], columns: list[str] | None,
-              watermark: Watermark):
+def _new_rows(
+    dataset: Dataset, source: PulledSource, raw_rows: list[dict], columns: list[str] | None, watermark: Watermark
+):
     """Rows past the watermark (mapped to field names, as text) and the watermark after them.
     `columns` are the source's columns when it can say so even without rows (a database can)."""
     columns = columns if columns is not None else (list(raw_rows[0]) if raw_rows else None)
@@ -299,7 +320,9 @@ def _fetch_sql(dataset: Dataset, source: SqlSource, watermark: Watermark, secret
             connect_args |= {"read_timeout": int(source.timeout_seconds), "write_timeout": int(source.timeout_seconds)}
         engine = sa.create_engine(url, connect_args=connect_args, poolclass=sa.pool.NullPool)
     except (NoSuchModuleError, SQLAlchemyError, ValueError) as error:
-        raise SourceError(dataset.id, source, "连接串无效或缺少数据库驱动", secrets.scrub(type(error).__name__)) from None
+        raise SourceError(
+            dataset.id, source, "连接串无效或缺少数据库驱动", secrets.scrub(type(error).__name__)
+        ) from None
     quote = engine.dialect.identifier_preparer.quote
     base = source.query if source.query else "SELECT * FROM " + ".".join(quote(p) for p in source.table.split("."))
     sql = f"SELECT * FROM ({base}) AS src"
@@ -321,8 +344,9 @@ def _fetch_sql(dataset: Dataset, source: SqlSource, watermark: Watermark, secret
     except OperationalError as error:
         raise SourceError(dataset.id, source, _sql_cause(error), secrets.scrub(_first_line(error))) from None
     except ProgrammingError as error:
-        raise SourceError(dataset.id, source, "来源的表结构与约定不一致（查询失败：表或列不存在）",
-                          secrets.scrub(_first_line(error))) from None
+        raise SourceError(
+            dataset.id, source, "来源的表结构与约定不一致（查询失败：表或列不存在）", secrets.scrub(_first_line(error))
+        ) from None
     except (DBAPIError, SQLAlchemyError) as error:
         raise SourceError(dataset.id, source, "数据库返回错误", secrets.scrub(_first_line(error))) from None
     finally:
@@ -342,7 +366,9 @@ def _sql_cause(error) -> str:
 
 
 def _first_line(error: Exception) -> str:
-    return str(getattr(error, "orig", error)).strip().splitlines()[0][:300] if str(error).strip() else type(error).__name__
+    return (
+        str(getattr(error, "orig", error)).strip().splitlines()[0][:300] if str(error).strip() else type(error).__name__
+    )
 
 
 # --- HTTP --------------------------------------------------------------------------------------------------
@@ -357,9 +383,17 @@ def _fetch_http(dataset: Dataset, source: HttpSource, watermark: Watermark, secr
         raise SourceError(dataset.id, source, f"环境变量 {source.url_env} 未设置（接口地址）")
     if source.token_env and not secrets.token:
         raise SourceError(dataset.id, source, f"环境变量 {source.token_env} 未设置（接口令牌）")
-    retry = Retry(total=source.retries, connect=source.retries, read=source.retries, status=source.retries,
-                  backoff_factor=source.backoff_seconds, status_forcelist=(429, 500, 502, 503, 504),
-                  allowed_methods=frozenset({"GET"}), respect_retry_after_header=True, raise_on_status=True)
+    retry = Retry(
+        total=source.retries,
+        connect=source.retries,
+        read=source.retries,
+        status=source.retries,
+        backoff_factor=source.backoff_seconds,
+        status_forcelist=(429, 500, 502, 503, 504),
+        allowed_methods=frozenset({"GET"}),
+        respect_retry_after_header=True,
+        raise_on_status=True,
+    )
     session = requests.Session()
     session.mount("http://", HTTPAdapter(max_retries=retry))
     session.mount("https://", HTTPAdapter(max_retries=retry))
@@ -387,10 +421,14 @@ def _fetch_http(dataset: Dataset, source: HttpSource, watermark: Watermark, secr
             try:
                 payload = response.json()
             except ValueError:
-                raise SourceError(dataset.id, source, f"第 {pages + 1} 页不是合法的 JSON（内容被截断或格式错误）") from None
+                raise SourceError(
+                    dataset.id, source, f"第 {pages + 1} 页不是合法的 JSON（内容被截断或格式错误）"
+                ) from None
             records = _dig(payload, source.records_path)
             if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
-                raise SourceError(dataset.id, source, f"第 {pages + 1} 页在 {source.records_path or '顶层'} 没有记录数组")
+                raise SourceError(
+                    dataset.id, source, f"第 {pages + 1} 页在 {source.records_path or '顶层'} 没有记录数组"
+                )
             rows.extend(records)
             pages += 1
             if paging.style == "next":
@@ -402,15 +440,22 @@ def _fetch_http(dataset: Dataset, source: HttpSource, watermark: Watermark, secr
     except SourceError:
         raise
     except requests.exceptions.RetryError as error:
-        raise SourceError(dataset.id, source, f"接口在 {source.retries} 次重试后仍返回错误（限流或服务器错误）",
-                          secrets.scrub(_reason(error))) from None
+        raise SourceError(
+            dataset.id,
+            source,
+            f"接口在 {source.retries} 次重试后仍返回错误（限流或服务器错误）",
+            secrets.scrub(_reason(error)),
+        ) from None
     except (requests.exceptions.Timeout, requests.exceptions.ConnectionError) as error:
         timed_out = isinstance(error, requests.exceptions.Timeout) or "timed out" in str(error).lower()
         cause = "接口响应超时" if timed_out else "无法连接接口（连接被拒绝或地址不可达）"
-        raise SourceError(dataset.id, source, f"{cause}，已重试 {source.retries} 次", secrets.scrub(_reason(error))) from None
+        raise SourceError(
+            dataset.id, source, f"{cause}，已重试 {source.retries} 次", secrets.scrub(_reason(error))
+        ) from None
     except requests.exceptions.HTTPError as error:
-        raise SourceError(dataset.id, source, f"接口返回 HTTP {error.response.status_code}",
-                          secrets.scrub(_reason(error))) from None
+        raise SourceError(
+            dataset.id, source, f"接口返回 HTTP {error.response.status_code}", secrets.scrub(_reason(error))
+        ) from None
     finally:
         session.close()
     return rows, None, pages, retries
