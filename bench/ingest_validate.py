@@ -26,17 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DAY = dt.date(2026, 11, 1)
 sys.path.insert(0, str(ROOT))
 
-FRICTIONLESS_TYPES = {
-    "required": "constraint-error",
-    "enum": "constraint-error",
-    "pattern": "constraint-error",
-    "max_length": "constraint-error",
-    "credit_code_length": "constraint-error",
-    "credit_code_charset": "constraint-error",
-    "date_format": "type-error",
-    "date_invalid": "type-error",
-    "duplicate_key": "primary-key",
-}
+from gongshi.validation import FRICTIONLESS_ERRORS  # noqa: E402
 
 OURS = """
 import json, sys, time
@@ -194,10 +184,10 @@ def main() -> None:
     print(f"\nspeed-up on the same file: {seconds / ours['total']:.0f}x (ingest+validate vs frictionless validate)")
 
     theirs = {(e["rowNumber"], e["type"]) for e in task["errors"]}
-    mine = {(row, FRICTIONLESS_TYPES[code]) for row, code in ours["findings"] if code in FRICTIONLESS_TYPES}
+    mine = {(row, FRICTIONLESS_ERRORS[code]) for row, code in ours["findings"] if code in FRICTIONLESS_ERRORS}
     domain = {}
     for _, code in ours["findings"]:
-        if code not in FRICTIONLESS_TYPES:
+        if code not in FRICTIONLESS_ERRORS:
             domain[code] = domain.get(code, 0) + 1
     print(
         f"schema findings: frictionless {len(theirs):,}, gongshi {len(mine):,}, "

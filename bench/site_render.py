@@ -88,6 +88,28 @@ def main() -> None:
                 f"(of which Pagefind {result.search_seconds:.1f} s)"
             )
 
+        # rendering alone, no file written: what a core does per entity page
+        entities = builder.entities(
+            [
+                __import__("gongshi.site", fromlist=["_inspection"])._inspection(r)
+                for r in __import__("gongshi.site", fromlist=["_frame"])._frame(inspections).to_dict("records")
+            ],
+            [],
+            __import__("gongshi.site", fromlist=["_frame"])._frame(inspections),
+            __import__("gongshi.site", fromlist=["_frame"])._frame(tables["blacklist_entries"]),
+        )
+        template = builder.env.get_template("entity.html")
+        from gongshi.site.context import Page
+
+        start = time.perf_counter()
+        for entity in entities:
+            template.render(
+                page=Page(path="entity/x.html", root="../", canonical="", title=entity.name, description=""),
+                entity=entity,
+            )
+        seconds = time.perf_counter() - start
+        print(f"rendering only (no writes): {len(entities) / seconds:,.0f} entity pages/s on one core")
+
 
 if __name__ == "__main__":
     main()

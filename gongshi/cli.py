@@ -214,9 +214,10 @@ def cmd_publish(args: argparse.Namespace) -> int:
         for name in catalog:
             entry = ledger.read(settings.layout, day, name)
             if entry is not None:
+                failed_sources = f"  来源失败 {entry.sources_failed}" if entry.sources_failed else ""
                 print(
                     f"    {name:<24} 读入 {entry.rows_in:>7}  接受 {entry.accepted:>7}  "
-                    f"隔离 {entry.quarantined:>6}  退回文件 {entry.files_rejected}"
+                    f"隔离 {entry.quarantined:>6}  退回文件 {entry.files_rejected}{failed_sources}"
                 )
         for check in result.get_asset_check_evaluations():
             if not check.passed and check.severity == dg.AssetCheckSeverity.ERROR:

@@ -27,6 +27,7 @@ import pyarrow.csv as pv
 import python_calamine
 
 from gongshi.catalog import Dataset, normalise_header
+from gongshi.storage import sha256_file
 
 FORMATS = {".csv": "csv", ".txt": "csv", ".xlsx": "xlsx", ".xlsm": "xlsx", ".xls": "xlsx", ".json": "json"}
 HEADER_SEARCH_ROWS = 20
@@ -130,7 +131,7 @@ def delivery_files(inbox: Path, dataset: str, day: str) -> list[Path]:
 
 def fingerprint(files: list[Path]) -> str:
     """sha256 over the names and contents of a day's files: equal fingerprints, equal deliveries."""
-    return _combine_hashes([(p.name, _sha256(p) if p.is_file() and not p.is_symlink() else "") for p in files])
+    return _combine_hashes([(p.name, sha256_file(p) if p.is_file() and not p.is_symlink() else "") for p in files])
 
 
 def _fingerprint_of(results: list[FileResult]) -> str:
@@ -267,10 +268,6 @@ def read_file(path: Path, dataset: Dataset) -> tuple[FileResult, pa.Table | None
         return result, None, []
     result.rows_in = table.num_rows
     return result, table, findings
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def decode_to_utf8(data: bytes) -> tuple[bytes, str]:

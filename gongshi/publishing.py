@@ -7,7 +7,6 @@ tables as released), so a dated release can be rebuilt without a record that is 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -28,8 +27,8 @@ from gongshi.redaction import pseudonym_key, redact
 from gongshi.register import EXPIRED, Register
 from gongshi.release import build_files, collect_garbage, public_view, switch, verify_build
 from gongshi.settings import Settings
-from gongshi.site import SiteResult, build_site
-from gongshi.storage import write_json, write_parquet
+from gongshi.site import SiteBuilder, SiteResult
+from gongshi.storage import sha256_file, write_json, write_parquet
 from gongshi.takedown import audit, withdrawn
 
 RELEASE_STAGE = "_release"
@@ -98,7 +97,7 @@ def release_stage(settings: Settings, catalog: dict[str, Dataset], day: str) -> 
     for dataset in catalog.values():
         folder = settings.layout.stage_dir(day, dataset.id)
         tables[dataset.id] = pq.read_table(folder / "public.parquet")
-        hashes[dataset.id] = _sha256(folder / "public.parquet")
+        hashes[dataset.id] = sha256_file(folder / "public.parquet")
         if (
             previous_build
             and previous_build.is_dir()
@@ -165,7 +164,7 @@ class _SiteStep:
         self.result = SiteResult()
 
     def __call__(self, build: Path, files: dict[str, dict]) -> None:
-        self.result = build_site(
+        self.result = SiteBuilder(
             build,
             self.catalog,
             self.day,
@@ -176,7 +175,7 @@ class _SiteStep:
             quality_history(self.settings, self.catalog, self.day),
             self.previous_build,
             self.previous_fingerprints,
-        )
+        ).build_all()
 
 
 def quality_history(settings: Settings, catalog: dict[str, Dataset], day: str) -> dict[str, dict]:
@@ -229,10 +228,6 @@ def _change_counts(table: pa.Table) -> dict[str, int]:
         return {}
     counts = pc.value_counts(table["change"])
     return {c["values"].as_py(): c["counts"].as_py() for c in counts}
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _release_record(settings: Settings, day: str) -> dict:
@@ -437,7 +432,11 @@ def _keep_snapshot(settings: Settings, catalog: dict[str, Dataset], day: str, su
 def _write_root_package(settings: Settings, catalog: dict[str, Dataset], day: str) -> None:
     """public/datapackage.json: the newest release's package, paths into releases/<day>/."""
     files = _release_record(settings, day)["files"]
-    write_json(settings.public / "datapackage.json", datapackage(catalog, day, files, prefix=f"releases/{day}/"))
+    write_json(
+        settings.public / "datapackage.json",
+        datapackage(catalog, day, files, prefix=f"releases/{day}/"),
+        sort_keys=False,
+    )
 
 
 def apply_takedowns(settings: Settings, catalog: dict[str, Dataset], skip: str | None = None) -> list[str]:

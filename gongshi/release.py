@@ -15,6 +15,7 @@ unreferenced build directory remains, removed by the next run.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
@@ -28,7 +29,12 @@ import pyarrow.compute as pc
 
 from gongshi.catalog import Dataset
 from gongshi.faults import checkpoint
+from gongshi.metadata import CHANGE_FIELDS, datapackage, dcat, published_fields, schema_org
 from gongshi.register import ACTIVE, REMOVED, UNMATCHED_REMOVAL
+from gongshi.storage import sha256_file, write_json
+from gongshi.writers import REGISTRY, writer_for
+from gongshi.writers.sqlite import FILE_NAME, write_database
+from gongshi.writers.sqlite import MEDIA_TYPE as SQLITE
 
 LATEST, RELEASES, BUILDS = "latest", "releases", "builds"
 # Columns of a published record besides the dataset's own (privacy-filtered) fields.
@@ -146,9 +152,6 @@ def collect_garbage(layout: PublicLayout, keep_days: int | None = None) -> list[
 
 
 def media_type(path: str) -> str:
-    from gongshi.writers import REGISTRY
-    from gongshi.writers.sqlite import MEDIA_TYPE as SQLITE
-
     suffix = "." + path.rsplit(".", 1)[-1]
     types = {w.SUFFIX: w.MEDIA_TYPE for w in REGISTRY.values()} | {
         ".sqlite": SQLITE,
@@ -177,10 +180,6 @@ def build_files(
     renders the website into the build once the data files and their metadata exist; pages it
     hard-links from `previous_build` keep their recorded sha256.
     """
-    from gongshi.metadata import CHANGE_FIELDS, datapackage, dcat, published_fields, schema_org
-    from gongshi.writers import writer_for
-    from gongshi.writers.sqlite import FILE_NAME, write_database
-
     reuse = reuse or {}
     linked: dict[str, str] = {}  # hard-linked file -> its sha256 from the previous manifest
     written: list[str] = []
@@ -217,11 +216,11 @@ def build_files(
     files = {p: _describe(build / p, linked.get(p)) for p in written}
     for dataset in catalog.values():
         relative = f"datasets/{dataset.id}/schema-org.jsonld"
-        _write_json(build / relative, schema_org(dataset, day, files, base_url))
+        write_json(build / relative, schema_org(dataset, day, files, base_url), sort_keys=False)
         files[relative] = _describe(build / relative)
-    _write_json(build / "dcat.jsonld", dcat(catalog, day, files, base_url))
+    write_json(build / "dcat.jsonld", dcat(catalog, day, files, base_url), sort_keys=False)
     files["dcat.jsonld"] = _describe(build / "dcat.jsonld")
-    _write_json(build / "datapackage.json", datapackage(catalog, day, files))
+    write_json(build / "datapackage.json", datapackage(catalog, day, files), sort_keys=False)
     files["datapackage.json"] = _describe(build / "datapackage.json")
     if site is not None:
         site(build, dict(files))
@@ -252,7 +251,7 @@ def _describe_rest(build: Path, known: dict[str, dict], previous: Path | None) -
 
 def write_manifest(build: Path, day: str, files: dict[str, dict]) -> None:
     """manifest.json (every other file with bytes and sha256) and SHA256SUMS for `sha256sum -c`."""
-    _write_json(
+    write_json(
         build / "manifest.json",
         {
             "release": day,
@@ -266,7 +265,6 @@ def write_manifest(build: Path, day: str, files: dict[str, dict]) -> None:
 
 def verify_build(build: Path) -> list[str]:
     """Every way the build differs from its manifest (missing files, wrong size or hash)."""
-    import json
 
     manifest = json.loads((build / "manifest.json").read_text(encoding="utf-8"))
     problems = []
@@ -280,8 +278,6 @@ def verify_build(build: Path) -> list[str]:
 
 
 def _manifest_hashes(build: Path) -> dict[str, str]:
-    import json
-
     path = build / "manifest.json"
     if not path.is_file():
         return {}
@@ -289,19 +285,5 @@ def _manifest_hashes(build: Path) -> dict[str, str]:
 
 
 def _describe(path: Path, known_sha256: str | None = None) -> dict:
-    import hashlib
-
-    if known_sha256 is None:
-        digest = hashlib.sha256()
-        with path.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        known_sha256 = digest.hexdigest()
-    return {"bytes": path.stat().st_size, "sha256": known_sha256, "media_type": media_type(path.name)}
-
-
-def _write_json(path: Path, payload: dict) -> None:
-    import json
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(payload, ensure_ascii=False, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    sha256 = known_sha256 or sha256_file(path)
+    return {"bytes": path.stat().st_size, "sha256": sha256, "media_type": media_type(path.name)}

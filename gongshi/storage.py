@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -20,8 +21,17 @@ def write_text(path: Path, text: str) -> None:
     temporary.replace(path)
 
 
-def write_json(path: Path, payload) -> None:
-    write_text(path, json.dumps(payload, ensure_ascii=False, indent=2, sort_keys=True, default=str) + "\n")
+def write_json(path: Path, payload, sort_keys: bool = True) -> None:
+    write_text(path, json.dumps(payload, ensure_ascii=False, indent=2, sort_keys=sort_keys, default=str) + "\n")
+
+
+def sha256_file(path: Path) -> str:
+    """sha256 of a file, read in blocks (release files can be large)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def write_parquet(table: pa.Table, path: Path) -> None:

@@ -54,6 +54,22 @@ _RESIDENT_ID_MESSAGES = {
 }
 
 
+# The Table Schema constraint behind each check, as frictionless names its error: the bench and the
+# tests compare findings with frictionless through this. Checks not listed are domain rules
+# (check characters, dates after delivery, removals) that a Table Schema cannot express.
+FRICTIONLESS_ERRORS = {
+    "required": "constraint-error",
+    "enum": "constraint-error",
+    "pattern": "constraint-error",
+    "max_length": "constraint-error",
+    "credit_code_length": "constraint-error",
+    "credit_code_charset": "constraint-error",
+    "date_format": "type-error",
+    "date_invalid": "type-error",
+    "duplicate_key": "primary-key",
+}
+
+
 @dataclass(frozen=True)
 class Quoted:
     """An issue message that quotes the delivered value: prefix + value + suffix."""

@@ -13,7 +13,7 @@ from frictionless import Resource, Schema, system
 
 from gongshi.ingest import read_delivery, read_file
 from gongshi.paths import DEMO_INBOX
-from gongshi.validation import validate
+from gongshi.validation import FRICTIONLESS_ERRORS, validate
 
 from .conftest import DAY1, DAY2
 
@@ -180,17 +180,6 @@ def test_receiving_authority_required_for_delegation(tmp_path, catalog):
 
 # -- the same findings as frictionless -----------------------------------------------------------------
 
-FRICTIONLESS_TYPES = {
-    "required": "constraint-error",
-    "enum": "constraint-error",
-    "pattern": "constraint-error",
-    "max_length": "constraint-error",
-    "credit_code_length": "constraint-error",
-    "credit_code_charset": "constraint-error",
-    "date_format": "type-error",
-    "date_invalid": "type-error",
-    "duplicate_key": "primary-key",
-}
 DOMAIN_ONLY = {"credit_code_check", "credit_code_org_check", "date_future"}
 
 
@@ -249,7 +238,7 @@ def test_same_findings_as_frictionless_on_schema_constraints(tmp_path, catalog):
         )
     )
     mine = {
-        (rows_by_id[i["_row_id"]], FRICTIONLESS_TYPES[i["code"]])
+        (rows_by_id[i["_row_id"]], FRICTIONLESS_ERRORS[i["code"]])
         for i in ours.issues.to_pylist()
         if i["code"] not in DOMAIN_ONLY
     }

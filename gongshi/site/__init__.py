@@ -615,24 +615,6 @@ REASON_LABELS = {
 }
 
 
-def build_site(
-    build: Path,
-    catalog: dict[str, Dataset],
-    day: str,
-    base_url: str,
-    tables: dict[str, pa.Table],
-    history: dict[str, dict[str, pa.Table]],
-    files: dict[str, dict],
-    quality: dict[str, dict],
-    previous_build: Path | None = None,
-    previous_fingerprints: dict[str, str] | None = None,
-) -> SiteResult:
-    """Render the whole site of a release into `build` (see `SiteBuilder`)."""
-    return SiteBuilder(
-        build, catalog, day, base_url, tables, history, files, quality, previous_build, previous_fingerprints
-    ).build_all()
-
-
 def _frame(table: pa.Table | None) -> pd.DataFrame:
     if table is None:
         return pd.DataFrame()
