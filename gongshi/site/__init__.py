@@ -501,36 +501,21 @@ class SiteBuilder:
     def quality_page(self) -> None:
         days = []
         for quality_day in sorted(self.quality, reverse=True):
-            report = self.quality[quality_day]
-            rows = []
-            for name, per_dataset in report.get("datasets", {}).items():
+            rows, reasons = [], {}
+            for name, per_dataset in self.quality[quality_day].get("datasets", {}).items():
                 intake = per_dataset.get("intake", {})
+                title = self.catalog[name].title if name in self.catalog else name
                 for department, counts in sorted(intake.get("by_department", {}).items()):
-                    rows.append(
-                        {
-                            "dataset": self.catalog[name].title if name in self.catalog else name,
-                            "department": department,
-                            **counts,
-                        }
-                    )
-                per_dataset["reason_labels"] = {
-                    REASON_LABELS.get(k, k): v for k, v in intake.get("reasons", {}).items()
-                }
-            days.append(
-                {
-                    "day": quality_day,
-                    "rows": rows,
-                    "datasets": report.get("datasets", {}),
-                    "checks": report.get("checks", {}),
-                }
-            )
+                    rows.append({"dataset": title, "department": department, **counts})
+                if intake.get("reasons"):
+                    reasons[title] = {REASON_LABELS.get(k, k): v for k, v in intake["reasons"].items()}
+            days.append({"day": quality_day, "rows": rows, "reasons": reasons})
         self.page(
             "quality/index.html",
             "quality.html",
             "数据质量",
             "各部门每日报送的读入、接受、退回数量及退回原因（不含个人信息）。",
             days=days,
-            titles={k: d.title for k, d in self.catalog.items()},
         )
 
     def home(self, inspections, blacklist, approvals, charts, entity_count) -> None:
