@@ -132,8 +132,8 @@ def validate_stage(settings: Settings, dataset: Dataset, day: str) -> dict:
 
 
 def _ledger_entry(dataset: Dataset, day: str, delivery: Delivery, result: Validated) -> ledger.DatasetLedger:
-    accepted_by_file = _count_by_file(result.accepted)
-    quarantined_by_file = _count_by_file(result.quarantined)
+    accepted_by_file = value_counts(result.accepted["_source_file"])
+    quarantined_by_file = value_counts(result.quarantined["_source_file"])
     files = []
     for f in delivery.files:
         entry = f.to_dict()
@@ -156,17 +156,17 @@ def _ledger_entry(dataset: Dataset, day: str, delivery: Delivery, result: Valida
     )
 
 
-def _count_by_file(table: pa.Table) -> dict[str, int]:
-    if not table.num_rows:
+def value_counts(column: pa.Array | pa.ChunkedArray) -> dict[str, int]:
+    """How often each value occurs in `column`."""
+    if not len(column):
         return {}
-    counts = pc.value_counts(table.column("_source_file").combine_chunks())
-    return {c["values"].as_py(): c["counts"].as_py() for c in counts}
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    return {c["values"].as_py(): c["counts"].as_py() for c in pc.value_counts(column)}
 
 
 def _warning_counts(result: Validated) -> dict[str, int]:
-    warnings = result.issues.filter(pc.equal(result.issues["severity"], "warning"))
-    counts = pc.value_counts(warnings.column("code").combine_chunks()) if warnings.num_rows else []
-    return {c["values"].as_py(): c["counts"].as_py() for c in counts}
+    return value_counts(result.issues.filter(pc.equal(result.issues["severity"], "warning"))["code"])
 
 
 def quarantine_preview(issues, limit: int = 10) -> str:

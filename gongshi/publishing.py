@@ -22,7 +22,7 @@ from gongshi.changes import changes
 from gongshi.faults import checkpoint
 from gongshi.leakscan import ScanReport, known_protected_values, scan_directory
 from gongshi.metadata import datapackage
-from gongshi.pipeline import day_ledger, process_day
+from gongshi.pipeline import day_ledger, process_day, value_counts
 from gongshi.redaction import pseudonym_key, redact
 from gongshi.register import EXPIRED, Register
 from gongshi.release import build_files, collect_garbage, public_view, switch, verify_build
@@ -70,6 +70,7 @@ def redact_stage(settings: Settings, dataset: Dataset, day: str) -> dict:
     write_parquet(table, folder / "public.parquet")
     write_json(folder / "redaction.json", report.to_dict())
     expired = pc.equal(records["status"], EXPIRED)
+    write_parquet(records.filter(expired).select(["record_id"]), folder / "expired.parquet")
     is_withdrawn = pc.is_in(records["record_id"], value_set=pa.array(sorted(taken_down), pa.string()))
     counts = {
         "records": records.num_rows,
@@ -132,7 +133,7 @@ def release_stage(settings: Settings, catalog: dict[str, Dataset], day: str) -> 
         "build": build.name,
         "files": files,
         "hashes": hashes,
-        "changes": {n: _change_counts(t) for n, t in today.items()},
+        "changes": {n: value_counts(t["change"]) for n, t in today.items()},
         "records": {n: t.num_rows for n, t in tables.items()},
         "previous": previous,
         "site": site.result.fingerprints,
@@ -217,17 +218,9 @@ def scrub_changes(table: pa.Table, withdrawn_ids: dict[str, str]) -> pa.Table:
 
 
 def _statuses(settings: Settings, dataset: Dataset, day: str) -> dict[str, str]:
-    with Register(settings.layout.register_path(dataset.id), dataset) as register:
-        records = register.records_as_of(day).select(["record_id", "status"])
-    expired = records.filter(pc.equal(records["status"], EXPIRED))
+    """The records expired as of `day`, as the redaction stage found them in the register."""
+    expired = pq.read_table(settings.layout.stage_dir(day, dataset.id) / "expired.parquet")
     return dict.fromkeys(expired["record_id"].to_pylist(), EXPIRED)
-
-
-def _change_counts(table: pa.Table) -> dict[str, int]:
-    if not table.num_rows:
-        return {}
-    counts = pc.value_counts(table["change"])
-    return {c["values"].as_py(): c["counts"].as_py() for c in counts}
 
 
 def _release_record(settings: Settings, day: str) -> dict:

@@ -379,8 +379,6 @@ class SiteBuilder:
                 for m in sorted(by_month)[-24:]
             ],
         )
-        for chart in (city_chart, month_chart):
-            chart.maximum = max([v for b in chart.bars for v in b.values] + [1])
         self.page(
             "inspections/index.html",
             "inspections_index.html",
@@ -546,7 +544,6 @@ class SiteBuilder:
                     )
                 )
         list_chart = Chart(id="chart-lists", title="每日新增列入与移出名单数", series=["新增列入", "移出"], bars=bars)
-        list_chart.maximum = max([v for b in list_chart.bars for v in b.values] + [1])
         self.page(
             "index.html",
             "home.html",

@@ -138,4 +138,8 @@ class Chart:
     title: str = doc("chart title")
     series: list[str] = doc("series names, in bar order", factory=list)
     bars: list[Bar] = doc("the bars", factory=list)
-    maximum: int = doc("largest value (the scale)")
+
+    @property
+    def maximum(self) -> int:
+        """The largest value (the chart's scale), at least 1."""
+        return max([v for bar in self.bars for v in bar.values] + [1])
