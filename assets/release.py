@@ -40,6 +40,11 @@ def release_assets(catalog: dict[str, Dataset]) -> list[dg.AssetsDefinition]:
         summary = publishing.release_stage(settings, catalog, day)
         checks, scan = publishing.release_checks(settings, catalog, day)
         publishing.write_quality_report(settings, catalog, day, checks, scan)
+        for name, problems in checks.items():
+            if problems:
+                context.log.error(
+                    f"阻断检查 {name} 未通过（{len(problems)} 项），构建未上线：\n" + "\n".join(problems[:50])
+                )
         details = {
             LEAK_GATE: {
                 "leaks_by_kind": dg.MetadataValue.json(scan.by_kind()),

@@ -95,6 +95,18 @@ class FieldPolicy(_Strict):
         return self
 
     @property
+    def holds_protected_number(self) -> bool:
+        """Never published as delivered, and may hold a number (ID, phone, account): its values are
+        looked for in the published text of the same record, and by the leak gate everywhere."""
+        return self.privacy != "publish" and self.kind not in {"person_name", "date"}
+
+    @property
+    def published_as_is(self) -> bool:
+        """Published without masking (names, task numbers, codes): a personal number found in it
+        holds the row back. Free text is masked instead."""
+        return self.privacy in {"publish", "generalise"} and self.kind not in {"free_text", "date"}
+
+    @property
     def scanned(self) -> bool:
         """Published text that people type into: scanned for personal data before it leaves."""
         return self.privacy in {"publish", "generalise"} and self.kind in {"text", "free_text", "person_name"}

@@ -23,6 +23,7 @@ telemetry:
 nux:
   enabled: false
 """
+PROBLEMS_SHOWN = 20  # per failed check, in the command's output (all of them are in the Dagster run)
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
@@ -222,6 +223,12 @@ def cmd_publish(args: argparse.Namespace) -> int:
         for check in result.get_asset_check_evaluations():
             if not check.passed and check.severity == dg.AssetCheckSeverity.ERROR:
                 print(f"    阻断检查未通过：{check.asset_key.to_user_string()} {check.check_name}")
+                problems = check.metadata.get("problems")
+                for problem in (problems.value if problems is not None else [])[:PROBLEMS_SHOWN]:
+                    print(f"      {problem}")
+        for event in result.all_events:
+            if event.is_step_failure:
+                print(f"    步骤失败：{event.step_key}：{event.event_specific_data.error.message.strip()}")
         status = "完成，已发布" if result.success else "失败（阻断检查未通过或步骤出错，未发布；详见 Dagster UI）"
         print(f"[{day}] {status}  run {result.run_id}")
         if not result.success:

@@ -101,6 +101,18 @@ def resident_id_check_char(first17: str) -> str:
     return RESIDENT_ID_CHECK[total % 11]
 
 
+# --- identifiers the project makes -------------------------------------------------------------
+
+# Record ids and pseudonyms are hex digests written in letters only (0-9 as g-p, a-f kept): no run
+# of digits in them can ever be read as an ID, phone or card number, whatever stands next to it.
+HEX_AS_LETTERS = str.maketrans("0123456789", "ghijklmnop")
+LETTER_HEX_PATTERN = "[a-p]"
+
+
+def letters_only(hex_digest: str) -> str:
+    return hex_digest.translate(HEX_AS_LETTERS)
+
+
 # --- vectorised twins ---------------------------------------------------------------------------
 
 _USCC_VALUE = np.full(256, -1, dtype=np.int64)

@@ -26,7 +26,18 @@ import pyarrow.parquet as pq
 import python_calamine
 
 from gongshi.catalog import Dataset
-from gongshi.pii import KIND_LABELS, PREFILTER, find, mask_value
+from gongshi.pii import (
+    CONTROL_CHARACTERS,
+    KIND_LABELS,
+    KNOWN_MIN_DIGITS,
+    RE2_DASHES,
+    RE2_DOTS,
+    RE2_INVISIBLE,
+    mask_value,
+    near_known,
+    number_digits,
+    scan_column,
+)
 
 TEXT_SUFFIXES = {
     ".html",
@@ -51,6 +62,7 @@ TEXT_SUFFIXES = {
 }
 MARKUP_SUFFIXES = {".html", ".htm", ".xml", ".atom", ".rss", ".svg"}
 GZIP_SUFFIXES = {".gz", ".pf_fragment", ".pf_index", ".pf_meta", ".pf_filter"}
+_JSON_GZIP = {".gz", ".pf_fragment"}
 SKIPPED_SUFFIXES = {
     ".png",
     ".jpg",
@@ -66,9 +78,6 @@ SKIPPED_SUFFIXES = {
     ".pagefind",
     ".pdf",
 }
-# Cells that could hold a known value: seven digits in a row, or digits grouped by single separators
-# as phone and ID numbers are written (025-8345 6789, 139 1234 5678); a date's 2-digit groups are not.
-KNOWN_PREFILTER = "[0-9０-９]{7}|[0-9０-９][ \\-－][0-9０-９]{3,}[ \\-－][0-9０-９]{3,}"
 _JSON_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
 
 
@@ -78,6 +87,9 @@ class Leak:
     location: str
     kind: str
     sample: str  # masked: the report itself must not leak
+
+    def describe(self) -> str:
+        return f"{self.file}: {self.location}: {KIND_LABELS.get(self.kind, self.kind)} ({self.kind}) {self.sample}"
 
 
 @dataclass
@@ -106,48 +118,57 @@ class ScanReport:
 class _Scanner:
     def __init__(self, root: Path, known: frozenset[str]):
         self.root = root
-        self.known = pa.array(sorted(known), pa.string()) if known else None
+        self.known = known
         self.report = ScanReport(str(root))
 
-    def text_cells(self, relative: str, cells: pa.Array | pa.ChunkedArray, locations) -> None:
-        """Scan a column of text; `locations(i)` names cell i. Only prefiltered cells are read in
-        Python; known values are matched over the whole column in Arrow."""
+    def leak(self, relative: str, location: str, kind: str, value: str) -> None:
+        self.report.leaks.append(Leak(relative, location, kind, mask_value(value)))
+
+    def text_cells(self, relative: str, cells, locations, controls: bool = True) -> None:
+        """Scan a column of text; `locations(i)` names cell i. The pattern detector reads only the
+        prefiltered cells; control characters and known values are matched over the column in Arrow.
+        `controls` is off for binary payloads read as text (Pagefind's CBOR index)."""
         if isinstance(cells, pa.ChunkedArray):
             cells = cells.combine_chunks()
-        suspicious = np.flatnonzero(
-            pc.fill_null(pc.match_substring_regex(cells, PREFILTER), False).to_numpy(zero_copy_only=False)
-        )
-        for index, value in zip(suspicious, pc.take(cells, pa.array(suspicious)).to_pylist(), strict=True):
-            for hit in find(value):
-                leak = Leak(relative, locations(int(index)), hit.kind, mask_value(value[hit.start : hit.end]))
-                self.report.leaks.append(leak)
-        if self.known is not None:
-            maybe = np.flatnonzero(
-                pc.fill_null(pc.match_substring_regex(cells, KNOWN_PREFILTER), False).to_numpy(zero_copy_only=False)
-            )
+        for row, hits in scan_column(cells):
+            value = cells[row].as_py()
+            for hit in hits:
+                self.leak(relative, locations(row), hit.kind, value[hit.start : hit.end])
+        if controls:
+            has_control = pc.fill_null(pc.match_substring_regex(cells, CONTROL_CHARACTERS), False)
+            for row in np.flatnonzero(has_control.to_numpy(zero_copy_only=False)):
+                code = re.search(CONTROL_CHARACTERS, cells[int(row)].as_py()).group()
+                self.report.leaks.append(Leak(relative, locations(int(row)), "control_character", f"U+{ord(code):04X}"))
+        if self.known:
+            maybe = np.flatnonzero(near_known(cells))
             if len(maybe):
                 for index, digits in known_value_hits(pc.take(cells, pa.array(maybe)), self.known):
-                    leak = Leak(relative, locations(int(maybe[index])), "known_value", mask_value(digits))
-                    self.report.leaks.append(leak)
+                    self.leak(relative, locations(int(maybe[index])), "known_value", digits)
 
 
-def known_value_hits(cells: pa.Array, known: pa.Array) -> list[tuple[int, str]]:
-    """(cell index, digits) for every run of 7+ digits in `cells` — single spaces or hyphens
-    between digits ignored, full-width folded, a +86/0086 prefix dropped — that is in `known`."""
-    wide = pc.fill_null(pc.match_substring_regex(cells, "[０-９]"), False)
-    text = pc.if_else(wide, pc.utf8_normalize(cells, form="NFKC"), cells) if pc.any(wide).as_py() else cells
+def known_value_hits(cells: pa.Array, known: frozenset[str]) -> list[tuple[int, str]]:
+    """(cell index, digits) for every run of 7+ digits in `cells` that is in `known`: read as the
+    pattern detector reads numbers (invisible characters removed, full-width folded, groups joined
+    by one space, two spaces, a dot or a hyphen — and each group alone), a +86/0086 prefix dropped."""
+    text = pc.replace_substring_regex(cells, f"[{RE2_INVISIBLE}]", "")
+    text = pc.utf8_normalize(text, form="NFKC")
+    text = pc.replace_substring_regex(text, f"[{RE2_DASHES}]", "-")
+    text = pc.replace_substring_regex(text, f"[{RE2_DOTS}]", ".")
+    joined = text
     for _ in range(2):  # "1-2-3": one pass joins every other pair
-        text = pc.replace_substring_regex(text, r"([0-9])[ \-]([0-9])", r"\1\2")
-    runs = pc.split_pattern_regex(pc.fill_null(text, ""), pattern=r"[^0-9]+")
-    flat = pc.list_flatten(runs)
-    parents = pc.list_parent_indices(runs)
-    long_enough = pc.greater_equal(pc.utf8_length(flat), 7)
-    flat, parents = flat.filter(long_enough), parents.filter(long_enough)
-    hits = pc.is_in(flat, value_set=known)
-    for prefix in ("86", "0086"):
-        stripped = pc.if_else(pc.starts_with(flat, prefix), pc.utf8_slice_codeunits(flat, len(prefix)), flat)
-        hits = pc.or_(hits, pc.is_in(stripped, value_set=known))
-    return list(zip(parents.filter(hits).to_pylist(), flat.filter(hits).to_pylist(), strict=True))
+        joined = pc.replace_substring_regex(joined, r"([0-9])(?: {1,2}|[.\-]| - )([0-9])", r"\1\2")
+    hits: dict[tuple[int, str], None] = {}
+    for variant in (joined, text):
+        runs = pc.split_pattern_regex(pc.fill_null(variant, ""), pattern=r"[^0-9]+")
+        flat = pc.list_flatten(runs)
+        parents = pc.list_parent_indices(runs)
+        long_enough = pc.greater_equal(pc.utf8_length(flat), KNOWN_MIN_DIGITS)
+        for parent, run in zip(
+            parents.filter(long_enough).to_pylist(), flat.filter(long_enough).to_pylist(), strict=True
+        ):
+            if run in known or any(run.startswith(p) and run[len(p) :] in known for p in ("86", "0086")):
+                hits[(parent, run)] = None
+    return sorted(hits)
 
 
 def scan_directory(root: Path, known: frozenset[str] = frozenset()) -> ScanReport:
@@ -187,7 +208,8 @@ def _scan_file(scanner: _Scanner, path: Path, relative: str, suffix: str) -> Non
     elif suffix in GZIP_SUFFIXES:
         data = gzip.decompress(path.read_bytes())
         data = data.removeprefix(b"pagefind_dcd")  # Pagefind's marker before the payload
-        _scan_text(scanner, relative, data.decode("utf-8", errors="replace"), suffix)
+        # .pf_fragment is JSON; the other Pagefind files are CBOR, binary around their strings.
+        _scan_text(scanner, relative, data.decode("utf-8", errors="replace"), suffix, controls=suffix in _JSON_GZIP)
     else:
         data = path.read_bytes()
         if suffix not in TEXT_SUFFIXES and b"\0" in data[:8192]:
@@ -197,13 +219,13 @@ def _scan_file(scanner: _Scanner, path: Path, relative: str, suffix: str) -> Non
         _scan_text(scanner, relative, data.decode("utf-8-sig", errors="replace"), suffix)
 
 
-def _scan_text(scanner: _Scanner, relative: str, text: str, suffix: str) -> None:
+def _scan_text(scanner: _Scanner, relative: str, text: str, suffix: str, controls: bool = True) -> None:
     if suffix in MARKUP_SUFFIXES:
         text = html.unescape(text)  # &#49;&#51;… must not hide digits
     if "\\u" in text:
         text = _JSON_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), text)  # nor JSON escapes
     lines = pa.array(text.split("\n"), pa.string())
-    scanner.text_cells(relative, lines, lambda i: f"line {i + 1}")
+    scanner.text_cells(relative, lines, lambda i: f"line {i + 1}", controls)
 
 
 def _scan_sqlite(scanner: _Scanner, path: Path, relative: str) -> None:
@@ -214,9 +236,7 @@ def _scan_sqlite(scanner: _Scanner, path: Path, relative: str) -> None:
             columns = [r[1] for r in connection.execute(f'PRAGMA table_info("{table}")')]
             for column in columns:
                 rows = connection.execute(
-                    f'SELECT rowid, CAST("{column}" AS TEXT) FROM "{table}" '
-                    f"WHERE \"{column}\" GLOB '*[0-9][0-9][0-9][0-9][0-9][0-9][0-9]*' OR \"{column}\" LIKE '%@%' "
-                    f"OR \"{column}\" GLOB '*[０-９]*'"
+                    f'SELECT rowid, CAST("{column}" AS TEXT) FROM "{table}" WHERE {_sqlite_prefilter(column)}'
                 ).fetchall()
                 if rows:
                     ids = [r[0] for r in rows]
@@ -229,6 +249,20 @@ def _scan_sqlite(scanner: _Scanner, path: Path, relative: str) -> None:
         connection.close()
 
 
+def _sqlite_prefilter(column: str) -> str:
+    """SQL keeping every cell the detector, the control-character check or the known values could
+    flag — seven digits anywhere in it (not a plain ISO date), digits of other forms, an at-sign, a
+    control character — so that only those reach Python."""
+    value = f'CAST("{column}" AS TEXT)'
+    controls = ", ".join(str(c) for c in [*range(1, 9), 11, 12, *range(14, 32), 127])
+    seven_digits = "*[0-9]" * 7 + "*"
+    return (
+        f"({value} GLOB '{seven_digits}' AND NOT {value} GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]') "
+        f"OR {value} GLOB '*[٠-٩۰-۹０-９＠@]*' OR instr({value}, char(0)) > 0 "
+        f"OR {value} GLOB '*[' || char({controls}) || ']*'"
+    )
+
+
 def _cell(column: int, row: int) -> str:
     letters = ""
     column += 1
@@ -239,23 +273,29 @@ def _cell(column: int, row: int) -> str:
 
 
 def known_protected_values(registers: list[tuple[Dataset, pa.Table]]) -> frozenset[str]:
-    """Digit strings (7+) of every value delivered in a column that is never published as is:
-    ID numbers and phone numbers, whatever their privacy class says."""
+    """Digit strings (7+) of every value delivered in a column that is never published as is (ID
+    numbers and phone numbers, whatever their privacy class says), and of every personal number the
+    detector finds in the text columns that are published after masking — so that a regression in
+    masking would still be caught by the gate."""
     values: set[str] = set()
     for dataset, table in registers:
         for name, policy in dataset.fields.items():
-            if name not in table.column_names or policy.privacy == "publish" or policy.kind == "person_name":
+            if name not in table.column_names:
                 continue
-            column = pc.replace_substring_regex(pc.cast(table.column(name), pa.string()), r"[^0-9]", "")
-            values |= {v for v in pc.drop_null(column).to_pylist() if len(v) >= 7}
+            if policy.holds_protected_number:
+                values |= {v for v in pc.drop_null(number_digits(table.column(name))).to_pylist() if v}
+            if policy.scanned:
+                values |= {
+                    digits
+                    for _, hits in scan_column(table.column(name))
+                    for hit in hits
+                    if hit.kind != "email" and len(digits := hit.digits.rstrip("X")) >= KNOWN_MIN_DIGITS
+                }
     return frozenset(values)
 
 
 def format_report(report: ScanReport, limit: int = 200) -> str:
-    lines = [
-        f"{leak.file}: {leak.location}: {KIND_LABELS.get(leak.kind, leak.kind)} {leak.sample}"
-        for leak in report.leaks[:limit]
-    ]
+    lines = [leak.describe() for leak in report.leaks[:limit]]
     if len(report.leaks) > limit:
         lines.append(f"… and {len(report.leaks) - limit} more")
     skipped = ", ".join(f"{k} {v}" for k, v in sorted(report.skipped.items())) or "none"

@@ -26,14 +26,14 @@ PACKAGE_DESCRIPTION = (
 )
 MEDIA_TYPE_URI = "https://www.iana.org/assignments/media-types/"
 UNSTREAMED = {"parquet"}
-RECORD_ID_PATTERN = "^[a-z]{1,3}[0-9a-f]{16}$"
+RECORD_ID_PATTERN = "^[a-z]{1,3}[a-p]{16}$"
 
 RECORD_ID = SchemaField(
     name="record_id",
     title="记录编号",
     type="string",
-    description="记录的稳定编号：数据集字母前缀加上数据集标识与主键字段值 SHA-256 的前 16 位十六进制字符；"
-    "同一记录在各日发布中编号不变。",
+    description="记录的稳定编号：数据集字母前缀加上数据集标识与主键字段值 SHA-256 的前 16 位十六进制字符"
+    "（数字 0—9 写作字母 g—p，编号中没有数字，不会被误认为证件或电话号码）；同一记录在各日发布中编号不变。",
     constraints={"required": True, "unique": True, "pattern": RECORD_ID_PATTERN},
 )
 META_FIELDS = [

@@ -40,6 +40,11 @@ class StateLayout:
     def reports_dir(self, day: str) -> Path:
         return self.root / "reports" / day
 
+    @property
+    def staging(self) -> Path:
+        """Where a release is built and checked before anything of it reaches the public directory."""
+        return self.root / "staging"
+
     def published_dir(self, day: str) -> Path:
         """What was published for `day` (public tables and change tables), once it went live."""
         return self.root / "published" / day

@@ -1,19 +1,38 @@
-"""The personal-data scanner: finds resident ID numbers, mobile numbers, bank card numbers and
-personal e-mail addresses as people type them into free text, and replaces each with a visible mask.
+"""The personal-data detector: finds resident ID numbers, mobile numbers, bank card numbers and
+personal e-mail addresses however people type them, and replaces each with a visible mask. The
+redaction stage, the validation of columns published as they are, and the leak gate all call it:
+what one would catch, the others catch.
 
-Two passes, so the cost grows with the suspicious cells, not with every cell times every pattern:
-an RE2 prefilter over the whole Arrow column (pyarrow.compute) picks cells that could hold a
-protected value; only those are read by the precise patterns, each hit confirmed by its checksum
-(GB 11643 check digit and birth date, Luhn) or its shape. Public identifiers survive: a valid
-统一社会信用代码 is protected from every pattern, and dates, amounts, document numbers and task
-numbers are too short or too irregular to be mistaken.
+Detection does not depend on what stands next to a number. A cell is first normalised — full-width
+forms and other scripts' digits folded to ASCII, zero-width and other invisible characters removed
+(a map keeps every position in the original) — then read as groups of digits. Groups joined by one
+kind of separator (a space, two spaces, a dot, a hyphen) may form one number, so `139 1234 5678`,
+`139.1234.5678` and `3201 0619 8506 1273 11` are found and `118.79 32.06` (a coordinate) is not
+merged with its neighbour. Whatever stands around a group — Latin letters (`sfz3201…`,
+`tel1391…`, `No3201…`), Chinese, punctuation — does not matter. The checksums decide: GB 11643
+check digit, province and birth date for ID numbers, the 1[3-9] prefix for mobiles, Luhn (or a word
+such as 账号 before it) for bank cards.
+
+Public identifiers survive. A valid 统一社会信用代码 standing as a token of its own is never read as
+a mobile or a card (all-digit codes that are also valid ID numbers are masked unless a word such as
+信用代码 precedes them: privacy wins). A hexadecimal digest (sha256 of a published file) is not a
+number. Identifiers the project makes (record ids, pseudonyms) contain no digits at all, so they
+cannot be mistaken (see `gongshi.identifiers.letters_only`).
+
+Two passes, so the cost grows with the suspicious cells: an RE2 prefilter over the whole Arrow
+column picks cells with eleven digits close together (or an at-sign); only those are read here.
+Every pattern runs in linear time: groups of digits are found once, e-mail addresses are read
+outwards from each at-sign within the lengths an address can have.
 """
 
 from __future__ import annotations
 
 import re
+import sys
+import unicodedata
 from collections import Counter
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 import pyarrow as pa
@@ -26,36 +45,95 @@ MASKS = {
     "mobile": "[手机号已隐藏]",
     "bank_card": "[银行卡号已隐藏]",
     "email": "[邮箱已隐藏]",
+    "known_value": "[号码已隐藏]",
 }
-KIND_LABELS = {"resident_id": "身份证号", "mobile": "手机号", "bank_card": "银行卡号", "email": "电子邮箱"}
+KIND_LABELS = {
+    "resident_id": "身份证号",
+    "mobile": "手机号",
+    "bank_card": "银行卡号",
+    "email": "电子邮箱",
+    "known_value": "报送的受保护号码",
+    "control_character": "控制字符",
+    "unreadable": "无法读取的文件",
+}
 
-# Full-width ASCII (U+FF01..U+FF5E) and the ideographic space map 1:1 to ASCII, so positions found in
-# the folded text are positions in the original.
-_FOLD = str.maketrans({**{chr(0xFF01 + i): chr(0x21 + i) for i in range(94)}, "\u3000": " "})
-# RE2 prefilter: a run of eleven or more digits (single separators allowed, an ID's final X too)
-# with no letter or digit on either side — as every pattern below requires — or an at-sign. The
-# digits at the head of a credit code (91320200921B…) are not such a run, so ordinary rows pass.
-_ALNUM = "0-9A-Za-z０-９Ａ-Ｚａ-ｚ"
-PREFILTER = f"(?:^|[^{_ALNUM}])[0-9０-９](?:[ \\-－　]?[0-9０-９]){{10,}}[XxＸｘ]?(?:[^{_ALNUM}]|$)|[@＠]"
+# --- normalisation ---------------------------------------------------------------------------------
 
-_SEP = r"[ \-]?"
-_EDGE_BEFORE = r"(?<![0-9A-Za-z])"
-_EDGE_AFTER = r"(?![0-9A-Za-z])"
-_RESIDENT_ID_18 = re.compile(_EDGE_BEFORE + r"[1-9](?:" + _SEP + r"[0-9]){16}" + _SEP + r"[0-9xX]" + _EDGE_AFTER)
-_RESIDENT_ID_15 = re.compile(_EDGE_BEFORE + r"[1-8][0-9]{14}" + _EDGE_AFTER)
-_MOBILE = re.compile(
-    r"(?<![0-9A-Za-z+])(?:(?:\+|00)?86" + _SEP + r")?1[3-9][0-9](?:" + _SEP + r"[0-9]){8}" + _EDGE_AFTER
-)
-_CARD = re.compile(_EDGE_BEFORE + r"[0-9](?:" + _SEP + r"[0-9]){15,18}" + _EDGE_AFTER)
-_EMAIL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._%+\-]*@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}")
+# Characters that people (or their software) put inside numbers without meaning anything: removed.
+_INVISIBLE_EXTRA = {0x034F, 0x115F, 0x1160, 0x17B4, 0x17B5, 0x3164, 0xFFA0, *range(0xFE00, 0xFE10)}
+_DASHES = "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d\u30fc\u2043"
+_DOTS = "\u00b7\u2027\u2219\u22c5\u30fb\uff0e\uff65\u3002"
+# RE2 twins of the above for Arrow (the same sets, written as character classes).
+RE2_INVISIBLE = r"\p{Cf}\p{Cc}\p{Mn}\x{115F}\x{1160}\x{17B4}\x{17B5}\x{3164}\x{FFA0}"
+RE2_DASHES = "".join(f"\\x{{{ord(c):04X}}}" for c in _DASHES)
+RE2_DOTS = "".join(f"\\x{{{ord(c):04X}}}" for c in _DOTS)
+RE2_SEPARATORS = r"\p{Zs} .\-" + RE2_DASHES + RE2_DOTS
+# Prefilter: eleven digits (of any script) with at most four separators or invisible characters
+# between any two, or an at-sign. Everything the precise pass can find matches it.
+PREFILTER = f"\\p{{Nd}}(?:[{RE2_SEPARATORS}{RE2_INVISIBLE}]{{0,4}}\\p{{Nd}}){{10,}}|[@＠﹫]"
+# Known values (landlines, account numbers: what no pattern describes) have seven digits or more.
+KNOWN_MIN_DIGITS = 7
+KNOWN_PREFILTER = f"\\p{{Nd}}(?:[{RE2_SEPARATORS}{RE2_INVISIBLE}]{{0,4}}\\p{{Nd}}){{{KNOWN_MIN_DIGITS - 1},}}"
+
+
+@cache
+def _translation() -> tuple[dict[int, str | None], frozenset[int]]:
+    """One table for str.translate: every character maps to one character or is deleted, so a
+    position in the normalised text is a position in the original once deletions are counted."""
+    table: dict[int, str | None] = {}
+    deleted = set(_INVISIBLE_EXTRA)
+    for code in range(sys.maxunicode + 1):
+        char = chr(code)
+        category = unicodedata.category(char)
+        if char in "\t\r":
+            table[code] = " "
+        elif char == "\n":
+            continue
+        elif category in {"Cf", "Cc"} or (category == "Mn" and code >= 0xE0100):
+            deleted.add(code)
+        elif category == "Nd" and code > 0x7F:
+            table[code] = str(unicodedata.decimal(char))
+        elif category == "Zs" and char != " ":
+            table[code] = " "
+        elif category in {"Zl", "Zp"}:
+            table[code] = "\n"
+    for code in deleted:
+        table[code] = None
+    table |= {ord(c): "-" for c in _DASHES} | {ord(c): "." for c in _DOTS}
+    table |= {code: chr(code - 0xFEE0) for code in range(0xFF01, 0xFF5F) if code not in table}
+    table[0xFE6B] = "@"  # small commercial at
+    return table, frozenset(deleted)
+
+
+def normalise(text: str) -> tuple[str, list[int] | None]:
+    """The text as the detector reads it, and for each of its characters the index in `text`
+    (None when nothing was removed: positions are the same)."""
+    table, deleted = _translation()
+    folded = text.translate(table)
+    if len(folded) == len(text):
+        return folded, None
+    return folded, [i for i, char in enumerate(text) if ord(char) not in deleted]
+
+
+# --- the detector ----------------------------------------------------------------------------------
+
+_GROUP = re.compile(r"[0-9]+")
+# What may stand between the groups of one number; one number uses one kind throughout.
+_JOINERS = frozenset({" ", "  ", ".", "-", " - "})
+_LONGEST = 19  # a bank card
+_COUNTRY_CODES = ("86", "0086")
 _USCC_TOKEN = re.compile(r"(?<![0-9A-Za-z])[0-9A-Za-z]{18}(?![0-9A-Za-z])")
+_DIGEST = re.compile(r"(?<![0-9A-Za-z])(?:[0-9a-f]{64}|[0-9a-f]{40}|[0-9a-f]{32})(?![0-9A-Za-z])")
 _CODE_CONTEXT = re.compile(r"(?:信用代码|统一代码|机构代码|代码)[：:\s]*$")
 _CARD_CONTEXT = re.compile(r"(?:银行卡|卡号|账号|帐号|账户|帐户|开户行|开户)[^，。；;,]{0,8}$")
+_EMAIL_LOCAL = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._%+-")
+_EMAIL_DOMAIN = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-")
+# A domain is read as one run of domain characters first, so this never backtracks far.
+_DOMAIN = re.compile(r"[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}")
 # Institutional addresses are public contact points, not personal data.
-_INSTITUTIONAL_MAIL = re.compile(r"@(?:[A-Za-z0-9\-]+\.)*(?:gov\.cn|gov|org\.cn|edu\.cn)$", re.IGNORECASE)
-# First two digits of a resident ID: the province-level codes of GB/T 2260 (used for 15-digit IDs,
-# which have no check digit).
-_PROVINCES = frozenset(
+_INSTITUTIONAL_MAIL = re.compile(r"(?:^|\.)(?:gov\.cn|gov|org\.cn|edu\.cn)$", re.IGNORECASE)
+# First two digits of a resident ID: the province-level codes of GB/T 2260.
+PROVINCES = frozenset(
     "11 12 13 14 15 21 22 23 31 32 33 34 35 36 37 41 42 43 44 45 46 50 51 52 53 54 61 62 63 64 65 71 81 82".split()
 )
 
@@ -63,8 +141,17 @@ _PROVINCES = frozenset(
 @dataclass(frozen=True)
 class Hit:
     kind: str
+    start: int  # in the original text
+    end: int
+    digits: str = ""  # the number as digits (the address for e-mail): for the hidden-value net
+
+
+@dataclass(frozen=True)
+class _Group:
     start: int
     end: int
+    digits: str
+    x_end: int  # where an X (or x) right after it, or after a separator, ends: an ID's check character; else 0
 
 
 def luhn_valid(digits: str) -> bool:
@@ -77,93 +164,256 @@ def luhn_valid(digits: str) -> bool:
     return total % 10 == 0
 
 
-def find(text: str) -> list[Hit]:
-    """Every protected value in `text`, left to right, non-overlapping."""
-    folded = text.translate(_FOLD)
-    taken = [(m.start(), m.end()) for m in _USCC_TOKEN.finditer(folded) if _is_credit_code(folded, m)]
-    hits: list[Hit] = []
+def find(text: str, known: frozenset[str] = frozenset()) -> list[Hit]:
+    """Every protected value in `text`, left to right, non-overlapping, in original positions.
 
-    def claim(kind: str, start: int, end: int) -> None:
-        if all(end <= a or start >= b for a, b in taken):
-            taken.append((start, end))
-            hits.append(Hit(kind, start, end))
-
-    for match in _EMAIL.finditer(folded):
-        if not _INSTITUTIONAL_MAIL.search(match.group()):
-            claim("email", match.start(), match.end())
-    for match in _RESIDENT_ID_18.finditer(folded):
-        if resident_id_problem(_digits(match.group()).upper()) is None:
-            claim("resident_id", match.start(), match.end())
-    for match in _RESIDENT_ID_15.finditer(folded):
-        if match.group()[:2] in _PROVINCES and resident_id_problem(match.group()) is None:
-            claim("resident_id", match.start(), match.end())
-    for match in _MOBILE.finditer(folded):
-        claim("mobile", match.start(), match.end())
-    for match in _CARD.finditer(folded):
-        digits = _digits(match.group())
-        in_context = bool(_CARD_CONTEXT.search(folded[max(0, match.start() - 16) : match.start()]))
-        if in_context or (digits[0] in "3456" and luhn_valid(digits) and not _id_shaped(digits)):
-            claim("bank_card", match.start(), match.end())
+    `known`: digit strings delivered in columns that are never published (the same record's contact
+    phone, say): a number in the text that is one of them is found too, whatever its shape."""
+    norm, origin = normalise(text)
+    hits = [_to_original(hit, origin) for hit in _find_normalised(norm, known)]
     return sorted(hits, key=lambda h: h.start)
 
 
-def _is_credit_code(text: str, match: re.Match) -> bool:
-    """A valid 统一社会信用代码 — unless it is also a valid resident ID number (all digits can be
-    both) and nothing before it says it is a code: then privacy wins and it is masked."""
-    token = match.group().upper()
-    if uscc_problem(token) is not None:
+def _to_original(hit: Hit, origin: list[int] | None) -> Hit:
+    if origin is None:
+        return hit
+    return Hit(hit.kind, origin[hit.start], origin[hit.end - 1] + 1, hit.digits)
+
+
+def _find_normalised(norm: str, known: frozenset[str] = frozenset()) -> list[Hit]:
+    codes = _public_codes(norm)
+    taken: list[tuple[int, int]] = []
+    hits: list[Hit] = []
+
+    def free(start: int, end: int, spans) -> bool:
+        return all(end <= a or start >= b for a, b in spans)
+
+    def claim(kind: str, start: int, end: int, digits: str, respect_codes: bool) -> None:
+        if free(start, end, taken) and (not respect_codes or free(start, end, codes)):
+            taken.append((start, end))
+            hits.append(Hit(kind, start, end, digits))
+
+    for hit in _emails(norm):
+        claim(hit.kind, hit.start, hit.end, hit.digits, respect_codes=False)
+    # Longest first: an 18-digit ID is not claimed as the 15-digit one its first digits may form.
+    numbers = sorted(_numbers(norm), key=lambda n: (-len(n[2]), n[0]))
+    for start, end, digits in numbers:
+        if _is_resident_id(norm, start, digits):
+            claim("resident_id", start, end, digits, respect_codes=False)
+    for start, end, digits in numbers:
+        national = _mobile_part(digits)
+        if national is not None:
+            claim("mobile", start - (start > 0 and norm[start - 1] == "+"), end, national, respect_codes=True)
+    for start, end, digits in numbers:
+        if 16 <= len(digits) <= _LONGEST and digits.isdigit():
+            in_context = bool(_CARD_CONTEXT.search(norm[max(0, start - 16) : start]))
+            if in_context or (digits[0] in "3456" and luhn_valid(digits) and not _id_shaped(digits)):
+                claim("bank_card", start, end, digits, respect_codes=True)
+    if known:
+        # A known value is matched exactly, so its groups may be joined by separators of any kind.
+        for start, end, digits in sorted(_numbers(norm, mixed=True), key=lambda n: (-len(n[2]), n[0])):
+            if len(digits) >= KNOWN_MIN_DIGITS and any(
+                digits.startswith(prefix) and digits[len(prefix) :] in known for prefix in ("", *_COUNTRY_CODES)
+            ):
+                claim("known_value", start, end, digits, respect_codes=True)
+    return hits
+
+
+def _numbers(norm: str, mixed: bool = False):
+    """(start, end, digits) of every way the digit groups of `norm` can form one number: a group
+    alone, or consecutive groups joined by the same separator, up to a bank card's length. An ID's
+    final X belongs to the number when it follows the last group directly."""
+    cluster: list[_Group] = []
+    gaps: list[str] = []
+    has_x = "X" in norm or "x" in norm
+    for match in _GROUP.finditer(norm):
+        start, end = match.span()
+        group = _Group(start, end, match.group(), _check_x_end(norm, end) if has_x else 0)
+        if cluster and not cluster[-1].x_end and norm[cluster[-1].end : start] in _JOINERS:
+            gaps.append(norm[cluster[-1].end : start])
+            cluster.append(group)
+        else:
+            yield from _spans(cluster, gaps, mixed)
+            cluster, gaps = [group], []
+    yield from _spans(cluster, gaps, mixed)
+
+
+def _spans(cluster: list[_Group], gaps: list[str], mixed: bool):
+    for i, first in enumerate(cluster):
+        digits = ""
+        # A country code (+86 139-…) may have a separator of its own.
+        same_from = i + 1 if first.digits in _COUNTRY_CODES else i
+        for j in range(i, len(cluster)):
+            if j > same_from + 1 and gaps[j - 1] != gaps[same_from] and not mixed:
+                break
+            digits += cluster[j].digits
+            if len(digits) > _LONGEST:
+                break
+            yield first.start, cluster[j].end, digits
+            if cluster[j].x_end and len(digits) == 17:
+                yield first.start, cluster[j].x_end, digits + "X"
+
+
+def _check_x_end(norm: str, end: int) -> int:
+    for gap in ("", *_JOINERS):
+        if norm.startswith(gap + "X", end) or norm.startswith(gap + "x", end):
+            return end + len(gap) + 1
+    return 0
+
+
+def _is_resident_id(norm: str, start: int, digits: str) -> bool:
+    if len(digits) not in (15, 18) or digits[:2] not in PROVINCES or resident_id_problem(digits) is not None:
         return False
-    if not token[:17].isdigit() or resident_id_problem(token) is not None:
-        return True
-    return bool(_CODE_CONTEXT.search(text[max(0, match.start() - 12) : match.start()]))
+    if len(digits) == 18 and digits.isdigit() and uscc_problem(digits) is None:
+        # All digits, a valid ID and a valid credit code: masked unless the text says it is a code.
+        return not _CODE_CONTEXT.search(norm[max(0, start - 12) : start])
+    return True
+
+
+def _mobile_part(digits: str) -> str | None:
+    """The 11-digit mobile number `digits` is (with a 86 / 0086 country code), else None."""
+    for prefix in ("", *_COUNTRY_CODES):
+        national = digits[len(prefix) :]
+        if digits.startswith(prefix) and len(national) == 11 and national[0] == "1" and national[1] in "3456789":
+            return national if national.isdigit() else None
+    return None
 
 
 def _id_shaped(digits: str) -> bool:
     """An 18-digit number with a province prefix and a real birth date is a mistyped ID, not a card."""
-    return len(digits) == 18 and digits[:2] in _PROVINCES and resident_id_problem(digits) == "check"
+    return len(digits) == 18 and digits[:2] in PROVINCES and resident_id_problem(digits) == "check"
 
 
-def _digits(text: str) -> str:
-    return re.sub(r"[^0-9xX]", "", text)
+def _public_codes(norm: str) -> list[tuple[int, int]]:
+    """Spans of public identifiers standing as tokens: valid credit codes and hex digests."""
+    spans = [m.span() for m in _USCC_TOKEN.finditer(norm) if uscc_problem(m.group().upper()) is None]
+    return spans + [m.span() for m in _DIGEST.finditer(norm)]
+
+
+def _emails(norm: str):
+    """Personal e-mail addresses, read outwards from each at-sign (linear in the text)."""
+    for match in re.finditer("@", norm):
+        start = at = match.start()
+        while start > 0 and at - start < 64 and norm[start - 1] in _EMAIL_LOCAL:
+            start -= 1
+        while start < at and not norm[start].isalnum():
+            start += 1
+        end = at + 1
+        while end < len(norm) and end - at <= 253 and norm[end] in _EMAIL_DOMAIN:
+            end += 1
+        while end > at + 1 and not norm[end - 1].isalpha():  # "…@163.com。" or "…@163.com2026"
+            end -= 1
+        domain = norm[at + 1 : end]
+        if start == at or not _DOMAIN.fullmatch(domain):
+            continue
+        if not _INSTITUTIONAL_MAIL.search(domain):
+            yield Hit("email", start, end, norm[start:end].lower())
+
+
+# --- masking -------------------------------------------------------------------------------------
 
 
 def mask_text(text: str) -> tuple[str, Counter]:
     """`text` with every protected value replaced by its visible mask, and counts by kind."""
     hits = find(text)
-    if not hits:
-        return text, Counter()
+    return _masked(text, hits), Counter(hit.kind for hit in hits)
+
+
+def _masked(text: str, hits: list[Hit]) -> str:
     parts, position = [], 0
     for hit in hits:
-        parts.append(text[position : hit.start])
-        parts.append(MASKS[hit.kind])
+        parts += [text[position : hit.start], MASKS[hit.kind]]
         position = hit.end
-    parts.append(text[position:])
-    return "".join(parts), Counter(hit.kind for hit in hits)
+    return "".join(parts) + text[position:]
 
 
 def candidates(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
     """Vectorised prefilter: True where a cell could hold a protected value."""
-    return pc.fill_null(pc.match_substring_regex(column, PREFILTER), False).to_numpy(zero_copy_only=False)
+    return _prefilter(column, PREFILTER, 11, at_sign=True)
 
 
-def mask_column(column: pa.Array | pa.ChunkedArray) -> tuple[pa.Array, Counter]:
-    """Mask protected values in a whole text column; only prefiltered cells reach the precise pass."""
+def near_known(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """Vectorised prefilter: True where a cell could hold a known value (seven digits close together)."""
+    return _prefilter(column, KNOWN_PREFILTER, KNOWN_MIN_DIGITS)
+
+
+def _prefilter(column: pa.Array | pa.ChunkedArray, pattern: str, min_digits: int, at_sign: bool = False) -> np.ndarray:
+    """`pattern` over the cells, in stages that get dearer as the cells get fewer: any digit (or
+    at-sign), then enough digits, then the pattern itself (whose Unicode classes make it the slowest)."""
+    column = _as_strings(column)
+    selected = np.zeros(len(column), dtype=bool)
+    rows = np.flatnonzero(_matches(column, r"[\p{Nd}@＠﹫]" if at_sign else r"\p{Nd}"))
+    if len(rows):
+        cells = pc.take(column, pa.array(rows))
+        enough = pc.greater_equal(pc.count_substring_regex(cells, r"\p{Nd}"), min_digits).to_numpy(zero_copy_only=False)
+        if at_sign:
+            enough |= _matches(cells, "[@＠﹫]")
+        rows, cells = rows[enough], cells.filter(pa.array(enough))
+        selected[rows[_matches(cells, pattern)]] = True
+    return selected
+
+
+def _matches(cells: pa.Array, pattern: str) -> np.ndarray:
+    return pc.fill_null(pc.match_substring_regex(cells, pattern), False).to_numpy(zero_copy_only=False)
+
+
+def _as_strings(column: pa.Array | pa.ChunkedArray) -> pa.Array:
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks()
-    if not pa.types.is_string(column.type):
-        column = pc.cast(column, pa.string())
-    suspicious = np.flatnonzero(candidates(column))
-    counts: Counter = Counter()
+    return column if pa.types.is_string(column.type) else pc.cast(column, pa.string())
+
+
+def scan_column(column: pa.Array | pa.ChunkedArray, known: pa.Table | None = None) -> list[tuple[int, list[Hit]]]:
+    """(row, hits) for every cell of a text column that holds a protected value. `known`, aligned
+    with the column, holds for each row the numbers delivered for that record in columns that are
+    never published (`number_digits` of each): found in the row's text, they are hits too."""
+    column = _as_strings(column)
+    flagged = candidates(column)
+    known_by_row: dict[int, frozenset[str]] = {}
+    if known is not None and known.num_columns:
+        has_known = np.zeros(len(column), dtype=bool)
+        for values in known.columns:
+            has_known |= pc.is_valid(values).to_numpy(zero_copy_only=False)
+        near = near_known(column)
+        rows = np.flatnonzero(has_known & near)
+        if len(rows):
+            per_column = [pc.take(values, pa.array(rows)).to_pylist() for values in known.columns]
+            known_by_row = {int(r): frozenset(v for v in vs if v) for r, *vs in zip(rows, *per_column, strict=True)}
+            flagged[rows] = True
+    suspicious = np.flatnonzero(flagged)
     if not len(suspicious):
+        return []
+    found = []
+    for row, value in zip(suspicious, pc.take(column, pa.array(suspicious)).to_pylist(), strict=True):
+        hits = find(value, known_by_row.get(int(row), frozenset()))
+        if hits:
+            found.append((int(row), hits))
+    return found
+
+
+def mask_column(column: pa.Array | pa.ChunkedArray, known: pa.Table | None = None) -> tuple[pa.Array, Counter]:
+    """Mask protected values in a whole text column (`known` as for `scan_column`); only
+    prefiltered cells reach the precise pass."""
+    column = _as_strings(column)
+    found = scan_column(column, known)
+    counts: Counter = Counter()
+    if not found:
         return column, counts
+    rows = np.array([row for row, _ in found])
     replaced = []
-    for value in pc.take(column, pa.array(suspicious)).to_pylist():
-        masked, found = mask_text(value)
-        replaced.append(masked)
-        counts.update(found)
-    values = column.to_numpy(zero_copy_only=False).astype(object)
-    values[suspicious] = replaced
-    return pa.array(values, pa.string()), counts
+    for value, (_, hits) in zip(pc.take(column, pa.array(rows)).to_pylist(), found, strict=True):
+        replaced.append(_masked(value, hits))
+        counts.update(hit.kind for hit in hits)
+    cells = column.to_numpy(zero_copy_only=False).astype(object)
+    cells[rows] = replaced
+    return pa.array(cells, pa.string()), counts
+
+
+def number_digits(column: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """The digits of each value (full-width folded), null where fewer than KNOWN_MIN_DIGITS: what a
+    known protected value looks like to `find(known=…)` and to the leak gate."""
+    digits = pc.replace_substring_regex(pc.utf8_normalize(_as_strings(column), form="NFKC"), r"[^0-9]", "")
+    return pc.if_else(pc.greater_equal(pc.utf8_length(digits), KNOWN_MIN_DIGITS), digits, None)
 
 
 def mask_value(value: str | None) -> str | None:
@@ -175,3 +425,9 @@ def mask_value(value: str | None) -> str | None:
     if len(value) < 8:
         return value[0] + "*" * (len(value) - 2) + value[-1]
     return value[:3] + "*" * (len(value) - 5) + value[-2:]
+
+
+# --- control characters --------------------------------------------------------------------------
+
+# C0 and C1 control characters other than tab, line feed and carriage return: never published.
+CONTROL_CHARACTERS = r"[\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]"

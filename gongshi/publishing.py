@@ -25,7 +25,16 @@ from gongshi.metadata import datapackage
 from gongshi.pipeline import day_ledger, process_day, value_counts
 from gongshi.redaction import pseudonym_key, redact
 from gongshi.register import EXPIRED, Register
-from gongshi.release import build_files, collect_garbage, public_view, switch, verify_build
+from gongshi.release import (
+    build_files,
+    clear_staging,
+    collect_garbage,
+    install,
+    new_build,
+    public_view,
+    switch,
+    verify_build,
+)
 from gongshi.settings import Settings
 from gongshi.site import SiteBuilder, SiteResult
 from gongshi.storage import sha256_file, write_json, write_parquet
@@ -87,10 +96,12 @@ def redact_stage(settings: Settings, dataset: Dataset, day: str) -> dict:
 
 
 def release_stage(settings: Settings, catalog: dict[str, Dataset], day: str) -> dict:
-    """Build the day's release beside the live one (nothing is switched here): every format of every
-    dataset, the change files, metadata and manifest. Unchanged datasets are hard-linked."""
+    """Build the day's release in the staging area of the state directory (nothing reaches the public
+    directory here): every format of every dataset, the change files, metadata, site and manifest.
+    Unchanged datasets and pages are hard-linked from the live build."""
     layout = settings.public_layout
     collect_garbage(layout)
+    clear_staging(settings.layout.staging)
     previous = previous_published_day(settings, day)
     previous_release = _release_record(settings, previous) if previous else {}
     previous_build = layout.builds / previous_release["build"] if previous_release else None
@@ -117,7 +128,7 @@ def release_stage(settings: Settings, catalog: dict[str, Dataset], day: str) -> 
         write_parquet(change, folder / "changes.parquet")
         today[dataset.id] = change
     history = change_history(settings, catalog, day, today)
-    build = layout.new_build(day)
+    build = new_build(settings.layout.staging, day)
     usable_previous = previous_build if previous_build and previous_build.is_dir() else None
     site = _SiteStep(
         settings,
@@ -228,8 +239,9 @@ def _release_record(settings: Settings, day: str) -> dict:
 
 
 def current_build(settings: Settings, day: str) -> Path:
+    """The day's build as staged for its checks (in the state directory, not yet public)."""
     summary = json.loads((settings.layout.stage_dir(day, RELEASE_STAGE) / "build.json").read_text(encoding="utf-8"))
-    return settings.public_layout.builds / summary["build"]
+    return settings.layout.staging / summary["build"]
 
 
 # --- the checks before the switch ---------------------------------------------------------------------
@@ -325,7 +337,7 @@ def release_checks(settings: Settings, catalog: dict[str, Dataset], day: str) ->
     reconcile = [f"{n}: {p}" for n, e in entries.items() for p in e.problems()]
     reconcile += [f"{n}: no record counts" for n, e in entries.items() if e.records is None]
     return {
-        "leak_gate": [f"{leak.file}: {leak.location}: {leak.kind} {leak.sample}" for leak in scan.leaks],
+        "leak_gate": [leak.describe() for leak in scan.leaks],
         "package_valid": package_problems(build) + verify_build(build),
         "release_reconciles": reconcile,
         "within_bounds": bounds_problems(settings, catalog, day),
@@ -391,7 +403,7 @@ def publish_stage(settings: Settings, catalog: dict[str, Dataset], day: str) -> 
     keep its snapshot, take withdrawn records out of every retained release, apply the retention."""
     layout = settings.public_layout
     summary = json.loads((settings.layout.stage_dir(day, RELEASE_STAGE) / "build.json").read_text(encoding="utf-8"))
-    build = layout.builds / summary["build"]
+    build = install(layout, settings.layout.staging / summary["build"])
     newest = max([*layout.retained_days(), day])
     switch(layout, day, build, make_latest=day == newest)
     checkpoint("publish:switched")
@@ -462,11 +474,15 @@ def apply_takedowns(settings: Settings, catalog: dict[str, Dataset], skip: str |
         if not found:
             continue
         old_build = layout.builds / record["build"]
-        build = layout.new_build(day)
+        staged = new_build(settings.layout.staging, day)
         site = _SiteStep(settings, catalog, day, tables, history, old_build, record.get("site", {}))
         files = build_files(
-            build, catalog, day, tables, history, settings.base_url, site=site, previous_build=old_build
+            staged, catalog, day, tables, history, settings.base_url, site=site, previous_build=old_build
         )
+        problems = _rebuild_problems(settings, catalog, staged)
+        if problems:
+            raise ReleaseBlocked(f"撤下后重建的 {day} 发布未通过检查，未上线：" + "；".join(problems[:20]))
+        build = install(layout, staged)
         was_latest = layout.latest.is_symlink() and layout.latest.resolve() == old_build.resolve()
         switch(layout, day, build, make_latest=was_latest)
         for name, table in tables.items():
@@ -504,6 +520,17 @@ def apply_takedowns(settings: Settings, catalog: dict[str, Dataset], skip: str |
         if newest in rewritten:
             _write_root_package(settings, catalog, newest)
     return rewritten
+
+
+class ReleaseBlocked(Exception):
+    """A build failed a blocking check: it stays in the staging area, the live release is untouched."""
+
+
+def _rebuild_problems(settings: Settings, catalog: dict[str, Dataset], build: Path) -> list[str]:
+    """The leak gate and the manifest check on a release rebuilt for a takedown: what is rebuilt is
+    a subset of what was live, but its pages and metadata are new files."""
+    scan = leak_gate(settings, catalog, build)
+    return [leak.describe() for leak in scan.leaks] + verify_build(build)
 
 
 def unapplied_takedowns(settings: Settings, catalog: dict[str, Dataset]) -> list[str]:

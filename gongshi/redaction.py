@@ -22,8 +22,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from gongshi.catalog import Dataset, FieldPolicy, SchemaField
+from gongshi.identifiers import letters_only
 from gongshi.paths import StateLayout
-from gongshi.pii import mask_column, mask_value
+from gongshi.pii import mask_column, mask_value, number_digits
 
 ENV_KEY = "GONGSHI_PSEUDONYM_KEY"
 PSEUDONYM_SUFFIX = "_pseudonym"
@@ -93,7 +94,7 @@ def public_fields(dataset: Dataset) -> list[SchemaField]:
                 type="string",
                 description=f"{schema_field.title}经密钥 HMAC-SHA256 处理后的化名：同一人在不同记录中化名相同，"
                 "但无法据此还原原值。原值不予公开。",
-                constraints={"pattern": "^p[0-9a-f]{16}$"},
+                constraints={"pattern": "^p[a-p]{16}$"},
             )
         elif policy.privacy in {"mask", "generalise"}:
             note = "（部分隐藏）" if policy.privacy == "mask" else _generalise_note(policy)
@@ -129,6 +130,7 @@ def redact(table: pa.Table, dataset: Dataset, key: bytes) -> tuple[pa.Table, Red
     check_classified(dataset, table.column_names)
     report = RedactionReport(dataset.id, rows=table.num_rows)
     columns: dict[str, pa.Array | pa.ChunkedArray] = {}
+    known = protected_numbers(table, dataset)
     generalised_names: dict[int, tuple[str, str]] = {}  # row -> (a natural person's name, as published)
     for name in table.column_names:
         if name not in dataset.fields:
@@ -153,7 +155,7 @@ def redact(table: pa.Table, dataset: Dataset, key: bytes) -> tuple[pa.Table, Red
             if policy.kind == "person_name":
                 generalised_names |= _changed(original, values)
         if policy.scanned:
-            values, found = mask_column(values)
+            values, found = mask_column(values, known)
             if found:
                 report.free_text[name] = dict(sorted(found.items()))
         columns[public_name(name, policy)] = values
@@ -164,6 +166,13 @@ def redact(table: pa.Table, dataset: Dataset, key: bytes) -> tuple[pa.Table, Red
                 columns[name], n = _replace_names(columns[name], generalised_names)
                 report.count(name, "names_generalised_in_text", n)
     return pa.table(columns), report
+
+
+def protected_numbers(table: pa.Table, dataset: Dataset) -> pa.Table:
+    """For each row, the numbers delivered in its columns that are never published (contact phone,
+    ID number), as digits: typed again into the same record's text, they are found there too."""
+    names = [n for n in table.column_names if n in dataset.fields and dataset.fields[n].holds_protected_number]
+    return pa.table({name: number_digits(table.column(name)) for name in names})
 
 
 def _changed(before, after) -> dict[int, tuple[str, str]]:
@@ -185,11 +194,11 @@ def _replace_names(values, names: dict[int, tuple[str, str]]) -> tuple[pa.Array,
 
 
 def pseudonymise(values: pa.Array | pa.ChunkedArray, key: bytes) -> pa.Array:
-    """Keyed HMAC-SHA256 of each value: 'p' and 16 hex characters (the letter keeps an all-digit
-    digest from looking like a card number); null stays null."""
+    """Keyed HMAC-SHA256 of each value: 'p' and 16 hex characters written in letters only (no digit,
+    so a pseudonym can never be read as a personal number); null stays null."""
     return pa.array(
         [
-            None if v is None else "p" + hmac.new(key, v.encode("utf-8"), hashlib.sha256).hexdigest()[:16]
+            None if v is None else "p" + letters_only(hmac.new(key, v.encode("utf-8"), hashlib.sha256).hexdigest()[:16])
             for v in values.to_pylist()
         ],
         pa.string(),

@@ -17,6 +17,7 @@ import duckdb
 import pyarrow as pa
 
 from gongshi.catalog import Dataset, parse_duration
+from gongshi.identifiers import letters_only
 from gongshi.validation import Validated
 
 ACTIVE, REMOVED, EXPIRED = "active", "removed", "expired"
@@ -43,11 +44,11 @@ class RegisterUpdate:
 
 
 def record_id(dataset: Dataset, values: list[str | None]) -> str:
-    """The stable identifier of a record: the dataset's letter prefix and 16 hex characters of a
-    hash of the dataset and its primary-key values. The prefix keeps an id that happens to be all
-    digits from looking like a phone or card number to the leak gate."""
+    """The stable identifier of a record: the dataset's letter prefix and 16 characters of a hash of
+    the dataset and its primary-key values, written in letters only (`letters_only`), so that no id
+    can be read as a personal number."""
     text = _SEP.join([dataset.id, *[v or "" for v in values]])
-    return dataset.record_prefix + hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+    return dataset.record_prefix + letters_only(hashlib.sha256(text.encode("utf-8")).hexdigest()[:16])
 
 
 class Register:
@@ -313,7 +314,8 @@ def _duck_type(table_schema_type: str) -> str:
 def _hash_sql(dataset: Dataset, columns: list[str]) -> str:
     """SQL twin of `record_id` (tests assert they agree)."""
     parts = ", ".join([_literal(dataset.id), *[f"coalesce(CAST({c} AS VARCHAR), {_q()})" for c in columns]])
-    return f"{_literal(dataset.record_prefix)} || substr(sha256(concat_ws('{_SEP}', {parts})), 1, 16)"
+    digest = f"substr(sha256(concat_ws('{_SEP}', {parts})), 1, 16)"
+    return f"{_literal(dataset.record_prefix)} || translate({digest}, '0123456789', 'ghijklmnop')"
 
 
 def _q() -> str:

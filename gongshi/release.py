@@ -8,13 +8,16 @@ Layout of the public directory (the web root):
     public/releases/<day>              -> symlink to builds/<day>-<id>   (one per retained day)
     public/builds/<day>-<id>/          the files of one release; never changed once switched in
 
-A build is written under a fresh name; it becomes visible only by `os.replace` of a symlink, which
-is atomic. A run killed at any moment leaves the previous release served as it was: at worst an
-unreferenced build directory remains, removed by the next run.
+A build is written and checked under a fresh name in the state directory (`state/staging/`), which
+is never served; only once every blocking check has passed is it moved into `public/builds/` (one
+rename) and made visible by `os.replace` of a symlink, which is atomic. Nothing unchecked is ever
+under `public/`. A run killed at any moment leaves the previous release served as it was: at worst
+a staged build, or a checked build no link points at, remains; the next run removes both.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import secrets
@@ -31,7 +34,7 @@ from gongshi.catalog import Dataset
 from gongshi.faults import checkpoint
 from gongshi.metadata import CHANGE_FIELDS, datapackage, dcat, published_fields, schema_org
 from gongshi.register import ACTIVE, REMOVED, UNMATCHED_REMOVAL
-from gongshi.storage import sha256_file, write_json
+from gongshi.storage import link_or_copy, sha256_file, write_json
 from gongshi.writers import REGISTRY, writer_for
 from gongshi.writers.sqlite import FILE_NAME, write_database
 from gongshi.writers.sqlite import MEDIA_TYPE as SQLITE
@@ -56,11 +59,6 @@ class PublicLayout:
 
     def release(self, day: str) -> Path:
         return self.root / RELEASES / day
-
-    def new_build(self, day: str) -> Path:
-        path = self.builds / f"{day}-{secrets.token_hex(4)}"
-        path.mkdir(parents=True)
-        return path
 
     def live_builds(self) -> set[Path]:
         """Build directories some symlink points at."""
@@ -109,6 +107,39 @@ def _only_public_flags(flags: pa.ListArray, allowed: set[str]) -> pa.Array:
     counts = np.bincount(parents[keep], minlength=len(flags))
     offsets = pa.array(np.concatenate([[0], np.cumsum(counts)]).astype(np.int32))
     return pc.binary_join(pa.ListArray.from_arrays(offsets, flat.filter(pa.array(keep))), ";")
+
+
+def new_build(staging: Path, day: str) -> Path:
+    """A fresh, empty build directory under `staging` (in the state directory: never served)."""
+    path = staging / f"{day}-{secrets.token_hex(4)}"
+    path.mkdir(parents=True)
+    return path
+
+
+def clear_staging(staging: Path) -> None:
+    """Remove builds a failed or killed run left in the staging area."""
+    if staging.is_dir():
+        for leftover in staging.iterdir():
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
+def install(layout: PublicLayout, staged: Path) -> Path:
+    """Move a checked build from the staging area into `public/builds/` (still unlinked: nothing
+    points at it until `switch`). One rename on one file system; across file systems a copy is made
+    under a hidden name and renamed into place."""
+    target = layout.builds / staged.name
+    layout.builds.mkdir(parents=True, exist_ok=True)
+    try:
+        os.rename(staged, target)
+    except OSError as error:
+        if error.errno != errno.EXDEV:
+            raise
+        incoming = layout.builds / f".incoming-{staged.name}"
+        shutil.copytree(staged, incoming, symlinks=True)
+        os.rename(incoming, target)
+        shutil.rmtree(staged)
+    checkpoint("install:moved")
+    return target
 
 
 def switch(layout: PublicLayout, day: str, build: Path, make_latest: bool = True) -> None:
@@ -195,7 +226,7 @@ def build_files(
                 continue
             relative = f"datasets/{dataset.id}/{dataset.id}{writer.SUFFIX}"
             if relative in known and (source / relative).is_file():
-                os.link(source / relative, build / relative)
+                link_or_copy(source / relative, build / relative)
                 linked[relative] = known[relative]
             else:
                 writer.write(table, fields, build / relative)

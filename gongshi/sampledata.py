@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pv
 import xlsxwriter
 
@@ -237,10 +238,18 @@ def _handling(rng: np.random.Generator, persons: np.ndarray, person_ids: np.ndar
     phones = mobiles(rng, n)
     roll = _rolls(rng, n, [0.03, 0.07, 0.101])
     text = plain.copy()
+    # How careless departments write numbers: after a word, glued to Latin letters, split by dots.
+    id_words = _choice(rng, ["（身份证", "（身份证ID", "（sfz", "（证件号No"], n)
     with_id = roll < 0.05
-    text[with_id] = "经营者" + persons[with_id] + "（身份证" + person_ids[with_id] + "）拒绝配合"
+    text[with_id] = "经营者" + persons[with_id] + id_words[with_id] + person_ids[with_id] + "）拒绝配合"
+    parts = [pc.utf8_slice_codeunits(pa.array(phones, pa.string()), a, b) for a, b in ((0, 3), (3, 7), (7, 11))]
+    dotted = pc.binary_join_element_wise(*parts, ".").to_numpy(zero_copy_only=False).astype(object)
+    phones = np.where(rng.random(n) < 0.2, dotted, phones)
+    phone_words = _choice(rng, ["，电话", "，tel", "，mobile"], n)
     with_phone = (roll >= 0.05) & (roll < 0.10)
-    text[with_phone] = "联系人" + persons[with_phone] + "，电话" + phones[with_phone] + "，已告知整改要求"
+    text[with_phone] = (
+        "联系人" + persons[with_phone] + phone_words[with_phone] + phones[with_phone] + "，已告知整改要求"
+    )
     text[(roll >= 0.10) & (roll < 0.102)] = '<img src=x onerror="alert(1)">商户称已整改'
     return text
 

@@ -29,6 +29,8 @@ from gongshi.identifiers import (
     uscc_problem_codes,
 )
 from gongshi.ingest import META_COLUMNS, Delivery
+from gongshi.pii import CONTROL_CHARACTERS, KIND_LABELS, scan_column
+from gongshi.redaction import protected_numbers
 
 ISSUE_SCHEMA = pa.schema(
     [
@@ -42,6 +44,8 @@ ISSUE_SCHEMA = pa.schema(
 )
 # Reader findings that are only warnings: the value is dropped, the row is kept.
 _IDENTIFIER_KINDS = {"credit_code", "identifier", "resident_id"}
+# Kinds whose value must arrive exactly as meant: a control character in them holds the row back.
+_AS_DELIVERED_KINDS = {"credit_code", "identifier"}
 _USCC_MESSAGES = {
     "length": "统一社会信用代码应为 18 位",
     "charset": "统一社会信用代码含不允许的字符（不使用 I、O、S、V、Z；第 3—8 位为行政区划数字）",
@@ -113,6 +117,8 @@ class _Validator:
         self.issues: list[pa.Table] = []
         self.clean: dict[str, pa.Array] = {}
         self.present: dict[str, np.ndarray] = {}
+        # Numbers delivered in columns never published (contact phone, ID number), per row.
+        self.known = protected_numbers(self.rows, dataset)
 
     # -- recording --------------------------------------------------------------------------------
 
@@ -178,7 +184,7 @@ class _Validator:
         field = self.dataset.schema_field(name)
         policy = self.dataset.fields[name]
         constraints = field.constraints
-        text = pc.utf8_trim_whitespace(self.rows.column(name))
+        text = pc.utf8_trim_whitespace(self.check_control_characters(name, self.rows.column(name)))
         text = pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
         if policy.kind in _IDENTIFIER_KINDS:
             text = normalise_identifiers(text)
@@ -208,7 +214,48 @@ class _Validator:
                 pc.match_substring_regex(text, _anchored(constraints["pattern"])), False
             ).to_numpy(zero_copy_only=False)
             self.add(mismatch, name, "pattern", f"“{field.title}”格式不正确（应符合 {constraints['pattern']}）")
+        if policy.published_as_is:
+            self.check_personal_numbers(name, text)
         self.clean[name] = text
+
+    def check_control_characters(self, name: str, column: pa.ChunkedArray) -> pa.Array:
+        """NUL and other C0/C1 control characters never publish: in an identifier or a credit code
+        they hold the row back (the value is not what the department meant); in any other column
+        they are removed, and the department is told."""
+        column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+        found = pc.fill_null(pc.match_substring_regex(column, CONTROL_CHARACTERS), False)
+        if not pc.any(found).as_py():
+            return column
+        mask = found.to_numpy(zero_copy_only=False)
+        title = self.title(name)
+        if self.dataset.fields[name].kind in _AS_DELIVERED_KINDS:
+            self.add(mask, name, "control_characters", f"“{title}”含有不可见的控制字符（如 NUL），请删除后重新报送")
+            return column
+        self.add(
+            mask,
+            name,
+            "control_characters_removed",
+            f"“{title}”含有不可见的控制字符（如 NUL），已删除后发布，请核对原始数据",
+            severity="warning",
+        )
+        return pc.replace_substring_regex(column, CONTROL_CHARACTERS, "")
+
+    def check_personal_numbers(self, name: str, text: pa.Array) -> None:
+        """A column published as it is (a name, a task number, a code) must not carry an ID, mobile
+        or card number: the detector that masks free text holds such a row back instead."""
+        found = scan_column(text, self.known)
+        if not found:
+            return
+        mask = np.zeros(self.n, dtype=bool)
+        mask[[row for row, _ in found]] = True
+        title = self.title(name)
+        kinds = ["、".join(dict.fromkeys(KIND_LABELS[hit.kind] for hit in hits)) for _, hits in found]
+        self.add(
+            mask,
+            name,
+            "personal_number_in_field",
+            [f"{title}疑似包含{kind}：该字段按原样公开，该行未发布；请删除个人信息后重新报送" for kind in kinds],
+        )
 
     def check_date(self, name: str, text: pa.Array, not_future: bool) -> pa.Array:
         title = self.title(name)

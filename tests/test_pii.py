@@ -156,3 +156,120 @@ def test_text_with_short_numbers_is_left_alone(text, number):
     value = f"{text}{number}{text}"
     assume(len(str(number)) <= 9)
     assert mask_text(value) == (value, mask_text(value)[1]) and not mask_text(value)[1]
+
+
+# --- detection does not depend on what stands next to a number ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("南京市sfz320106198506127311商行", f"南京市sfz{ID}商行"),
+        ("经营者（身份证ID320106198506127311）拒绝配合", f"经营者（身份证ID{ID}）拒绝配合"),
+        ("联系人tel13912345678，已责令整改", f"联系人tel{MOBILE}，已责令整改"),
+        ("No320106198506127311", f"No{ID}"),
+        ("mobile13912345678", f"mobile{MOBILE}"),
+        ("TEL13912345678", f"TEL{MOBILE}"),
+        ("320106198506127311abc", f"{ID}abc"),
+        ("13912345678A栋", f"{MOBILE}A栋"),
+        ("sfz３２０１０６１９８５０６１２７３１１号", f"sfz{ID}号"),  # full-width glued to Latin
+        ("电话139.1234.5678", f"电话{MOBILE}"),  # dots
+        ("电话139  1234  5678", f"电话{MOBILE}"),  # double spaces
+        ("电话1\u200b3\u200b9\u200b1\u200b2\u200b3\u200b4\u200b5\u200b6\u200b7\u200b8止", f"电话{MOBILE}止"),
+        ("证件3201\u200d0619\u20608506\ufeff127311", f"证件{ID}"),  # other invisible characters
+        ("证件320106\u00a019850612\u00a07311", f"证件{ID}"),  # no-break spaces
+        ("电话139\u20141234\u20145678", f"电话{MOBILE}"),  # dashes
+        ("ID11010519491231002xabc", f"ID{ID}abc"),  # a lower-case check x, then letters
+        ("身份证320106198506127311 13912345678", f"身份证{ID} {MOBILE}"),  # two numbers side by side
+        ("卡号x6222021234567890128y", f"卡号x{CARD}y"),
+        ("邮箱：zhang_san@163.com。", f"邮箱：{EMAIL}。"),
+    ],
+)
+def test_numbers_glued_to_anything_are_masked(text, expected):
+    assert mask_text(text)[0] == expected
+
+
+def test_masks_keep_invisible_characters_outside_the_number():
+    masked, counts = mask_text("\u200b电话\u200b13912345678\u200b")
+    assert masked == f"\u200b电话\u200b{MOBILE}\u200b" and counts == {"mobile": 1}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "坐标 118.7969 32.0603",  # numbers side by side with different separators are not one number
+        "svg M139.5 123.5 L678.5 12.5",
+        "sha256 3a7bd3e2360a3d29eea436fcfb7e44c735d117c42d1c1835420b6b9942dd4f1b",
+        "记录 ipjhkmbaecdfghij，化名 pabcdefghijklmnop",
+        "文号苏市监〔2026〕1391号，2026年11月26日",
+        "JS202611260000123",
+        "金额 13,912,345,678.00 元",
+        "日期 2026-11-01 2026-11-02 2026-11-03",
+        "统一社会信用代码91320200921B86873E；91320100MA1W2N6X5Q",
+    ],
+)
+def test_our_own_identifiers_and_layouts_are_not_numbers(text):
+    assert mask_text(text)[0] == text
+
+
+latin = st.text(alphabet=st.characters(min_codepoint=0x41, max_codepoint=0x7A).filter(str.isalpha), max_size=8)
+punctuation = st.text(alphabet=st.sampled_from(list("，。：；（）()[]、/#:_ =")), max_size=3)
+context = st.one_of(chinese, latin, punctuation, st.tuples(latin, chinese).map("".join))
+invisible = st.sampled_from(["", "\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u00ad", "\u202a"])
+
+
+@st.composite
+def written_numbers(draw):
+    """An ID or mobile as a careless department writes it: groups, one kind of separator, invisible
+    characters, full-width digits."""
+    digits = draw(st.one_of(resident_ids(), mobiles().map(lambda m: "".join(c for c in m if c.isdigit())[-11:])))
+    digits = digits.translate({i + 0xFF10: str(i) for i in range(10)} | {0xFF38: "X", 0xFF58: "x"})
+    separator = draw(st.sampled_from(["", " ", "  ", ".", "-"]))
+    cuts = sorted(draw(st.sets(st.integers(1, len(digits) - 1), max_size=4)))
+    parts = [digits[a:b] for a, b in zip([0, *cuts], [*cuts, len(digits)], strict=True)]
+    text = separator.join(parts)
+    hidden = draw(invisible)
+    if hidden:
+        text = "".join(c + hidden if draw(st.booleans()) else c for c in text[:-1]) + text[-1]
+    if draw(st.booleans()):
+        text = text.translate({ord(c): chr(ord(c) + 0xFEE0) for c in "0123456789"})
+    return text, digits
+
+
+@settings(max_examples=500)
+@given(before=context, written=written_numbers(), after=context)
+def test_ids_and_mobiles_in_any_context_are_masked(before, written, after):
+    text, digits = written
+    assume(not (before[-1:] + after[:1]).isdigit())
+    masked, counts = mask_text(before + text + after)
+    assert sum(counts.values()) == 1, (before + text + after, masked)
+    assert masked == before + next(iter(MASKS[k] for k in counts)) + after
+    assert digits[-6:] not in "".join(c for c in masked if c.isdigit())
+
+
+def test_corpus_of_generated_deliveries_keeps_public_identifiers(tmp_path):
+    """Every credit code, task number, document number, date and entity name the generator writes
+    (millions of them look alike in a province) survives the detector untouched."""
+    import csv
+    import json
+
+    from gongshi.sampledata import write_sample_inbox
+
+    write_sample_inbox(tmp_path, records=4000, days=2, seed=11)
+    public = {"统一社会信用代码", "社会信用代码", "任务编号", "决定书文号", "检查日期", "列入日期", "市场主体名称",
+              "调整依据", "事项编码", "生效日期", "文号"}  # fmt: skip
+    values = set()
+    for path in tmp_path.rglob("*.csv"):
+        data = path.read_bytes()
+        text = data.decode("utf-8-sig") if data.startswith(b"\xef\xbb\xbf") else data.decode("gb18030")
+        for row in csv.DictReader(text.splitlines()):
+            values |= {v for k, v in row.items() if k in public and v}
+    for path in tmp_path.rglob("*.json"):
+        try:
+            records = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError:
+            continue  # the generator's truncated resend
+        values |= {str(v) for r in records for k, v in r.items() if k in public and v}
+    assert len(values) > 3000
+    changed = {v: mask_text(v)[0] for v in values if mask_text(v)[0] != v}
+    assert not changed

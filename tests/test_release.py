@@ -28,8 +28,9 @@ UPDATE = os.environ.get("GONGSHI_UPDATE_GOLDEN") == "1"
 
 def _golden(name: str, actual: bytes) -> None:
     path = GOLDEN / name
-    if UPDATE or not path.exists():
+    if UPDATE:
         path.write_bytes(actual)
+    assert path.exists(), f"no golden file {name} (GONGSHI_UPDATE_GOLDEN=1 writes it; review and commit it)"
     assert actual == path.read_bytes(), f"{name} differs from its golden file (GONGSHI_UPDATE_GOLDEN=1 to accept)"
 
 

@@ -193,14 +193,17 @@ def test_a_run_killed_at_any_moment_leaves_the_previous_release_served(tmp_path)
     assert _served_consistently(tmp_path / "public") == D1
     for dataset in ("blacklist_entries", "inspection_results"):
         (held_back / dataset / D2).rename(inbox / dataset / D2)
-    for fault in ("build:datasets_written", "switch:release", "switch:latest", "publish:switched"):
+    builds = {p.name for p in (tmp_path / "public" / "builds").iterdir()}
+    for fault in ("build:datasets_written", "install:moved", "switch:release", "switch:latest", "publish:switched"):
         killed = _publish(tmp_path, inbox, fault)
         assert killed.wait(timeout=300) == -signal.SIGKILL, (fault, killed.stdout.read())
         served = _served_consistently(tmp_path / "public")
         # D2 only ever appears complete: before the latest switch, D1 is still what latest serves
         assert served in {D1, D2}, fault
-        if fault in ("build:datasets_written", "switch:release"):
+        if fault in ("build:datasets_written", "install:moved", "switch:release"):
             assert served == D1 and not (tmp_path / "public" / "releases" / D2).exists()
+        if fault == "build:datasets_written":  # killed while building: nothing new under public/
+            assert {p.name for p in (tmp_path / "public" / "builds").iterdir()} == builds
     for moment in (0.5, 1.5, 2.5):  # and at moments no one chose
         run = _publish(tmp_path, inbox)
         time.sleep(moment)

@@ -13,7 +13,6 @@ import datetime as dt
 import hashlib
 import json
 import math
-import os
 import subprocess
 import sys
 from collections import Counter, defaultdict
@@ -41,6 +40,7 @@ from gongshi.site.context import (
 )
 from gongshi.site.feeds import write_feeds, write_sitemap
 from gongshi.site.regions import CITIES, OUTSIDE, city_of
+from gongshi.storage import link_or_copy
 
 PAGE_SIZE = 50
 CHANGE_PAGE_LIMIT = 500
@@ -151,7 +151,7 @@ class SiteBuilder:
         if self.previous.get(path) == fingerprint and source is not None and source.is_file():
             target = self.build / path
             target.parent.mkdir(parents=True, exist_ok=True)
-            os.link(source, target)
+            link_or_copy(source, target)
             self.result.skipped += 1
             return True
         return False
@@ -594,6 +594,8 @@ REASON_LABELS = {
     "nested_value": "值为对象或数组",
     "not_an_object": "记录不是对象",
     "excel_number_precision": "Excel 数字精度丢失",
+    "personal_number_in_field": "公开字段含个人号码",
+    "control_characters": "含控制字符",
 }
 
 

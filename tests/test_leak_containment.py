@@ -1,0 +1,169 @@
+"""Nothing leaked even when departments write carelessly: a personal number in a column published as
+it is holds back that row (not the day), control characters never publish, a build that failed its
+checks is never under public/, and the hidden-value net covers what masking removed."""
+
+from __future__ import annotations
+
+import os
+
+import pyarrow.parquet as pq
+import pytest
+
+from gongshi.ingest import read_delivery
+from gongshi.leakscan import known_protected_values, scan_directory
+from gongshi.publishing import leak_gate, process_and_publish
+from gongshi.redaction import redact
+from gongshi.register import Register
+from gongshi.settings import Settings
+from gongshi.validation import validate
+
+from .conftest import DAY1, DAY2, deliver
+
+HEADER = (
+    "任务编号,任务名称,检查实施机关,检查类型,检查日期,市场主体名称,统一社会信用代码,法定代表人（负责人）,"
+    "检查事项,检查结果,处理情况,联系电话,执法人员"
+)
+ID = "320106198506127311"
+
+
+def _row(task="JS202611270100", name="南京甲商行", code="91320200921B86873E", handling="已责令整改", phone=""):
+    return (
+        f"{task},南京市抽查,南京市市场监督管理局,双随机抽查,2026-11-27,{name},{code},王某某,检查事项,未发现问题,"
+        f"{handling},{phone},张三"
+    )
+
+
+def _validate(catalog, tmp_path, *rows: str):
+    deliver(tmp_path, "inspection_results", DAY2, "南京市市场监管局_抽查.csv", "\n".join([HEADER, *rows]) + "\n")
+    dataset = catalog["inspection_results"]
+    return validate(read_delivery(tmp_path, dataset, DAY2), dataset)
+
+
+@pytest.mark.parametrize(
+    ("row", "field", "label"),
+    [
+        (_row(task=f"JS{ID}"), "task_id", "任务编号疑似包含身份证号"),
+        (_row(name=f"南京市sfz{ID}商行"), "entity_name", "市场主体名称疑似包含身份证号"),
+        (_row(name="南京甲商行tel13912345678"), "entity_name", "市场主体名称疑似包含手机号"),
+        # an ID number that also passes the credit-code check is an ID number in a code column
+        (_row(code="321204195312011003"), "credit_code", "统一社会信用代码疑似包含身份证号"),
+        # the record's own contact phone (a landline no pattern describes) typed into its name
+        (_row(name="南京甲商行025-83456789", phone="025-83456789"), "entity_name", "报送的受保护号码"),
+    ],
+)
+def test_a_personal_number_in_a_column_published_as_is_holds_back_the_row(catalog, tmp_path, row, field, label):
+    result = _validate(catalog, tmp_path, row, _row(task="JS202611270101"))
+    assert result.quarantined.num_rows == 1 and result.accepted.num_rows == 1
+    issue = next(i for i in result.issues.to_pylist() if i["code"] == "personal_number_in_field")
+    assert issue["field"] == field and label in issue["message"]
+    assert "该行未发布" in issue["message"]
+
+
+def test_free_text_is_masked_not_held_back(catalog, tmp_path):
+    result = _validate(catalog, tmp_path, _row(handling=f"经营者（身份证ID{ID}）拒绝配合，联系人tel13912345678"))
+    assert result.quarantined.num_rows == 0
+    table, report = redact(result.accepted, catalog["inspection_results"], b"k")
+    assert table["handling"].to_pylist() == ["经营者（身份证ID[身份证号已隐藏]）拒绝配合，联系人tel[手机号已隐藏]"]
+    assert report.free_text["handling"] == {"mobile": 1, "resident_id": 1}
+
+
+def test_the_records_own_landline_is_masked_in_its_text(catalog, tmp_path):
+    result = _validate(catalog, tmp_path, _row(handling="联系电话 025-8345 6789，已整改", phone="025-83456789"))
+    table, _ = redact(result.accepted, catalog["inspection_results"], b"k")
+    assert table["handling"].to_pylist() == ["联系电话 [号码已隐藏]，已整改"]
+    assert "contact_phone" not in table.column_names
+
+
+def test_control_characters_are_removed_from_text_and_hold_back_codes(catalog, tmp_path):
+    result = _validate(
+        catalog,
+        tmp_path,
+        _row(name="南京\x00甲\x1b商行", handling='"整改\x07完成\n已复查"'),
+        _row(task="JS2026\x0011270101"),
+    )
+    accepted = result.accepted.to_pylist()
+    assert [(r["entity_name"], r["handling"]) for r in accepted] == [("南京甲商行", "整改完成\n已复查")]
+    codes = {(i["field"], i["code"], i["severity"]) for i in result.issues.to_pylist()}
+    assert ("entity_name", "control_characters_removed", "warning") in codes
+    assert ("task_id", "control_characters", "error") in codes
+    assert result.quarantined.num_rows == 1
+
+
+def test_the_gate_reports_control_characters(tmp_path):
+    (tmp_path / "a.csv").write_text("name\n南京\x00商行\n", encoding="utf-8")
+    (tmp_path / "b.html").write_text("<title>南京\x01商行</title>\n", encoding="utf-8")
+    leaks = {(leak.file, leak.location, leak.kind) for leak in scan_directory(tmp_path).leaks}
+    assert leaks == {("a.csv", "line 2", "control_character"), ("b.html", "line 1", "control_character")}
+
+
+def test_hidden_value_net_covers_what_masking_removed(catalog, tmp_path):
+    result = _validate(catalog, tmp_path, _row(handling=f"身份证sfz{ID}，手机13912345678"))
+    dataset = catalog["inspection_results"]
+    with Register(tmp_path / "r.duckdb", dataset) as register:
+        register.apply(result)
+        known = known_protected_values([(dataset, register.events())])
+    assert {ID, "13912345678"} <= known
+    # were masking to regress, the gate would still find the exact digits
+    (tmp_path / "page.html").write_text(f"<p>{ID[:6]}-{ID[6:14]}-{ID[14:]}</p>", encoding="utf-8")
+    assert [leak.kind for leak in scan_directory(tmp_path, known).leaks if leak.file == "page.html"] == [
+        "resident_id",
+        "known_value",
+    ]
+
+
+def _public_listing(public) -> dict[str, str]:
+    """Every path under public/ (symlinks listed, not followed into), with what a symlink points at."""
+    listing = {}
+    for folder, directories, files in os.walk(public):
+        for name in directories + files:
+            path = os.path.join(folder, name)
+            relative = os.path.relpath(path, public)
+            listing[relative] = os.readlink(path) if os.path.islink(path) else ""
+    return listing
+
+
+@pytest.mark.slow
+def test_a_blocked_day_leaves_nothing_under_public(tmp_path, inbox, catalog):
+    settings = Settings(inbox=inbox, public=tmp_path / "public", state=tmp_path / "state")
+    assert not process_and_publish(settings, DAY1, catalog)["failed_checks"]
+    before = _public_listing(settings.public)
+    # A landline from the (never published) contact column of one record typed into another record's
+    # text: no pattern describes it, only the gate's hidden-value net finds it.
+    deliver(
+        inbox,
+        "inspection_results",
+        DAY2,
+        "南京市市场监管局_补报.csv",
+        "\n".join(
+            [HEADER, _row(phone="025-83456789"), _row(task="JS202611270101", handling="请联系 025-83456789 核实")]
+        )
+        + "\n",
+    )
+    result = process_and_publish(settings, DAY2, catalog)
+    leaks = result["failed_checks"]["leak_gate"]
+    assert leaks and all("known_value" in leak for leak in leaks)
+    assert any(leak.startswith("datasets/inspection_results/inspection_results.csv: line ") for leak in leaks)
+    assert "025******89" in leaks[0] and "83456789" not in " ".join(leaks)  # named, masked
+    assert _public_listing(settings.public) == before  # not one new file, not one changed link
+    staged = list((settings.state / "staging").iterdir())
+    assert len(staged) == 1 and (staged[0] / "datasets").is_dir()  # the blocked build waits in state/
+    # the department corrects the file; the next run publishes and clears what the blocked one left
+    deliver(
+        inbox,
+        "inspection_results",
+        DAY2,
+        "南京市市场监管局_补报.csv",
+        "\n".join([HEADER, _row(phone="025-83456789"), _row(task="JS202611270101")]) + "\n",
+    )
+    assert not process_and_publish(settings, DAY2, catalog)["failed_checks"]
+    assert not list((settings.state / "staging").iterdir())
+    assert scan_directory(settings.public / "latest").clean
+    assert leak_gate(settings, catalog, settings.public / "latest").clean
+
+
+def test_record_ids_and_pseudonyms_have_no_digits(published_demo):
+    folder = published_demo.public / "latest" / "datasets" / "blacklist_entries"
+    table = pq.read_table(folder / "blacklist_entries.parquet")
+    pseudonyms = [p for p in table["legal_representative_id_number_pseudonym"].to_pylist() if p]
+    assert table.num_rows and pseudonyms
+    assert not any(c.isdigit() for i in table["record_id"].to_pylist() + pseudonyms for c in i)
