@@ -227,8 +227,9 @@ def cmd_publish(args: argparse.Namespace) -> int:
                 for problem in (problems.value if problems is not None else [])[:PROBLEMS_SHOWN]:
                     print(f"      {problem}")
         for event in result.all_events:
-            if event.is_step_failure:
-                print(f"    步骤失败：{event.step_key}：{event.event_specific_data.error.message.strip()}")
+            error = event.event_specific_data.error if event.is_step_failure else None
+            if error is not None and error.cls_name != "DagsterAssetCheckFailedError":  # checks are listed above
+                print(f"    步骤失败：{event.step_key}：{error.message.strip()}")
         status = "完成，已发布" if result.success else "失败（阻断检查未通过或步骤出错，未发布；详见 Dagster UI）"
         print(f"[{day}] {status}  run {result.run_id}")
         if not result.success:
