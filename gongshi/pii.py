@@ -19,8 +19,9 @@ a mobile or a card (all-digit codes that are also valid ID numbers are masked un
 number. Identifiers the project makes (record ids, pseudonyms) contain no digits at all, so they
 cannot be mistaken (see `gongshi.identifiers.letters_only`).
 
-Two passes, so the cost grows with the suspicious cells: an RE2 prefilter over the whole Arrow
-column picks cells with eleven digits close together (or an at-sign); only those are read here.
+Two passes, so the cost grows with the suspicious cells: a prefilter over the whole Arrow column
+(`candidates`: enough digits, then the shape of an ID, mobile or card among the cell's digits, or an
+at-sign) picks the cells that could hold a protected value; only those are read in Python.
 Every pattern runs in linear time: groups of digits are found once, e-mail addresses are read
 outwards from each at-sign within the lengths an address can have.
 """
@@ -34,6 +35,7 @@ from collections import Counter
 from dataclasses import dataclass
 from functools import cache
 
+import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -68,12 +70,8 @@ RE2_INVISIBLE = r"\p{Cf}\p{Cc}\p{Mn}\x{115F}\x{1160}\x{17B4}\x{17B5}\x{3164}\x{F
 RE2_DASHES = "".join(f"\\x{{{ord(c):04X}}}" for c in _DASHES)
 RE2_DOTS = "".join(f"\\x{{{ord(c):04X}}}" for c in _DOTS)
 RE2_SEPARATORS = r"\p{Zs} .\-" + RE2_DASHES + RE2_DOTS
-# Prefilter: eleven digits (of any script) with at most four separators or invisible characters
-# between any two, or an at-sign. Everything the precise pass can find matches it.
-PREFILTER = f"\\p{{Nd}}(?:[{RE2_SEPARATORS}{RE2_INVISIBLE}]{{0,4}}\\p{{Nd}}){{10,}}|[@＠﹫]"
 # Known values (landlines, account numbers: what no pattern describes) have seven digits or more.
 KNOWN_MIN_DIGITS = 7
-KNOWN_PREFILTER = f"\\p{{Nd}}(?:[{RE2_SEPARATORS}{RE2_INVISIBLE}]{{0,4}}\\p{{Nd}}){{{KNOWN_MIN_DIGITS - 1},}}"
 
 
 @cache
@@ -328,29 +326,77 @@ def _masked(text: str, hits: list[Hit]) -> str:
 
 
 def candidates(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    """Vectorised prefilter: True where a cell could hold a protected value."""
-    return _prefilter(column, PREFILTER, 11, at_sign=True)
+    """Vectorised prefilter: True where a cell could hold a protected value — a superset of what
+    `find` finds. Only cells with a digit or an at-sign are looked at; among those, on their digits
+    as the detector would join them (`_digit_runs`), the shape of an ID number (a province, a
+    19xx/20xx birth date), a mobile (1[3-9]) or a card (16 digits from 3–6, or any 16 in a cell with
+    a word such as 账号). Cells with an at-sign or with digits NFKC does not fold (Arabic-Indic,
+    Devanagari…) always go to the precise pass."""
+    column = _as_strings(column)
+    selected = np.zeros(len(column), dtype=bool)
+    rows = np.flatnonzero(_matches(column, r"[\p{Nd}@＠﹫]"))
+    if len(rows):
+        selected[rows[_shaped(pc.take(column, pa.array(rows)))]] = True
+    return selected
+
+
+def _shaped(cells: pa.Array, runs: pa.Array | None = None) -> np.ndarray:
+    always = _matches(cells, f"[@＠﹫{_exotic_digits()}]")
+    runs = _digit_runs(cells) if runs is None else runs
+    shaped = _matches(runs, "[0-9]{16}") & _matches(cells, _CARD_WORDS)
+    for shape in _NUMBER_SHAPES:  # one pattern each: RE2 is ten times slower on their alternation
+        shaped |= _matches(runs, shape)
+    return shaped | always
+
+
+# What an ID number (18 or 15 digits), a mobile and a card look like among a cell's digit runs.
+_PROVINCE = "(?:1[1-5]|2[1-3]|3[1-7]|4[1-6]|5[0-4]|6[1-5]|71|8[12])"  # PROVINCES as a pattern
+_NUMBER_SHAPES = (
+    _PROVINCE + "[0-9]{4}(?:19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])[0-9]{3}[0-9Xx]",
+    _PROVINCE + "[0-9]{6}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])[0-9]{3}",
+    "1[3-9][0-9]{9}",
+    "[3-6][0-9]{15}",
+)
+_CARD_WORDS = "银行卡|卡号|账号|帐号|账户|帐户|开户"
+
+
+def _digit_runs(cells: pa.Array) -> pa.Array:
+    """Each cell's digits as the detector can join them: full-width folded, separators and invisible
+    characters removed, every other character a `|` (an ID's X kept). Every number `find` reports
+    is a substring of one of these runs."""
+    text = pc.replace_substring_regex(cells, f"[{RE2_SEPARATORS}{RE2_INVISIBLE}]+", "")
+    return _nfkc(pc.replace_substring_regex(text, "[^\\p{Nd}XxＸｘ]+", "|"))
+
+
+def _nfkc(cells: pa.Array) -> pa.Array:
+    """NFKC, paid only by the cells that are not plain ASCII (for which it changes nothing)."""
+    ascii_only = pc.fill_null(pc.string_is_ascii(cells), True)
+    if pc.all(ascii_only).as_py():
+        return cells
+    other = pc.invert(ascii_only)
+    return pc.replace_with_mask(cells, other, pc.utf8_normalize(cells.filter(other), form="NFKC"))
+
+
+@cache
+def _exotic_digits() -> str:
+    """An RE2 class of the decimal digits NFKC leaves alone (all but ASCII and full-width)."""
+    codes = [c for c in range(0x80, sys.maxunicode + 1) if unicodedata.category(chr(c)) == "Nd"]
+    codes = [c for c in codes if not 0xFF10 <= c <= 0xFF19]
+    ranges, start = [], codes[0]
+    for previous, code in zip(codes, [*codes[1:], None], strict=True):
+        if code != previous + 1:
+            ranges.append(f"\\x{{{start:X}}}-\\x{{{previous:X}}}")
+            start = code
+    return "".join(ranges)
 
 
 def near_known(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    """Vectorised prefilter: True where a cell could hold a known value (seven digits close together)."""
-    return _prefilter(column, KNOWN_PREFILTER, KNOWN_MIN_DIGITS)
+    """Vectorised prefilter: True where a cell has the digits of a known value (seven or more)."""
+    return _at_least(_all_digits(column), KNOWN_MIN_DIGITS)
 
 
-def _prefilter(column: pa.Array | pa.ChunkedArray, pattern: str, min_digits: int, at_sign: bool = False) -> np.ndarray:
-    """`pattern` over the cells, in stages that get dearer as the cells get fewer: any digit (or
-    at-sign), then enough digits, then the pattern itself (whose Unicode classes make it the slowest)."""
-    column = _as_strings(column)
-    selected = np.zeros(len(column), dtype=bool)
-    rows = np.flatnonzero(_matches(column, r"[\p{Nd}@＠﹫]" if at_sign else r"\p{Nd}"))
-    if len(rows):
-        cells = pc.take(column, pa.array(rows))
-        enough = pc.greater_equal(pc.count_substring_regex(cells, r"\p{Nd}"), min_digits).to_numpy(zero_copy_only=False)
-        if at_sign:
-            enough |= _matches(cells, "[@＠﹫]")
-        rows, cells = rows[enough], cells.filter(pa.array(enough))
-        selected[rows[_matches(cells, pattern)]] = True
-    return selected
+def _at_least(digits: pa.Array, length: int) -> np.ndarray:
+    return pc.fill_null(pc.greater_equal(pc.utf8_length(digits), length), False).to_numpy(zero_copy_only=False)
 
 
 def _matches(cells: pa.Array, pattern: str) -> np.ndarray:
@@ -368,18 +414,27 @@ def scan_column(column: pa.Array | pa.ChunkedArray, known: pa.Table | None = Non
     with the column, holds for each row the numbers delivered for that record in columns that are
     never published (`number_digits` of each): found in the row's text, they are hits too."""
     column = _as_strings(column)
-    flagged = candidates(column)
+    flagged = np.zeros(len(column), dtype=bool)
     known_by_row: dict[int, frozenset[str]] = {}
-    if known is not None and known.num_columns:
-        has_known = np.zeros(len(column), dtype=bool)
+    rows = np.flatnonzero(_matches(column, r"[\p{Nd}@＠﹫]"))  # no digit, no at-sign: nothing to find
+    cells = pc.take(column, pa.array(rows))
+    runs = _digit_runs(cells)
+    flagged[rows[_shaped(cells, runs)]] = True
+    if known is not None and known.num_columns and len(rows):
+        has_known = np.zeros(len(rows), dtype=bool)
         for values in known.columns:
-            has_known |= pc.is_valid(values).to_numpy(zero_copy_only=False)
-        near = near_known(column)
-        rows = np.flatnonzero(has_known & near)
-        if len(rows):
-            per_column = [pc.take(values, pa.array(rows)).to_pylist() for values in known.columns]
-            known_by_row = {int(r): frozenset(v for v in vs if v) for r, *vs in zip(rows, *per_column, strict=True)}
-            flagged[rows] = True
+            has_known |= pc.is_valid(pc.take(values, pa.array(rows))).to_numpy(zero_copy_only=False)
+        digits = pc.replace_substring_regex(runs, "[|Xx]+", "")
+        near = np.flatnonzero(has_known & _at_least(digits, KNOWN_MIN_DIGITS))
+        if len(near):
+            # Only where a known value is among the cell's digits (a vectorised substring test) does
+            # find() look for it.
+            values = known.take(pa.array(rows[near]))
+            contained = _contains_any(pc.take(digits, pa.array(near)), values)
+            per_column = [values.column(i).filter(pa.array(contained)).to_pylist() for i in range(values.num_columns)]
+            for row, *mine in zip(rows[near][contained], *per_column, strict=True):
+                known_by_row[int(row)] = frozenset(v for v in mine if v)
+            flagged[rows[near][contained]] = True
     suspicious = np.flatnonzero(flagged)
     if not len(suspicious):
         return []
@@ -412,8 +467,23 @@ def mask_column(column: pa.Array | pa.ChunkedArray, known: pa.Table | None = Non
 def number_digits(column: pa.Array | pa.ChunkedArray) -> pa.Array:
     """The digits of each value (full-width folded), null where fewer than KNOWN_MIN_DIGITS: what a
     known protected value looks like to `find(known=…)` and to the leak gate."""
-    digits = pc.replace_substring_regex(pc.utf8_normalize(_as_strings(column), form="NFKC"), r"[^0-9]", "")
+    digits = _all_digits(column)
     return pc.if_else(pc.greater_equal(pc.utf8_length(digits), KNOWN_MIN_DIGITS), digits, None)
+
+
+def _contains_any(digits: pa.Array, values: pa.Table) -> np.ndarray:
+    """Row by row: does `digits` contain any of the row's `values`? (DuckDB: Arrow has no row-wise
+    substring search.)"""
+    table = values.rename_columns([f"k{i}" for i in range(values.num_columns)]).append_column("d", digits)
+    condition = " OR ".join(f"contains(d, k{i})" for i in range(values.num_columns))
+    with duckdb.connect() as connection:
+        connection.register("cells", table)
+        result = connection.sql(f"SELECT coalesce({condition}, false) AS hit FROM cells").fetchnumpy()["hit"]
+    return np.asarray(result, dtype=bool)
+
+
+def _all_digits(column: pa.Array | pa.ChunkedArray) -> pa.Array:
+    return _nfkc(pc.replace_substring_regex(_as_strings(column), r"[^\p{Nd}]+", ""))
 
 
 def mask_value(value: str | None) -> str | None:
