@@ -230,7 +230,12 @@ def cmd_publish(args: argparse.Namespace) -> int:
             error = event.event_specific_data.error if event.is_step_failure else None
             if error is not None and error.cls_name != "DagsterAssetCheckFailedError":  # checks are listed above
                 print(f"    步骤失败：{event.step_key}：{error.message.strip()}")
-        status = "完成，已发布" if result.success else "失败（阻断检查未通过或步骤出错，未发布；详见 Dagster UI）"
+        release = ledger.published_in(settings.layout, day)
+        status = (
+            ("完成，已发布" if release == day else f"完成：较晚送达，已并入 {release} 的发布重新发布")
+            if result.success
+            else "失败（阻断检查未通过或步骤出错，未发布；详见 Dagster UI）"
+        )
         print(f"[{day}] {status}  run {result.run_id}")
         if not result.success:
             failed.append(day)

@@ -9,6 +9,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gongshi.faults import StateDamaged
 from gongshi.paths import StateLayout
 from gongshi.storage import write_json
 
@@ -70,6 +71,23 @@ class DatasetLedger:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
 
+DAY_FILE = "day.json"  # the whole day across datasets
+PUBLISHED_FILE = "published.json"  # the release the day's deliveries went out in
+_NOT_DATASETS = {Path(DAY_FILE).stem, Path(PUBLISHED_FILE).stem}
+
+
+def mark_published(state: StateLayout, day: str, release: str, build: str) -> None:
+    """Record that `day`'s deliveries went out, in the release of `release` (itself, or a newer day
+    re-published because `day` came late)."""
+    write_json(state.ledger_dir(day) / PUBLISHED_FILE, {"day": day, "release": release, "build": build})
+
+
+def published_in(state: StateLayout, day: str) -> str | None:
+    """The release `day`'s deliveries last went out in, or None if they never did."""
+    path = state.ledger_dir(day) / PUBLISHED_FILE
+    return _load(path)["release"] if path.is_file() else None
+
+
 def ledger_path(state: StateLayout, day: str, dataset: str) -> Path:
     return state.ledger_dir(day) / f"{dataset}.json"
 
@@ -84,11 +102,22 @@ def read(state: StateLayout, day: str, dataset: str) -> DatasetLedger | None:
     path = ledger_path(state, day, dataset)
     if not path.is_file():
         return None
-    return DatasetLedger(**json.loads(path.read_text(encoding="utf-8")))
+    return DatasetLedger(**_load(path))
+
+
+def _load(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, TypeError) as error:
+        raise StateDamaged(
+            path,
+            f"台账文件已损坏，无法读取（{error}）",
+            f"把它移到别处（或从备份恢复），再运行 gongshi publish --date {path.parent.name}：该日将被重新处理",
+        ) from None
 
 
 def read_day(state: StateLayout, day: str) -> dict[str, DatasetLedger]:
     folder = state.ledger_dir(day)
     if not folder.is_dir():
         return {}
-    return {p.stem: read(state, day, p.stem) for p in sorted(folder.glob("*.json")) if p.stem != "day"}
+    return {p.stem: read(state, day, p.stem) for p in sorted(folder.glob("*.json")) if p.stem not in _NOT_DATASETS}

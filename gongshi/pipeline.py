@@ -39,9 +39,10 @@ def inbox_days(settings: Settings, catalog: dict[str, Dataset]) -> list[str]:
 
 
 def is_processed(settings: Settings, catalog: dict[str, Dataset], day: str) -> bool:
-    """A day is processed when it went live and every dataset's ledger for it has the inbox's current
+    """A day is processed when its deliveries went live (in its own release, or in a newer day's
+    re-published because it came late) and every dataset's ledger for it has the inbox's current
     fingerprint. A day stopped by a check, or killed before its release was kept, stays pending."""
-    if not (settings.layout.published_dir(day) / "release.json").is_file():
+    if ledger.published_in(settings.layout, day) is None:
         return False
     for dataset in catalog:
         entry = ledger.read(settings.layout, day, dataset)
@@ -215,7 +216,7 @@ def day_ledger(settings: Settings, catalog: dict[str, Dataset], day: str) -> dic
         "problems": problems,
         "datasets": {name: e.to_dict() for name, e in entries.items()},
     }
-    write_json(settings.layout.ledger_dir(day) / "day.json", summary)
+    write_json(settings.layout.ledger_dir(day) / ledger.DAY_FILE, summary)
     return summary
 
 

@@ -67,11 +67,20 @@ def _read(path: Path) -> pa.Table | None:
 # --- stages ---------------------------------------------------------------------------------------------
 
 
+def release_day(settings: Settings, day: str) -> str:
+    """The day whose release processing `day` builds: `day` itself, or — when a newer day is already
+    out (`day` came late, or was corrected) — that newest day, re-published so that latest reflects
+    every delivery. Dated releases are what went out on their day; they are not rewritten."""
+    return max([*published_days(settings), day])
+
+
 def redact_stage(settings: Settings, dataset: Dataset, day: str) -> dict:
-    """The public view of the register as of `day` (in its publicity period, not withdrawn), every
-    column's privacy class applied and published text scanned; counts into the ledger."""
+    """The public view of the register as of the release day (in its publicity period, not
+    withdrawn), every column's privacy class applied and published text scanned; counts into the
+    ledger of `day`."""
+    target = release_day(settings, day)
     with Register(settings.layout.register_path(dataset.id), dataset) as register:
-        records = register.records_as_of(day)
+        records = register.records_as_of(target)
     taken_down = withdrawn(settings.layout, dataset.id)
     view = public_view(records, dataset, set(taken_down))
     table, report = redact(view, dataset, pseudonym_key(settings.layout))
@@ -92,18 +101,22 @@ def redact_stage(settings: Settings, dataset: Dataset, day: str) -> dict:
         for key, value in counts.items():
             setattr(entry, key, value)
         ledger.write(settings.layout, entry)
-    return {**counts, **report.to_dict(), "ledger_problems": entry.problems() if entry else []}
+    return {**counts, **report.to_dict(), "release": target, "ledger_problems": entry.problems() if entry else []}
 
 
 def release_stage(settings: Settings, catalog: dict[str, Dataset], day: str) -> dict:
-    """Build the day's release in the staging area of the state directory (nothing reaches the public
-    directory here): every format of every dataset, the change files, metadata, site and manifest.
-    Unchanged datasets and pages are hard-linked from the live build."""
+    """Build the release of the release day (`release_day`) in the staging area of the state
+    directory (nothing reaches the public directory here): every format of every dataset, the change
+    files (against the day before it that went out), metadata, site and manifest. Unchanged datasets
+    and pages are hard-linked from the live build."""
     layout = settings.public_layout
     collect_garbage(layout)
     clear_staging(settings.layout.staging)
-    previous = previous_published_day(settings, day)
-    previous_release = _release_record(settings, previous) if previous else {}
+    target = release_day(settings, day)
+    previous = previous_published_day(settings, target)
+    # Files are reused from the release being replaced (a re-publication), else from the day before.
+    base = target if target in published_days(settings) else previous
+    previous_release = _release_record(settings, base) if base else {}
     previous_build = layout.builds / previous_release["build"] if previous_release else None
     tables, hashes, reuse, today = {}, {}, {}, {}
     for dataset in catalog.values():
@@ -121,26 +134,28 @@ def release_stage(settings: Settings, catalog: dict[str, Dataset], day: str) -> 
             before,
             tables[dataset.id],
             dataset,
-            day,
+            target,
             _statuses(settings, dataset, day),
             withdrawn(settings.layout, dataset.id),
         )
         write_parquet(change, folder / "changes.parquet")
         today[dataset.id] = change
-    history = change_history(settings, catalog, day, today)
-    build = new_build(settings.layout.staging, day)
+    history = change_history(settings, catalog, target, today)
+    build = new_build(settings.layout.staging, target)
     usable_previous = previous_build if previous_build and previous_build.is_dir() else None
     site = _SiteStep(
         settings,
         catalog,
-        day,
+        target,
         tables,
         history,
         usable_previous,
         previous_release.get("site", {}) if previous_release else {},
+        quality_history(settings, catalog, day, target),
     )
-    files = build_files(build, catalog, day, tables, history, settings.base_url, reuse, site, usable_previous)
+    files = build_files(build, catalog, target, tables, history, settings.base_url, reuse, site, usable_previous)
     summary = {
+        "release": target,
         "build": build.name,
         "files": files,
         "hashes": hashes,
@@ -170,9 +185,10 @@ class _SiteStep:
         history: dict[str, dict[str, pa.Table]],
         previous_build: Path | None,
         previous_fingerprints: dict[str, str],
+        quality: dict[str, dict],
     ):
         self.settings, self.catalog, self.day, self.tables, self.history = settings, catalog, day, tables, history
-        self.previous_build, self.previous_fingerprints = previous_build, previous_fingerprints
+        self.previous_build, self.previous_fingerprints, self.quality = previous_build, previous_fingerprints, quality
         self.result = SiteResult()
 
     def __call__(self, build: Path, files: dict[str, dict]) -> None:
@@ -184,19 +200,22 @@ class _SiteStep:
             self.tables,
             self.history,
             files,
-            quality_history(self.settings, self.catalog, self.day),
+            self.quality,
             self.previous_build,
             self.previous_fingerprints,
         ).build_all()
 
 
-def quality_history(settings: Settings, catalog: dict[str, Dataset], day: str) -> dict[str, dict]:
-    """The quality reports of the retained days up to `day` (today's from its ledger so far)."""
-    retained = set(settings.public_layout.retained_days())
+def quality_history(settings: Settings, catalog: dict[str, Dataset], day: str, target: str) -> dict[str, dict]:
+    """The quality reports of the delivery days a release up to `target` covers — from the oldest
+    retained release on, late days included — with `day`'s intake from its ledger so far."""
+    retained = settings.public_layout.retained_days()
+    oldest = min([*retained, target])
+    folder = settings.state / "reports"
     history = {}
-    for past in published_days(settings):
+    for past in sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []:
         path = settings.layout.reports_dir(past) / "quality.json"
-        if past < day and past in retained and path.is_file():
+        if oldest <= past <= target and past != day and path.is_file():
             history[past] = json.loads(path.read_text(encoding="utf-8"))
     history[day] = {"day": day, "datasets": {name: {"intake": _intake(settings, day, name)} for name in catalog}}
     return history
@@ -399,33 +418,37 @@ def _intake(settings: Settings, day: str, dataset: str) -> dict:
 
 
 def publish_stage(settings: Settings, catalog: dict[str, Dataset], day: str) -> dict:
-    """Switch the checked build in as the day's release (and latest, unless a newer day is out),
-    keep its snapshot, take withdrawn records out of every retained release, apply the retention."""
+    """Switch the checked build in as the release of its day (and latest, unless a newer day is
+    out), keep its snapshot, record that `day`'s deliveries went out in it, take withdrawn records
+    out of every retained release, apply the retention."""
     layout = settings.public_layout
     summary = json.loads((settings.layout.stage_dir(day, RELEASE_STAGE) / "build.json").read_text(encoding="utf-8"))
+    target = summary["release"]
     build = install(layout, settings.layout.staging / summary["build"])
-    newest = max([*layout.retained_days(), day])
-    switch(layout, day, build, make_latest=day == newest)
+    newest = max([*layout.retained_days(), target])
+    switch(layout, target, build, make_latest=target == newest)
     checkpoint("publish:switched")
-    _keep_snapshot(settings, catalog, day, summary)
-    rewritten = apply_takedowns(settings, catalog, skip=day)
-    if day == newest:
-        _write_root_package(settings, catalog, day)
+    _keep_snapshot(settings, catalog, day, target, summary)
+    ledger.mark_published(settings.layout, day, target, build.name)
+    rewritten = apply_takedowns(settings, catalog, skip=target)
+    if target == newest:
+        _write_root_package(settings, catalog, target)
     dropped = collect_garbage(layout, settings.keep_releases)
     for old in dropped:
         shutil.rmtree(published_dir(settings, old), ignore_errors=True)
     return {
-        "release": day,
+        "release": target,
         "build": build.name,
-        "latest": day == newest,
+        "latest": target == newest,
         "retained": layout.retained_days(),
         "dropped": dropped,
         "takedowns_applied_to": rewritten,
     }
 
 
-def _keep_snapshot(settings: Settings, catalog: dict[str, Dataset], day: str, summary: dict) -> None:
-    target = published_dir(settings, day)
+def _keep_snapshot(settings: Settings, catalog: dict[str, Dataset], day: str, release: str, summary: dict) -> None:
+    """What went out as `release` (built while processing `day`): public and change tables."""
+    target = published_dir(settings, release)
     (target / "changes").mkdir(parents=True, exist_ok=True)
     for name in catalog:
         stage = settings.layout.stage_dir(day, name)
@@ -475,7 +498,8 @@ def apply_takedowns(settings: Settings, catalog: dict[str, Dataset], skip: str |
             continue
         old_build = layout.builds / record["build"]
         staged = new_build(settings.layout.staging, day)
-        site = _SiteStep(settings, catalog, day, tables, history, old_build, record.get("site", {}))
+        quality = quality_history(settings, catalog, day, day)
+        site = _SiteStep(settings, catalog, day, tables, history, old_build, record.get("site", {}), quality)
         files = build_files(
             staged, catalog, day, tables, history, settings.base_url, site=site, previous_build=old_build
         )

@@ -100,11 +100,12 @@ class Register:
         day = dt.date.fromisoformat(validated.day)
         incoming = self._incoming(validated.accepted)  # noqa: F841 - read by DuckDB by name
         fields = [f'"{n}"' for n in self.dataset.field_names]
+        group = self._group_columns()
         self.db.execute("BEGIN TRANSACTION")
         try:
             self.db.execute(
-                "CREATE OR REPLACE TEMP TABLE affected AS "
-                "SELECT DISTINCT record_id FROM events WHERE delivery_date = ?",
+                f"CREATE OR REPLACE TEMP TABLE affected_groups AS SELECT DISTINCT {group} FROM events "
+                "WHERE delivery_date = ?",
                 [day],
             )
             self.db.execute("DELETE FROM events WHERE delivery_date = ?", [day])
@@ -114,7 +115,14 @@ class Register:
                                     action, row_hash, flags, {", ".join(fields)})
                 SELECT record_id, delivery_date, source_file, source_sheet, source_row, department,
                        action, row_hash, flags, {", ".join(fields)} FROM day_events""")
-            self.db.execute("INSERT INTO affected SELECT DISTINCT record_id FROM day_events")
+            self.db.execute(f"INSERT INTO affected_groups SELECT DISTINCT {group} FROM day_events")
+            # Every record of a touched group is refolded: a removal closes whichever listing of its
+            # group the whole history says, whatever order the days were processed in.
+            self.db.execute(
+                f"CREATE OR REPLACE TEMP TABLE affected AS SELECT DISTINCT record_id FROM events "
+                f"WHERE ({group}) IN (SELECT ({group}) FROM affected_groups) "
+                "UNION SELECT record_id FROM records WHERE record_id IN (SELECT record_id FROM day_events)"
+            )
             before = self._status_of_affected()
             as_of = max(day, self.as_of() or day)
             self._refold(as_of)
@@ -129,6 +137,12 @@ class Register:
             self.db.execute("ROLLBACK")
             raise
         return update
+
+    def _group_columns(self) -> str:
+        """The columns that group records a removal may close (the removal rule's match key); without
+        a removal rule each record is its own group."""
+        rule = self.dataset.removal
+        return ", ".join(f'"{k}"' for k in rule.match_on) if rule else "record_id"
 
     def _incoming(self, accepted: pa.Table) -> pa.Table:
         columns = ["_source_file", "_source_sheet", "_source_row", "_department", "_flags", *self.dataset.field_names]
@@ -148,33 +162,19 @@ class Register:
         rule = dataset.removal
         if rule is None:
             return f"SELECT {key_sql} AS record_id, 'upsert' AS action, * FROM ({base} FROM incoming i) i"
+        # A removal is stored under a key of its own (match key and removal date); which listing it
+        # closes is decided when records are folded, from the whole history (`_resolved_sql`).
+        # A row carrying a listing and its removal is both events.
         removal_filled = " OR ".join(f'i."{n}" IS NOT NULL' for n in rule.when_filled)
         listing_filled = " AND ".join(f'i."{n}" IS NOT NULL' for n in rule.listing_required)
-        listed = dataset.publicity_period.counted_from
-        removed = rule.when_filled[0]
-        match = " AND ".join(f'c."{k}" = r."{k}"' for k in rule.match_on)
-        orphan_key = _hash_sql(dataset, [f'r."{k}"' for k in rule.match_on] + ["'removal'", f'r."{removed}"'])
+        removal_key = _hash_sql(
+            dataset, [f'i."{k}"' for k in rule.match_on] + ["'removal'", f'i."{rule.when_filled[0]}"']
+        )
         return f"""
-            WITH rows AS ({base}, row_number() OVER () AS n FROM incoming i),
-            listings AS (SELECT {key_sql} AS record_id, * FROM rows i WHERE {listing_filled}),
-            removals AS (SELECT * FROM rows i WHERE {removal_filled}),
-            known AS (
-                SELECT record_id, {", ".join(f'"{k}"' for k in rule.match_on)}, "{listed}", status = '{ACTIVE}' AS open
-                FROM records
-                UNION ALL
-                SELECT record_id, {", ".join(f'"{k}"' for k in rule.match_on)}, "{listed}", true FROM listings),
-            matched AS (
-                SELECT r.n, c.record_id FROM removals r JOIN known c
-                  ON {match} AND c."{listed}" <= r."{removed}"
-                   AND (r."{listed}" IS NULL OR c."{listed}" = r."{listed}")
-                QUALIFY row_number() OVER (PARTITION BY r.n ORDER BY c.open DESC, c."{listed}" DESC) = 1)
-            SELECT record_id, 'upsert' AS action, * EXCLUDE (record_id, n) FROM listings
+            WITH rows AS ({base} FROM incoming i)
+            SELECT {key_sql} AS record_id, 'upsert' AS action, * FROM rows i WHERE {listing_filled}
             UNION ALL
-            SELECT coalesce(m.record_id, {orphan_key}) AS record_id, 'removal' AS action,
-                   r.* EXCLUDE (n) REPLACE (CASE WHEN m.record_id IS NULL
-                                     THEN list_distinct(list_append(coalesce(r.flags, []), '{UNMATCHED_REMOVAL}'))
-                                     ELSE r.flags END AS flags)
-            FROM removals r LEFT JOIN matched m USING (n)"""
+            SELECT {removal_key} AS record_id, 'removal' AS action, * FROM rows i WHERE {removal_filled}"""
 
     def _refold(self, as_of: dt.date) -> None:
         """Recompute every affected record from its full event history."""
@@ -202,10 +202,11 @@ class Register:
         newest_first = ", ".join(f"{c} DESC" for c in order.split(", "))
         changed = "action = 'upsert' AND previous_hash IS NOT NULL AND previous_hash <> row_hash"
         return f"""
-            WITH ev AS (
+            WITH {self._resolved_sql(events_where)},
+            ev AS (
                 SELECT *, lag(row_hash) OVER (PARTITION BY record_id, action ORDER BY {order}) AS previous_hash,
                        row_number() OVER (PARTITION BY record_id, action ORDER BY {newest_first}) AS newest
-                FROM events WHERE {events_where}),
+                FROM resolved),
             up AS (SELECT * FROM ev WHERE action = 'upsert' AND newest = 1),
             rm AS (SELECT * FROM ev WHERE action = 'removal' AND newest = 1),
             history AS (
@@ -233,6 +234,36 @@ class Register:
                    CASE WHEN expires_on <= ?::DATE THEN expires_on END AS expired_on,
                    flags
             FROM (SELECT *, {self._expiry_sql()} AS expires_on FROM folded)"""
+
+    def _resolved_sql(self, events_where: str) -> str:
+        """A CTE `resolved`: the events matching `events_where`, each removal under the record of the
+        listing it closes — the newest listing of the same match key decided on or before the
+        removal date (the very listing, when the removal names its date). Unmatched removals keep
+        their own key and the `removal_without_listing` flag. Only the events decide, not the order
+        in which days were processed: a listing delivered after its removal is closed by it."""
+        rule = self.dataset.removal
+        if rule is None:
+            return f"resolved AS (SELECT * FROM events WHERE {events_where})"
+        listed, removed = self.dataset.publicity_period.counted_from, rule.when_filled[0]
+        keys = ", ".join(f'"{k}"' for k in rule.match_on)
+        match = " AND ".join(f'l."{k}" = r."{k}"' for k in rule.match_on)
+        return f"""
+            base AS (SELECT * FROM events WHERE {events_where}),
+            listings AS (SELECT DISTINCT record_id, {keys}, "{listed}" FROM base WHERE action = 'upsert'),
+            removals AS (SELECT *, row_number() OVER () AS _n FROM base WHERE action = 'removal'),
+            closing AS (
+                SELECT r._n, l.record_id FROM removals r JOIN listings l
+                  ON {match} AND l."{listed}" <= r."{removed}" AND (r."{listed}" IS NULL OR l."{listed}" = r."{listed}")
+                QUALIFY row_number() OVER (PARTITION BY r._n ORDER BY l."{listed}" DESC, l.record_id) = 1),
+            resolved AS (
+                SELECT * FROM base WHERE action = 'upsert'
+                UNION ALL
+                SELECT r.* EXCLUDE (_n) REPLACE (
+                    coalesce(c.record_id, r.record_id) AS record_id,
+                    CASE WHEN c.record_id IS NULL
+                         THEN list_distinct(list_append(coalesce(r.flags, []), '{UNMATCHED_REMOVAL}'))
+                         ELSE r.flags END AS flags)
+                FROM removals r LEFT JOIN closing c USING (_n))"""
 
     def records_as_of(self, day: str) -> pa.Table:
         """The records as they stood after `day`'s deliveries, statuses as of that day."""
@@ -293,9 +324,11 @@ class Register:
         return self.db.sql("SELECT * FROM records ORDER BY record_id").to_arrow_table()
 
     def events(self, record: str | None = None) -> pa.Table:
+        """Every event (each removal under the record it closes), or one record's history."""
         where, params = ("WHERE record_id = ?", [record]) if record else ("", [])
         return self.db.sql(
-            f"SELECT * FROM events {where} ORDER BY delivery_date, source_file, source_sheet, source_row, record_id",
+            f"WITH {self._resolved_sql('true')} SELECT * FROM resolved {where} "
+            "ORDER BY delivery_date, source_file, source_sheet, source_row, record_id, action",
             params=params,
         ).to_arrow_table()
 

@@ -132,7 +132,8 @@ def _digest(settings):
     digest = hashlib.sha256()
     for path in sorted(settings.state.rglob("*")):
         # A re-run builds the release under a new directory name: compare everything but that name.
-        volatile = path.name in {"build.json", "release.json"} or path.suffix in {".duckdb", ".wal", ".xlsx"}
+        volatile = path.name in {"build.json", "release.json", "published.json"}
+        volatile = volatile or path.suffix in {".duckdb", ".wal", ".xlsx"}
         if path.is_file() and not volatile and "dagster" not in path.parts:
             digest.update(path.name.encode() + path.read_bytes())
     for name in sorted(p.stem for p in (settings.state / "register").glob("*.duckdb")):
