@@ -78,7 +78,7 @@ def inbox_sensor(context: dg.SensorEvaluationContext, gongshi: GongshiResource):
             continue
         day_fingerprint = "".join(fingerprint(delivery_files(settings.inbox, name, day)) for name in catalog)
         requests.append(dg.RunRequest(run_key=f"{day}:{day_fingerprint[:24]}", partition_key=day))
-    waiting = publishing.unapplied_takedowns(settings, catalog)
+    waiting = publishing.unapplied_takedowns(settings, catalog) + publishing.unapplied_lifts(settings, catalog)
     if not requests and waiting and publishing.published_days(settings):
         day = max(publishing.published_days(settings))
         requests.append(dg.RunRequest(run_key=f"takedown:{day}:{','.join(waiting)}"[:200], partition_key=day))

@@ -16,7 +16,7 @@ from assets.automation import (
 from assets.factory import dataset_assets
 from assets.ledger import ledger_asset
 from assets.release import release_assets
-from assets.resources import resource_for, settings_from_environment
+from assets.resources import StateLockResource, resource_for, settings_from_environment
 from assets.sources import pull_assets, source_resources
 from gongshi.catalog import load_catalog
 from gongshi.settings import Settings
@@ -41,7 +41,11 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
         dg.Definitions(
             assets=[ledger_asset(catalog), *release_assets(catalog), *pulls],
             **automation,
-            resources={"gongshi": resource_for(settings), **source_resources(catalog)},
+            resources={
+                "gongshi": resource_for(settings),
+                "state_lock": StateLockResource(state=str(settings.state)),
+                **source_resources(catalog),
+            },
             # Steps are small and share DuckDB files: one process is ~10x cheaper than one per step.
             executor=dg.in_process_executor,
         ),

@@ -4,7 +4,7 @@ import dagster as dg
 
 from assets.checks import FILES_READABLE, REGISTER_MATCHES_ACCEPTED, ROWS_RECONCILE
 from assets.partitions import daily_partitions
-from assets.resources import GongshiResource
+from assets.resources import GongshiResource, StateLockResource, in_words
 from gongshi import pipeline, publishing
 from gongshi.catalog import Dataset
 
@@ -32,7 +32,10 @@ def dataset_assets(dataset: Dataset) -> list[dg.AssetsDefinition]:
             )
         ],
     )
-    def raw(context: dg.AssetExecutionContext, gongshi: GongshiResource) -> dg.MaterializeResult:
+    @in_words
+    def raw(
+        context: dg.AssetExecutionContext, gongshi: GongshiResource, state_lock: StateLockResource
+    ) -> dg.MaterializeResult:
         summary = pipeline.read_stage(gongshi.settings(), dataset, context.partition_key)
         rejected = summary["rejections"]
         return dg.MaterializeResult(
@@ -42,6 +45,8 @@ def dataset_assets(dataset: Dataset) -> list[dg.AssetsDefinition]:
                 "rows_in": summary["rows_in"],
                 "encodings": dg.MetadataValue.json(summary["encodings"]),
                 "rejections": dg.MetadataValue.md(_bullets(rejected) or "（无）"),
+                "ignored": dg.MetadataValue.md(_bullets(summary["ignored"]) or "（无）"),
+                "retracted_by_operator": dg.MetadataValue.json(summary["retracted"]),
                 "fingerprint": summary["fingerprint"],
             },
             check_results=[
@@ -71,7 +76,10 @@ def dataset_assets(dataset: Dataset) -> list[dg.AssetsDefinition]:
             )
         ],
     )
-    def validated(context: dg.AssetExecutionContext, gongshi: GongshiResource) -> dg.MaterializeResult:
+    @in_words
+    def validated(
+        context: dg.AssetExecutionContext, gongshi: GongshiResource, state_lock: StateLockResource
+    ) -> dg.MaterializeResult:
         summary = pipeline.validate_stage(gongshi.settings(), dataset, context.partition_key)
         problems = summary["ledger_problems"]
         return dg.MaterializeResult(
@@ -111,7 +119,10 @@ def dataset_assets(dataset: Dataset) -> list[dg.AssetsDefinition]:
             )
         ],
     )
-    def register(context: dg.AssetExecutionContext, gongshi: GongshiResource) -> dg.MaterializeResult:
+    @in_words
+    def register(
+        context: dg.AssetExecutionContext, gongshi: GongshiResource, state_lock: StateLockResource
+    ) -> dg.MaterializeResult:
         summary = pipeline.register_stage(gongshi.settings(), dataset, context.partition_key)
         problems = summary["ledger_problems"]
         return dg.MaterializeResult(
@@ -142,7 +153,10 @@ def dataset_assets(dataset: Dataset) -> list[dg.AssetsDefinition]:
         description=f"{dataset.title}：当天可公开的记录（公示期内、未撤下），按 dataset.yaml 的隐私分类逐列处理"
         "（删除、遮盖、化名、概化），并扫描公开文本中的身份证号、手机号、银行卡号和个人邮箱。",
     )
-    def redacted(context: dg.AssetExecutionContext, gongshi: GongshiResource) -> dg.MaterializeResult:
+    @in_words
+    def redacted(
+        context: dg.AssetExecutionContext, gongshi: GongshiResource, state_lock: StateLockResource
+    ) -> dg.MaterializeResult:
         summary = publishing.redact_stage(gongshi.settings(), dataset, context.partition_key)
         return dg.MaterializeResult(
             metadata={

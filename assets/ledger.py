@@ -5,7 +5,7 @@ import dagster as dg
 from assets.checks import DAY_RECONCILES
 from assets.factory import REGISTER
 from assets.partitions import daily_partitions
-from assets.resources import GongshiResource
+from assets.resources import GongshiResource, StateLockResource, in_words
 from gongshi import pipeline
 from gongshi.catalog import Dataset
 
@@ -29,15 +29,23 @@ def ledger_asset(catalog: dict[str, Dataset]) -> dg.AssetsDefinition:
             )
         ],
     )
-    def ledger(context: dg.AssetExecutionContext, gongshi: GongshiResource) -> dg.MaterializeResult:
+    @in_words
+    def ledger(
+        context: dg.AssetExecutionContext, gongshi: GongshiResource, state_lock: StateLockResource
+    ) -> dg.MaterializeResult:
         summary = pipeline.day_ledger(gongshi.settings(), catalog, context.partition_key)
         rows = [
             f"| {name} | {e['rows_in']} | {e['accepted']} | {e['quarantined']} | {e['files_rejected']} |"
             for name, e in summary["datasets"].items()
         ]
         table = "\n".join(["| 数据集 | 读入 | 接受 | 隔离 | 退回文件 |", "|---|---|---|---|---|", *rows])
+        ignored = [f"- `{i['path']}`：{i['reason']}" for i in summary["inbox_ignored"]]
         return dg.MaterializeResult(
-            metadata={**summary["totals"], "by_dataset": dg.MetadataValue.md(table)},
+            metadata={
+                **summary["totals"],
+                "by_dataset": dg.MetadataValue.md(table),
+                "inbox_ignored": dg.MetadataValue.md("\n".join(ignored) or "（无）"),
+            },
             check_results=[
                 dg.AssetCheckResult(
                     check_name=DAY_RECONCILES,

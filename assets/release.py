@@ -6,7 +6,7 @@ from assets.checks import LEAK_GATE, PACKAGE_VALID, RELEASE_RECONCILES, WITHIN_B
 from assets.factory import REDACTED
 from assets.ledger import LEDGER_KEY
 from assets.partitions import daily_partitions
-from assets.resources import GongshiResource
+from assets.resources import GongshiResource, StateLockResource, in_words
 from gongshi import publishing
 from gongshi.catalog import Dataset
 from gongshi.leakscan import format_report
@@ -35,7 +35,10 @@ def release_assets(catalog: dict[str, Dataset]) -> list[dg.AssetsDefinition]:
             for name, text in CHECK_DESCRIPTIONS.items()
         ],
     )
-    def release(context: dg.AssetExecutionContext, gongshi: GongshiResource) -> dg.MaterializeResult:
+    @in_words
+    def release(
+        context: dg.AssetExecutionContext, gongshi: GongshiResource, state_lock: StateLockResource
+    ) -> dg.MaterializeResult:
         settings, day = gongshi.settings(), context.partition_key
         summary = publishing.release_stage(settings, catalog, day)
         checks, scan = publishing.release_checks(settings, catalog, day)
@@ -84,7 +87,10 @@ def release_assets(catalog: dict[str, Dataset]) -> list[dg.AssetsDefinition]:
         description="原子切换：把已通过检查的构建设为当天的发布和 latest；"
         "把撤下决定应用到每个保留的发布；按保留设置清理旧发布。",
     )
-    def published(context: dg.AssetExecutionContext, gongshi: GongshiResource) -> dg.MaterializeResult:
+    @in_words
+    def published(
+        context: dg.AssetExecutionContext, gongshi: GongshiResource, state_lock: StateLockResource
+    ) -> dg.MaterializeResult:
         summary = publishing.publish_stage(gongshi.settings(), catalog, context.partition_key)
         return dg.MaterializeResult(
             metadata={

@@ -120,6 +120,9 @@ class Bounds(_Strict):
     # Share of the previous release's records that may vanish in a day without expiring or being
     # withdrawn (a re-delivered file that lost rows, a wrong folder): beyond it, something is wrong.
     max_daily_retraction: float = 0.5
+    # The same over a window of days: a slow drip of vanishing records trips it too.
+    retraction_window_days: int = 7
+    max_window_retraction: float = 0.5
 
 
 class FolderSource(_Strict):

@@ -5,15 +5,19 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 from gongshi import ledger
 from gongshi.catalog import load_catalog
+from gongshi.faults import Fault, in_words
+from gongshi.ingest import ignored_in_inbox
+from gongshi.locking import describe, process_alive, state_lock
 from gongshi.paths import DEMO_INBOX, PROJECT_ROOT, StateLayout
 from gongshi.pipeline import inbox_days, pending_days
-from gongshi.publishing import published_days, unapplied_takedowns
+from gongshi.publishing import published_days, unapplied_lifts, unapplied_takedowns
 from gongshi.settings import Settings
 
 DAGSTER_YAML = """\
@@ -23,14 +27,21 @@ telemetry:
 nux:
   enabled: false
 """
+PID_TAG = "gongshi/pid"  # the process that ran it: a run marked running whose process is gone was killed
 PROBLEMS_SHOWN = 20  # per failed check, in the command's output (all of them are in the Dagster run)
-QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+# The command prints its own account of every step; the whole log is in the Dagster instance.
+QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    return args.func(args)
+    try:
+        with in_words():
+            return args.func(args)
+    except Fault as fault:
+        print(f"gongshi：{fault}", file=sys.stderr)
+        return 3
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,6 +59,27 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="YYYY-MM-DD",
         help="process only this delivery day (even if already processed); "
         "default: every day in the inbox not yet processed, oldest first",
+    )
+    publish.add_argument(
+        "--keep-releases",
+        type=int,
+        default=30,
+        metavar="N",
+        help="dated releases kept online (default 30)",
+    )
+    publish.add_argument(
+        "--retract",
+        action="store_true",
+        help="with --date: files or rows of that registered day were taken back on purpose; "
+        "their records are retracted, and the decision is audited",
+    )
+    publish.add_argument("--reason", metavar="TEXT", help="with --retract: why the department took them back")
+    publish.add_argument(
+        "--wait",
+        type=float,
+        default=3600,
+        metavar="SECONDS",
+        help="how long to wait for another publication on the same state directory (default 3600)",
     )
     publish.set_defaults(func=cmd_publish)
 
@@ -78,6 +110,11 @@ def build_parser() -> argparse.ArgumentParser:
     withdraw.add_argument("--authority", help="the deciding authority")
     withdraw.add_argument("--date", type=_day, metavar="YYYY-MM-DD", help="date of the decision")
     withdraw.add_argument("--list", action="store_true", help="list recorded takedowns and the audit of rewrites")
+    withdraw.add_argument(
+        "--lift",
+        metavar="RECORD_ID",
+        help="reinstate a record taken down earlier (on a new decision: --reason, --authority, --date)",
+    )
     withdraw.add_argument("--state", type=Path, default=Path("state"), metavar="DIR", help="state directory")
     withdraw.set_defaults(func=cmd_withdraw)
 
@@ -125,6 +162,8 @@ def _settings(args: argparse.Namespace) -> Settings:
         public=args.public.resolve(),
         state=args.state.resolve(),
         keep_releases=getattr(args, "keep_releases", 30),
+        retract=getattr(args, "retract", False),
+        retract_reason=getattr(args, "reason", None),
     )
 
 
@@ -147,10 +186,28 @@ def prepare_instance(settings: Settings) -> Path:
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
+    if args.retract and not (args.date and args.reason):
+        print("--retract 需要同时给出 --date（撤回的报送日期）和 --reason（撤回原因）", file=sys.stderr)
+        return 2
+    if args.keep_releases < 1:
+        print("--keep-releases 至少为 1", file=sys.stderr)
+        return 2
     settings = _settings(args)
     if not settings.inbox.is_dir():
         print(f"收件箱不存在：{settings.inbox}", file=sys.stderr)
         return 2
+    with state_lock(
+        settings.layout,
+        "gongshi publish",
+        wait_seconds=args.wait,
+        on_wait=lambda info: print(
+            f"状态目录正被{describe(info)}使用，等待其结束（最多 {args.wait:.0f} 秒）…", flush=True
+        ),
+    ):
+        return _publish(settings, args)
+
+
+def _publish(settings: Settings, args: argparse.Namespace) -> int:
     catalog = load_catalog()
     home = prepare_instance(settings)
 
@@ -163,10 +220,10 @@ def cmd_publish(args: argparse.Namespace) -> int:
     days = [args.date] if args.date else pending_days(settings, catalog)
     print(f"gongshi publish: inbox {settings.inbox}")
     print(f"                 state {settings.state} (Dagster instance {home})")
-    waiting = unapplied_takedowns(settings, catalog)
+    waiting = unapplied_takedowns(settings, catalog) + unapplied_lifts(settings, catalog)
     if not days and waiting and published_days(settings):
         days = [max(published_days(settings))]
-        print(f"{len(waiting)} 条撤下决定尚未生效：重新发布 {days[0]}，并从所有保留的发布中撤下。")
+        print(f"{len(waiting)} 条撤下或恢复决定尚未生效：重新发布 {days[0]}（撤下的记录从所有保留的发布中撤下）。")
     if not days:
         known = inbox_days(settings, catalog)
         print(f"没有待处理的报送日期（收件箱中 {len(known)} 个日期均已处理，文件未变化）。")
@@ -187,6 +244,10 @@ def cmd_publish(args: argparse.Namespace) -> int:
     pulled = [(d, s) for d in catalog.values() for s in d.pulled_sources]
     pull_job = definitions.resolve_job_def(PULL_JOB) if pulled else None
     instance = dg.DagsterInstance.get()
+    for stale in _stale_runs(instance):
+        instance.report_run_failed(stale)
+        print(f"上次被中断的运行 {stale.run_id}（进程 {stale.tags.get(PID_TAG)} 已不存在）已标记为失败。")
+    tags = {"gongshi/trigger": "cli", PID_TAG: str(os.getpid())}
     failed = []
     for day in days:
         if pull_job is not None:
@@ -196,11 +257,11 @@ def cmd_publish(args: argparse.Namespace) -> int:
                 instance=instance,
                 raise_on_error=False,
                 run_config=QUIET_LOGS,
-                tags={"gongshi/trigger": "cli"},
+                tags=tags,
             )
             for event in pulling.all_events:
                 if event.is_step_failure:
-                    print(f"    来源失败：{event.step_key}：{event.event_specific_data.error.message.strip()}")
+                    print(f"    来源失败：{event.step_key}：{_reason(event.event_specific_data.error)}")
                 elif event.is_step_materialization:
                     metadata = event.step_materialization_data.materialization.metadata
                     print(f"    {event.step_key}：{metadata['rows'].value} 行")
@@ -210,7 +271,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
             instance=instance,
             raise_on_error=False,
             run_config=QUIET_LOGS,
-            tags={"gongshi/trigger": "cli"},
+            tags=tags,
         )
         for name in catalog:
             entry = ledger.read(settings.layout, day, name)
@@ -229,7 +290,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
         for event in result.all_events:
             error = event.event_specific_data.error if event.is_step_failure else None
             if error is not None and error.cls_name != "DagsterAssetCheckFailedError":  # checks are listed above
-                print(f"    步骤失败：{event.step_key}：{error.message.strip()}")
+                print(f"    步骤失败：{event.step_key}：{_reason(error)}")
         release = ledger.published_in(settings.layout, day)
         status = (
             ("完成，已发布" if release == day else f"完成：较晚送达，已并入 {release} 的发布重新发布")
@@ -243,6 +304,32 @@ def cmd_publish(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _reason(error) -> str:
+    """The message of the exception a step raised, without Dagster's wrapping around it."""
+    while error.cause is not None and error.cls_name.startswith("Dagster"):
+        error = error.cause
+    message = error.message.strip()
+    qualified = message.split(": ", 1)[0]
+    return message.split(": ", 1)[1] if qualified.split(".")[-1] == error.cls_name else message
+
+
+def _stale_runs(instance) -> list:
+    """Runs this command started that are still marked as running though their process is gone
+    (killed): the state lock is ours, so none of them can still be at work."""
+    import dagster as dg
+
+    runs = instance.get_runs(
+        filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING])
+    )
+    return [
+        run
+        for run in runs
+        if run.tags.get(PID_TAG, "").isdigit()
+        and int(run.tags[PID_TAG]) != os.getpid()
+        and not process_alive(int(run.tags[PID_TAG]))
+    ]
+
+
 def _print_summary(settings: Settings, catalog: dict, days: list[str]) -> None:
     print()
     print(f"{'数据集':<24}{'读入':>8}{'接受':>8}{'隔离':>8}{'退回文件':>8}")
@@ -250,6 +337,19 @@ def _print_summary(settings: Settings, catalog: dict, days: list[str]) -> None:
         entries = [e for e in (ledger.read(settings.layout, d, name) for d in days) if e is not None]
         totals = [sum(getattr(e, k) for e in entries) for k in ("rows_in", "accepted", "quarantined", "files_rejected")]
         print(f"{name:<24}" + "".join(f"{v:>10}" for v in totals))
+    ignored = [
+        (f"{name}/{day}/{f['file']}", f["reason"])
+        for day in days
+        for name in catalog
+        if (entry := ledger.read(settings.layout, day, name)) is not None
+        for f in entry.files
+        if f["status"] == "ignored"
+    ]
+    ignored += [(i.path, i.reason) for i in ignored_in_inbox(settings.inbox, list(catalog))]
+    if ignored:
+        print(f"\n未读取的收件箱条目（{len(ignored)} 个）：")
+        for path, reason in ignored:
+            print(f"    {path}：{reason}")
     latest = settings.public / "latest"
     if latest.is_symlink():
         print(f"\n公开目录：{latest} → {latest.resolve().name}（已通过泄露闸门）")
@@ -257,34 +357,73 @@ def _print_summary(settings: Settings, catalog: dict, days: list[str]) -> None:
 
 
 def cmd_withdraw(args: argparse.Namespace) -> int:
+    from gongshi.metadata import RECORD_ID_PATTERN
     from gongshi.publishing import find_record
-    from gongshi.takedown import add_takedown, read_audit, read_takedowns
+    from gongshi.takedown import add_takedown, lift_takedown, read_audit, read_takedowns, withdrawn_ids
 
-    layout = StateLayout(args.state.resolve())
+    state = args.state.resolve()
+    if not state.is_dir():
+        print(f"状态目录不存在：{state}（用 --state 指定 gongshi publish 使用的状态目录）", file=sys.stderr)
+        return 2
+    layout = StateLayout(state)
     if args.list:
         for takedown in read_takedowns(layout):
+            action = "恢复公开" if takedown.action == "lift" else "撤下"
             print(
-                f"{takedown.record_id}  {takedown.dataset}  {takedown.public_reason()}  记录于 {takedown.recorded_at}"
+                f"{takedown.record_id}  {takedown.dataset}  {action}  {takedown.public_reason()}  "
+                f"记录于 {takedown.recorded_at}"
             )
         for entry in read_audit(layout):
-            print(f"  重写发布 {entry['release']}：{len(entry['files'])} 个文件（记录 {', '.join(entry['records'])}）")
+            if "lift" in entry:
+                print(f"  恢复公开 {entry['lift']}：{entry['decision']}（{entry['at']}）")
+            else:
+                records = ", ".join(entry["records"])
+                print(f"  重写发布 {entry['release']}：{len(entry['files'])} 个文件（记录 {records}）")
         return 0
-    if not args.record_ids or not (args.reason and args.authority and args.date):
-        print("需要 RECORD_ID 以及 --reason、--authority、--date", file=sys.stderr)
+    ids = [args.lift] if args.lift is not None else args.record_ids
+    if args.lift is not None and args.record_ids:
+        print("--lift 一次只恢复一条记录，不要同时给出其他 RECORD_ID", file=sys.stderr)
         return 2
-    settings = Settings(state=args.state.resolve())
-    catalog = load_catalog()
-    unknown = []
-    for record_id in args.record_ids:
-        dataset = find_record(settings, catalog, record_id)
-        if dataset is None:
-            unknown.append(record_id)
-            continue
-        add_takedown(layout, record_id, dataset.id, args.reason, args.authority, args.date)
+    if not ids:
+        print("需要至少一个 RECORD_ID（或 --lift RECORD_ID，或 --list）", file=sys.stderr)
+        return 2
+    empty = [i for i in ids if not i.strip()]
+    if empty:
+        print("RECORD_ID 不能为空", file=sys.stderr)
+        return 2
+    malformed = [i for i in ids if not re.fullmatch(RECORD_ID_PATTERN.strip("^$"), i.strip())]
+    if malformed:
         print(
-            f"已记录撤下：{record_id}（{dataset.title}）。下一次 gongshi publish 将把它从新发布、latest 和所有保留的"
-            "发布中撤下，并写入审计记录。"
+            f"不是有效的 record_id：{'、'.join(malformed)}（应为数据集字母加 16 个字母，如 bkmfaolhcjpgiigbm；"
+            "在公开文件或网站的记录中可以找到）",
+            file=sys.stderr,
         )
+        return 2
+    if not (args.reason and args.authority and args.date):
+        print("需要 --reason（决定内容）、--authority（决定机关）和 --date（决定日期）", file=sys.stderr)
+        return 2
+    settings = Settings(state=state)
+    catalog = load_catalog()
+    with state_lock(layout, "gongshi withdraw", on_wait=lambda info: print(f"等待{describe(info)}结束 …")):
+        if args.lift is not None:
+            record_id = args.lift.strip()
+            if record_id not in withdrawn_ids(layout):
+                print(f"该记录没有被撤下，无需恢复：{record_id}", file=sys.stderr)
+                return 1
+            lift_takedown(layout, record_id, args.reason, args.authority, args.date)
+            print(f"已记录恢复公开：{record_id}。下一次 gongshi publish 将把它放回新发布和 latest，并写入审计记录。")
+            return 0
+        unknown = []
+        for record_id in (i.strip() for i in ids):
+            dataset = find_record(settings, catalog, record_id)
+            if dataset is None:
+                unknown.append(record_id)
+                continue
+            add_takedown(layout, record_id, dataset.id, args.reason, args.authority, args.date)
+            print(
+                f"已记录撤下：{record_id}（{dataset.title}）。下一次 gongshi publish 将把它从新发布、latest "
+                "和所有保留的发布中撤下，并写入审计记录。"
+            )
     for record_id in unknown:
         print(f"登记簿中没有该记录：{record_id}", file=sys.stderr)
     return 1 if unknown else 0
@@ -300,7 +439,12 @@ def cmd_scan(args: argparse.Namespace) -> int:
         print(f"不是目录：{args.directory}", file=sys.stderr)
         return 2
     if args.state:
-        report = leak_gate(Settings(state=args.state.resolve()), load_catalog(), args.directory)
+        if not args.state.is_dir():
+            print(f"状态目录不存在：{args.state}", file=sys.stderr)
+            return 2
+        layout = StateLayout(args.state.resolve())
+        with state_lock(layout, "gongshi scan", on_wait=lambda info: print(f"等待{describe(info)}结束 …")):
+            report = leak_gate(Settings(state=args.state.resolve()), load_catalog(), args.directory)
     else:
         report = scan_directory(args.directory)
     print(json.dumps(report.to_dict(), ensure_ascii=False, indent=2) if args.json else format_report(report))

@@ -16,6 +16,8 @@ import io
 import json
 import re
 import unicodedata
+import zipfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -32,6 +34,12 @@ from gongshi.storage import sha256_file
 FORMATS = {".csv": "csv", ".txt": "csv", ".xlsx": "xlsx", ".xlsm": "xlsx", ".xls": "xlsx", ".json": "json"}
 HEADER_SEARCH_ROWS = 20
 EXCEL_EXACT_DIGITS = 15  # Excel keeps 15 significant digits of a number; more are lost
+# Limits on what a delivery may make the readers do (see also `sandbox.ReadLimits`).
+MAX_CELL_CHARS = 32_767  # Excel's own limit for a cell: longer values are cut and the row held back
+MAX_XLSX_UNCOMPRESSED = 1 << 30  # bytes inside an XLSX, all parts together
+MAX_XLSX_RATIO = 200  # uncompressed / compressed, beyond which an XLSX is a zip bomb, not a workbook
+MAX_SHEET_CELLS = 50_000_000  # rows x columns a sheet may span (Excel's maximum sheet is 1,048,576 x 16,384)
+MAX_CSV_BLOCK = (1 << 31) - 1
 _EXCEL_EPOCH = dt.date(1899, 12, 30)
 _DATE_FOLDER = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 META_COLUMNS = ["_row_id", "_source_file", "_source_sheet", "_source_row", "_department"]
@@ -66,7 +74,7 @@ class FileResult:
     bytes: int
     format: str | None
     encoding: str | None = None
-    status: str = "read"  # read | rejected
+    status: str = "read"  # read | rejected | not_received | ignored
     reason_code: str | None = None
     reason: str | None = None
     rows_in: int = 0
@@ -105,28 +113,85 @@ class _Sheet:
 # --- the inbox -------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Ignored:
+    """An inbox entry that is not read, and why (for the ledger, the summary and the run's metadata)."""
+
+    path: str  # relative to the inbox
+    code: str
+    reason: str
+
+
 def delivery_days(inbox: Path, dataset: str) -> list[str]:
     """Dates (YYYY-MM-DD folders that are real dates) with deliveries for `dataset`, oldest first."""
     root = inbox / dataset
-    if not root.is_dir():
+    if not root.is_dir() or root.is_symlink():
         return []
-    days = []
-    for entry in root.iterdir():
-        if entry.is_dir() and not entry.is_symlink() and _DATE_FOLDER.match(entry.name):
-            try:
-                dt.date.fromisoformat(entry.name)
-            except ValueError:
-                continue
-            days.append(entry.name)
-    return sorted(days)
+    return sorted(entry.name for entry in root.iterdir() if _day_folder_problem(entry) is None)
+
+
+def _day_folder_problem(entry: Path) -> Ignored | None:
+    relative = f"{entry.parent.name}/{entry.name}"
+    if entry.is_symlink():
+        return Ignored(relative, "link", "符号链接，出于安全原因不读取；请把报送文件直接放入日期文件夹")
+    if not entry.is_dir():
+        return Ignored(relative, "not_a_folder", "数据集文件夹下应只有日期文件夹（YYYY-MM-DD），文件应放在日期文件夹内")
+    if not _DATE_FOLDER.match(entry.name):
+        return Ignored(relative, "bad_date_folder", "文件夹名不是 YYYY-MM-DD 格式的日期（如 2026-11-27），未读取")
+    try:
+        dt.date.fromisoformat(entry.name)
+    except ValueError:
+        return Ignored(relative, "bad_date_folder", "文件夹名不是真实存在的日期，未读取")
+    return None
 
 
 def delivery_files(inbox: Path, dataset: str, day: str) -> list[Path]:
+    """The files of a day's folder that are deliveries (not hidden, not lock files, not folders)."""
     folder = inbox / dataset / day
     if not folder.is_dir():
         return []
-    # Hidden files and Excel's ~$ lock files are not deliveries.
-    return sorted(p for p in folder.iterdir() if not p.name.startswith((".", "~$")) and not p.is_dir())
+    return sorted(p for p in folder.iterdir() if _ignored_in_day(p) is None)
+
+
+def _ignored_in_day(entry: Path) -> Ignored | None:
+    relative = f"{entry.parent.parent.name}/{entry.parent.name}/{entry.name}"
+    if entry.name.startswith("~$"):
+        return Ignored(relative, "lock_file", "Excel 打开文件时生成的临时锁文件，不是报送文件")
+    if entry.name.startswith("."):
+        return Ignored(relative, "hidden_file", "隐藏文件，不是报送文件")
+    if entry.is_dir() and not entry.is_symlink():
+        return Ignored(relative, "nested_folder", "日期文件夹内的子文件夹不读取；请把报送文件直接放入日期文件夹")
+    return None
+
+
+def ignored_in_day(inbox: Path, dataset: str, day: str) -> list[Ignored]:
+    """The entries of a day's folder that are not read, with why."""
+    folder = inbox / dataset / day
+    if not folder.is_dir():
+        return []
+    return sorted((i for p in folder.iterdir() if (i := _ignored_in_day(p)) is not None), key=lambda i: i.path)
+
+
+def ignored_in_inbox(inbox: Path, datasets: list[str]) -> list[Ignored]:
+    """Entries of the inbox and of each dataset's folder that are not read, with why: unknown
+    dataset folders, stray files, links, folders that are not dates."""
+    if not inbox.is_dir():
+        return []
+    found = []
+    for entry in sorted(inbox.iterdir()):
+        if entry.name in datasets and entry.is_dir() and not entry.is_symlink():
+            found += [i for day in sorted(entry.iterdir()) if (i := _day_folder_problem(day)) is not None]
+        elif entry.name.startswith("."):
+            continue  # hidden entries of the inbox itself (a sync tool's state) are not deliveries
+        elif entry.name in datasets:
+            found.append(Ignored(entry.name, "link", "数据集文件夹是符号链接或文件，出于安全原因不读取"))
+        elif entry.is_dir():
+            found.append(
+                Ignored(entry.name, "unknown_dataset", f"没有名为“{entry.name}”的数据集（应为：{'、'.join(datasets)}）")
+            )
+        else:
+            found.append(Ignored(entry.name, "not_a_folder", "收件箱根目录下应只有数据集文件夹"))
+    return found
 
 
 def fingerprint(files: list[Path]) -> str:
@@ -153,17 +218,23 @@ def department_of(file_name: str) -> str:
 
 
 def read_delivery(
-    inbox: Path, dataset: Dataset, day: str, pulled: Path | None = None, not_received: list[dict] | None = None
+    inbox: Path,
+    dataset: Dataset,
+    day: str,
+    pulled: Path | None = None,
+    not_received: list[dict] | None = None,
+    reader: Callable[[Path, Dataset], tuple[FileResult, pa.Table | None, list]] | None = None,
 ) -> Delivery:
     """Read every file delivered for `dataset` on `day` — dropped in the inbox, or pulled from a
     source into `pulled` — never raising for a bad file. `not_received` are the sources that
-    failed to deliver (recorded, with their cause)."""
+    failed to deliver (recorded, with their cause). `reader` reads one file (default: `read_file`
+    in this process; the pipeline passes `sandbox.read_file_contained`)."""
     inbox_files = delivery_files(inbox, dataset.id, day)
     files = inbox_files + pulled_files(pulled)
     tables, findings, results = [], [], []
     next_row_id = 0
     for path in files:
-        result, table, file_findings = read_file(path, dataset)
+        result, table, file_findings = (reader or read_file)(path, dataset)
         results.append(result)
         if table is None:
             continue
@@ -198,6 +269,21 @@ def read_delivery(
                 status="not_received",
                 reason_code="source_failed",
                 reason=failure["cause"],
+            )
+        )
+    for ignored in ignored_in_day(inbox, dataset.id, day):
+        name = ignored.path.rsplit("/", 1)[-1]
+        results.append(
+            FileResult(
+                dataset=dataset.id,
+                file=name,
+                department=department_of(name),
+                sha256="",
+                bytes=0,
+                format=None,
+                status="ignored",
+                reason_code=ignored.code,
+                reason=ignored.reason,
             )
         )
     rows = pa.concat_tables(tables) if tables else empty_rows(dataset)
@@ -384,7 +470,9 @@ def _read_csv(data: bytes, dataset: Dataset, check_utf8: bool) -> _Sheet:
     return _drop_blank_rows(_Sheet(header, columns, row_numbers, None, header_index + 1, findings))
 
 
-def _parse_csv(data: bytes, delimiter: str, skip: int, names: list[str], use_threads: bool, check_utf8: bool):
+def _parse_csv(
+    data: bytes, delimiter: str, skip: int, names: list[str], use_threads: bool, check_utf8: bool, block: int = 1 << 22
+):
     invalid = []
 
     def keep_invalid(row):
@@ -394,9 +482,7 @@ def _parse_csv(data: bytes, delimiter: str, skip: int, names: list[str], use_thr
     try:
         table = pv.read_csv(
             io.BytesIO(data),
-            read_options=pv.ReadOptions(
-                skip_rows=skip, column_names=names, use_threads=use_threads, block_size=1 << 22
-            ),
+            read_options=pv.ReadOptions(skip_rows=skip, column_names=names, use_threads=use_threads, block_size=block),
             parse_options=pv.ParseOptions(
                 delimiter=delimiter, newlines_in_values=True, ignore_empty_lines=False, invalid_row_handler=keep_invalid
             ),
@@ -409,15 +495,27 @@ def _parse_csv(data: bytes, delimiter: str, skip: int, names: list[str], use_thr
             ),
         )
     except (pa.ArrowInvalid, pa.ArrowException) as error:
+        if isinstance(error, MemoryError) or "of size" in str(error) and "failed" in str(error):
+            raise MemoryError(str(error)) from None  # the memory limit, not the file's syntax
         if check_utf8 and "UTF8" in str(error).upper().replace("-", ""):
             raise _NotUtf8 from None
-        raise FileRejected("csv_unparseable", f"CSV 无法解析：{error}。请检查引号是否成对、文件是否完整。") from None
+        if "straddl" in str(error) and block < min(len(data) + 1, MAX_CSV_BLOCK):
+            # A cell longer than a parsing block (several MB in one cell): parse in one block.
+            return _parse_csv(data, delimiter, skip, names, use_threads, check_utf8, min(len(data) + 1, MAX_CSV_BLOCK))
+        raise FileRejected(
+            "csv_unparseable", f"CSV 无法解析（{str(error)[:200]}）。请检查引号是否成对、文件是否完整。"
+        ) from None
     return table, invalid
 
 
 def _read_json(data: bytes, dataset: Dataset) -> _Sheet:
     try:
         records = json.loads(data)
+    except RecursionError:
+        raise FileRejected(
+            "json_too_deep",
+            'JSON 嵌套层数过深，无法读取。报送文件应为由一层对象组成的数组，例如 [{"事项编码": "…"}, …]。',
+        ) from None
     except json.JSONDecodeError as error:
         raise FileRejected(
             "json_invalid",
@@ -465,6 +563,7 @@ def _json_cell(value) -> tuple[str | None, str | None]:
 
 
 def _read_workbook(data: bytes, dataset: Dataset) -> list[_Sheet]:
+    _check_workbook(data)
     try:
         workbook = python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(data))
         sheets = []
@@ -484,6 +583,65 @@ def _read_workbook(data: bytes, dataset: Dataset) -> list[_Sheet]:
     if not read:
         raise FileRejected("empty_file", "Excel 文件中没有包含数据的工作表。")
     return read
+
+
+# Bounded repetitions: every start costs at most a few hundred bytes, however hostile the XML.
+_CELL_REF = re.compile(rb'<(?:\w{1,20}:)?c\b[^>]{0,100}?\br="([A-Z]{1,3})([0-9]{1,7})"')
+_DIMENSION = re.compile(rb'<(?:\w{1,20}:)?dimension\b[^>]{0,100}?\bref="[A-Z]{1,3}[0-9]{1,7}:([A-Z]{1,3})([0-9]{1,7})"')
+
+
+def _check_workbook(data: bytes) -> None:
+    """What an XLSX would make the reader allocate, checked before it is parsed: all its parts
+    inflated, the compression ratio (a zip bomb), and the cells each sheet spans (its dimension and
+    every cell reference — one cell at XFD1048576 spans 17 billion)."""
+    try:
+        book = zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile:
+        return  # not a zip (an old .xls, or damage): calamine decides, and rejects it with a reason
+    with book:
+        parts = book.infolist()
+        inflated = sum(p.file_size for p in parts)
+        if inflated > MAX_XLSX_UNCOMPRESSED:
+            raise FileRejected(
+                "xlsx_too_large",
+                f"Excel 文件解压后有 {inflated / (1 << 20):,.0f} MB，超过 {MAX_XLSX_UNCOMPRESSED >> 20} MB 的上限。"
+                "请拆分成多个文件，或另存为 CSV 后报送。",
+            )
+        if inflated > (16 << 20) and inflated > MAX_XLSX_RATIO * max(1, sum(p.compress_size for p in parts)):
+            raise FileRejected(
+                "xlsx_bomb", "Excel 文件的压缩比异常（解压后体积是压缩后的数百倍以上），不像正常的工作簿，已退回。"
+            )
+        for part in parts:
+            if part.filename.startswith("xl/worksheets/") and part.filename.endswith(".xml"):
+                rows, columns = _sheet_span(book, part)
+                if rows * columns > MAX_SHEET_CELLS:
+                    raise FileRejected(
+                        "sheet_too_large",
+                        f"工作表的使用范围达到 {rows:,} 行 × {columns:,} 列（例如远处某个单元格有内容或格式），"
+                        f"超过 {MAX_SHEET_CELLS:,} 个单元格的上限。请删除数据区域以外的内容后重新报送。",
+                    )
+
+
+def _sheet_span(book: zipfile.ZipFile, part: zipfile.ZipInfo) -> tuple[int, int]:
+    """The largest row and column a sheet's XML names, read in blocks (never whole)."""
+    rows = columns = 0
+    tail = b""
+    with book.open(part) as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            chunk = tail + block
+            for pattern in (_DIMENSION, _CELL_REF):
+                for letters, number in pattern.findall(chunk):
+                    columns = max(columns, _column_number(letters))
+                    rows = max(rows, int(number))
+            tail = chunk[-64:]
+    return rows, columns
+
+
+def _column_number(letters: bytes) -> int:
+    number = 0
+    for letter in letters:
+        number = number * 26 + letter - 64
+    return number
 
 
 def _is_filled(cell) -> bool:
@@ -623,6 +781,19 @@ def _map_sheets(sheets: list[_Sheet], dataset: Dataset, result: FileResult) -> t
         result.header_row = sheet.header_row if result.header_row is None else result.header_row
         n = len(sheet.row_numbers)
         by_field = {mapping[h]: col for h, col in zip(sheet.header, sheet.columns, strict=True) if mapping[h]}
+        for name, column in by_field.items():
+            by_field[name], cut = _cut_long_cells(column)
+            for row, length in cut:
+                findings.append(
+                    (
+                        row + offset,
+                        name,
+                        "cell_too_long",
+                        f"单元格内容有 {length:,} 个字符，超过 {MAX_CELL_CHARS:,} 个字符的上限，"
+                        "已截断保存、该行未发布。请核对该单元格是否误粘贴了大段内容",
+                        None,
+                    )
+                )
         columns = [
             pa.nulls(n, pa.int64()),
             pa.repeat(pa.scalar(result.file, pa.string()), n),
@@ -635,6 +806,18 @@ def _map_sheets(sheets: list[_Sheet], dataset: Dataset, result: FileResult) -> t
             findings.append((row + offset, mapping.get(column) if column else None, code, message, value))
         offset += n
     return pa.concat_tables(tables), findings
+
+
+def _cut_long_cells(column: pa.Array) -> tuple[pa.Array, list[tuple[int, int]]]:
+    """Cells longer than MAX_CELL_CHARS cut to it (so no later step pays for megabytes in a cell),
+    with (row, original length) of each."""
+    lengths = pc.fill_null(pc.utf8_length(column), 0)
+    too_long = pc.greater(lengths, MAX_CELL_CHARS)
+    if not pc.any(too_long).as_py():
+        return column, []
+    rows = np.flatnonzero(too_long.to_numpy(zero_copy_only=False))
+    cut = pc.if_else(too_long, pc.utf8_slice_codeunits(column, 0, MAX_CELL_CHARS), column)
+    return cut, [(int(r), int(lengths[int(r)].as_py())) for r in rows]
 
 
 def _map_headers(header: list[str], dataset: Dataset) -> dict[str, str | None]:

@@ -5,6 +5,7 @@ and the command line both call it."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,8 +27,11 @@ class DatasetLedger:
     warnings: int = 0
     files_rejected: int = 0
     sources_failed: int = 0
+    files_ignored: int = 0
     registered: int | None = None
     reasons: dict[str, int] = field(default_factory=dict)
+    # Runs that refused to process the day again because files or rows vanished (no --retract).
+    refusals: list[dict] = field(default_factory=list)
     # Record level, from the publication stage: every record in the register is published,
     # expired (its publicity period ended) or withdrawn (a takedown decision).
     records: int | None = None
@@ -40,7 +44,7 @@ class DatasetLedger:
         found = []
         for entry in self.files:
             name = entry["file"]
-            if entry["status"] in ("rejected", "not_received"):
+            if entry["status"] in ("rejected", "not_received", "ignored"):
                 if not entry.get("reason"):
                     found.append(f"{name}: {entry['status']} without a reason")
                 if entry.get("accepted") or entry.get("quarantined"):
@@ -58,6 +62,8 @@ class DatasetLedger:
             found.append("rejected file count does not match the files")
         if self.sources_failed != sum(1 for e in self.files if e["status"] == "not_received"):
             found.append("failed source count does not match the files")
+        if self.files_ignored != sum(1 for e in self.files if e["status"] == "ignored"):
+            found.append("ignored file count does not match the files")
         if self.registered is not None and self.registered != self.accepted:
             found.append(f"accepted {self.accepted} != registered {self.registered}")
         if self.records is not None and self.records != self.published + self.expired + self.withdrawn:
@@ -76,10 +82,17 @@ PUBLISHED_FILE = "published.json"  # the release the day's deliveries went out i
 _NOT_DATASETS = {Path(DAY_FILE).stem, Path(PUBLISHED_FILE).stem}
 
 
-def mark_published(state: StateLayout, day: str, release: str, build: str) -> None:
+def refuse(state: StateLayout, dataset: str, day: str, vanished: list[str]) -> None:
+    """Note in the day's ledger that a run refused it (the counts stay those of the last run)."""
+    entry = read(state, day, dataset)
+    entry.refusals.append({"at": dt.datetime.now().isoformat(timespec="seconds"), "vanished": vanished})
+    write(state, entry)
+
+
+def mark_published(state: StateLayout, day: str, release: str) -> None:
     """Record that `day`'s deliveries went out, in the release of `release` (itself, or a newer day
     re-published because `day` came late)."""
-    write_json(state.ledger_dir(day) / PUBLISHED_FILE, {"day": day, "release": release, "build": build})
+    write_json(state.ledger_dir(day) / PUBLISHED_FILE, {"day": day, "release": release})
 
 
 def published_in(state: StateLayout, day: str) -> str | None:

@@ -8,12 +8,14 @@ same functions run (and are tested) without Dagster.
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
+from functools import partial
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from gongshi import ledger, sources
+from gongshi import ledger, retraction, sources
 from gongshi.catalog import Dataset, load_catalog
 from gongshi.ingest import (
     FINDING_SCHEMA,
@@ -22,11 +24,13 @@ from gongshi.ingest import (
     delivery_days,
     delivery_files,
     fingerprint,
+    ignored_in_inbox,
     read_delivery,
 )
 from gongshi.pii import mask_text
-from gongshi.register import Register
+from gongshi.register import Register, registered_days_of
 from gongshi.reports import issue_rows, write_reports
+from gongshi.sandbox import read_file_contained
 from gongshi.settings import Settings
 from gongshi.storage import write_json, write_parquet
 from gongshi.validation import ISSUE_SCHEMA, Validated, validate
@@ -38,23 +42,36 @@ def inbox_days(settings: Settings, catalog: dict[str, Dataset]) -> list[str]:
     return sorted({day for dataset in catalog for day in delivery_days(settings.inbox, dataset)})
 
 
-def is_processed(settings: Settings, catalog: dict[str, Dataset], day: str) -> bool:
+def is_processed(
+    settings: Settings, catalog: dict[str, Dataset], day: str, registered: dict[str, set[str]] | None = None
+) -> bool:
     """A day is processed when its deliveries went live (in its own release, or in a newer day's
-    re-published because it came late) and every dataset's ledger for it has the inbox's current
-    fingerprint. A day stopped by a check, or killed before its release was kept, stays pending."""
+    re-published because it came late), every dataset's ledger for it has the inbox's current
+    fingerprint, and every register holds it. A day stopped by a check, killed before its release
+    was kept, or missing from a register that was lost or moved away stays pending."""
     if ledger.published_in(settings.layout, day) is None:
         return False
+    registered = registered if registered is not None else registered_days(settings, catalog)
     for dataset in catalog:
         entry = ledger.read(settings.layout, day, dataset)
         current = fingerprint(delivery_files(settings.inbox, dataset, day))
         if entry is None or entry.fingerprint != current or entry.registered is None:
             return False
+        if day not in registered[dataset]:
+            return False
     return True
+
+
+def registered_days(settings: Settings, catalog: dict[str, Dataset]) -> dict[str, set[str]]:
+    """The days each dataset's register holds, from the list it keeps beside itself (so that a
+    sensor need not open a database a run is writing); none when the register file is missing."""
+    return {name: registered_days_of(settings.layout.register_path(name)) for name in catalog}
 
 
 def pending_days(settings: Settings, catalog: dict[str, Dataset]) -> list[str]:
     """Delivery days in the inbox not yet processed (or whose files changed since), oldest first."""
-    return [day for day in inbox_days(settings, catalog) if not is_processed(settings, catalog, day)]
+    registered = registered_days(settings, catalog)
+    return [day for day in inbox_days(settings, catalog) if not is_processed(settings, catalog, day, registered)]
 
 
 # --- stages -----------------------------------------------------------------------------------------
@@ -68,7 +85,14 @@ def read_stage(settings: Settings, dataset: Dataset, day: str) -> dict:
         day,
         sources.pulled_dir(settings.layout, dataset.id, day),
         sources.failures(settings.layout, dataset.id, day),
+        reader=partial(read_file_contained, limits=settings.read_limits),
     )
+    vanished = vanished_deliveries(settings, dataset, day, delivery)
+    if vanished and not settings.retract:
+        ledger.refuse(settings.layout, dataset.id, day, vanished)
+        raise DeliveryVanished(dataset, day, vanished)
+    if vanished:
+        retraction.record(settings.layout, dataset.id, day, vanished, settings.retract_reason)
     folder = settings.layout.stage_dir(day, dataset.id)
     folder.mkdir(parents=True, exist_ok=True)
     write_parquet(delivery.rows, folder / "rows.parquet")
@@ -76,15 +100,49 @@ def read_stage(settings: Settings, dataset: Dataset, day: str) -> dict:
     write_json(
         folder / "files.json", {"fingerprint": delivery.fingerprint, "files": [f.to_dict() for f in delivery.files]}
     )
-    rejected = [f for f in delivery.files if f.status != "read"]
+    rejected = [f for f in delivery.files if f.status not in ("read", "ignored")]
+    ignored = [f for f in delivery.files if f.status == "ignored"]
     return {
         "files": len(delivery.files),
         "files_rejected": len(rejected),
+        "ignored": {f.file: f.reason for f in ignored},
+        "retracted": vanished,
         "rows_in": delivery.rows.num_rows,
         "fingerprint": delivery.fingerprint,
         "rejections": {f.file: f.reason for f in rejected},
         "encodings": {f.file: f.encoding or f.format for f in delivery.files if f.status == "read"},
     }
+
+
+class DeliveryVanished(Exception):
+    """A day already registered lost files or rows since: a silent retraction, refused."""
+
+    def __init__(self, dataset: Dataset, day: str, vanished: list[str]):
+        self.dataset, self.day, self.vanished = dataset, day, vanished
+        super().__init__(
+            f"{dataset.title}（{dataset.id}）{day} 的报送已经处理并发布过，现在{'；'.join(vanished)}。"
+            f"已拒绝处理，上线的发布保持不变。如果文件是被误移走的，请放回 {dataset.id}/{day}/ 后重新运行；"
+            f"如果部门确实撤回了这些数据，请运行 gongshi publish --date {day} --retract --reason 撤回原因，"
+            "撤回将像撤下决定一样记入审计记录。"
+        )
+
+
+def vanished_deliveries(settings: Settings, dataset: Dataset, day: str, delivery: Delivery) -> list[str]:
+    """What a registered day lost since it was last read: files that are gone, files with fewer rows."""
+    before = ledger.read(settings.layout, day, dataset.id)
+    if before is None or before.registered is None:
+        return []
+    now = {f.file: f.rows_in for f in delivery.files if f.status == "read"}
+    lost = []
+    for entry in before.files:
+        name, rows = entry["file"], entry["rows_in"]
+        if entry["status"] != "read":
+            continue
+        if name not in now:
+            lost.append(f"文件“{name}”（{rows} 行）不见了")
+        elif now[name] < rows:
+            lost.append(f"文件“{name}”从 {rows} 行减少到 {now[name]} 行")
+    return lost
 
 
 def load_delivery(settings: Settings, dataset: Dataset, day: str) -> Delivery:
@@ -153,6 +211,7 @@ def _ledger_entry(dataset: Dataset, day: str, delivery: Delivery, result: Valida
         warnings=warning_rows.num_rows,
         files_rejected=sum(1 for f in delivery.files if f.status == "rejected"),
         sources_failed=sum(1 for f in delivery.files if f.status == "not_received"),
+        files_ignored=sum(1 for f in delivery.files if f.status == "ignored"),
         reasons=result.reason_counts(),
     )
 
@@ -215,6 +274,8 @@ def day_ledger(settings: Settings, catalog: dict[str, Dataset], day: str) -> dic
         "totals": totals,
         "problems": problems,
         "datasets": {name: e.to_dict() for name, e in entries.items()},
+        # Entries of the inbox outside any dataset's day folder that were not read, and why.
+        "inbox_ignored": [asdict(i) for i in ignored_in_inbox(settings.inbox, list(catalog))],
     }
     write_json(settings.layout.ledger_dir(day) / ledger.DAY_FILE, summary)
     return summary

@@ -7,6 +7,7 @@ tables as released), so a dated release can be rebuilt without a record that is 
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import shutil
 from pathlib import Path
@@ -16,7 +17,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from frictionless import Package, system
 
-from gongshi import ledger
+from gongshi import ledger, retraction
 from gongshi.catalog import Dataset, load_catalog
 from gongshi.changes import changes
 from gongshi.faults import checkpoint
@@ -38,7 +39,7 @@ from gongshi.release import (
 from gongshi.settings import Settings
 from gongshi.site import SiteBuilder, SiteResult
 from gongshi.storage import sha256_file, write_json, write_parquet
-from gongshi.takedown import audit, withdrawn
+from gongshi.takedown import audit, lifted, withdrawn
 
 RELEASE_STAGE = "_release"
 SAMPLE_ROWS = 10_000
@@ -163,6 +164,7 @@ def release_stage(settings: Settings, catalog: dict[str, Dataset], day: str) -> 
         "records": {n: t.num_rows for n, t in tables.items()},
         "previous": previous,
         "site": site.result.fingerprints,
+        "lifted": sorted(set().union(*(lifted(settings.layout, name) for name in catalog))),
     }
     write_json(settings.layout.stage_dir(day, RELEASE_STAGE) / "build.json", summary)
     return {
@@ -330,20 +332,38 @@ def _parquet_problems(path: Path, resource, csv_rows: int | None) -> list[str]:
 
 
 def bounds_problems(settings: Settings, catalog: dict[str, Dataset], day: str) -> list[str]:
-    """Record counts within each dataset's declared bounds; not too many records vanished."""
+    """Record counts within each dataset's declared bounds; not too many records vanished — in the
+    day, and over the last `retraction_window_days` (so that a slow drip trips too). A retraction
+    the operator authorised (`--retract`) for the dataset and day does not count."""
     summary = json.loads((settings.layout.stage_dir(day, RELEASE_STAGE) / "build.json").read_text(encoding="utf-8"))
     previous = _release_record(settings, summary["previous"]) if summary["previous"] else None
+    target = dt.date.fromisoformat(summary["release"])
     problems = []
     for name, dataset in catalog.items():
         count, bounds = summary["records"][name], dataset.bounds
         if count < bounds.min_records or (bounds.max_records is not None and count > bounds.max_records):
             problems.append(f"{name}: {count} records, outside [{bounds.min_records}, {bounds.max_records}]")
+        if retraction.authorised(settings.layout, name, day):
+            continue
         retracted = summary["changes"][name].get("retracted", 0)
         before = previous["records"].get(name, 0) if previous else 0
         if before and retracted / before > bounds.max_daily_retraction:
             problems.append(
                 f"{name}: {retracted} of {before} records vanished without expiry or takedown "
                 f"(more than {bounds.max_daily_retraction:.0%})"
+            )
+        start = (target - dt.timedelta(days=bounds.retraction_window_days)).isoformat()
+        window = [d for d in published_days(settings) if start < d < summary["release"]]
+        base_day = max((d for d in published_days(settings) if d <= start), default=None)
+        if base_day is None or not window:
+            continue
+        base = _release_record(settings, base_day)["records"].get(name, 0)
+        total = retracted + sum(_release_record(settings, d)["changes"][name].get("retracted", 0) for d in window)
+        if base and total / base > bounds.max_window_retraction:
+            problems.append(
+                f"{name}: {total} of {base} records vanished without expiry or takedown in the "
+                f"{bounds.retraction_window_days} days to {summary['release']} "
+                f"(more than {bounds.max_window_retraction:.0%})"
             )
     return problems
 
@@ -429,7 +449,7 @@ def publish_stage(settings: Settings, catalog: dict[str, Dataset], day: str) -> 
     switch(layout, target, build, make_latest=target == newest)
     checkpoint("publish:switched")
     _keep_snapshot(settings, catalog, day, target, summary)
-    ledger.mark_published(settings.layout, day, target, build.name)
+    ledger.mark_published(settings.layout, day, target)
     rewritten = apply_takedowns(settings, catalog, skip=target)
     if target == newest:
         _write_root_package(settings, catalog, target)
@@ -569,6 +589,15 @@ def unapplied_takedowns(settings: Settings, catalog: dict[str, Dataset]) -> list
                 hits = table.filter(pc.is_in(table["record_id"], value_set=pa.array(sorted(ids), pa.string())))
                 present |= set(hits["record_id"].to_pylist())
     return sorted(present)
+
+
+def unapplied_lifts(settings: Settings, catalog: dict[str, Dataset]) -> list[str]:
+    """Records whose takedown was lifted after the newest release was built (the next run must act)."""
+    days = published_days(settings)
+    if not days:
+        return []
+    applied = set(_release_record(settings, max(days)).get("lifted", []))
+    return sorted(set().union(*(lifted(settings.layout, name) for name in catalog)) - applied)
 
 
 def find_record(settings: Settings, catalog: dict[str, Dataset], record_id: str) -> Dataset | None:

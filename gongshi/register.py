@@ -9,7 +9,9 @@ running an older day late) yields the same state as running the days in order.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
+import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -17,7 +19,9 @@ import duckdb
 import pyarrow as pa
 
 from gongshi.catalog import Dataset, parse_duration
+from gongshi.faults import StateDamaged
 from gongshi.identifiers import letters_only
+from gongshi.storage import write_json
 from gongshi.validation import Validated
 
 ACTIVE, REMOVED, EXPIRED = "active", "removed", "expired"
@@ -51,6 +55,33 @@ def record_id(dataset: Dataset, values: list[str | None]) -> str:
     return dataset.record_prefix + letters_only(hashlib.sha256(text.encode("utf-8")).hexdigest()[:16])
 
 
+_DAMAGE = (duckdb.IOException, duckdb.SerializationException, duckdb.InternalException)
+
+
+def _damaged(path: Path, error: Exception) -> Exception:
+    """A register that cannot be read back as written, in words (a full disk or a lock is not damage)."""
+    if "No space left" in str(error) or "lock" in str(error).lower():
+        return error
+    return StateDamaged(
+        path,
+        f"登记簿文件已损坏，无法读取（{str(error).splitlines()[0][:160]}）",
+        "把它移到别处（或从备份恢复）后重新运行 gongshi publish：缺少登记簿的日期会按日期顺序从收件箱重新处理",
+    )
+
+
+def _reads_the_file(method):
+    """Damage found deep in the file (a truncated block) is said the same way as at opening."""
+
+    @functools.wraps(method)
+    def wrapped(self: Register, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except _DAMAGE as error:
+            raise _damaged(self.path, error) from None
+
+    return wrapped
+
+
 class Register:
     """The accumulated records of one dataset. Use as a context manager."""
 
@@ -59,10 +90,15 @@ class Register:
         self.path = path
         if not read_only:
             path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = duckdb.connect(str(path), read_only=read_only)
-        self.db.execute("SET enable_progress_bar = false")
-        if not read_only:
-            self._create()
+        try:
+            self.db = duckdb.connect(str(path), read_only=read_only)
+            self.db.execute("SET enable_progress_bar = false")
+            if not read_only:
+                self._create()
+            for table in ("events", "records", "applied_days"):  # a truncated file fails here
+                self.db.execute(f"SELECT count(*) FROM {table}").fetchall()
+        except _DAMAGE as error:
+            raise _damaged(path, error) from None
 
     def __enter__(self) -> Register:
         return self
@@ -95,6 +131,7 @@ class Register:
 
     # -- applying a day ---------------------------------------------------------------------------
 
+    @_reads_the_file
     def apply(self, validated: Validated) -> RegisterUpdate:
         """Replace `validated.day`'s events with its accepted rows and refold the touched records."""
         day = dt.date.fromisoformat(validated.day)
@@ -136,6 +173,7 @@ class Register:
         except BaseException:
             self.db.execute("ROLLBACK")
             raise
+        write_json(days_path(self.path), sorted(self.applied_days()))
         return update
 
     def _group_columns(self) -> str:
@@ -265,6 +303,7 @@ class Register:
                          ELSE r.flags END AS flags)
                 FROM removals r LEFT JOIN closing c USING (_n))"""
 
+    @_reads_the_file
     def records_as_of(self, day: str) -> pa.Table:
         """The records as they stood after `day`'s deliveries, statuses as of that day."""
         as_of = dt.date.fromisoformat(day)
@@ -309,20 +348,25 @@ class Register:
 
     # -- reading ----------------------------------------------------------------------------------
 
+    @_reads_the_file
     def as_of(self) -> dt.date | None:
         return self.db.execute("SELECT max(delivery_date) FROM applied_days").fetchall()[0][0]
 
+    @_reads_the_file
     def applied_days(self) -> dict[str, int]:
         rows = self.db.execute("SELECT delivery_date, events FROM applied_days ORDER BY 1").fetchall()
         return {d.isoformat(): n for d, n in rows}
 
+    @_reads_the_file
     def counts_by_status(self) -> dict[str, int]:
         rows = self.db.execute("SELECT status, count(*) FROM records GROUP BY 1 ORDER BY 1").fetchall()
         return {status: n for status, n in rows}
 
+    @_reads_the_file
     def records(self) -> pa.Table:
         return self.db.sql("SELECT * FROM records ORDER BY record_id").to_arrow_table()
 
+    @_reads_the_file
     def events(self, record: str | None = None) -> pa.Table:
         """Every event (each removal under the record it closes), or one record's history."""
         where, params = ("WHERE record_id = ?", [record]) if record else ("", [])
@@ -332,10 +376,25 @@ class Register:
             params=params,
         ).to_arrow_table()
 
+    @_reads_the_file
     def events_on(self, day: str) -> int:
         return self.db.execute(
             "SELECT count(*) FROM events WHERE delivery_date = ?", [dt.date.fromisoformat(day)]
         ).fetchall()[0][0]
+
+
+def days_path(register: Path) -> Path:
+    return register.with_suffix(".days.json")
+
+
+def registered_days_of(register: Path) -> set[str]:
+    """The days a register holds, as it last wrote them beside itself; none if the register is gone."""
+    if not register.exists() or not days_path(register).exists():
+        return set()
+    try:
+        return set(json.loads(days_path(register).read_text(encoding="utf-8")))
+    except ValueError:
+        return set()  # the list is rewritten by the next apply; meanwhile the days count as pending
 
 
 def _duck_type(table_schema_type: str) -> str:

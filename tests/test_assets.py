@@ -23,7 +23,7 @@ from assets.checks import (
 )
 from assets.definitions import build_definitions
 from assets.factory import dataset_assets
-from assets.resources import resource_for
+from assets.resources import StateLockResource, resource_for
 from gongshi import ledger
 
 from .conftest import DAY1, DAY2
@@ -43,8 +43,9 @@ def _metadata(result, *key):
 
 def test_one_asset_with_build_asset_context(settings, catalog):
     raw = dataset_assets(catalog["approval_item_changes"])[0]
-    context = dg.build_asset_context(partition_key=DAY2, resources={"gongshi": resource_for(settings)})
-    result = raw(context)
+    resources = {"gongshi": resource_for(settings), "state_lock": StateLockResource(state=str(settings.state))}
+    with dg.build_asset_context(partition_key=DAY2, resources=resources) as context:
+        result = raw(context)
     assert result.metadata["files_rejected"] == 1 and result.metadata["rows_in"] == 0
     (check,) = result.check_results
     assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
