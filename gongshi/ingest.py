@@ -495,7 +495,7 @@ def _parse_csv(
             ),
         )
     except (pa.ArrowInvalid, pa.ArrowException) as error:
-        if isinstance(error, MemoryError) or "of size" in str(error) and "failed" in str(error):
+        if isinstance(error, MemoryError) or ("of size" in str(error) and "failed" in str(error)):
             raise MemoryError(str(error)) from None  # the memory limit, not the file's syntax
         if check_utf8 and "UTF8" in str(error).upper().replace("-", ""):
             raise _NotUtf8 from None

@@ -55,6 +55,8 @@ def read_file_contained(path: Path, dataset: Dataset, limits: ReadLimits) -> tup
         worker.start()
         sender.close()
         message = None
+        if not _started(receiver):
+            raise WorkerUnavailable(worker)
         try:
             if receiver.poll(limits.wall_seconds):
                 message = receiver.recv()
@@ -73,7 +75,29 @@ def read_file_contained(path: Path, dataset: Dataset, limits: ReadLimits) -> tup
         return _rejected(path, dataset, _why(message, worker.exitcode, limits)), None, []
 
 
+WORKER_START_SECONDS = 120
+
+
+def _started(receiver) -> bool:
+    try:
+        return receiver.poll(WORKER_START_SECONDS) and receiver.recv() == ("started",)
+    except (EOFError, OSError):
+        return False
+
+
+class WorkerUnavailable(RuntimeError):
+    """The worker never started: a fault of the installation, not of the file (no file is rejected)."""
+
+    def __init__(self, worker):
+        worker.kill()
+        super().__init__(
+            f"无法启动读取报送文件的工作进程（退出码 {worker.exitcode}）。若是从脚本调用，入口须有 "
+            "if __name__ == '__main__': 保护；否则请检查系统资源后重新运行。未退回任何文件。"
+        )
+
+
 def _work(path: str, dataset: Dataset, out: str, limits: ReadLimits, sender) -> None:
+    sender.send(("started",))
     # A native reader dying under the limits prints its own diagnostics: the reason sent back says it.
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 2)
