@@ -1,46 +1,31 @@
-"""The code location: every dataset's assets from the factory, the ledger, job, schedule, sensor."""
+"""The code location: every dataset's assets from the factory, the ledger, the release, the pulls,
+jobs, schedules and sensors — all from the installation's settings (`gongshi.settings`), read when
+Dagster loads the definitions, not when this module is imported."""
 
 from __future__ import annotations
 
 import dagster as dg
 
-from assets.automation import (
-    daily_job,
-    daily_schedule,
-    inbox_sensor,
-    publish_after_failed_pull,
-    publish_after_pull,
-    pull_job,
-    pull_schedule,
-)
+from assets.automation import automation
 from assets.factory import dataset_assets
 from assets.ledger import ledger_asset
+from assets.partitions import daily_partitions
 from assets.release import release_assets
-from assets.resources import StateLockResource, resource_for, settings_from_environment
+from assets.resources import StateLockResource, resource_for
 from assets.sources import pull_assets, source_resources
-from gongshi.catalog import load_catalog
 from gongshi.settings import Settings
 
 
 def build_definitions(settings: Settings | None = None) -> dg.Definitions:
-    catalog = load_catalog()
-    settings = settings or settings_from_environment()
-    pulls = pull_assets(catalog)
-    # With pulled sources the schedule pulls, and the publication follows the pulls; without, it publishes.
-    automation = (
-        {
-            "jobs": [daily_job, pull_job],
-            "schedules": [pull_schedule],
-            "sensors": [inbox_sensor, publish_after_pull, publish_after_failed_pull],
-        }
-        if pulls
-        else {"jobs": [daily_job], "schedules": [daily_schedule], "sensors": [inbox_sensor]}
-    )
+    settings = settings or Settings.from_environment()
+    catalog = settings.catalog()
+    partitions = daily_partitions(settings.first_day)
+    pulls = pull_assets(catalog, partitions)
     return dg.Definitions.merge(
-        *[dg.Definitions(assets=dataset_assets(dataset)) for dataset in catalog.values()],
+        *[dg.Definitions(assets=dataset_assets(dataset, partitions)) for dataset in catalog.values()],
         dg.Definitions(
-            assets=[ledger_asset(catalog), *release_assets(catalog), *pulls],
-            **automation,
+            assets=[ledger_asset(catalog, partitions), *release_assets(catalog, partitions), *pulls],
+            **automation(partitions, pulls=bool(pulls)),
             resources={
                 "gongshi": resource_for(settings),
                 "state_lock": StateLockResource(state=str(settings.state)),
@@ -52,4 +37,7 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     )
 
 
-defs = build_definitions()
+@dg.definitions
+def defs() -> dg.Definitions:
+    """Loaded by `dagster dev -w workspace.yaml` and `gongshi ui`, when they load the code location."""
+    return build_definitions()

@@ -1,18 +1,18 @@
-"""One factory builds the assets of a dataset: raw -> validated -> register, each a call into gongshi."""
+"""One factory builds the assets of a dataset: raw -> validated -> register -> redacted, each a call
+into a stage of `gongshi.stages` whose result carries its own metadata."""
 
 import dagster as dg
 
 from assets.checks import FILES_READABLE, REGISTER_MATCHES_ACCEPTED, ROWS_RECONCILE
-from assets.partitions import daily_partitions
-from assets.resources import GongshiResource, StateLockResource, in_words
-from gongshi import pipeline, publishing
+from assets.resources import GongshiResource, StateLockResource, in_words, metadata
 from gongshi.catalog import Dataset
+from gongshi.stages import read, redact, register, validate
 
 RAW, VALIDATED, REGISTER, REDACTED = "raw", "validated", "register", "redacted"
 
 
-def dataset_assets(dataset: Dataset) -> list[dg.AssetsDefinition]:
-    """The three assets of `dataset`, keyed [dataset, stage], in one group named after it."""
+def dataset_assets(dataset: Dataset, partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
+    """The four assets of `dataset`, keyed [dataset, stage], in one group named after it."""
     key = dataset.id
     raw_key, validated_key, register_key, redacted_key = (
         dg.AssetKey([key, s]) for s in (RAW, VALIDATED, REGISTER, REDACTED)
@@ -22,7 +22,7 @@ def dataset_assets(dataset: Dataset) -> list[dg.AssetsDefinition]:
         key=raw_key,
         deps=[dg.AssetKey([key, "pull", source.name]) for source in dataset.pulled_sources],
         group_name=key,
-        partitions_def=daily_partitions,
+        partitions_def=partitions,
         kinds={"python", "file"},
         description=f"{dataset.title}：读取当天报送的全部文件（CSV/XLSX/JSON），每行保留来源文件与行号；"
         "无法整体读取的文件被退回并说明原因。",
@@ -36,25 +36,15 @@ def dataset_assets(dataset: Dataset) -> list[dg.AssetsDefinition]:
     def raw(
         context: dg.AssetExecutionContext, gongshi: GongshiResource, state_lock: StateLockResource
     ) -> dg.MaterializeResult:
-        summary = pipeline.read_stage(gongshi.settings(), dataset, context.partition_key)
-        rejected = summary["rejections"]
+        result = read.run(gongshi.settings(), dataset, context.partition_key)
         return dg.MaterializeResult(
-            metadata={
-                "files": summary["files"],
-                "files_rejected": summary["files_rejected"],
-                "rows_in": summary["rows_in"],
-                "encodings": dg.MetadataValue.json(summary["encodings"]),
-                "rejections": dg.MetadataValue.md(_bullets(rejected) or "（无）"),
-                "ignored": dg.MetadataValue.md(_bullets(summary["ignored"]) or "（无）"),
-                "retracted_by_operator": dg.MetadataValue.json(summary["retracted"]),
-                "fingerprint": summary["fingerprint"],
-            },
+            metadata=metadata(result.metadata()),
             check_results=[
                 dg.AssetCheckResult(
                     check_name=FILES_READABLE,
-                    passed=not rejected,
+                    passed=not result.rejections,
                     severity=dg.AssetCheckSeverity.WARN,
-                    metadata={"rejected": dg.MetadataValue.json(rejected)},
+                    metadata={"rejected": dg.MetadataValue.json(result.rejections)},
                 )
             ],
         )
@@ -63,7 +53,7 @@ def dataset_assets(dataset: Dataset) -> list[dg.AssetsDefinition]:
         key=validated_key,
         deps=[raw_key],
         group_name=key,
-        partitions_def=daily_partitions,
+        partitions_def=partitions,
         kinds={"python", "parquet"},
         description=f"{dataset.title}：按 Table Schema 和领域规则校验；不合格行连同全部原因进入隔离区，"
         "并为每个报送部门生成可用 Excel 打开的退回报告。",
@@ -80,25 +70,14 @@ def dataset_assets(dataset: Dataset) -> list[dg.AssetsDefinition]:
     def validated(
         context: dg.AssetExecutionContext, gongshi: GongshiResource, state_lock: StateLockResource
     ) -> dg.MaterializeResult:
-        summary = pipeline.validate_stage(gongshi.settings(), dataset, context.partition_key)
-        problems = summary["ledger_problems"]
+        result = validate.run(gongshi.settings(), dataset, context.partition_key)
         return dg.MaterializeResult(
-            metadata={
-                "rows_in": summary["rows_in"],
-                "accepted": summary["accepted"],
-                "quarantined": summary["quarantined"],
-                "warnings": summary["warnings"],
-                "files_rejected": summary["files_rejected"],
-                "quarantine_reasons": dg.MetadataValue.json(summary["reasons"]),
-                "warning_kinds": dg.MetadataValue.json(summary["warning_kinds"]),
-                "department_reports": dg.MetadataValue.json(summary["reports"]),
-                "quarantine_preview": dg.MetadataValue.md(summary["preview"]),
-            },
+            metadata=metadata(result.metadata()),
             check_results=[
                 dg.AssetCheckResult(
                     check_name=ROWS_RECONCILE,
-                    passed=not problems,
-                    metadata={"problems": dg.MetadataValue.json(problems)},
+                    passed=not result.problems,
+                    metadata={"problems": dg.MetadataValue.json(result.problems)},
                 )
             ],
         )
@@ -107,7 +86,7 @@ def dataset_assets(dataset: Dataset) -> list[dg.AssetsDefinition]:
         key=register_key,
         deps=[validated_key],
         group_name=key,
-        partitions_def=daily_partitions,
+        partitions_def=partitions,
         kinds={"duckdb"},
         description=f"{dataset.title}：把当天接受的行并入记录登记簿（列入、更正、移出、公示期满，及其来源报送）。",
         check_specs=[
@@ -120,26 +99,17 @@ def dataset_assets(dataset: Dataset) -> list[dg.AssetsDefinition]:
         ],
     )
     @in_words
-    def register(
+    def register_(
         context: dg.AssetExecutionContext, gongshi: GongshiResource, state_lock: StateLockResource
     ) -> dg.MaterializeResult:
-        summary = pipeline.register_stage(gongshi.settings(), dataset, context.partition_key)
-        problems = summary["ledger_problems"]
+        result = register.run(gongshi.settings(), dataset, context.partition_key)
         return dg.MaterializeResult(
-            metadata={
-                "events": summary["events"],
-                "new_records": summary["new_records"],
-                "corrected": summary["corrected"],
-                "removed": summary["removed"],
-                "unmatched_removals": summary["unmatched_removals"],
-                "expired": summary["expired"],
-                "records_by_status": dg.MetadataValue.json(summary["by_status"]),
-            },
+            metadata=metadata(result.metadata()),
             check_results=[
                 dg.AssetCheckResult(
                     check_name=REGISTER_MATCHES_ACCEPTED,
-                    passed=not problems,
-                    metadata={"registered": summary["registered"], "problems": dg.MetadataValue.json(problems)},
+                    passed=not result.problems,
+                    metadata={"registered": result.registered, "problems": dg.MetadataValue.json(result.problems)},
                 )
             ],
         )
@@ -148,30 +118,17 @@ def dataset_assets(dataset: Dataset) -> list[dg.AssetsDefinition]:
         key=redacted_key,
         deps=[register_key],
         group_name=key,
-        partitions_def=daily_partitions,
+        partitions_def=partitions,
         kinds={"parquet"},
-        description=f"{dataset.title}：当天可公开的记录（公示期内、未撤下），按 dataset.yaml 的隐私分类逐列处理"
+        description=f"{dataset.title}：发布日可公开的记录（公示期内、未撤下），按 dataset.yaml 的隐私分类逐列处理"
         "（删除、遮盖、化名、概化），并扫描公开文本中的身份证号、手机号、银行卡号和个人邮箱。",
     )
     @in_words
     def redacted(
         context: dg.AssetExecutionContext, gongshi: GongshiResource, state_lock: StateLockResource
     ) -> dg.MaterializeResult:
-        summary = publishing.redact_stage(gongshi.settings(), dataset, context.partition_key)
         return dg.MaterializeResult(
-            metadata={
-                "records": summary["records"],
-                "published_records": summary["published"],
-                "expired_records": summary["expired"],
-                "withdrawn_records": summary["withdrawn"],
-                "redaction_totals": dg.MetadataValue.json(summary["totals"]),
-                "redaction_by_column": dg.MetadataValue.json(summary["columns"]),
-                "pii_masked_in_text": dg.MetadataValue.json(summary["free_text"]),
-            }
+            metadata=metadata(redact.run(gongshi.settings(), dataset, context.partition_key).metadata())
         )
 
-    return [raw, validated, register, redacted]
-
-
-def _bullets(mapping: dict[str, str]) -> str:
-    return "\n".join(f"- **{name}**: {reason}" for name, reason in mapping.items())
+    return [raw, validated, register_, redacted]

@@ -1,14 +1,12 @@
-"""Daily partitions in Asia/Shanghai: one partition per delivery day."""
+"""Daily partitions in Asia/Shanghai: one partition per delivery day, from the installation's first day."""
 
 from __future__ import annotations
-
-import os
 
 import dagster as dg
 
 TIMEZONE = "Asia/Shanghai"
-ENV_START = "GONGSHI_FIRST_DAY"
-FIRST_DAY = os.environ.get(ENV_START, "2024-01-01")
 
-# end_offset=1: today's deliveries are a partition already, so a folder that lands today can run today.
-daily_partitions = dg.DailyPartitionsDefinition(start_date=FIRST_DAY, timezone=TIMEZONE, end_offset=1)
+
+def daily_partitions(first_day: str) -> dg.DailyPartitionsDefinition:
+    # end_offset=1: today's deliveries are a partition already, so a folder that lands today can run today.
+    return dg.DailyPartitionsDefinition(start_date=first_day, timezone=TIMEZONE, end_offset=1)

@@ -1,9 +1,9 @@
-"""The one resource: where deliveries arrive, where private state lives, where the public site goes."""
+"""Resources: the installation's settings (one resource, configured from `gongshi.settings`), the state
+lock a run holds, and the conversion of a stage's result into what Dagster shows."""
 
 from __future__ import annotations
 
 import functools
-import os
 from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
@@ -12,24 +12,26 @@ import dagster as dg
 from pydantic import PrivateAttr
 
 from gongshi import faults
-from gongshi.catalog import Dataset, load_catalog
+from gongshi.catalog import Dataset
 from gongshi.locking import describe, state_lock
-from gongshi.paths import DEMO_INBOX, StateLayout
-from gongshi.settings import DEFAULT_BASE_URL, Settings
-
-ENV_INBOX, ENV_PUBLIC, ENV_STATE = "GONGSHI_INBOX", "GONGSHI_PUBLIC", "GONGSHI_STATE"
-ENV_KEEP = "GONGSHI_KEEP_RELEASES"
-ENV_BASE_URL = "GONGSHI_BASE_URL"
+from gongshi.paths import StateLayout
+from gongshi.settings import ReadLimits, Settings
+from gongshi.stages import Json, Markdown
 
 
 class GongshiResource(dg.ConfigurableResource):
-    """Paths of one gongshi installation (absolute)."""
+    """One installation's settings (paths absolute), as `Settings.from_environment` made them."""
 
     inbox: str
     public: str
     state: str
-    keep_releases: int = 30
-    base_url: str = DEFAULT_BASE_URL
+    datasets: str
+    keep_releases: int
+    base_url: str
+    first_day: str
+    read_memory_mb: int
+    read_cpu_seconds: int
+    read_seconds: float
     retract: bool = False
     retract_reason: str | None = None
 
@@ -38,14 +40,34 @@ class GongshiResource(dg.ConfigurableResource):
             inbox=Path(self.inbox),
             public=Path(self.public),
             state=Path(self.state),
+            datasets=Path(self.datasets),
             keep_releases=self.keep_releases,
             base_url=self.base_url,
+            first_day=self.first_day,
+            read_limits=ReadLimits(self.read_memory_mb, self.read_cpu_seconds, self.read_seconds),
             retract=self.retract,
             retract_reason=self.retract_reason,
         )
 
     def catalog(self) -> dict[str, Dataset]:
-        return load_catalog()
+        return self.settings().catalog()
+
+
+def resource_for(settings: Settings) -> GongshiResource:
+    return GongshiResource(
+        inbox=str(settings.inbox),
+        public=str(settings.public),
+        state=str(settings.state),
+        datasets=str(settings.datasets),
+        keep_releases=settings.keep_releases,
+        base_url=settings.base_url,
+        first_day=settings.first_day,
+        read_memory_mb=settings.read_limits.memory_mb,
+        read_cpu_seconds=settings.read_limits.cpu_seconds,
+        read_seconds=settings.read_limits.wall_seconds,
+        retract=settings.retract,
+        retract_reason=settings.retract_reason,
+    )
 
 
 class StateLockResource(dg.ConfigurableResource):
@@ -84,24 +106,14 @@ def in_words(compute: Callable) -> Callable:
     return wrapped
 
 
-def settings_from_environment() -> Settings:
-    """Settings for a code location started by `dagster dev` or the `gongshi` command alike."""
-    return Settings(
-        inbox=Path(os.environ.get(ENV_INBOX, DEMO_INBOX)).resolve(),
-        public=Path(os.environ.get(ENV_PUBLIC, "public")).resolve(),
-        state=Path(os.environ.get(ENV_STATE, "state")).resolve(),
-        keep_releases=int(os.environ.get(ENV_KEEP, "30")),
-        base_url=os.environ.get(ENV_BASE_URL, DEFAULT_BASE_URL),
-    )
-
-
-def resource_for(settings: Settings) -> GongshiResource:
-    return GongshiResource(
-        inbox=str(settings.inbox),
-        public=str(settings.public),
-        state=str(settings.state),
-        keep_releases=settings.keep_releases,
-        base_url=settings.base_url,
-        retract=settings.retract,
-        retract_reason=settings.retract_reason,
-    )
+def metadata(values: dict) -> dict:
+    """A stage result's metadata as Dagster shows it."""
+    converted = {}
+    for name, value in values.items():
+        if isinstance(value, Markdown):
+            converted[name] = dg.MetadataValue.md(value.text)
+        elif isinstance(value, Json):
+            converted[name] = dg.MetadataValue.json(value.value)
+        else:
+            converted[name] = value
+    return converted

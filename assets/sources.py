@@ -3,24 +3,28 @@ with a message naming the source and the cause; other sources and datasets go on
 
 import dagster as dg
 
-from assets.partitions import daily_partitions
+from assets.automation import PULL, STAGE_TAG
 from assets.resources import GongshiResource
 from gongshi import sources
 from gongshi.catalog import Dataset
-
-PULL = "pull"
-STAGE_TAG = "gongshi/stage"
+from gongshi.settings import secret
 
 
 class SourceResource(dg.ConfigurableResource):
-    """A department's exchange database or API. Holds the names of its environment variables,
-    never their values: those are read when the pull runs, and scrubbed from every message."""
+    """A department's exchange database or API: its connection string and token as the environment
+    gives them when a run starts (`dg.EnvVar`, never written into the code location), and the names
+    of those variables for messages. Every message is scrubbed of the values."""
 
     dataset: str
     source: str
     kind: str
     url_env: str | None = None
     token_env: str | None = None
+    url: str | None = None
+    token: str | None = None
+
+    def secrets(self) -> sources.Secrets:
+        return sources.Secrets(url=self.url, token=self.token)
 
 
 def resource_key(dataset: Dataset, source) -> str:
@@ -32,26 +36,40 @@ def pull_key(dataset: Dataset, source) -> dg.AssetKey:
 
 
 def source_resources(catalog: dict[str, Dataset]) -> dict[str, SourceResource]:
+    """A resource per pulled source. A variable that is not set when the code location loads is left
+    out (None), so that the pull fails with its own message naming it, not the whole run."""
+
+    def from_environment(variable: str | None):
+        return dg.EnvVar(variable) if variable and secret(variable) is not None else None
+
     return {
         resource_key(d, s): SourceResource(
-            dataset=d.id, source=s.name, kind=s.type, url_env=s.url_env, token_env=getattr(s, "token_env", None)
+            dataset=d.id,
+            source=s.name,
+            kind=s.type,
+            url_env=s.url_env,
+            token_env=getattr(s, "token_env", None),
+            url=from_environment(s.url_env) or getattr(s, "url", None),
+            token=from_environment(getattr(s, "token_env", None)),
         )
         for d in catalog.values()
         for s in d.pulled_sources
     }
 
 
-def pull_assets(catalog: dict[str, Dataset]) -> list[dg.AssetsDefinition]:
-    return [_pull_asset(dataset, source) for dataset in catalog.values() for source in dataset.pulled_sources]
+def pull_assets(catalog: dict[str, Dataset], partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
+    return [
+        _pull_asset(dataset, source, partitions) for dataset in catalog.values() for source in dataset.pulled_sources
+    ]
 
 
-def _pull_asset(dataset: Dataset, source) -> dg.AssetsDefinition:
+def _pull_asset(dataset: Dataset, source, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     key = resource_key(dataset, source)
 
     @dg.asset(
         key=pull_key(dataset, source),
         group_name=dataset.id,
-        partitions_def=daily_partitions,
+        partitions_def=partitions,
         kinds={source.type},
         tags={STAGE_TAG: PULL},
         required_resource_keys={"gongshi", key},
@@ -60,10 +78,11 @@ def _pull_asset(dataset: Dataset, source) -> dg.AssetsDefinition:
     )
     def pull(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         gongshi: GongshiResource = context.resources.gongshi
-        settings = gongshi.settings()
-        secrets = sources.secrets_from_environment(source)
+        configured: SourceResource = getattr(context.resources, key)
         try:
-            result = sources.pull(settings.layout, dataset, source, context.partition_key, secrets)
+            result = sources.pull(
+                gongshi.settings().layout, dataset, source, context.partition_key, configured.secrets()
+            )
         except sources.SourceError as error:
             raise dg.Failure(
                 description=str(error), metadata={"source": source.name, "cause": error.cause}, allow_retries=False

@@ -50,14 +50,14 @@ STAGES = """
 import json, sys, time
 from pathlib import Path
 from gongshi.catalog import load_catalog
-from gongshi.pipeline import read_stage, register_stage, validate_stage
 from gongshi.settings import Settings
+from gongshi.stages import read, register, validate
 dataset = load_catalog()["inspection_results"]
 settings = Settings(inbox=Path(sys.argv[1]), state=Path(sys.argv[3]))
 times = {}
-for name, stage in (("read", read_stage), ("validate", validate_stage), ("register", register_stage)):
+for name, stage in (("read", read), ("validate", validate), ("register", register)):
     start = time.perf_counter()
-    stage(settings, dataset, sys.argv[2])
+    stage.run(settings, dataset, sys.argv[2])
     times[name] = time.perf_counter() - start
 print(json.dumps(times))
 """

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import unicodedata
 from functools import cached_property
@@ -318,6 +317,7 @@ def load_dataset(directory: Path) -> Dataset:
 
 
 def load_catalog(root: Path | None = None) -> dict[str, Dataset]:
-    """Every dataset under `root` (default: $GONGSHI_DATASETS, else the project's datasets/), by id."""
-    root = root or Path(os.environ.get("GONGSHI_DATASETS", DATASETS_DIR))
+    """Every dataset under `root` (default: the project's datasets/; an installation's own folder is
+    `Settings.datasets`), by id."""
+    root = root or DATASETS_DIR
     return {d.name: load_dataset(d) for d in sorted(root.iterdir()) if (d / "dataset.yaml").is_file()}

@@ -11,14 +11,13 @@ import sys
 from pathlib import Path
 
 from gongshi import ledger
-from gongshi.catalog import load_catalog
 from gongshi.faults import Fault, in_words
-from gongshi.ingest import ignored_in_inbox
+from gongshi.inbox import ignored_in_inbox, inbox_days, pending_days
 from gongshi.locking import describe, process_alive, state_lock
-from gongshi.paths import DEMO_INBOX, PROJECT_ROOT, StateLayout
-from gongshi.pipeline import inbox_days, pending_days
-from gongshi.publishing import published_days, unapplied_lifts, unapplied_takedowns
-from gongshi.settings import Settings
+from gongshi.paths import PROJECT_ROOT
+from gongshi.settings import Settings, default
+from gongshi.snapshots import published_days
+from gongshi.stages.takedowns import unapplied_lifts, unapplied_takedowns
 
 DAGSTER_YAML = """\
 # Written by `gongshi`: a local instance whose runs show in `gongshi ui` / `dagster dev`.
@@ -63,9 +62,14 @@ def build_parser() -> argparse.ArgumentParser:
     publish.add_argument(
         "--keep-releases",
         type=int,
-        default=30,
         metavar="N",
-        help="dated releases kept online (default 30)",
+        help=f"dated releases kept online (default {default('keep_releases')}, or $GONGSHI_KEEP_RELEASES)",
+    )
+    publish.add_argument(
+        "--base-url",
+        metavar="URL",
+        help=f"the public address of the web root, for absolute links (default {default('base_url')}, "
+        "or $GONGSHI_BASE_URL)",
     )
     publish.add_argument(
         "--retract",
@@ -115,7 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="RECORD_ID",
         help="reinstate a record taken down earlier (on a new decision: --reason, --authority, --date)",
     )
-    withdraw.add_argument("--state", type=Path, default=Path("state"), metavar="DIR", help="state directory")
+    withdraw.add_argument(
+        "--state", type=Path, metavar="DIR", help=f"state directory (default ./{default('state')}, or $GONGSHI_STATE)"
+    )
     withdraw.set_defaults(func=cmd_withdraw)
 
     ui = commands.add_parser("ui", help="open the Dagster UI on the same instance `publish` uses")
@@ -129,23 +135,22 @@ def _path_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--inbox",
         type=Path,
-        default=DEMO_INBOX,
         metavar="DIR",
-        help="deliveries as inbox/<dataset>/<YYYY-MM-DD>/<files> (default: the bundled demo inbox)",
+        help="deliveries as inbox/<dataset>/<YYYY-MM-DD>/<files> "
+        "(default: $GONGSHI_INBOX, else the bundled demo inbox)",
     )
     parser.add_argument(
         "--public",
         type=Path,
-        default=Path("public"),
         metavar="DIR",
-        help="web root for what may be published (default ./public)",
+        help=f"web root for what may be published (default: $GONGSHI_PUBLIC, else ./{default('public')})",
     )
     parser.add_argument(
         "--state",
         type=Path,
-        default=Path("state"),
         metavar="DIR",
-        help="private state: register, quarantine, ledger, reports, Dagster instance (default ./state; never serve it)",
+        help="private state: register, quarantine, ledger, reports, Dagster instance "
+        f"(default: $GONGSHI_STATE, else ./{default('state')}; never serve it)",
     )
 
 
@@ -157,31 +162,26 @@ def _day(text: str) -> str:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    return Settings(
-        inbox=args.inbox.resolve(),
-        public=args.public.resolve(),
-        state=args.state.resolve(),
-        keep_releases=getattr(args, "keep_releases", 30),
-        retract=getattr(args, "retract", False),
+    """The environment's settings, with what the command line says over them."""
+    return Settings.from_environment(
+        inbox=getattr(args, "inbox", None),
+        public=getattr(args, "public", None),
+        state=getattr(args, "state", None),
+        keep_releases=getattr(args, "keep_releases", None),
+        base_url=getattr(args, "base_url", None),
+        retract=getattr(args, "retract", None),
         retract_reason=getattr(args, "reason", None),
     )
 
 
 def prepare_instance(settings: Settings) -> Path:
     """The persistent Dagster home under the state directory; the same env the code location reads."""
-    home = StateLayout(settings.state).dagster_home
+    home = settings.layout.dagster_home
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
     if not config.exists():
         config.write_text(DAGSTER_YAML, encoding="utf-8")
-    os.environ.update(
-        {
-            "DAGSTER_HOME": str(home),
-            "GONGSHI_INBOX": str(settings.inbox),
-            "GONGSHI_PUBLIC": str(settings.public),
-            "GONGSHI_STATE": str(settings.state),
-        }
-    )
+    os.environ.update({"DAGSTER_HOME": str(home), **settings.to_environment()})
     return home
 
 
@@ -189,7 +189,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
     if args.retract and not (args.date and args.reason):
         print("--retract 需要同时给出 --date（撤回的报送日期）和 --reason（撤回原因）", file=sys.stderr)
         return 2
-    if args.keep_releases < 1:
+    if args.keep_releases is not None and args.keep_releases < 1:
         print("--keep-releases 至少为 1", file=sys.stderr)
         return 2
     settings = _settings(args)
@@ -208,7 +208,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
 
 
 def _publish(settings: Settings, args: argparse.Namespace) -> int:
-    catalog = load_catalog()
+    catalog = settings.catalog()
     home = prepare_instance(settings)
 
     import dagster as dg
@@ -217,22 +217,24 @@ def _publish(settings: Settings, args: argparse.Namespace) -> int:
     from assets.definitions import build_definitions
     from assets.partitions import daily_partitions
 
-    days = [args.date] if args.date else pending_days(settings, catalog)
+    days = [args.date] if args.date else pending_days(settings, list(catalog))
     print(f"gongshi publish: inbox {settings.inbox}")
     print(f"                 state {settings.state} (Dagster instance {home})")
     waiting = unapplied_takedowns(settings, catalog) + unapplied_lifts(settings, catalog)
-    if not days and waiting and published_days(settings):
-        days = [max(published_days(settings))]
+    published = published_days(settings.layout)
+    if not days and waiting and published:
+        days = [max(published)]
         print(f"{len(waiting)} 条撤下或恢复决定尚未生效：重新发布 {days[0]}（撤下的记录从所有保留的发布中撤下）。")
     if not days:
-        known = inbox_days(settings, catalog)
+        known = inbox_days(settings.inbox, list(catalog))
         print(f"没有待处理的报送日期（收件箱中 {len(known)} 个日期均已处理，文件未变化）。")
         return 0
-    valid = set(daily_partitions.get_partition_keys())
+    partitions = daily_partitions(settings.first_day)
+    valid = set(partitions.get_partition_keys())
     outside = [d for d in days if d not in valid]
     if outside:
         print(
-            f"以下日期不在分区范围内（{daily_partitions.start:%Y-%m-%d} 至明天），未处理：{'、'.join(outside)}；"
+            f"以下日期不在分区范围内（{settings.first_day} 至明天），未处理：{'、'.join(outside)}；"
             "可设置环境变量 GONGSHI_FIRST_DAY 调整起始日期。",
             file=sys.stderr,
         )
@@ -358,14 +360,14 @@ def _print_summary(settings: Settings, catalog: dict, days: list[str]) -> None:
 
 def cmd_withdraw(args: argparse.Namespace) -> int:
     from gongshi.metadata import RECORD_ID_PATTERN
-    from gongshi.publishing import find_record
+    from gongshi.stages.takedowns import find_record
     from gongshi.takedown import add_takedown, lift_takedown, read_audit, read_takedowns, withdrawn_ids
 
-    state = args.state.resolve()
+    settings = _settings(args)
+    state, layout = settings.state, settings.layout
     if not state.is_dir():
         print(f"状态目录不存在：{state}（用 --state 指定 gongshi publish 使用的状态目录）", file=sys.stderr)
         return 2
-    layout = StateLayout(state)
     if args.list:
         for takedown in read_takedowns(layout):
             action = "恢复公开" if takedown.action == "lift" else "撤下"
@@ -402,8 +404,7 @@ def cmd_withdraw(args: argparse.Namespace) -> int:
     if not (args.reason and args.authority and args.date):
         print("需要 --reason（决定内容）、--authority（决定机关）和 --date（决定日期）", file=sys.stderr)
         return 2
-    settings = Settings(state=state)
-    catalog = load_catalog()
+    catalog = settings.catalog()
     with state_lock(layout, "gongshi withdraw", on_wait=lambda info: print(f"等待{describe(info)}结束 …")):
         if args.lift is not None:
             record_id = args.lift.strip()
@@ -433,7 +434,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
     import json
 
     from gongshi.leakscan import format_report, scan_directory
-    from gongshi.publishing import leak_gate
+    from gongshi.stages.checks import leak_gate
 
     if not args.directory.is_dir():
         print(f"不是目录：{args.directory}", file=sys.stderr)
@@ -442,9 +443,9 @@ def cmd_scan(args: argparse.Namespace) -> int:
         if not args.state.is_dir():
             print(f"状态目录不存在：{args.state}", file=sys.stderr)
             return 2
-        layout = StateLayout(args.state.resolve())
-        with state_lock(layout, "gongshi scan", on_wait=lambda info: print(f"等待{describe(info)}结束 …")):
-            report = leak_gate(Settings(state=args.state.resolve()), load_catalog(), args.directory)
+        settings = _settings(args)
+        with state_lock(settings.layout, "gongshi scan", on_wait=lambda info: print(f"等待{describe(info)}结束 …")):
+            report = leak_gate(settings, settings.catalog(), args.directory)
     else:
         report = scan_directory(args.directory)
     print(json.dumps(report.to_dict(), ensure_ascii=False, indent=2) if args.json else format_report(report))

@@ -13,13 +13,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-ENV = "GONGSHI_FAULT_AT"
+from gongshi.settings import fault_point
 
 
 def checkpoint(name: str) -> None:
     """With GONGSHI_FAULT_AT=<name> in the environment, the process kills itself here (SIGKILL, no
     cleanup), for the crash-consistency test. Unset, it does nothing."""
-    if os.environ.get(ENV) == name:
+    if fault_point() == name:
         os.kill(os.getpid(), signal.SIGKILL)
 
 

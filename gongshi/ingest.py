@@ -28,8 +28,9 @@ import pyarrow.compute as pc
 import pyarrow.csv as pv
 import python_calamine
 
+from gongshi import issues
 from gongshi.catalog import Dataset, normalise_header
-from gongshi.storage import sha256_file
+from gongshi.inbox import delivery_files, fingerprint_of, ignored_in_day
 
 FORMATS = {".csv": "csv", ".txt": "csv", ".xlsx": "xlsx", ".xlsm": "xlsx", ".xls": "xlsx", ".json": "json"}
 HEADER_SEARCH_ROWS = 20
@@ -41,7 +42,6 @@ MAX_XLSX_RATIO = 200  # uncompressed / compressed, beyond which an XLSX is a zip
 MAX_SHEET_CELLS = 50_000_000  # rows x columns a sheet may span (Excel's maximum sheet is 1,048,576 x 16,384)
 MAX_CSV_BLOCK = (1 << 31) - 1
 _EXCEL_EPOCH = dt.date(1899, 12, 30)
-_DATE_FOLDER = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 META_COLUMNS = ["_row_id", "_source_file", "_source_sheet", "_source_row", "_department"]
 FINDING_SCHEMA = pa.schema(
     [
@@ -59,6 +59,7 @@ class FileRejected(Exception):
 
     def __init__(self, code: str, reason: str):
         super().__init__(reason)
+        assert issues.kind(code).severity == "file", code
         self.code = code
         self.reason = reason
 
@@ -108,106 +109,6 @@ class _Sheet:
     sheet: str | None
     header_row: int
     findings: list[tuple[int, str | None, str, str, str | None]]  # (row index, column, code, msg, value)
-
-
-# --- the inbox -------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Ignored:
-    """An inbox entry that is not read, and why (for the ledger, the summary and the run's metadata)."""
-
-    path: str  # relative to the inbox
-    code: str
-    reason: str
-
-
-def delivery_days(inbox: Path, dataset: str) -> list[str]:
-    """Dates (YYYY-MM-DD folders that are real dates) with deliveries for `dataset`, oldest first."""
-    root = inbox / dataset
-    if not root.is_dir() or root.is_symlink():
-        return []
-    return sorted(entry.name for entry in root.iterdir() if _day_folder_problem(entry) is None)
-
-
-def _day_folder_problem(entry: Path) -> Ignored | None:
-    relative = f"{entry.parent.name}/{entry.name}"
-    if entry.is_symlink():
-        return Ignored(relative, "link", "符号链接，出于安全原因不读取；请把报送文件直接放入日期文件夹")
-    if not entry.is_dir():
-        return Ignored(relative, "not_a_folder", "数据集文件夹下应只有日期文件夹（YYYY-MM-DD），文件应放在日期文件夹内")
-    if not _DATE_FOLDER.match(entry.name):
-        return Ignored(relative, "bad_date_folder", "文件夹名不是 YYYY-MM-DD 格式的日期（如 2026-11-27），未读取")
-    try:
-        dt.date.fromisoformat(entry.name)
-    except ValueError:
-        return Ignored(relative, "bad_date_folder", "文件夹名不是真实存在的日期，未读取")
-    return None
-
-
-def delivery_files(inbox: Path, dataset: str, day: str) -> list[Path]:
-    """The files of a day's folder that are deliveries (not hidden, not lock files, not folders)."""
-    folder = inbox / dataset / day
-    if not folder.is_dir():
-        return []
-    return sorted(p for p in folder.iterdir() if _ignored_in_day(p) is None)
-
-
-def _ignored_in_day(entry: Path) -> Ignored | None:
-    relative = f"{entry.parent.parent.name}/{entry.parent.name}/{entry.name}"
-    if entry.name.startswith("~$"):
-        return Ignored(relative, "lock_file", "Excel 打开文件时生成的临时锁文件，不是报送文件")
-    if entry.name.startswith("."):
-        return Ignored(relative, "hidden_file", "隐藏文件，不是报送文件")
-    if entry.is_dir() and not entry.is_symlink():
-        return Ignored(relative, "nested_folder", "日期文件夹内的子文件夹不读取；请把报送文件直接放入日期文件夹")
-    return None
-
-
-def ignored_in_day(inbox: Path, dataset: str, day: str) -> list[Ignored]:
-    """The entries of a day's folder that are not read, with why."""
-    folder = inbox / dataset / day
-    if not folder.is_dir():
-        return []
-    return sorted((i for p in folder.iterdir() if (i := _ignored_in_day(p)) is not None), key=lambda i: i.path)
-
-
-def ignored_in_inbox(inbox: Path, datasets: list[str]) -> list[Ignored]:
-    """Entries of the inbox and of each dataset's folder that are not read, with why: unknown
-    dataset folders, stray files, links, folders that are not dates."""
-    if not inbox.is_dir():
-        return []
-    found = []
-    for entry in sorted(inbox.iterdir()):
-        if entry.name in datasets and entry.is_dir() and not entry.is_symlink():
-            found += [i for day in sorted(entry.iterdir()) if (i := _day_folder_problem(day)) is not None]
-        elif entry.name.startswith("."):
-            continue  # hidden entries of the inbox itself (a sync tool's state) are not deliveries
-        elif entry.name in datasets:
-            found.append(Ignored(entry.name, "link", "数据集文件夹是符号链接或文件，出于安全原因不读取"))
-        elif entry.is_dir():
-            found.append(
-                Ignored(entry.name, "unknown_dataset", f"没有名为“{entry.name}”的数据集（应为：{'、'.join(datasets)}）")
-            )
-        else:
-            found.append(Ignored(entry.name, "not_a_folder", "收件箱根目录下应只有数据集文件夹"))
-    return found
-
-
-def fingerprint(files: list[Path]) -> str:
-    """sha256 over the names and contents of a day's files: equal fingerprints, equal deliveries."""
-    return _combine_hashes([(p.name, sha256_file(p) if p.is_file() and not p.is_symlink() else "") for p in files])
-
-
-def _fingerprint_of(results: list[FileResult]) -> str:
-    return _combine_hashes([(r.file, r.sha256) for r in results])
-
-
-def _combine_hashes(named: list[tuple[str, str]]) -> str:
-    digest = hashlib.sha256()
-    for name, sha in named:
-        digest.update(name.encode("utf-8", "surrogateescape") + b"\0" + (sha or "-").encode())
-    return digest.hexdigest()
 
 
 def department_of(file_name: str) -> str:
@@ -289,7 +190,8 @@ def read_delivery(
     rows = pa.concat_tables(tables) if tables else empty_rows(dataset)
     finding_table = pa.concat_tables(findings) if findings else FINDING_SCHEMA.empty_table()
     # The fingerprint is the inbox's: it tells whether the folder changed since (pulls are per run).
-    return Delivery(dataset.id, day, rows, finding_table, results, _fingerprint_of(results[: len(inbox_files)]))
+    fingerprint = fingerprint_of([(r.file, r.sha256) for r in results[: len(inbox_files)]])
+    return Delivery(dataset.id, day, rows, finding_table, results, fingerprint)
 
 
 def pulled_files(folder: Path | None) -> list[Path]:

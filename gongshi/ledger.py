@@ -134,3 +134,32 @@ def read_day(state: StateLayout, day: str) -> dict[str, DatasetLedger]:
     if not folder.is_dir():
         return {}
     return {p.stem: read(state, day, p.stem) for p in sorted(folder.glob("*.json")) if p.stem not in _NOT_DATASETS}
+
+
+def intake(state: StateLayout, day: str, dataset: str) -> dict:
+    """A dataset-day's intake for the quality report and page (counts only): totals, reasons, and
+    per delivering department."""
+    entry = read(state, day, dataset)
+    if entry is None:
+        return {}
+    departments: dict[str, dict] = {}
+    for f in entry.files:
+        counts = departments.setdefault(
+            f["department"], {"files": 0, "files_rejected": 0, "rows_in": 0, "accepted": 0, "quarantined": 0}
+        )
+        counts["files"] += 1
+        counts["files_rejected"] += f["status"] == "rejected"
+        for key in ("rows_in", "accepted", "quarantined"):
+            counts[key] += f.get(key, 0)
+    return {
+        "rows_in": entry.rows_in,
+        "accepted": entry.accepted,
+        "quarantined": entry.quarantined,
+        "warnings": entry.warnings,
+        "files_rejected": entry.files_rejected,
+        "reasons": entry.reasons,
+        "by_department": departments,
+        "published": entry.published,
+        "expired": entry.expired,
+        "withdrawn": entry.withdrawn,
+    }

@@ -25,8 +25,8 @@ from gongshi.catalog import Dataset, FieldPolicy, SchemaField
 from gongshi.identifiers import letters_only
 from gongshi.paths import StateLayout
 from gongshi.pii import mask_column, mask_value, number_digits
+from gongshi.settings import PSEUDONYM_KEY, secret
 
-ENV_KEY = "GONGSHI_PSEUDONYM_KEY"
 PSEUDONYM_SUFFIX = "_pseudonym"
 # Two-character surnames first: RE2 alternation takes the first branch that matches.
 _COMPOUND_SURNAMES = (
@@ -231,8 +231,8 @@ def generalise(values, policy: FieldPolicy, table: pa.Table) -> tuple[pa.Array, 
 def pseudonym_key(state: StateLayout) -> bytes:
     """The pseudonymisation key: $GONGSHI_PSEUDONYM_KEY, else `<state>/secrets/pseudonym.key`
     (made once, readable by the owner only). Changing it changes every pseudonym."""
-    if os.environ.get(ENV_KEY):
-        return os.environ[ENV_KEY].encode("utf-8")
+    if secret(PSEUDONYM_KEY):
+        return secret(PSEUDONYM_KEY).encode("utf-8")
     path = state.root / "secrets" / "pseudonym.key"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)

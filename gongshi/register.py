@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hashlib
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -21,6 +20,7 @@ import pyarrow as pa
 from gongshi.catalog import Dataset, parse_duration
 from gongshi.faults import StateDamaged
 from gongshi.identifiers import letters_only
+from gongshi.inbox import days_path
 from gongshi.storage import write_json
 from gongshi.validation import Validated
 
@@ -381,20 +381,6 @@ class Register:
         return self.db.execute(
             "SELECT count(*) FROM events WHERE delivery_date = ?", [dt.date.fromisoformat(day)]
         ).fetchall()[0][0]
-
-
-def days_path(register: Path) -> Path:
-    return register.with_suffix(".days.json")
-
-
-def registered_days_of(register: Path) -> set[str]:
-    """The days a register holds, as it last wrote them beside itself; none if the register is gone."""
-    if not register.exists() or not days_path(register).exists():
-        return set()
-    try:
-        return set(json.loads(days_path(register).read_text(encoding="utf-8")))
-    except ValueError:
-        return set()  # the list is rewritten by the next apply; meanwhile the days count as pending
 
 
 def _duck_type(table_schema_type: str) -> str:

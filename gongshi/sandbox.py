@@ -19,7 +19,6 @@ import os
 import resource
 import signal
 import tempfile
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
@@ -28,15 +27,7 @@ import pyarrow.ipc
 
 from gongshi.catalog import Dataset
 from gongshi.ingest import FileRejected, FileResult, read_file
-
-
-@dataclass(frozen=True)
-class ReadLimits:
-    """What one file may cost to read."""
-
-    memory_mb: int = 8192  # address space of the worker (Arrow and calamine reserve generously)
-    cpu_seconds: int = 600
-    wall_seconds: int = 900
+from gongshi.settings import ReadLimits
 
 
 @cache

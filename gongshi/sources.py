@@ -19,7 +19,6 @@ import datetime as dt
 import decimal
 import hashlib
 import json
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from urllib.parse import urljoin
@@ -27,6 +26,7 @@ from urllib.parse import urljoin
 from gongshi.catalog import Dataset, HttpSource, SqlSource, normalise_header
 from gongshi.faults import checkpoint
 from gongshi.paths import StateLayout
+from gongshi.settings import secret
 from gongshi.storage import write_json, write_text
 
 PulledSource = SqlSource | HttpSource
@@ -71,8 +71,8 @@ class Secrets:
 
 def secrets_from_environment(source: PulledSource) -> Secrets:
     """The source's URL and token from the variables its dataset.yaml names (missing -> None)."""
-    url = os.environ.get(source.url_env) if source.url_env else getattr(source, "url", None)
-    token = os.environ.get(source.token_env) if getattr(source, "token_env", None) else None
+    url = secret(source.url_env) if source.url_env else getattr(source, "url", None)
+    token = secret(source.token_env) if getattr(source, "token_env", None) else None
     return Secrets(url=url, token=token)
 
 

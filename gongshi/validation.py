@@ -18,6 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from gongshi import issues
 from gongshi.catalog import Dataset
 from gongshi.dates import parse_dates
 from gongshi.identifiers import (
@@ -117,6 +118,7 @@ class _Validator:
         self.issues: list[pa.Table] = []
         self.clean: dict[str, pa.Array] = {}
         self.present: dict[str, np.ndarray] = {}
+        self.declared_flags = {code: rule.message for code, rule in dataset.flags.items()}
         # Numbers delivered in columns never published (contact phone, ID number), per row.
         self.known = protected_numbers(self.rows, dataset)
 
@@ -128,13 +130,14 @@ class _Validator:
         field: str | None,
         code: str,
         message: str | Quoted | list[str],
-        severity: str = "error",
     ) -> None:
-        """Record an issue for every row where `mask` is true.
+        """Record an issue for every row where `mask` is true; its severity is the code's
+        (`gongshi.issues`, or a flag the dataset declares).
 
         `message` is one text for all, a `Quoted` (prefix + the delivered value + suffix), or a list
         with one text per failing row. Messages are built for failing rows only.
         """
+        severity = issues.kind(code, self.declared_flags).severity
         index = np.flatnonzero(mask)
         if not len(index):
             return
@@ -236,7 +239,6 @@ class _Validator:
             name,
             "control_characters_removed",
             f"“{title}”含有不可见的控制字符（如 NUL），已删除后发布，请核对原始数据",
-            severity="warning",
         )
         return pc.replace_substring_regex(column, CONTROL_CHARACTERS, "")
 
@@ -323,7 +325,7 @@ class _Validator:
         bad = np.zeros(self.n, dtype=bool)
         for problem, message in _RESIDENT_ID_MESSAGES.items():
             mask = pc.fill_null(pc.equal(problems, problem), False).to_numpy(zero_copy_only=False) & ~damaged
-            self.add(mask, name, f"resident_id_{problem}", message, severity="warning")
+            self.add(mask, name, f"resident_id_{problem}", message)
             bad |= mask
         # A defective ID number is never published; dropping it keeps the (public) row.
         return pc.if_else(pa.array(bad | damaged), pa.scalar(None, pa.string()), numbers)
@@ -340,15 +342,17 @@ class _Validator:
             return
         found = self.findings.to_pandas()
         kinds = found["field"].map(lambda f: self.dataset.fields[f].kind if isinstance(f, str) else None)
-        warning = (found["code"] == "excel_number_precision") & (kinds == "resident_id")
+        # An ID number Excel damaged is dropped, not published: the row goes on, the department is told.
+        damaged_id = (found["code"] == "excel_number_precision") & (kinds == "resident_id")
+        codes = found["code"].where(~damaged_id, "resident_id_excel_precision")
         titles = found["field"].map(lambda f: f"{self.title(f)}：" if isinstance(f, str) else "")
         self.issues.append(
             pa.table(
                 [
                     pa.array(found["_row_id"].to_numpy(), pa.int64()),
                     pa.array(found["field"], pa.string()),
-                    pa.array(found["code"], pa.string()),
-                    pa.array(np.where(warning, "warning", "error"), pa.string()),
+                    pa.array(codes, pa.string()),
+                    pa.array([issues.kind(c).severity for c in codes], pa.string()),
                     pa.array(titles + found["message"], pa.string()),
                     pa.array(found["value"], pa.string()),
                 ],
@@ -427,7 +431,7 @@ class _Validator:
     def flag_rules(self) -> None:
         """Published-but-flagged: the gap is itself news."""
         for code, rule in self.dataset.flags.items():
-            self.add(~self.filled(rule.when_empty), rule.when_empty, code, rule.message, severity="warning")
+            self.add(~self.filled(rule.when_empty), rule.when_empty, code, rule.message)
 
     # -- the split --------------------------------------------------------------------------------
 

@@ -53,7 +53,7 @@ def fixed_pseudonym_key(monkeypatch):
 @pytest.fixture(scope="session")
 def published_demo(tmp_path_factory):
     """The two demo days processed and published once for the whole session (read-only use)."""
-    from gongshi.publishing import process_and_publish
+    from gongshi.stages import run_day
 
     root = tmp_path_factory.mktemp("published")
     settings = Settings(inbox=DEMO_INBOX, public=root / "public", state=root / "state")
@@ -61,11 +61,11 @@ def published_demo(tmp_path_factory):
     os.environ["GONGSHI_PSEUDONYM_KEY"] = "test-key-not-secret"
     try:
         catalog = load_catalog()
-        results = [process_and_publish(settings, day, catalog) for day in (DAY1, DAY2)]
+        results = [run_day(settings, day, catalog) for day in (DAY1, DAY2)]
     finally:
         if previous is None:
             os.environ.pop("GONGSHI_PSEUDONYM_KEY", None)
         else:
             os.environ["GONGSHI_PSEUDONYM_KEY"] = previous
-    assert all(not r["failed_checks"] and not r["problems"] for r in results), results
+    assert all(not r.failed_checks and not r.ledger.problems for r in results), results
     return settings

@@ -16,9 +16,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from gongshi import ledger
-from gongshi.pipeline import DeliveryVanished, pending_days
-from gongshi.publishing import process_and_publish
+from gongshi.inbox import pending_days
 from gongshi.settings import Settings
+from gongshi.stages import run_day
+from gongshi.stages.read import DeliveryVanished
 
 from .conftest import DAY1, DAY2
 
@@ -65,18 +66,18 @@ def clean_run(tmp_path_factory):
 def test_a_vanished_delivery_is_refused_unless_retracted(tmp_path, inbox, catalog):
     settings = Settings(inbox=inbox, public=tmp_path / "public", state=tmp_path / "state")
     for day in (DAY1, DAY2):
-        assert not process_and_publish(settings, day, catalog)["failed_checks"]
+        assert not run_day(settings, day, catalog).failed_checks
     live = (settings.public / "latest").resolve()
     moved = inbox / "blacklist_entries" / DAY2
     shutil.move(moved, tmp_path / "moved")  # the removal (移出) of DAY2 would be undone
     assert pending_days(settings, catalog) == [DAY2]
     with pytest.raises(DeliveryVanished, match=r"省市场监管局_名单变动_20261127\.csv.*不见了.*--retract"):
-        process_and_publish(settings, DAY2, catalog)
+        run_day(settings, DAY2, catalog)
     assert (settings.public / "latest").resolve() == live
     assert ledger.read(settings.layout, DAY2, "blacklist_entries").refusals[0]["vanished"]
     retracting = Settings(**{**settings.__dict__, "retract": True, "retract_reason": "部门撤回重复报送"})
-    result = process_and_publish(retracting, DAY2, catalog)
-    assert not result["failed_checks"]
+    result = run_day(retracting, DAY2, catalog)
+    assert not result.failed_checks
     (entry,) = [json.loads(line) for line in (settings.state / "audit" / "retractions.jsonl").read_text().splitlines()]
     assert (entry["dataset"], entry["day"], entry["reason"]) == ("blacklist_entries", DAY2, "部门撤回重复报送")
     table = pq.read_table(settings.public / "latest" / "datasets/blacklist_entries/blacklist_entries.parquet")
@@ -98,9 +99,10 @@ def test_every_inbox_entry_is_read_rejected_or_ignored_with_a_reason(tmp_path, i
     (inbox / "unknown_dataset").mkdir()
     (inbox / "说明.txt").write_text("x", encoding="utf-8")
     settings = Settings(inbox=inbox, public=tmp_path / "public", state=tmp_path / "state")
-    from gongshi.pipeline import day_ledger, process_day
+    from gongshi.stages import intake_day
+    from gongshi.stages import ledger as day_ledger
 
-    process_day(settings, DAY2, catalog)
+    intake_day(settings, DAY2, catalog)
     files = {f["file"]: f for f in ledger.read(settings.layout, DAY2, "inspection_results").files}
     statuses = {name: (f["status"], f["reason_code"]) for name, f in files.items() if f["status"] != "read"}
     assert statuses == {
@@ -110,7 +112,7 @@ def test_every_inbox_entry_is_read_rejected_or_ignored_with_a_reason(tmp_path, i
         "链接.csv": ("rejected", "not_a_file"),
     }
     assert all(f["reason"] for f in files.values() if f["status"] != "read")
-    inbox_ignored = {i["path"]: i["code"] for i in day_ledger(settings, catalog, DAY2)["inbox_ignored"]}
+    inbox_ignored = {i["path"]: i["code"] for i in day_ledger.run(settings, catalog, DAY2).inbox_ignored}
     assert inbox_ignored == {
         "inspection_results/2026-13-45": "bad_date_folder",
         "inspection_results/20261127": "bad_date_folder",

@@ -11,7 +11,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from assets.automation import DAILY_JOB, daily_schedule, inbox_sensor
+from assets.automation import DAILY_JOB
 from assets.checks import (
     DAY_RECONCILES,
     LEAK_GATE,
@@ -23,6 +23,7 @@ from assets.checks import (
 )
 from assets.definitions import build_definitions
 from assets.factory import dataset_assets
+from assets.partitions import daily_partitions
 from assets.resources import StateLockResource, resource_for
 from gongshi import ledger
 
@@ -42,7 +43,7 @@ def _metadata(result, *key):
 
 
 def test_one_asset_with_build_asset_context(settings, catalog):
-    raw = dataset_assets(catalog["approval_item_changes"])[0]
+    raw = dataset_assets(catalog["approval_item_changes"], daily_partitions(settings.first_day))[0]
     resources = {"gongshi": resource_for(settings), "state_lock": StateLockResource(state=str(settings.state))}
     with dg.build_asset_context(partition_key=DAY2, resources=resources) as context:
         result = raw(context)
@@ -125,17 +126,18 @@ def test_sensor_requests_pending_days_then_skips(settings):
         context = dg.build_sensor_context(
             instance=instance, resources={"gongshi": resource_for(settings)}, definitions=defs
         )
-        requests = inbox_sensor(context)
+        sensor = defs.resolve_sensor_def("inbox_sensor")
+        requests = sensor(context)
         assert [r.partition_key for r in requests] == [DAY1, DAY2]
         assert requests[0].run_key.startswith(DAY1 + ":")
         for day in (DAY1, DAY2):
             assert _run(settings, day).success
-        assert isinstance(inbox_sensor(context), dg.SkipReason)
+        assert isinstance(sensor(context), dg.SkipReason)
 
 
 def test_schedule_runs_daily_in_shanghai():
     defs = build_definitions()
-    schedule = defs.resolve_schedule_def(daily_schedule.name)
+    schedule = defs.resolve_schedule_def(f"{DAILY_JOB}_schedule")
     assert schedule.cron_schedule == "30 6 * * *"
     assert schedule.execution_timezone == "Asia/Shanghai"
     assert defs.resolve_job_def(DAILY_JOB).partitions_def.timezone == "Asia/Shanghai"

@@ -110,13 +110,33 @@ def _content(path: Path) -> bytes:
     return repr([book.get_sheet_by_name(n).to_python() for n in book.sheet_names]).encode()
 
 
-def test_every_cli_option_is_in_the_readme():
+def _reference_table(readme: str) -> dict[str, set[str]]:
+    """The README's command reference table: command -> the options it documents."""
+    table = readme.split("## Command reference", 1)[1].split("\n\n| command |", 1)[1].split("\n\n", 1)[0]
+    documented: dict[str, set[str]] = {}
+    command = None
+    for line in table.splitlines()[2:]:
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        command = cells[0].strip("`").removeprefix("gongshi ") or command
+        documented.setdefault(command, set()).update(re.findall(r"--[a-z][a-z-]*", cells[1]))
+    return documented
+
+
+def test_every_cli_option_is_in_the_readme_and_every_documented_option_exists():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     parser = build_parser()
     (commands,) = [a for a in parser._actions if a.dest == "command"]
-    for name, sub in commands.choices.items():
-        assert f"gongshi {name}" in readme, name
-        for action in sub._actions:
-            for option in action.option_strings:
-                if option not in ("-h", "--help"):
-                    assert option in readme, f"{name} {option}"
+    real = {
+        name: {o for a in sub._actions for o in a.option_strings if o not in ("-h", "--help")}
+        for name, sub in commands.choices.items()
+    }
+    assert _reference_table(readme) == real
+    # and every option a command line in the README's examples shows exists
+    blocks = re.findall(r"^```[a-z]*\n(.*?)^```", readme, flags=re.M | re.S)
+    lines = [line for block in blocks for line in block.splitlines() if re.match(r"\s*(\S*/)?gongshi ", line)]
+    assert len(lines) > 15
+    for line in lines:
+        words = line.split("#")[0].split()
+        command = words[words.index(next(w for w in words if w.endswith("gongshi"))) + 1]
+        assert command in real, line
+        assert set(re.findall(r"--[a-z][a-z-]*", " ".join(words))) <= real[command], line

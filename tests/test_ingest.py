@@ -14,7 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gongshi.catalog import load_catalog
-from gongshi.ingest import decode_to_utf8, delivery_days, department_of, read_delivery, read_file
+from gongshi.inbox import delivery_days
+from gongshi.ingest import decode_to_utf8, department_of, read_delivery, read_file
 from gongshi.paths import DEMO_INBOX
 
 from .conftest import DAY1, DAY2, deliver

@@ -17,7 +17,7 @@ from gongshi.ingest import read_delivery
 from gongshi.leakscan import scan_directory
 from gongshi.paths import DEMO_INBOX
 from gongshi.pii import find
-from gongshi.publishing import process_and_publish
+from gongshi.stages import run_day
 
 from .conftest import DAY1, DAY2
 
@@ -105,7 +105,7 @@ def _protected_values(catalog) -> set[str]:
 @pytest.mark.slow
 def test_publishing_the_samples_leaks_no_protected_value(tmp_path, settings, catalog, capsys):
     for day in (DAY1, DAY2):
-        assert process_and_publish(settings, day, catalog)["leak_gate_clean"]
+        assert run_day(settings, day, catalog).leak_gate_clean
     values = _protected_values(catalog)
     assert len(values) > 40 and "321204197807098146" in values and "13951234567" in values
     files = [p for p in settings.public.rglob("*") if p.is_file()]

@@ -10,11 +10,11 @@ import shutil
 import pyarrow.parquet as pq
 import pytest
 
+from gongshi.inbox import pending_days
 from gongshi.paths import DEMO_INBOX
-from gongshi.pipeline import pending_days
-from gongshi.publishing import process_and_publish
 from gongshi.sampledata import write_sample_inbox
 from gongshi.settings import Settings
+from gongshi.stages import run_day
 
 from .conftest import DAY1, DAY2
 
@@ -38,9 +38,9 @@ def test_days_out_of_order_give_the_same_latest(tmp_path, catalog):
     in_order = Settings(inbox=inbox, public=tmp_path / "a" / "public", state=tmp_path / "a" / "state")
     shuffled = Settings(inbox=inbox, public=tmp_path / "b" / "public", state=tmp_path / "b" / "state")
     for day in days:
-        assert not process_and_publish(in_order, day, catalog)["failed_checks"]
+        assert not run_day(in_order, day, catalog).failed_checks
     for day in (days[0], days[2], days[1]):  # 11-03 arrives after 11-04 is out
-        assert not process_and_publish(shuffled, day, catalog)["failed_checks"]
+        assert not run_day(shuffled, day, catalog).failed_checks
     assert pending_days(in_order, catalog) == pending_days(shuffled, catalog) == []
     expected, actual = _data_files(in_order.public), _data_files(shuffled.public)
     assert sorted(actual) == sorted(expected) and len(expected) == 13
@@ -59,7 +59,7 @@ def test_a_corrected_older_day_reaches_latest(tmp_path, catalog):
     shutil.copytree(DEMO_INBOX, inbox)
     settings = Settings(inbox=inbox, public=tmp_path / "public", state=tmp_path / "state")
     for day in (DAY1, DAY2):
-        assert not process_and_publish(settings, day, catalog)["failed_checks"]
+        assert not run_day(settings, day, catalog).failed_checks
     day1_release = (
         settings.public / "releases" / DAY1 / "datasets/inspection_results/inspection_results.csv"
     ).read_bytes()
@@ -68,8 +68,8 @@ def test_a_corrected_older_day_reaches_latest(tmp_path, catalog):
     text = source.read_bytes().decode("gb18030")
     source.write_bytes(text.replace("住所无法联系，已列入经营异常名录", "已联系，限期整改", 1).encode("gb18030"))
     assert pending_days(settings, catalog) == [DAY1]
-    result = process_and_publish(settings, DAY1, catalog)
-    assert not result["failed_checks"] and pending_days(settings, catalog) == []
+    result = run_day(settings, DAY1, catalog)
+    assert not result.failed_checks and pending_days(settings, catalog) == []
     latest = (settings.public / "latest").resolve()
     assert latest == (settings.public / "releases" / DAY2).resolve()  # DAY2 re-published, still latest
     csv = (latest / "datasets/inspection_results/inspection_results.csv").read_text(encoding="utf-8-sig")

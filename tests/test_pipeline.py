@@ -12,23 +12,23 @@ import python_calamine
 
 from gongshi import ledger
 from gongshi.catalog import load_catalog
-from gongshi.pipeline import pending_days, process_day
-from gongshi.publishing import process_and_publish
+from gongshi.inbox import pending_days
 from gongshi.register import Register
 from gongshi.settings import Settings
+from gongshi.stages import intake_day, run_day
 
 from .conftest import DAY1, DAY2, deliver
 
 
 def _process(settings, catalog, days=(DAY1, DAY2)):
-    return [process_day(settings, day, catalog) for day in days]
+    return [intake_day(settings, day, catalog) for day in days]
 
 
 def test_ledger_reconciles_per_file_and_day(settings, catalog):
     first, second = _process(settings, catalog)
-    assert first["problems"] == [] and second["problems"] == []
-    assert first["totals"] == {"rows_in": 44, "accepted": 41, "quarantined": 3, "warnings": 2, "files_rejected": 0}
-    assert second["totals"]["files_rejected"] == 1
+    assert first.problems == [] and second.problems == []
+    assert first.totals == {"rows_in": 44, "accepted": 41, "quarantined": 3, "warnings": 2, "files_rejected": 0}
+    assert second.totals["files_rejected"] == 1
     entry = ledger.read(settings.layout, DAY2, "approval_item_changes")
     (rejected,) = entry.files
     assert rejected["status"] == "rejected" and "JSON" in rejected["reason"] and rejected["rows_in"] == 0
@@ -95,7 +95,7 @@ def test_report_cells_never_become_formulas(settings, catalog, inbox):
         "任务编号,任务名称,检查实施机关,检查类型,检查日期,市场主体名称,统一社会信用代码,检查事项,检查结果\n"
         'JS0001,抽查,局,巡查,2026-11-20,"=HYPERLINK(""http://x"",""y"")",91350100M000100Y43,登记事项检查,未发现问题\n',
     )
-    process_day(Settings(inbox=inbox, public=settings.public, state=settings.state), DAY1, catalog)
+    intake_day(Settings(inbox=inbox, public=settings.public, state=settings.state), DAY1, catalog)
     path = settings.layout.reports_dir(DAY1) / "测试局_双随机抽查结果_2026-11-26_退回报告.xlsx"
     sheet = zipfile.ZipFile(path).read("xl/worksheets/sheet2.xml").decode()
     assert "<f>" not in sheet
@@ -106,17 +106,17 @@ def test_pending_days_and_rerun_changes_nothing(settings, catalog):
     _process(settings, catalog)
     assert pending_days(settings, catalog) == [DAY1, DAY2]  # processed, but nothing went live yet
     for day in (DAY1, DAY2):
-        process_and_publish(settings, day, catalog)
+        run_day(settings, day, catalog)
     assert pending_days(settings, catalog) == []
     snapshot = _digest(settings)
-    process_and_publish(settings, DAY2, catalog)
+    run_day(settings, DAY2, catalog)
     assert _digest(settings) == snapshot
 
 
 def test_a_changed_delivery_makes_the_day_pending_again(settings, catalog, inbox):
     settings = Settings(inbox=inbox, public=settings.public, state=settings.state)
     for day in (DAY1, DAY2):
-        process_and_publish(settings, day, catalog)
+        run_day(settings, day, catalog)
     deliver(
         inbox,
         "approval_item_changes",

@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 import python_calamine
 
-from gongshi.release import verify_build
+from gongshi.stages.release import verify_build
 from gongshi.writers import writer_for
 from gongshi.writers.csv import neutralise_formulas
 

@@ -17,9 +17,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from gongshi import ledger
-from gongshi.publishing import find_record, process_and_publish
-from gongshi.release import verify_build
 from gongshi.settings import Settings
+from gongshi.stages import run_day
+from gongshi.stages.release import verify_build
+from gongshi.stages.takedowns import find_record
 from gongshi.takedown import add_takedown, read_audit
 
 from .conftest import deliver
@@ -85,12 +86,12 @@ def _ids(settings: Settings, release: str, dataset: str) -> dict[str, str]:
 
 def test_three_days_listing_correction_removal_expiry_takedown(tmp_path, catalog):
     settings = Settings(inbox=_scenario_inbox(tmp_path), public=tmp_path / "public", state=tmp_path / "state")
-    assert not process_and_publish(settings, D1, catalog)["failed_checks"]
+    assert not run_day(settings, D1, catalog).failed_checks
     day1 = _ids(settings, D1, "blacklist_entries")
     assert len(day1) == 3 and set(day1.values()) == {"active"}
     assert [c["change"] for c in _changes(settings, D1, D1, "blacklist_entries")] == ["added"] * 3
 
-    assert not process_and_publish(settings, D2, catalog)["failed_checks"]
+    assert not run_day(settings, D2, catalog).failed_checks
     inspection = _changes(settings, D2, D2, "inspection_results")
     corrected = {c["field"]: (c["before"], c["after"]) for c in inspection if c["change"] == "corrected"}
     assert corrected == {"result": ("发现问题待后续处理", "发现问题已责令改正"), "handling": ("待复查", "已整改")}
@@ -106,7 +107,7 @@ def test_three_days_listing_correction_removal_expiry_takedown(tmp_path, catalog
     add_takedown(settings.layout, b_id, "blacklist_entries", "信用修复", "无锡市市场监督管理局", D3)
 
     deliver(settings.inbox, "approval_item_changes", D3, "审改办_x.json", "[]")
-    assert not process_and_publish(settings, D3, catalog)["failed_checks"]
+    assert not run_day(settings, D3, catalog).failed_checks
     day3 = _ids(settings, D3, "blacklist_entries")
     changes3 = {c["change"]: c for c in _changes(settings, D3, D3, "blacklist_entries")}
     assert set(changes3) == {"expired", "withdrawn"}  # 丙公司's three years ended on 2026-11-28
@@ -143,7 +144,7 @@ def test_retention_keeps_the_declared_number_of_releases(tmp_path, catalog):
     )
     deliver(settings.inbox, "approval_item_changes", D3, "审改办_x.json", "[]")
     for day in (D1, D2, D3):
-        process_and_publish(settings, day, catalog)
+        run_day(settings, day, catalog)
     assert sorted(p.name for p in (settings.public / "releases").iterdir()) == [D2, D3]
     assert len(list((settings.public / "builds").iterdir())) == 2
     assert not (settings.state / "published" / D1).exists()

@@ -16,9 +16,9 @@ import sqlalchemy as sa
 from gongshi import ledger, sources
 from gongshi.catalog import HttpSource, Paging, SqlSource
 from gongshi.ingest import pulled_files
-from gongshi.pipeline import read_stage, register_stage, validate_stage
 from gongshi.register import Register
 from gongshi.settings import Settings
+from gongshi.stages import read, register, validate
 
 from .source_servers import TOKEN, Api, server_url
 
@@ -79,9 +79,9 @@ def settings(tmp_path) -> Settings:
 
 
 def process(settings: Settings, dataset, day: str) -> dict:
-    read_stage(settings, dataset, day)
-    validate_stage(settings, dataset, day)
-    return register_stage(settings, dataset, day)
+    read.run(settings, dataset, day)
+    validate.run(settings, dataset, day)
+    return register.run(settings, dataset, day)
 
 
 # -- the two databases ----------------------------------------------------------------------------------
@@ -179,7 +179,7 @@ def test_sql_pull_is_incremental_exactly_once_and_corrections_arrive_as_correcti
     first = sources.pull(settings.layout, dataset, source, D1, secrets)
     assert (first.status, first.rows) == ("pulled", 3)
     assert sources.read_watermark(settings.layout, dataset.id, "frontdb").value is None  # not yet: not registered
-    assert process(settings, dataset, D1)["new_records"] == 3
+    assert process(settings, dataset, D1).new_records == 3
     watermark = sources.read_watermark(settings.layout, dataset.id, "frontdb")
     assert watermark.value == (T + dt.timedelta(hours=1)).isoformat() and len(watermark.at_value) == 1
 
@@ -189,7 +189,7 @@ def test_sql_pull_is_incremental_exactly_once_and_corrections_arrive_as_correcti
     second = sources.pull(settings.layout, dataset, source, D2, secrets)
     assert second.rows == 3  # rows 4, 5 and the corrected 2; not row 3 again
     update_summary = process(settings, dataset, D2)
-    assert (update_summary["new_records"], update_summary["corrected"]) == (2, 1)
+    assert (update_summary.new_records, update_summary.corrected) == (2, 1)
 
     third = sources.pull(settings.layout, dataset, source, D3, secrets)
     assert third.rows == 0
@@ -239,7 +239,7 @@ sources.pull(StateLayout(Path({str(settings.state)!r})), dataset, source, "{D1}"
     dataset = with_sources(catalog["inspection_results"], source)
     again = sources.pull(settings.layout, dataset, source, D1, sources.Secrets(url=database["url"]))
     assert again.rows == 7
-    assert process(settings, dataset, D1)["new_records"] == 7
+    assert process(settings, dataset, D1).new_records == 7
     with Register(settings.layout.register_path(dataset.id), dataset) as register:
         assert register.records().num_rows == 7 and register.events().num_rows == 7
 
@@ -344,13 +344,13 @@ def test_http_pages_throttles_and_recovers(settings, catalog, api):
     result = sources.pull(settings.layout, dataset, source, D1, sources.secrets_from_environment(source))
     assert (result.rows, result.pages, result.retries) == (5, 3, 3)
     assert all(r["auth"] == f"Bearer {TOKEN}" for r in api.requests)
-    assert process(settings, dataset, D1)["new_records"] == 5
+    assert process(settings, dataset, D1).new_records == 5
     api.records.append(api_record(6, "2026-11-27T08:00:00"))
     api.records[0] = api_record(1, "2026-11-27T09:00:00", result="发现问题已责令改正")
     second = sources.pull(settings.layout, dataset, source, D2, sources.secrets_from_environment(source))
     assert second.rows == 2 and api.requests[-1]["updated_since"] == "2026-11-26T09:05:00"
     summary = process(settings, dataset, D2)
-    assert (summary["new_records"], summary["corrected"]) == (1, 1)
+    assert (summary.new_records, summary.corrected) == (1, 1)
 
 
 @pytest.mark.parametrize(

@@ -23,6 +23,7 @@ import jinja2
 import pandas as pd
 import pyarrow as pa
 
+from gongshi import issues
 from gongshi.catalog import Dataset
 from gongshi.metadata import CHANGE_LABELS, CHANGES, label_field, published_fields
 from gongshi.paths import SITE_TEMPLATES_DIR
@@ -506,7 +507,7 @@ class SiteBuilder:
                 for department, counts in sorted(intake.get("by_department", {}).items()):
                     rows.append({"dataset": title, "department": department, **counts})
                 if intake.get("reasons"):
-                    reasons[title] = {REASON_LABELS.get(k, k): v for k, v in intake["reasons"].items()}
+                    reasons[title] = {issues.label(k): v for k, v in intake["reasons"].items()}
             days.append({"day": quality_day, "rows": rows, "reasons": reasons})
         self.page(
             "quality/index.html",
@@ -573,30 +574,6 @@ class SiteBuilder:
         (self.build / "pagefind" / "pagefind-highlight.js").unlink(missing_ok=True)
 
 
-REASON_LABELS = {
-    "required": "必填项为空",
-    "date_invalid": "日期不存在",
-    "date_format": "日期格式无法识别",
-    "date_future": "日期晚于报送日",
-    "enum": "取值不在规定范围",
-    "pattern": "格式不正确",
-    "max_length": "内容过长",
-    "credit_code_check": "信用代码校验位错误",
-    "credit_code_org_check": "组织机构代码校验位错误",
-    "credit_code_length": "信用代码位数错误",
-    "credit_code_charset": "信用代码含非法字符",
-    "duplicate_key": "重复报送",
-    "removal_incomplete": "移出信息不完整",
-    "listing_incomplete": "列入信息不完整",
-    "removal_before_listing": "移出早于列入",
-    "required_when": "缺少承接机关",
-    "malformed_row": "列数不符",
-    "nested_value": "值为对象或数组",
-    "not_an_object": "记录不是对象",
-    "excel_number_precision": "Excel 数字精度丢失",
-    "personal_number_in_field": "公开字段含个人号码",
-    "control_characters": "含控制字符",
-}
 
 
 def _frame(table: pa.Table | None) -> pd.DataFrame:

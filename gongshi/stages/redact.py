@@ -1,0 +1,124 @@
+"""Stage 5, redact: what the public may see of the register on the release day — records in their
+publicity period, not withdrawn — with each column's privacy class applied and published text
+scanned for personal data (`gongshi.redaction`). Nothing reaches a public file without passing here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from gongshi import ledger
+from gongshi.catalog import Dataset
+from gongshi.redaction import pseudonym_key, redact
+from gongshi.register import ACTIVE, EXPIRED, REMOVED, UNMATCHED_REMOVAL, Register
+from gongshi.settings import Settings
+from gongshi.snapshots import release_day
+from gongshi.stages import Json
+from gongshi.storage import write_json, write_parquet
+from gongshi.takedown import withdrawn
+
+# Columns of a published record besides the dataset's own (privacy-filtered) fields.
+PUBLIC_META = ["record_id", "status", "first_published", "last_updated", "corrected_on", "expires_on", "flags"]
+PUBLISHED_STATUSES = (ACTIVE, REMOVED)
+
+
+@dataclass
+class RedactResult:
+    release: str
+    records: int
+    published: int
+    expired: int
+    withdrawn: int
+    columns: dict[str, dict[str, int]] = field(default_factory=dict)
+    free_text: dict[str, dict[str, int]] = field(default_factory=dict)
+    totals: dict[str, int] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+    def metadata(self) -> dict:
+        return {
+            "release": self.release,
+            "records": self.records,
+            "published_records": self.published,
+            "expired_records": self.expired,
+            "withdrawn_records": self.withdrawn,
+            "redaction_totals": Json(self.totals),
+            "redaction_by_column": Json(self.columns),
+            "pii_masked_in_text": Json(self.free_text),
+        }
+
+
+def run(settings: Settings, dataset: Dataset, day: str) -> RedactResult:
+    """The public view of the register as of the release day, privacy applied; counts into the
+    ledger of `day`."""
+    layout = settings.layout
+    target = release_day(layout, day)
+    with Register(layout.register_path(dataset.id), dataset) as register:
+        records = register.records_as_of(target)
+    taken_down = withdrawn(layout, dataset.id)
+    table, report = redact(public_view(records, dataset, set(taken_down)), dataset, pseudonym_key(layout))
+    write_parquet(table, layout.public_table(day, dataset.id))
+    write_json(layout.redaction_report(day, dataset.id), report.to_dict())
+    expired = pc.equal(records["status"], EXPIRED)
+    write_parquet(records.filter(expired).select(["record_id"]), layout.expired(day, dataset.id))
+    is_withdrawn = pc.is_in(records["record_id"], value_set=pa.array(sorted(taken_down), pa.string()))
+    counts = {
+        "records": records.num_rows,
+        "published": table.num_rows,
+        "expired": int(pc.sum(expired).as_py() or 0),
+        "withdrawn": int(pc.sum(pc.and_(is_withdrawn, pc.invert(expired))).as_py() or 0),
+    }
+    entry = ledger.read(layout, day, dataset.id)
+    if entry is not None:
+        for key, value in counts.items():
+            setattr(entry, key, value)
+        ledger.write(layout, entry)
+    return RedactResult(
+        release=target,
+        **counts,
+        columns=report.columns,
+        free_text=report.free_text,
+        totals=report.totals(),
+        problems=entry.problems() if entry else [],
+    )
+
+
+def public_flags(dataset: Dataset) -> set[str]:
+    """Flags the public may see: the dataset's declared flags and an unmatched removal; never the
+    warnings about values that are not published."""
+    return set(dataset.flags) | ({UNMATCHED_REMOVAL} if dataset.removal else set())
+
+
+def public_view(records: pa.Table, dataset: Dataset, withdrawn: set[str] = frozenset()) -> pa.Table:
+    """The register's records the public may see today: in their publicity period, not withdrawn;
+    the dataset's fields (still unredacted) and the public metadata, in a deterministic order."""
+    keep = pc.is_in(records["status"], value_set=pa.array(PUBLISHED_STATUSES))
+    if withdrawn:
+        keep = pc.and_(keep, pc.invert(pc.is_in(records["record_id"], value_set=pa.array(sorted(withdrawn)))))
+    selected = records.filter(keep)
+    flags = _only_public_flags(selected["flags"].combine_chunks(), public_flags(dataset))
+    columns = {"record_id": selected["record_id"]}
+    columns |= {name: selected[name] for name in dataset.field_names}
+    columns |= {
+        "status": selected["status"],
+        "first_published": selected["first_delivery"],
+        "last_updated": selected["last_delivery"],
+        "corrected_on": selected["corrected_on"],
+        "expires_on": selected["expires_on"],
+        "flags": flags,
+    }
+    table = pa.table(columns)
+    order = [(k, "ascending") for k in dataset.primary_key] + [("record_id", "ascending")]
+    return table.sort_by(order)
+
+
+def _only_public_flags(flags: pa.ListArray, allowed: set[str]) -> pa.Array:
+    """Each row's flags that the public may see, joined with ';' (empty when none)."""
+    flat = pc.list_flatten(flags)
+    parents = pc.list_parent_indices(flags).to_numpy(zero_copy_only=False)
+    keep = pc.is_in(flat, value_set=pa.array(sorted(allowed), pa.string())).to_numpy(zero_copy_only=False)
+    counts = np.bincount(parents[keep], minlength=len(flags))
+    offsets = pa.array(np.concatenate([[0], np.cumsum(counts)]).astype(np.int32))
+    return pc.binary_join(pa.ListArray.from_arrays(offsets, flat.filter(pa.array(keep))), ";")

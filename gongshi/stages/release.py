@@ -1,0 +1,345 @@
+"""Stage 6, release: every file of the release day's release, built in the staging area of the state
+directory (never served): each dataset in every declared format, the SQLite database, the change
+files of every retained day, metadata (Data Package, DCAT, schema.org), the website and search
+index, and the manifest with every file's size and sha256. Unchanged files are hard links to the
+release being replaced (or the day before)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from gongshi import ledger, snapshots
+from gongshi.catalog import Dataset
+from gongshi.changes import changes
+from gongshi.faults import checkpoint
+from gongshi.metadata import CHANGE_FIELDS, datapackage, dcat, published_fields, schema_org
+from gongshi.register import EXPIRED
+from gongshi.settings import Settings
+from gongshi.site import SiteBuilder, SiteResult
+from gongshi.snapshots import BuildRecord, published_days, release_day
+from gongshi.stages import Json
+from gongshi.storage import link_or_copy, sha256_file, write_json, write_parquet
+from gongshi.tables import value_counts
+from gongshi.takedown import lifted, withdrawn
+from gongshi.writers import REGISTRY, writer_for
+from gongshi.writers.sqlite import FILE_NAME, write_database
+from gongshi.writers.sqlite import MEDIA_TYPE as SQLITE
+
+
+@dataclass
+class ReleaseResult:
+    record: BuildRecord
+    bytes: int
+    reused: list[str] = field(default_factory=list)
+    site: dict = field(default_factory=dict)
+
+    def metadata(self) -> dict:
+        return {
+            "release": self.record.release,
+            "build": self.record.build,
+            "files": len(self.record.files),
+            "bytes": self.bytes,
+            "records": Json(self.record.records),
+            "changes": Json(self.record.changes),
+            "reused_unchanged": Json(self.reused),
+            "pages_rendered": self.site.get("pages_rendered", 0),
+            "pages_unchanged": self.site.get("pages_unchanged", 0),
+            "search_index_seconds": self.site.get("search_index_seconds", 0.0),
+        }
+
+
+def run(settings: Settings, catalog: dict[str, Dataset], day: str) -> ReleaseResult:
+    """Build the release of the release day (`snapshots.release_day`) in the staging area: every
+    format of every dataset, the change files (against the day before it that went out), metadata,
+    site and manifest. Nothing reaches the public directory here."""
+    layout = settings.layout
+    clear_staging(layout.staging)
+    target = release_day(layout, day)
+    previous = snapshots.previous_published_day(layout, target)
+    # Files are reused from the release being replaced (a re-publication), else from the day before.
+    base = target if target in published_days(layout) else previous
+    base_record = snapshots.record(layout, base) if base else None
+    base_build = settings.public_layout.builds / base_record.build if base_record else None
+    base_build = base_build if base_build is not None and base_build.is_dir() else None
+    tables, hashes, reuse, today = {}, {}, {}, {}
+    for dataset in catalog.values():
+        public = layout.public_table(day, dataset.id)
+        tables[dataset.id] = pq.read_table(public)
+        hashes[dataset.id] = sha256_file(public)
+        if base_build is not None and base_record.hashes.get(dataset.id) == hashes[dataset.id]:
+            reuse[dataset.id] = base_build
+        before = snapshots.table(layout.published_table(previous, dataset.id)) if previous else None
+        expired = pq.read_table(layout.expired(day, dataset.id))
+        change = changes(
+            before,
+            tables[dataset.id],
+            dataset,
+            target,
+            dict.fromkeys(expired["record_id"].to_pylist(), EXPIRED),
+            withdrawn(layout, dataset.id),
+        )
+        write_parquet(change, layout.changes(day, dataset.id))
+        today[dataset.id] = change
+    history = change_history(settings, catalog, target, today)
+    build = layout.new_build(target)
+    site = SiteStep(
+        settings,
+        catalog,
+        target,
+        tables,
+        history,
+        base_build,
+        base_record.site if base_record else {},
+        quality_history(settings, catalog, day, target),
+    )
+    files = build_files(build, catalog, target, tables, history, settings.base_url, reuse, site, base_build)
+    record = BuildRecord(
+        release=target,
+        build=build.name,
+        files=files,
+        hashes=hashes,
+        changes={n: value_counts(t["change"]) for n, t in today.items()},
+        records={n: t.num_rows for n, t in tables.items()},
+        previous=previous,
+        site=site.result.fingerprints,
+        lifted=sorted(set().union(*(lifted(layout, name) for name in catalog))),
+    )
+    record.save(layout.build_record(day))
+    return ReleaseResult(record, sum(f["bytes"] for f in files.values()), sorted(reuse), site.result.to_dict())
+
+
+def staged_build(settings: Settings, day: str) -> tuple[BuildRecord, Path]:
+    """The build `run` made while processing `day`, and where it waits in the staging area."""
+    record = BuildRecord.load(settings.layout.build_record(day))
+    return record, settings.layout.staging / record.build
+
+
+def clear_staging(staging: Path) -> None:
+    """Remove builds a failed or killed run left in the staging area."""
+    if staging.is_dir():
+        for leftover in staging.iterdir():
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
+class SiteStep:
+    """Renders the site into a build (the `site` step of `build_files`) and keeps what it did."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        catalog: dict[str, Dataset],
+        day: str,
+        tables: dict[str, pa.Table],
+        history: dict[str, dict[str, pa.Table]],
+        previous_build: Path | None,
+        previous_fingerprints: dict[str, str],
+        quality: dict[str, dict],
+    ):
+        self.settings, self.catalog, self.day, self.tables, self.history = settings, catalog, day, tables, history
+        self.previous_build, self.previous_fingerprints, self.quality = previous_build, previous_fingerprints, quality
+        self.result = SiteResult()
+
+    def __call__(self, build: Path, files: dict[str, dict]) -> None:
+        self.result = SiteBuilder(
+            build,
+            self.catalog,
+            self.day,
+            self.settings.base_url,
+            self.tables,
+            self.history,
+            files,
+            self.quality,
+            self.previous_build,
+            self.previous_fingerprints,
+        ).build_all()
+
+
+def quality_history(settings: Settings, catalog: dict[str, Dataset], day: str, target: str) -> dict[str, dict]:
+    """The quality reports of the delivery days a release up to `target` covers — from the oldest
+    retained release on, late days included — with `day`'s intake from its ledger so far."""
+    retained = settings.public_layout.retained_days()
+    oldest = min([*retained, target])
+    folder = settings.state / "reports"
+    history = {}
+    for past in sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []:
+        path = settings.layout.quality_report(past)
+        if oldest <= past <= target and past != day and path.is_file():
+            history[past] = json.loads(path.read_text(encoding="utf-8"))
+    history[day] = {"day": day, "datasets": {n: {"intake": ledger.intake(settings.layout, day, n)} for n in catalog}}
+    return history
+
+
+def change_history(
+    settings: Settings, catalog: dict[str, Dataset], day: str, today: dict[str, pa.Table] | None = None
+) -> dict[str, dict[str, pa.Table]]:
+    """The change tables of every retained published day up to `day` (and `today`'s), with rows
+    of withdrawn records other than the withdrawal itself removed."""
+    layout = settings.layout
+    retained = set(settings.public_layout.retained_days())
+    history = {}
+    for past in published_days(layout):
+        if past < day and past in retained:
+            history[past] = {
+                name: scrub_changes(table, withdrawn(layout, name))
+                for name in catalog
+                if (table := snapshots.table(layout.published_changes(past, name))) is not None
+            }
+    if today is not None:
+        history[day] = today
+    return history
+
+
+def scrub_changes(table: pa.Table, withdrawn_ids: dict[str, str]) -> pa.Table:
+    if not withdrawn_ids or not table.num_rows:
+        return table
+    gone = pc.is_in(table["record_id"], value_set=pa.array(sorted(withdrawn_ids)))
+    return table.filter(pc.or_(pc.invert(gone), pc.equal(table["change"], "withdrawn")))
+
+
+# --- the files of a release ------------------------------------------------------------------------------
+
+
+def media_type(path: str) -> str:
+    suffix = "." + path.rsplit(".", 1)[-1]
+    types = {w.SUFFIX: w.MEDIA_TYPE for w in REGISTRY.values()} | {
+        ".sqlite": SQLITE,
+        ".json": "application/json",
+        ".jsonld": "application/ld+json",
+        ".txt": "text/plain",
+    }
+    return types.get(suffix, "application/octet-stream")
+
+
+def build_files(
+    build: Path,
+    catalog: dict[str, Dataset],
+    day: str,
+    tables: dict[str, pa.Table],
+    change_history: dict[str, dict[str, pa.Table]],
+    base_url: str,
+    reuse: dict[str, Path] | None = None,
+    site: Callable[[Path, dict[str, dict]], None] | None = None,
+    previous_build: Path | None = None,
+) -> dict[str, dict]:
+    """Write every file of a release into `build`; return path -> {bytes, sha256, media_type}.
+
+    `reuse` names, per dataset, a previous build whose files of that dataset are identical (the
+    public table did not change): those files are hard-linked, not written again. `site`, if given,
+    renders the website into the build once the data files and their metadata exist; pages it
+    hard-links from `previous_build` keep their recorded sha256.
+    """
+    reuse = reuse or {}
+    linked: dict[str, str] = {}  # hard-linked file -> its sha256 from the previous manifest
+    written: list[str] = []
+    for dataset in catalog.values():
+        table, fields = tables[dataset.id], published_fields(dataset)
+        folder = build / "datasets" / dataset.id
+        folder.mkdir(parents=True, exist_ok=True)
+        source = reuse.get(dataset.id)
+        known = _manifest_hashes(source) if source is not None else {}
+        for name in (n for n in dataset.exports if n != "sqlite"):
+            writer = writer_for(name)
+            if not writer.fits(table):
+                continue
+            relative = f"datasets/{dataset.id}/{dataset.id}{writer.SUFFIX}"
+            if relative in known and (source / relative).is_file():
+                link_or_copy(source / relative, build / relative)
+                linked[relative] = known[relative]
+            else:
+                writer.write(table, fields, build / relative)
+            written.append(relative)
+    checkpoint("build:datasets_written")
+    in_database = {d.id: (tables[d.id], published_fields(d)) for d in catalog.values() if "sqlite" in d.exports}
+    if in_database:
+        write_database(in_database, build / FILE_NAME)
+        written.append(FILE_NAME)
+    csv_writer, jsonl_writer = writer_for("csv"), writer_for("jsonl")
+    for change_day, per_dataset in sorted(change_history.items()):
+        for name, table in sorted(per_dataset.items()):
+            for writer in (csv_writer, jsonl_writer):
+                relative = f"changes/{change_day}/{name}{writer.SUFFIX}"
+                (build / relative).parent.mkdir(parents=True, exist_ok=True)
+                writer.write(table, CHANGE_FIELDS, build / relative)
+                written.append(relative)
+    files = {p: _describe(build / p, linked.get(p)) for p in written}
+    for dataset in catalog.values():
+        relative = f"datasets/{dataset.id}/schema-org.jsonld"
+        write_json(build / relative, schema_org(dataset, day, files, base_url), sort_keys=False)
+        files[relative] = _describe(build / relative)
+    write_json(build / "dcat.jsonld", dcat(catalog, day, files, base_url), sort_keys=False)
+    files["dcat.jsonld"] = _describe(build / "dcat.jsonld")
+    write_json(build / "datapackage.json", datapackage(catalog, day, files), sort_keys=False)
+    files["datapackage.json"] = _describe(build / "datapackage.json")
+    if site is not None:
+        site(build, dict(files))
+        files |= _describe_rest(build, files, previous_build)
+    write_manifest(build, day, files)
+    return files
+
+
+def _describe_rest(build: Path, known: dict[str, dict], previous: Path | None) -> dict[str, dict]:
+    """Every file under `build` not yet described; a file hard-linked from `previous` (an unchanged
+    page) keeps the sha256 the previous manifest recorded instead of being read again."""
+    hashes = _manifest_hashes(previous) if previous is not None else {}
+    described = {}
+    for path in sorted(p for p in build.rglob("*") if p.is_file()):
+        relative = path.relative_to(build).as_posix()
+        if relative in known or relative in {"manifest.json", "SHA256SUMS"}:
+            continue
+        source = previous / relative if previous is not None else None
+        same = (
+            source is not None
+            and relative in hashes
+            and source.is_file()
+            and source.stat().st_ino == path.stat().st_ino
+        )
+        described[relative] = _describe(path, hashes[relative] if same else None)
+    return described
+
+
+def write_manifest(build: Path, day: str, files: dict[str, dict]) -> None:
+    """manifest.json (every other file with bytes and sha256) and SHA256SUMS for `sha256sum -c`."""
+    write_json(
+        build / "manifest.json",
+        {
+            "release": day,
+            "files": {p: {"bytes": i["bytes"], "sha256": i["sha256"]} for p, i in sorted(files.items())},
+        },
+    )
+    (build / "SHA256SUMS").write_text(
+        "".join(f"{i['sha256']}  {p}\n" for p, i in sorted(files.items())), encoding="utf-8"
+    )
+
+
+def verify_build(build: Path) -> list[str]:
+    """Every way the build differs from its manifest (missing files, wrong size or hash)."""
+
+    manifest = json.loads((build / "manifest.json").read_text(encoding="utf-8"))
+    problems = []
+    for relative, info in manifest["files"].items():
+        path = build / relative
+        if not path.is_file():
+            problems.append(f"{relative}: missing")
+        elif _describe(path)["sha256"] != info["sha256"]:
+            problems.append(f"{relative}: sha256 differs")
+    return problems
+
+
+def _manifest_hashes(build: Path) -> dict[str, str]:
+    path = build / "manifest.json"
+    if not path.is_file():
+        return {}
+    return {p: i["sha256"] for p, i in json.loads(path.read_text(encoding="utf-8"))["files"].items()}
+
+
+def _describe(path: Path, known_sha256: str | None = None) -> dict:
+    sha256 = known_sha256 or sha256_file(path)
+    return {"bytes": path.stat().st_size, "sha256": sha256, "media_type": media_type(path.name)}
