@@ -34,7 +34,7 @@ def public_inspections(count: int):
     n = count * 2
     fields = [f.name for f in published_fields(load_catalog()["inspection_results"])]
     data = {
-        "record_id": [f"i{i:016x}" for i in range(n)],
+        "record_id": [f"i{i:016x}".translate(str.maketrans("0123456789", "ghijklmnop")) for i in range(n)],
         "task_id": rows["任务编号"],
         "task_name": rows["任务名称"],
         "inspecting_authority": rows["检查实施机关"],
@@ -63,7 +63,7 @@ def main() -> None:
     catalog = load_catalog()
     inspections = public_inspections(args.entities)
     tables = {name: inspections.slice(0, 0) for name in catalog} | {"inspection_results": inspections}
-    for name in ("blacklist_entries", "approval_item_changes"):
+    for name in (n for n in catalog if n != "inspection_results"):
         fields = published_fields(catalog[name])
         tables[name] = pa.table(
             {f.name: pa.array([], pa.date32() if f.type == "date" else pa.string()) for f in fields}
@@ -89,15 +89,7 @@ def main() -> None:
             )
 
         # rendering alone, no file written: what a core does per entity page
-        entities = builder.entities(
-            [
-                __import__("gongshi.site", fromlist=["_inspection"])._inspection(r)
-                for r in __import__("gongshi.site", fromlist=["_frame"])._frame(inspections).to_dict("records")
-            ],
-            [],
-            __import__("gongshi.site", fromlist=["_frame"])._frame(inspections),
-            __import__("gongshi.site", fromlist=["_frame"])._frame(tables["blacklist_entries"]),
-        )
+        entities = builder.entities({d.id: builder.records(d) for d in catalog.values()})
         template = builder.env.get_template("entity.html")
         from gongshi.site.context import Page
 

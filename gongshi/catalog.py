@@ -85,6 +85,7 @@ class FieldPolicy(_Strict):
     privacy: PrivacyClass
     kind: FieldKind = "text"
     not_future: bool = False
+    not_before: str | None = None  # a date field this date may not precede (有效期至 after 认定日期)
     generalise: Generalisation | None = None
 
     @model_validator(mode="after")
@@ -206,6 +207,169 @@ class SchemaField(BaseModel):
         return bool(self.constraints.get("required"))
 
 
+# --- what the website does with a dataset ----------------------------------------------------------
+
+Where = dict[str, list[str]]  # field -> the values a record must have (all of them must hold)
+
+
+class EntityColumns(_Strict):
+    """The columns that name the market entity a record is about: its records join the entity's page."""
+
+    name: str
+    credit_code: str
+    representative: str | None = None
+
+
+class Section(_Strict):
+    """The dataset's records on the entity page, under `heading`, newest first by `order`."""
+
+    heading: str
+    rows: str  # the dataset's own row template (in its folder, under site/), shared with its list pages
+    order: list[str]  # fields; "-field" sorts descending
+    empty: str  # said when the entity has no such record
+
+
+class Standing(_Strict):
+    """One line on the entity page saying where the entity stands by this dataset (on a list now?)."""
+
+    label: str  # e.g. 名单状态
+    current: Where  # the records that count now, e.g. {status: [active]}
+    item: str  # each current record, with {field} placeholders: "{list_type}（{listed_on} 列入）"
+    prefix: str = ""  # before the current items: "在列："
+    tone: Literal["problem", "good"]
+    past: str  # records, none current
+    none: str  # no record at all
+
+
+class Problem(_Strict):
+    """Which records record a problem (highlighted; counted in charts): `field` not in `not_in`."""
+
+    field: str
+    not_in: list[str]
+    label: str  # the count's name in charts: 发现问题
+
+
+class Notice(_Strict):
+    """A line above a list page: how many of its records carry `flag`, linking to their own page."""
+
+    flag: str
+    path: str
+    text: str  # with {count}
+    after: str = ""
+
+
+class ListPage(_Strict):
+    """A paginated list of the dataset's records: those matching `where` (and carrying `flag`)."""
+
+    path: str  # under the site root, e.g. lists/abnormal
+    title: str
+    description: str
+    rows: str  # the dataset's row template (in its folder, under site/)
+    where: Where = Field(default_factory=dict)
+    flag: str | None = None
+    order: list[str]
+    empty: str = "目前没有记录。"
+    nav: str | None = None  # its label in the site's navigation, if it is there
+    home: str | None = None  # on the home page: "{count} 户在列经营异常名录"
+    notice: Notice | None = None
+
+
+class Browse(_Strict):
+    """The dataset's records grouped by the entity's city (from its credit code) and by month of a
+    date, each group a paginated page, with a chart of the groups (and of its problems)."""
+
+    path: str  # e.g. inspections
+    title: str
+    description: str
+    rows: str  # the dataset's row template
+    count_label: str  # what a record is called in charts: 抽查
+    summary: str  # the index page's first line, with {count}
+    date: str  # the date field that gives the month
+    order: list[str]
+    city_title: str  # with {group}: the city
+    city_description: str
+    month_title: str  # with {group}: the month
+    month_description: str
+    empty: str
+    city_chart: str  # chart titles
+    month_chart: str
+    nav: str | None = None
+    home: str | None = None  # "{count} 条抽查结果，其中 {problems} 条发现问题"
+    home_chart: bool = False  # the city chart on the home page
+
+
+class ChangesChart(_Strict):
+    """A chart of the dataset's daily changes on the home page."""
+
+    title: str
+    series: dict[str, str]  # change kind -> label, e.g. {added: 新增列入, removed: 移出}
+
+
+class SampleColumn(_Strict):
+    """How `gongshi sample-data` makes one delivered column: one of these."""
+
+    choice: list[str] | None = None
+    entity: Literal["name", "credit_code"] | None = None
+    date: dict[str, list[int]] | None = None  # {days: [from, to]} around the delivery day
+
+    @model_validator(mode="after")
+    def _one(self) -> SampleColumn:
+        if sum(x is not None for x in (self.choice, self.entity, self.date)) != 1:
+            raise ValueError("a sample column is exactly one of choice, entity, date")
+        return self
+
+
+class Sample(_Strict):
+    """How `gongshi sample-data` writes the dataset's deliveries, for a dataset with no generator of
+    its own: each delivery day, `share` of the records, from `department`, as delivered headers."""
+
+    share: float
+    department: str
+    file_format: Literal["csv", "json"] = "csv"
+    columns: dict[str, SampleColumn]
+
+
+class SiteSpec(_Strict):
+    """What the website does with the dataset. Every built-in dataset is shown through these
+    declarations, as any new one would be."""
+
+    position: int = 100  # order of the dataset's pages in the navigation and on the home page
+    entity: EntityColumns | None = None
+    section: Section | None = None
+    standing: Standing | None = None
+    problem: Problem | None = None
+    lists: list[ListPage] = Field(default_factory=list)
+    browse: Browse | None = None
+    changes_chart: ChangesChart | None = None
+
+    def fields(self) -> list[str]:
+        """Every field the declarations name (checked against the schema at load)."""
+        names = []
+        if self.entity:
+            names += [self.entity.name, self.entity.credit_code, *filter(None, [self.entity.representative])]
+        if self.section:
+            names += [o.lstrip("-") for o in self.section.order]
+        if self.standing:
+            names += list(self.standing.current)
+            names += re.findall(r"{(\w+)}", self.standing.item)
+        if self.problem:
+            names.append(self.problem.field)
+        for page in self.lists:
+            names += list(page.where) + [o.lstrip("-") for o in page.order]
+        if self.browse:
+            names += [self.browse.date, *(o.lstrip("-") for o in self.browse.order)]
+        return names
+
+    def templates(self) -> list[str]:
+        rows = [self.section.rows] if self.section else []
+        return sorted({*rows, *(p.rows for p in self.lists), *([self.browse.rows] if self.browse else [])})
+
+
+# What a record carries besides its fields (the site may name these too).
+PUBLIC_META_FIELDS = ("record_id", "status", "first_published", "last_updated", "corrected_on", "expires_on", "flags")
+EXPORT_FORMATS = ("csv", "parquet", "jsonl", "xlsx", "sqlite")
+
+
 class Dataset(_Strict):
     id: str
     title: str
@@ -223,6 +387,8 @@ class Dataset(_Strict):
     exports: list[str] = Field(default_factory=lambda: ["csv", "parquet", "jsonl", "xlsx", "sqlite"])
     sources: list[Source] = Field(default_factory=lambda: [FolderSource()])
     bounds: Bounds = Field(default_factory=Bounds)
+    site: SiteSpec = Field(default_factory=SiteSpec)
+    sample: Sample | None = None
     directory: Path
     table_schema: dict
 
@@ -268,6 +434,7 @@ class Dataset(_Strict):
             referenced += [*self.removal.when_filled, *self.removal.required]
             referenced += [*self.removal.match_on, *self.removal.listing_required]
         referenced += [rule.when_empty for rule in self.flags.values()]
+        referenced += [p.not_before for p in self.fields.values() if p.not_before]
         referenced += [p.generalise.when.field for p in self.fields.values() if p.generalise and p.generalise.when]
         for name, rule in self.required_when.items():
             referenced += [name, rule.field]
@@ -277,6 +444,23 @@ class Dataset(_Strict):
             for alias in {normalise_header(a) for a in (name, *policy.aliases)}:
                 if seen.setdefault(alias, name) != name:
                     problems.append(f"header alias {alias!r} maps to both {seen[alias]} and {name}")
+        problems += [
+            f"site: unknown field {name!r}"
+            for name in self.site.fields()
+            if name not in names_set and name not in PUBLIC_META_FIELDS
+        ]
+        problems += [
+            f"site: row template {t!r} not found in {self.directory / 'site'}"
+            for t in self.site.templates()
+            if not (self.directory / "site" / t).is_file()
+        ]
+        unknown_flags = {p.flag for p in self.site.lists if p.flag} - set(self.flags)
+        problems += [f"site: unknown flag {flag!r} (declare it under flags:)" for flag in sorted(unknown_flags)]
+        problems += [
+            f"unknown export format {e!r} (known: {', '.join(EXPORT_FORMATS)})"
+            for e in self.exports
+            if e not in EXPORT_FORMATS
+        ]
         names = [source.name for source in self.sources]
         problems += [f"source name {n!r} used twice" for n in set(names) if names.count(n) > 1]
         for source in self.sources:

@@ -17,6 +17,7 @@ from gongshi.locking import describe, process_alive, state_lock
 from gongshi.paths import PROJECT_ROOT
 from gongshi.settings import Settings, default
 from gongshi.snapshots import published_days
+from gongshi.stages.publish import tidy
 from gongshi.stages.takedowns import unapplied_lifts, unapplied_takedowns
 
 DAGSTER_YAML = """\
@@ -210,6 +211,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
 def _publish(settings: Settings, args: argparse.Namespace) -> int:
     catalog = settings.catalog()
     home = prepare_instance(settings)
+    tidy(settings)  # what a killed run left behind, whether or not anything is pending now
 
     import dagster as dg
 

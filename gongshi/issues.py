@@ -71,6 +71,7 @@ _KINDS = [
     ("removal_incomplete", "移出信息不完整", "error"),
     ("listing_incomplete", "列入信息不完整", "error"),
     ("removal_before_listing", "移出早于列入", "error"),
+    ("date_before", "日期先后顺序不对", "error"),
     ("required_when", "缺少条件必填项", "error"),
     ("malformed_row", "列数不符", "error"),
     ("nested_value", "值为对象或数组", "error"),

@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pv
 import xlsxwriter
 
+from gongshi.catalog import load_catalog
 from gongshi.identifiers import ORG_WEIGHTS, RESIDENT_ID_CHECK, RESIDENT_ID_WEIGHTS, USCC_ALPHABET, USCC_WEIGHTS
 
 CITIES = {
@@ -406,11 +407,16 @@ def write_sample_inbox(
     seed: int = 0,
     start: dt.date = dt.date(2026, 11, 1),
     datasets: list[str] | None = None,
+    catalog: dict | None = None,
 ) -> dict[str, int]:
-    """Write `records` rows over `days` delivery days under `out`; return rows written per dataset."""
+    """Write `records` rows over `days` delivery days under `out`; return rows written per dataset.
+    The three datasets the project started with have generators of their own, below; any other
+    dataset of `catalog` that declares `sample:` in its dataset.yaml is written from that."""
     rng = np.random.default_rng(seed)
-    datasets = datasets or list(SHARE)
-    share = {name: SHARE[name] / sum(SHARE[d] for d in datasets) for name in datasets}
+    declared = {d.id: d.sample for d in (catalog or load_catalog()).values() if d.sample and d.id not in SHARE}
+    shares = SHARE | {name: sample.share for name, sample in declared.items()}
+    datasets = datasets or list(shares)
+    share = {name: shares[name] / sum(shares[d] for d in datasets) for name in datasets}
     entities = _Entities(rng, max(50, records // 20))
     written = dict.fromkeys(datasets, 0)
     earlier_lists: list[dict] = []
@@ -455,4 +461,39 @@ def write_sample_inbox(
             if index == 1:  # a resend cut off in transit: rejected as a whole, the day goes on
                 (folder / "省审改办_审批事项调整_补报.json").write_text(text[: len(text) // 2], encoding="utf-8")
             written["approval_item_changes"] += n
+        for name in (n for n in datasets if n in declared):
+            # A stream of its own: declaring a dataset does not change the others' sample data.
+            own = np.random.default_rng([seed, index, len(name)])
+            rows = declared_rows(own, entities, day, per_day[name], declared[name])
+            _write_declared(out / name / day.isoformat(), declared[name], day, rows)
+            written[name] += per_day[name]
     return written
+
+
+def declared_rows(rng: np.random.Generator, entities: _Entities, day: dt.date, n: int, sample) -> dict:
+    """Rows of a dataset from its `sample:` declaration: choices, entities of the shared pool (so
+    its records meet the other datasets'), dates around the delivery day."""
+    pick = rng.integers(0, len(entities.code), size=n)
+    rows = {}
+    for header, column in sample.columns.items():
+        if column.choice is not None:
+            rows[header] = _choice(rng, column.choice, n)
+        elif column.entity is not None:
+            rows[header] = (entities.name if column.entity == "name" else entities.code)[pick]
+        else:
+            low, high = column.date["days"]
+            offsets = rng.integers(low, high + 1, size=n)
+            base = np.datetime64(day, "D")
+            rows[header] = np.datetime_as_string(base + offsets.astype("timedelta64[D]")).astype(object)
+    return rows
+
+
+def _write_declared(folder: Path, sample, day: dt.date, rows: dict) -> None:
+    header = list(sample.columns)
+    if sample.file_format == "json":
+        folder.mkdir(parents=True, exist_ok=True)
+        records = [dict(zip(header, values, strict=True)) for values in zip(*rows.values(), strict=True)]
+        path = folder / f"{sample.department}_{day:%Y%m%d}.json"
+        path.write_text(json.dumps(records, ensure_ascii=False, indent=1), encoding="utf-8")
+    else:
+        _write_csv(folder / f"{sample.department}_{day:%Y%m%d}.csv", rows, header, "utf-8-sig")

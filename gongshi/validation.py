@@ -178,6 +178,7 @@ class _Validator:
             list(pool.map(self.check_field, self.dataset.field_names))
         self.check_reader_findings()
         self.check_removals()
+        self.check_date_order()
         self.check_required_when()
         self.check_duplicate_keys()
         self.flag_rules()
@@ -385,6 +386,14 @@ class _Validator:
         listed, removed = self.dataset.publicity_period.counted_from, rule.when_filled[0]
         before = pc.fill_null(pc.less(self.clean[removed], self.clean[listed]), False).to_numpy(zero_copy_only=False)
         self.add(before, removed, "removal_before_listing", f"“{self.title(removed)}”早于“{self.title(listed)}”")
+
+    def check_date_order(self) -> None:
+        """A date declared `not_before` another (有效期至 not before 认定日期)."""
+        for name, policy in self.dataset.fields.items():
+            if policy.not_before:
+                earlier = self.clean[policy.not_before]
+                wrong = pc.fill_null(pc.less(self.clean[name], earlier), False).to_numpy(zero_copy_only=False)
+                self.add(wrong, name, "date_before", f"“{self.title(name)}”早于“{self.title(policy.not_before)}”")
 
     def check_required_when(self) -> None:
         for name, rule in self.dataset.required_when.items():

@@ -61,7 +61,7 @@ def test_the_graph_in_process_for_both_sample_days(settings):
     assert "2026/13/01" in validated["quarantine_preview"]
     checks = {e.check_name: e.passed for e in first.get_asset_check_evaluations()}
     assert checks[ROWS_RECONCILE] and checks[REGISTER_MATCHES_ACCEPTED] and checks[DAY_RECONCILES]
-    assert _metadata(first, "ledger")["accepted"] == 41
+    assert _metadata(first, "ledger")["accepted"] == 44
     second = _run(settings, DAY2)
     assert second.success
     register = _metadata(second, "blacklist_entries", "register")

@@ -153,8 +153,10 @@ PAGE_TYPES = [
     "",
     "entity/913201007079003CXE.html",
     "entity/91320300418YH4977E.html",
+    "entity/91320200A270313CX1.html",  # on a black list and on the red list: both shown
     "lists/abnormal/",
     "lists/removals/",
+    "lists/honour/",
     "inspections/",
     "inspections/city/zhenjiang/",
     "approvals/",

@@ -43,7 +43,7 @@ def test_days_out_of_order_give_the_same_latest(tmp_path, catalog):
         assert not run_day(shuffled, day, catalog).failed_checks
     assert pending_days(in_order, catalog) == pending_days(shuffled, catalog) == []
     expected, actual = _data_files(in_order.public), _data_files(shuffled.public)
-    assert sorted(actual) == sorted(expected) and len(expected) == 13
+    assert sorted(actual) == sorted(expected) and len(expected) == 17  # four formats of four datasets, and SQLite
     assert {name for name in expected if actual[name] != expected[name]} == set()
     # the late day went out in 11-04's release, re-published; 11-04's changes carry 11-03's rows
     assert sorted(p.name for p in (shuffled.public / "releases").iterdir()) == [days[0], days[2]]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 
 import pyarrow as pa
 import pytest
@@ -71,7 +72,7 @@ def test_protected_spellings_are_masked(text, expected):
     ],
 )
 def test_public_identifiers_and_near_misses_survive(text):
-    assert mask_text(text) == (text, mask_text(text)[1]) and not mask_text(text)[1]
+    assert mask_text(text) == (text, Counter())
 
 
 def test_valid_credit_code_is_protected_even_when_all_digits():
@@ -155,7 +156,7 @@ def test_any_valid_id_or_mobile_inside_chinese_text_is_masked(before, sep1, valu
 def test_text_with_short_numbers_is_left_alone(text, number):
     value = f"{text}{number}{text}"
     assume(len(str(number)) <= 9)
-    assert mask_text(value) == (value, mask_text(value)[1]) and not mask_text(value)[1]
+    assert mask_text(value) == (value, Counter())
 
 
 # --- detection does not depend on what stands next to a number ------------------------------------

@@ -27,7 +27,7 @@ def _process(settings, catalog, days=(DAY1, DAY2)):
 def test_ledger_reconciles_per_file_and_day(settings, catalog):
     first, second = _process(settings, catalog)
     assert first.problems == [] and second.problems == []
-    assert first.totals == {"rows_in": 44, "accepted": 41, "quarantined": 3, "warnings": 2, "files_rejected": 0}
+    assert first.totals == {"rows_in": 49, "accepted": 44, "quarantined": 5, "warnings": 2, "files_rejected": 0}
     assert second.totals["files_rejected"] == 1
     entry = ledger.read(settings.layout, DAY2, "approval_item_changes")
     (rejected,) = entry.files
@@ -67,6 +67,7 @@ def test_department_report_opens_in_excel_with_masked_values(settings, catalog):
         "江苏省市场监管局_双随机抽查结果_2026-11-26_退回报告.xlsx",
         "省审改办_行政审批事项调整（取消、下放、转移）_2026-11-26_退回报告.xlsx",
         "省市场监管局_经营异常名录与严重违法失信名单_2026-11-26_退回报告.xlsx",
+        "省税务局_守信红名单_2026-11-26_退回报告.xlsx",
     ]
     book = python_calamine.CalamineWorkbook.from_path(str(settings.layout.reports_dir(DAY1) / reports[0]))
     rows = book.get_sheet_by_name("问题明细").to_python()

@@ -63,9 +63,14 @@ def test_entity_page_and_its_json_twin(published_demo):
     assert "已移出" in html and "依法补报了未报年份的年度报告并公示" in html
     twin = json.loads((latest(published_demo) / "entity" / "913201007079003CXE.json").read_text(encoding="utf-8"))
     assert twin["credit_code"] == "913201007079003CXE" and twin["city"] == "南京市"
-    assert twin["list_records"][0]["status"] == "removed" and twin["list_records"][0]["removed_on"] == "2026-11-27"
+    (listing,) = twin["records"]["blacklist_entries"]
+    assert listing["status"] == "removed" and listing["removed_on"] == "2026-11-27"
+    assert twin["standing"] == {"名单状态": "已移出全部名单", "守信红名单": "守合同重信用企业（有效期至 2028-11-24）"}
+    assert set(twin["records"]) == {"blacklist_entries", "honour_list", "inspection_results"}
     assert twin["html"] == "http://localhost:8000/latest/entity/913201007079003CXE.html"
-    assert "legal_representative_id_number" not in json.dumps(twin)
+    # the ID number never; its keyed pseudonym, as in every download
+    assert '"legal_representative_id_number"' not in json.dumps(twin)
+    assert listing["legal_representative_id_number_pseudonym"].startswith("p")
 
 
 def test_individual_business_operator_is_generalised_on_the_site(published_demo):
@@ -127,7 +132,9 @@ def test_quality_page_counts_without_personal_data(published_demo):
 
 def test_charts_are_svg_with_a_data_table(published_demo):
     page = (latest(published_demo) / "index.html").read_text(encoding="utf-8")
-    assert page.count('role="img"') == 2 and "<summary>查看数据表</summary>" in page
+    # each dataset's declared daily-changes chart (black lists, red list), then the inspections by city
+    assert page.count('role="img"') == 3 and "<summary>查看数据表</summary>" in page
+    assert page.index("每日新增列入与移出名单数") < page.index("每日新增守信红名单认定数") < page.index("各设区市")
     assert ">镇江市</text>" in page
 
 
@@ -160,3 +167,30 @@ def test_search_assets_and_crawlers(published_demo, path):
     assert (latest(published_demo) / path).is_file()
     assert (latest(published_demo) / "pagefind" / "pagefind.js").is_file()
     assert not list((latest(published_demo) / "pagefind").glob("pagefind-*ui.*"))
+
+
+def test_an_entity_on_a_black_list_and_the_red_list_shows_both(published_demo):
+    root = latest(published_demo)
+    html = (root / "entity" / "91320200A270313CX1.html").read_text(encoding="utf-8")
+    assert '<dt>名单状态</dt><dd class="problem">在列：经营异常名录（2026-11-03 列入）</dd>' in html
+    assert '<dt>守信红名单</dt><dd class="good">诚信示范企业（有效期至 2027-11-25）</dd>' in html
+    assert html.index("<h2>经营异常名录与严重违法失信名单</h2>") < html.index("<h2>守信红名单</h2>")
+    twin = json.loads((root / "entity" / "91320200A270313CX1.json").read_text(encoding="utf-8"))
+    assert twin["standing"] == {
+        "名单状态": "在列：经营异常名录（2026-11-03 列入）",
+        "守信红名单": "诚信示范企业（有效期至 2027-11-25）",
+    }
+    (recognition,) = twin["records"]["honour_list"]
+    assert recognition["recognising_authority"] == "江苏省发展和改革委员会" and "has_problem" not in recognition
+
+
+def test_the_honour_list_is_a_list_page_with_its_downloads_feed_and_search(published_demo):
+    root = latest(published_demo)
+    page = (root / "lists" / "honour" / "index.html").read_text(encoding="utf-8")
+    assert page.count('<td data-label="市场主体">') == 5 and "南京恒泰电子科技有限公司" in page
+    assert '<li><a href="lists/honour/">守信红名单</a></li>' in (root / "index.html").read_text(encoding="utf-8")
+    assert (root / "datasets" / "honour_list" / "honour_list.csv").is_file()
+    assert (root / "feeds" / "honour_list.atom").is_file()
+    assert "守信红名单" in (root / "datasets" / "honour_list" / "index.html").read_text(encoding="utf-8")
+    dcat = json.loads((root / "dcat.jsonld").read_text(encoding="utf-8"))
+    assert any(d["dct:identifier"] == "honour_list" for d in dcat["dcat:dataset"])

@@ -457,10 +457,14 @@ def test_sources_in_dagster_fail_alone_and_leave_no_secret(tmp_path, monkeypatch
     ]
     spec_path.write_text(yaml.safe_dump(spec, allow_unicode=True), encoding="utf-8")
     broken_url = f"postgresql+psycopg://puller:{PG_SECRET}@127.0.0.1:1/test"
-    monkeypatch.setenv("GONGSHI_DATASETS", str(datasets))
     monkeypatch.setenv("GONGSHI_TEST_PG_URL", pg_url)
     monkeypatch.setenv("GONGSHI_TEST_BROKEN_URL", broken_url)
-    settings = Settings(inbox=tmp_path / "inbox", public=tmp_path / "public", state=tmp_path / "state")
+    settings = Settings.from_environment(
+        {"GONGSHI_DATASETS": str(datasets)},
+        inbox=tmp_path / "inbox",
+        public=tmp_path / "public",
+        state=tmp_path / "state",
+    )
     (tmp_path / "inbox").mkdir()
 
     from assets.automation import DAILY_JOB, PULL_JOB

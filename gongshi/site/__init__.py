@@ -24,20 +24,23 @@ import pandas as pd
 import pyarrow as pa
 
 from gongshi import issues
-from gongshi.catalog import Dataset
+from gongshi.catalog import Dataset, ListPage
 from gongshi.metadata import CHANGE_LABELS, CHANGES, label_field, published_fields
 from gongshi.paths import SITE_TEMPLATES_DIR
 from gongshi.site.context import (
     Bar,
+    Card,
     ChangeDay,
     Chart,
     Download,
     Entity,
+    EntitySection,
     FieldDoc,
-    Inspection,
-    ListRecord,
+    NavItem,
+    Notice,
     Page,
     Pagination,
+    StandingLine,
 )
 from gongshi.site.feeds import write_feeds, write_sitemap
 from gongshi.site.regions import CITIES, OUTSIDE, city_of
@@ -45,8 +48,6 @@ from gongshi.storage import link_or_copy
 
 PAGE_SIZE = 50
 CHANGE_PAGE_LIMIT = 500
-NO_PROBLEM = {"未发现问题", "未发现开展本次抽查涉及的经营活动"}
-LISTS = {"abnormal": "经营异常名录", "serious": "严重违法失信名单"}
 FORMAT_NAMES = {"csv": "CSV", "parquet": "Parquet", "jsonl": "JSON Lines", "xlsx": "XLSX", "sqlite": "SQLite"}
 STATUS_LABELS = {"active": "在列", "removed": "已移出"}
 
@@ -72,9 +73,15 @@ class SiteResult:
         }
 
 
-def environment() -> jinja2.Environment:
+def environment(catalog: dict[str, Dataset]) -> jinja2.Environment:
+    """The site's templates, and each dataset's own (its row templates, as `<dataset>/<file>`)."""
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(SITE_TEMPLATES_DIR),
+        loader=jinja2.ChoiceLoader(
+            [
+                jinja2.FileSystemLoader(SITE_TEMPLATES_DIR),
+                jinja2.PrefixLoader({d.id: jinja2.FileSystemLoader(d.directory / "site") for d in catalog.values()}),
+            ]
+        ),
         autoescape=True,  # every template, whatever its suffix
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
@@ -83,14 +90,33 @@ def environment() -> jinja2.Environment:
     env.filters["change_label"] = lambda c: CHANGE_LABELS.get(c, c)
     env.filters["status_label"] = lambda s: STATUS_LABELS.get(s, s)
     env.filters["thousands"] = lambda n: f"{n:,}"
+    env.globals["navigation"] = navigation(catalog)
     return env
 
 
-def templates_fingerprint() -> str:
+def navigation(catalog: dict[str, Dataset]) -> list[NavItem]:
+    """The datasets' pages that declare a place in the navigation, in their declared order."""
+    items = []
+    for dataset in ordered(catalog):
+        items += [NavItem(page.path, page.nav) for page in dataset.site.lists if page.nav]
+        if dataset.site.browse and dataset.site.browse.nav:
+            items.append(NavItem(dataset.site.browse.path, dataset.site.browse.nav))
+    return items
+
+
+def ordered(catalog: dict[str, Dataset]) -> list[Dataset]:
+    return sorted(catalog.values(), key=lambda d: (d.site.position, d.id))
+
+
+def templates_fingerprint(catalog: dict[str, Dataset]) -> str:
+    """Changes when any template (the site's or a dataset's) or the navigation changes."""
     digest = hashlib.sha256()
-    for path in sorted(SITE_TEMPLATES_DIR.rglob("*")):
-        if path.is_file():
-            digest.update(path.relative_to(SITE_TEMPLATES_DIR).as_posix().encode() + path.read_bytes())
+    folders = [SITE_TEMPLATES_DIR, *(d.directory / "site" for d in ordered(catalog))]
+    for folder in folders:
+        for path in sorted(folder.rglob("*")) if folder.is_dir() else []:
+            if path.is_file():
+                digest.update(path.relative_to(folder.parent).as_posix().encode() + path.read_bytes())
+    digest.update(json.dumps([dataclasses.asdict(n) for n in navigation(catalog)], ensure_ascii=False).encode())
     return digest.hexdigest()
 
 
@@ -115,8 +141,8 @@ class SiteBuilder:
         self.tables, self.history, self.files, self.quality = tables, history, files, quality
         self.previous_build = previous_build
         self.previous = previous_fingerprints or {}
-        self.env = environment()
-        self.template_version = templates_fingerprint()
+        self.env = environment(catalog)
+        self.template_version = templates_fingerprint(catalog)
         self.result = SiteResult()
 
     # -- writing ------------------------------------------------------------------------------------
@@ -167,24 +193,30 @@ class SiteBuilder:
 
     def build_all(self) -> SiteResult:
         self.static()
-        inspections = _frame(self.tables.get("inspection_results"))
-        blacklist = _frame(self.tables.get("blacklist_entries"))
-        approvals = _frame(self.tables.get("approval_item_changes"))
-        inspection_rows = [_inspection(r) for r in inspections.to_dict("records")]
-        list_rows = [_list_record(r) for r in blacklist.to_dict("records")]
+        records = {d.id: self.records(d) for d in ordered(self.catalog)}
         started = dt.datetime.now()
-        entities = self.entities(inspection_rows, list_rows, inspections, blacklist)
+        entities = self.entities(records)
         for entity in entities:
             self.entity(entity)
         self.result.entity_pages = len(entities)
         self.result.entity_seconds = (dt.datetime.now() - started).total_seconds()
-        self.lists(list_rows)
-        charts = self.inspections(inspection_rows)
-        self.approvals(approvals)
-        for dataset in self.catalog.values():
+        cards, charts = [], []
+        for dataset in ordered(self.catalog):
+            for spec in dataset.site.lists:
+                rows = self.list_page(dataset, spec, records[dataset.id])
+                if spec.home:
+                    cards.append(_card(spec.path, spec.home, len(rows)))
+            if dataset.site.browse:
+                browse_charts, problems = self.browse(dataset, records[dataset.id])
+                if dataset.site.browse.home:
+                    cards.append(
+                        _card(dataset.site.browse.path, dataset.site.browse.home, len(records[dataset.id]), problems)
+                    )
+                if dataset.site.browse.home_chart:
+                    charts.append(browse_charts[0])
             self.dataset(dataset)
         self.quality_page()
-        self.home(inspections, blacklist, approvals, charts, len(entities))
+        self.home(cards, [*self.change_charts(), *charts])
         self.page("search/index.html", "search.html", "查询市场主体", "按企业名称或统一社会信用代码查询。")
         self.page(
             "datasets/index.html",
@@ -211,45 +243,58 @@ class SiteBuilder:
         if not self._reuse(path, fingerprint):
             self._write(path, data)
 
-    def entities(
-        self,
-        inspections: list[Inspection],
-        listings: list[ListRecord],
-        inspection_frame: pd.DataFrame,
-        blacklist_frame: pd.DataFrame,
-    ) -> list[Entity]:
-        """Every market entity in the public data, keyed by credit code: one pass over the records."""
-        by_code_inspections: dict[str, list[Inspection]] = defaultdict(list)
-        by_code_lists: dict[str, list[ListRecord]] = defaultdict(list)
-        for inspection in inspections:
-            by_code_inspections[inspection.credit_code].append(inspection)
-        for record in listings:
-            by_code_lists[record.credit_code].append(record)
-        names = _newest_names(inspection_frame, blacklist_frame)
+    def records(self, dataset: Dataset) -> list[dict]:
+        """The dataset's public records as the templates see them: every field as text, and
+        `has_problem`, `status_label` and `flag_list`."""
+        frame = _frame(self.tables.get(dataset.id))
+        rows = frame.to_dict("records")
+        problem = dataset.site.problem
+        for row in rows:
+            row["has_problem"] = problem is not None and row.get(problem.field) not in problem.not_in
+            row["status_label"] = STATUS_LABELS.get(row.get("status"), row.get("status"))
+            row["flag_list"] = _flags(row.get("flags"))
+        return rows
+
+    def entities(self, records: dict[str, list[dict]]) -> list[Entity]:
+        """Every market entity in the public data, keyed by credit code: one pass over the records
+        of each dataset whose declarations name an entity."""
+        joined = [d for d in ordered(self.catalog) if d.site.entity]
+        by_code: dict[str, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
+        for dataset in joined:
+            column = dataset.site.entity.credit_code
+            for row in records[dataset.id]:
+                by_code[row[column]][dataset.id].append(row)
+        names = _newest_names(joined, records)
+        city_pages = next((d.site.browse.path for d in joined if d.site.browse), None)
         entities = []
-        for code in sorted(set(by_code_inspections) | set(by_code_lists)):
-            records = sorted(by_code_lists.get(code, []), key=lambda r: r.listed_on or r.removed_on or "", reverse=True)
-            results = sorted(
-                by_code_inspections.get(code, []), key=lambda i: (i.inspection_date, i.task_id), reverse=True
-            )
-            active = [r for r in records if r.status == "active"]
+        for code in sorted(by_code):
             city, slug = city_of(code)
             name, representative = names[code]
-            if active:
-                summary = "在列：" + "、".join(f"{r.list_type}（{r.listed_on} 列入）" for r in active)
-            else:
-                summary = "已移出全部名单" if records else "未列入经营异常名录或严重违法失信名单"
+            mine = by_code[code]
             entities.append(
                 Entity(
                     credit_code=code,
                     name=name,
                     city=city,
                     city_slug=slug,
+                    city_link=f"{city_pages}/city/{slug}/" if city_pages else None,
                     legal_representative=representative,
-                    status_summary=summary,
-                    on_list=bool(active),
-                    list_records=records,
-                    inspections=results,
+                    standings=[
+                        _standing(d, _sorted(mine.get(d.id, []), d.site.section.order if d.site.section else []))
+                        for d in joined
+                        if d.site.standing
+                    ],
+                    sections=[
+                        EntitySection(
+                            dataset=d.id,
+                            heading=d.site.section.heading,
+                            rows_template=f"{d.id}/{d.site.section.rows}",
+                            records=_sorted(mine.get(d.id, []), d.site.section.order),
+                            empty=d.site.section.empty,
+                        )
+                        for d in joined
+                        if d.site.section
+                    ],
                 )
             )
         return entities
@@ -260,15 +305,17 @@ class SiteBuilder:
             f"entity/{entity.credit_code}.html",
             "entity.html",
             entity.name,
-            f"{entity.name}（{entity.credit_code}）的名单状态与抽查记录。{entity.status_summary}",
+            f"{entity.name}（{entity.credit_code}）的"
+            + "、".join(s.heading for s in entity.sections)
+            + "。"
+            + "；".join(line.text for line in entity.standings),
             fingerprint_data=data,
             entity=entity,
         )
-        twin = {key: data[key] for key in ("credit_code", "name", "city", "legal_representative", "on_list")}
+        twin = {key: data[key] for key in ("credit_code", "name", "city", "legal_representative")}
         twin |= {
-            "status": entity.status_summary,
-            "list_records": data["list_records"],
-            "inspections": data["inspections"],
+            "standing": {line["label"]: line["text"] for line in data["standings"]},
+            "records": {section["dataset"]: [_public(r) for r in section["records"]] for section in data["sections"]},
             "html": self.base_url + f"entity/{entity.credit_code}.html",
         }
         self.json_file(f"entity/{entity.credit_code}.json", twin)
@@ -298,122 +345,97 @@ class SiteBuilder:
                 **context,
             )
 
-    def lists(self, records: list[ListRecord]) -> None:
-        for slug, name in LISTS.items():
-            rows = sorted(
-                (r for r in records if r.list_type == name and r.status == "active"),
-                key=lambda r: (r.listed_on or "", r.credit_code),
-                reverse=True,
-            )
-            self.paginated(
-                f"lists/{slug}",
-                "list.html",
-                f"{name}（在列）",
-                f"当前在列的{name}市场主体，按列入日期从新到旧。",
-                rows,
-                list_name=name,
-            )
-        removals = sorted(
-            (r for r in records if r.status == "removed"),
-            key=lambda r: (r.removed_on or "", r.credit_code),
-            reverse=True,
-        )
+    def list_page(self, dataset: Dataset, spec: ListPage, rows: list[dict]) -> list[dict]:
+        """One declared list: the records matching its `where` (and flag), in its order."""
+        selected = [r for r in rows if _matches(r, spec.where) and (spec.flag is None or spec.flag in r["flag_list"])]
+        selected = _sorted(selected, spec.order)
+        notice = None
+        if spec.notice:
+            count = sum(spec.notice.flag in r["flag_list"] for r in selected)
+            notice = Notice(spec.notice.path, spec.notice.text.format(count=count), spec.notice.after, count)
         self.paginated(
-            "lists/removals",
-            "list.html",
-            "近期移出名单",
-            "已从名单中移出的市场主体，按移出日期从新到旧。",
-            removals,
-            list_name="移出",
+            spec.path,
+            "records.html",
+            spec.title,
+            spec.description,
+            selected,
+            rows_template=f"{dataset.id}/{spec.rows}",
+            empty=spec.empty,
+            notice=notice,
+            browse=None,
         )
+        return selected
 
-    def inspections(self, inspections: list[Inspection]) -> dict[str, Chart]:
-        rows = sorted(inspections, key=lambda i: (i.inspection_date, i.task_id, i.credit_code), reverse=True)
-        by_city: dict[str, list[Inspection]] = defaultdict(list)
-        by_month: dict[str, list[Inspection]] = defaultdict(list)
-        for row in rows:
-            by_city[city_of(row.credit_code)[1]].append(row)
-            by_month[row.inspection_date[:7]].append(row)
+    def browse(self, dataset: Dataset, rows: list[dict]) -> tuple[list[Chart], int]:
+        """The dataset's records by city and by month, each a paginated page, and the charts."""
+        spec = dataset.site.browse
+        code_column = dataset.site.entity.credit_code
+        problem_label = dataset.site.problem.label if dataset.site.problem else None
+        ordered_rows = _sorted(rows, spec.order)
+        by_city: dict[str, list[dict]] = defaultdict(list)
+        by_month: dict[str, list[dict]] = defaultdict(list)
+        for row in ordered_rows:
+            by_city[city_of(row[code_column])[1]].append(row)
+            by_month[(row[spec.date] or "")[:7]].append(row)
+        context = {
+            "rows_template": f"{dataset.id}/{spec.rows}",
+            "empty": spec.empty,
+            "notice": None,
+            "browse": {"path": spec.path, "link": "按地区和月份浏览"},
+        }
         cities = [(name, slug) for name, slug in CITIES.values()] + [OUTSIDE]
         for name, slug in cities:
             self.paginated(
-                f"inspections/city/{slug}",
-                "inspections.html",
-                f"{name}抽查结果",
-                f"{name}市场主体的“双随机、一公开”抽查结果，按检查日期从新到旧。",
+                f"{spec.path}/city/{slug}",
+                "records.html",
+                spec.city_title.format(group=name),
+                spec.city_description.format(group=name),
                 by_city.get(slug, []),
-                scope=name,
+                **context,
             )
         for month, found in sorted(by_month.items()):
             self.paginated(
-                f"inspections/month/{month}",
-                "inspections.html",
-                f"{month} 抽查结果",
-                f"{month} 实施的抽查及其结果。",
+                f"{spec.path}/month/{month}",
+                "records.html",
+                spec.month_title.format(group=month),
+                spec.month_description.format(group=month),
                 found,
-                scope=month,
+                **context,
             )
+        series = [spec.count_label, *([problem_label] if problem_label else [])]
+
+        def values(group: list[dict]) -> list[int]:
+            return [len(group), *([sum(r["has_problem"] for r in group)] if problem_label else [])]
+
         city_chart = Chart(
             id="chart-city",
-            title="各设区市抽查数与发现问题数",
-            series=["抽查", "发现问题"],
+            title=spec.city_chart,
+            series=series,
             bars=[
-                Bar(
-                    label=name,
-                    link=f"inspections/city/{slug}/",
-                    values=[len(by_city.get(slug, [])), sum(r.found_problem for r in by_city.get(slug, []))],
-                )
+                Bar(label=name, link=f"{spec.path}/city/{slug}/", values=values(by_city.get(slug, [])))
                 for name, slug in cities
                 if slug != "outside" or by_city.get(slug)
             ],
         )
         month_chart = Chart(
             id="chart-month",
-            title="各月抽查数与发现问题数",
-            series=["抽查", "发现问题"],
+            title=spec.month_chart,
+            series=series,
             bars=[
-                Bar(
-                    label=m,
-                    link=f"inspections/month/{m}/",
-                    values=[len(by_month[m]), sum(r.found_problem for r in by_month[m])],
-                )
-                for m in sorted(by_month)[-24:]
+                Bar(label=m, link=f"{spec.path}/month/{m}/", values=values(by_month[m])) for m in sorted(by_month)[-24:]
             ],
         )
         self.page(
-            "inspections/index.html",
-            "inspections_index.html",
-            "抽查结果",
-            "按设区市和月份浏览“双随机、一公开”抽查结果。",
+            f"{spec.path}/index.html",
+            "browse.html",
+            spec.title,
+            spec.description,
             city_chart=city_chart,
             month_chart=month_chart,
             months=sorted(by_month, reverse=True),
-            total=len(rows),
+            summary=spec.summary.format(count=f"{len(rows):,}"),
         )
-        return {"city": city_chart, "month": month_chart}
-
-    def approvals(self, approvals: pd.DataFrame) -> None:
-        items = approvals.to_dict("records")
-        for item in items:
-            item["flags"] = [f for f in (item.get("flags") or "").split(";") if f]
-        items.sort(key=lambda i: (str(i.get("effective_date") or ""), i["item_code"]), reverse=True)
-        without = [i for i in items if "missing_supervision_measures" in i["flags"]]
-        self.paginated(
-            "approvals",
-            "approvals.html",
-            "行政审批事项调整",
-            "取消、下放、转移的行政审批事项，及其调整依据、生效日期、承接机关和事中事后监管措施。",
-            items,
-            without_count=len(without),
-        )
-        self.paginated(
-            "approvals/without-measures",
-            "approvals.html",
-            "未报送监管措施的审批事项",
-            "已取消、下放或转移但未报送事中事后监管措施的事项。意见要求逐项制定监管制度。",
-            without,
-            without_count=len(without),
-        )
+        return [city_chart, month_chart], sum(r["has_problem"] for r in rows)
 
     def _dataset_summary(self, dataset: Dataset) -> dict:
         return {
@@ -479,9 +501,11 @@ class SiteBuilder:
             row["change_label"] = CHANGE_LABELS.get(row["change"], row["change"])
             row["entity_link"] = None
         codes = {}
-        if labelled == "entity_name":
+        if dataset.site.entity and labelled == dataset.site.entity.name:
             current = self.tables[dataset.id]
-            codes = dict(zip(current["record_id"].to_pylist(), current["credit_code"].to_pylist(), strict=True))
+            codes = dict(
+                zip(current["record_id"].to_pylist(), current[dataset.site.entity.credit_code].to_pylist(), strict=True)
+            )
         for row in rows:
             if row["record_id"] in codes and row["change"] not in {"expired", "withdrawn", "retracted"}:
                 row["entity_link"] = f"../../../../entity/{codes[row['record_id']]}.html"
@@ -517,45 +541,42 @@ class SiteBuilder:
             days=days,
         )
 
-    def home(self, inspections, blacklist, approvals, charts, entity_count) -> None:
+    def change_charts(self) -> list[Chart]:
+        """The daily-changes charts the datasets declare, over the last 30 days of the history."""
+        charts = []
+        for dataset in ordered(self.catalog):
+            spec = dataset.site.changes_chart
+            if spec is None:
+                continue
+            bars = []
+            for change_day in sorted(self.history)[-30:]:
+                if dataset.id in self.history[change_day]:
+                    kinds = Counter(self.history[change_day][dataset.id]["change"].to_pylist())
+                    bars.append(
+                        Bar(
+                            label=change_day[5:],
+                            values=[kinds[kind] for kind in spec.series],
+                            link=f"datasets/{dataset.id}/changes/{change_day}/",
+                        )
+                    )
+            charts.append(
+                Chart(id=f"chart-{dataset.id}", title=spec.title, series=list(spec.series.values()), bars=bars)
+            )
+        return charts
+
+    def home(self, cards: list[Card], charts: list[Chart]) -> None:
         today = self.history.get(self.day, {})
         changes = {name: dict(Counter(t["change"].to_pylist())) for name, t in today.items()}
-        active = blacklist[blacklist["status"] == "active"] if len(blacklist) else blacklist
-        counts = {
-            "abnormal": int((active["list_type"] == "经营异常名录").sum()) if len(active) else 0,
-            "serious": int((active["list_type"] == "严重违法失信名单").sum()) if len(active) else 0,
-            "removed": int((blacklist["status"] == "removed").sum()) if len(blacklist) else 0,
-            "inspections": len(inspections),
-            "problems": int((~inspections["result"].isin(NO_PROBLEM)).sum()) if len(inspections) else 0,
-            "approvals": len(approvals),
-            "without_measures": int(approvals["flags"].fillna("").str.contains("missing_supervision_measures").sum())
-            if len(approvals)
-            else 0,
-            "entities": entity_count,
-        }
-        bars = []
-        for change_day in sorted(self.history)[-30:]:
-            if "blacklist_entries" in self.history[change_day]:
-                kinds = Counter(self.history[change_day]["blacklist_entries"]["change"].to_pylist())
-                bars.append(
-                    Bar(
-                        label=change_day[5:],
-                        values=[kinds["added"], kinds["removed"]],
-                        link=f"datasets/blacklist_entries/changes/{change_day}/",
-                    )
-                )
-        list_chart = Chart(id="chart-lists", title="每日新增列入与移出名单数", series=["新增列入", "移出"], bars=bars)
         self.page(
             "index.html",
             "home.html",
             "江苏事中事后监管公示数据",
-            "江苏省双随机抽查结果、经营异常名录与严重违法失信名单、行政审批事项调整的公开数据与查询。",
-            counts=counts,
+            "江苏省双随机抽查结果、经营异常名录与严重违法失信名单、守信红名单、行政审批事项调整的公开数据与查询。",
+            cards=cards,
             changes=changes,
             release_day=self.day,
-            titles={k: d.title for k, d in self.catalog.items()},
-            city_chart=charts["city"],
-            list_chart=list_chart,
+            titles={d.id: d.title for d in ordered(self.catalog)},
+            charts=charts,
         )
 
     def search_index(self) -> None:
@@ -574,8 +595,6 @@ class SiteBuilder:
         (self.build / "pagefind" / "pagefind-highlight.js").unlink(missing_ok=True)
 
 
-
-
 def _frame(table: pa.Table | None) -> pd.DataFrame:
     if table is None:
         return pd.DataFrame()
@@ -591,21 +610,17 @@ def _script_json(payload: dict) -> str:
     return json.dumps(payload, ensure_ascii=False).replace("<", "\\u003c").replace(">", "\\u003e")
 
 
-def _newest_names(*frames: pd.DataFrame) -> dict[str, tuple[str, str | None]]:
-    """Credit code -> (name, legal representative) as most recently delivered."""
-    columns = ["credit_code", "entity_name", "legal_representative", "last_updated"]
-    combined = (
-        pd.concat([f[columns] for f in frames if len(f)], ignore_index=True)
-        if any(len(f) for f in frames)
-        else pd.DataFrame(columns=columns)
-    )
-    newest = combined.sort_values("last_updated", kind="stable").drop_duplicates("credit_code", keep="last")
-    return {
-        code: (name, _text(rep))
-        for code, name, rep in zip(
-            newest["credit_code"], newest["entity_name"], newest["legal_representative"], strict=True
-        )
-    }
+def _newest_names(datasets: list[Dataset], records: dict[str, list[dict]]) -> dict[str, tuple[str, str | None]]:
+    """Credit code -> (name, legal representative) as most recently delivered, across datasets."""
+    newest: dict[str, tuple[str, str, str | None]] = {}
+    for dataset in datasets:
+        columns = dataset.site.entity
+        for row in records[dataset.id]:
+            code, updated = row[columns.credit_code], row.get("last_updated") or ""
+            representative = _text(row.get(columns.representative)) if columns.representative else None
+            if code not in newest or updated >= newest[code][0]:
+                newest[code] = (updated, row[columns.name], representative)
+    return {code: (name, representative) for code, (_, name, representative) in newest.items()}
 
 
 def _text(value) -> str | None:
@@ -616,41 +631,36 @@ def _flags(value) -> list[str]:
     return [f for f in (value or "").split(";") if f]
 
 
-def _list_record(row: dict) -> ListRecord:
-    return ListRecord(
-        record_id=row["record_id"],
-        list_type=row["list_type"],
-        status=row["status"],
-        status_label=STATUS_LABELS.get(row["status"], row["status"]),
-        entity_name=row["entity_name"],
-        credit_code=row["credit_code"],
-        listed_on=row.get("listed_on"),
-        listing_reason=row.get("listing_reason"),
-        listing_authority=row.get("listing_authority"),
-        decision_number=row.get("decision_number"),
-        removed_on=row.get("removed_on"),
-        removal_reason=row.get("removal_reason"),
-        removal_authority=row.get("removal_authority"),
-        expires_on=row.get("expires_on"),
-        flags=_flags(row.get("flags")),
-    )
+def _matches(row: dict, where: dict[str, list[str]]) -> bool:
+    return all(row.get(field) in values for field, values in where.items())
 
 
-def _inspection(row: dict) -> Inspection:
-    return Inspection(
-        record_id=row["record_id"],
-        task_id=row["task_id"],
-        task_name=row["task_name"],
-        inspecting_authority=row["inspecting_authority"],
-        inspection_type=row["inspection_type"],
-        inspection_date=row["inspection_date"],
-        entity_name=row["entity_name"],
-        credit_code=row["credit_code"],
-        inspection_item=row["inspection_item"],
-        result=row["result"],
-        found_problem=row["result"] not in NO_PROBLEM,
-        handling=row.get("handling"),
-    )
+def _sorted(rows: list[dict], order: list[str]) -> list[dict]:
+    """Rows in a declared order: fields, "-field" descending, applied last to first (stable)."""
+    result = list(rows)
+    for key in reversed(order):
+        name = key.lstrip("-")
+        result.sort(key=lambda r, n=name: r.get(n) or "", reverse=key.startswith("-"))
+    return result
+
+
+def _standing(dataset: Dataset, rows: list[dict]) -> StandingLine:
+    spec = dataset.site.standing
+    current = [r for r in rows if _matches(r, spec.current)]
+    if current:
+        items = [spec.item.format_map(defaultdict(str, {k: v or "" for k, v in r.items()})) for r in current]
+        return StandingLine(spec.label, spec.prefix + "、".join(items), spec.tone)
+    return StandingLine(spec.label, spec.past if rows else spec.none, "fine")
+
+
+def _card(path: str, text: str, count: int, problems: int = 0) -> Card:
+    before, _, after = text.partition("{count}")
+    return Card(path, before, count, after.format(problems=problems))
+
+
+def _public(row: dict) -> dict:
+    """A record as the entity's JSON twin gives it: its public fields, not the templates' helpers."""
+    return {k: v for k, v in row.items() if k not in {"has_problem", "status_label", "flag_list"}}
 
 
 def _root(path: str) -> str:

@@ -25,42 +25,26 @@ class Page:
 
 
 @dataclass
-class ListRecord:
-    """One blacklisting as shown on an entity page and in the lists."""
+class StandingLine:
+    """One line of an entity page's facts: where the entity stands by one dataset."""
 
-    record_id: str = doc("stable record id")
-    list_type: str = doc("经营异常名录 or 严重违法失信名单")
-    status: str = doc("active or removed")
-    status_label: str = doc("在列 or 已移出")
-    entity_name: str = doc("market entity name")
-    credit_code: str = doc("统一社会信用代码")
-    listed_on: str | None = doc("listing decision date")
-    listing_reason: str | None = doc("reason for the listing")
-    listing_authority: str | None = doc("authority that decided the listing")
-    decision_number: str | None = doc("listing decision document number")
-    removed_on: str | None = doc("removal decision date")
-    removal_reason: str | None = doc("reason for the removal")
-    removal_authority: str | None = doc("authority that decided the removal")
-    expires_on: str | None = doc("end of the publicity period")
-    flags: list[str] = doc("public flags, e.g. removal_without_listing", factory=list)
+    label: str = doc("what the line is about, e.g. 名单状态 (from the dataset's `site.standing`)")
+    text: str = doc("e.g. 在列：经营异常名录（2026-11-09 列入）")
+    tone: str = doc("problem, good or fine: how the line is shown")
 
 
 @dataclass
-class Inspection:
-    """One inspection result."""
+class EntitySection:
+    """One dataset's records on an entity page."""
 
-    record_id: str = doc("stable record id")
-    task_id: str = doc("inspection task number")
-    task_name: str = doc("inspection task name")
-    inspecting_authority: str = doc("authority that inspected")
-    inspection_type: str = doc("kind of inspection")
-    inspection_date: str = doc("date of the inspection")
-    entity_name: str = doc("market entity name")
-    credit_code: str = doc("统一社会信用代码")
-    inspection_item: str = doc("what was inspected")
-    result: str = doc("the result, from the national vocabulary")
-    found_problem: bool = doc("whether the result records a problem")
-    handling: str | None = doc("what was done (personal data masked)")
+    dataset: str = doc("dataset id")
+    heading: str = doc("the section's heading")
+    rows_template: str = doc("the dataset's row template, <dataset>/<file> (rendered with with_entity=false)")
+    records: list[dict] = doc(
+        "the entity's records, newest first: every public field as text, and has_problem, status_label, flag_list",
+        factory=list,
+    )
+    empty: str = doc("said when there is no record")
 
 
 @dataclass
@@ -71,11 +55,38 @@ class Entity:
     name: str = doc("the most recently delivered name")
     city: str = doc("prefecture-level city from the code's region digits, or 省外")
     city_slug: str = doc("the city's URL slug")
+    city_link: str | None = doc("relative link (from the site root) to the city's page, if a dataset browses by city")
     legal_representative: str | None = doc("legal representative (surname + 某 for an individual business)")
-    status_summary: str = doc("one line: current list status")
-    on_list: bool = doc("whether any listing is active")
-    list_records: list[ListRecord] = doc("blacklistings, newest first", factory=list)
-    inspections: list[Inspection] = doc("inspection results, newest first", factory=list)
+    standings: list[StandingLine] = doc("one line per dataset that declares a standing", factory=list)
+    sections: list[EntitySection] = doc("one per dataset whose records join the entity page", factory=list)
+
+
+@dataclass
+class NavItem:
+    """An entry of the site's navigation (from the datasets' declarations)."""
+
+    path: str = doc("path from the site root, without the final slash")
+    label: str = doc("the link text")
+
+
+@dataclass
+class Card:
+    """A count on the home page, linking to its page."""
+
+    path: str = doc("path from the site root, without the final slash")
+    before: str = doc("text before the count")
+    count: int = doc("the count, shown strong")
+    after: str = doc("text after the count")
+
+
+@dataclass
+class Notice:
+    """A line above a list page: how many of its records carry a flag, linking to their own page."""
+
+    path: str = doc("path from the site root of the flagged records' page")
+    text: str = doc("the link text, count included")
+    after: str = doc("text after the link")
+    count: int = doc("how many records carry the flag")
 
 
 @dataclass

@@ -21,7 +21,7 @@ from gongshi.paths import PublicLayout
 from gongshi.settings import Settings
 from gongshi.snapshots import BuildRecord
 from gongshi.stages import Json
-from gongshi.stages.release import staged_build
+from gongshi.stages.release import clear_staging, staged_build
 from gongshi.storage import write_json
 
 INDEX_PAGE = (
@@ -64,6 +64,13 @@ def run(settings: Settings, catalog: dict[str, Dataset], day: str) -> PublishRes
     for old in dropped:
         shutil.rmtree(settings.layout.published_dir(old), ignore_errors=True)
     return PublishResult(record.release, build.name, record.release == newest, public.retained_days(), dropped)
+
+
+def tidy(settings: Settings) -> None:
+    """Remove what an interrupted run left: builds in the staging area, and checked builds under
+    `public/builds/` that no link points at. Safe at any time the state lock is held."""
+    clear_staging(settings.layout.staging)
+    collect_garbage(settings.public_layout)
 
 
 def keep_snapshot(settings: Settings, catalog: dict[str, Dataset], day: str, record: BuildRecord) -> None:

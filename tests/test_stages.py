@@ -1,0 +1,155 @@
+"""Each stage module on its own: `run` on the first demo day, in flow order, returning its typed result
+(what the operator sees in Dagster) and leaving the files the next stage reads where the layout says."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import pkgutil
+
+import pyarrow.parquet as pq
+import pytest
+
+from gongshi import stages
+from gongshi.paths import DEMO_INBOX
+from gongshi.settings import Settings
+from gongshi.snapshots import BuildRecord
+from gongshi.stages import Json, Markdown, checks, ledger, publish, read, redact, register, release, takedowns, validate
+
+from .conftest import DAY1
+
+FLOW = ["read", "validate", "register", "ledger", "redact", "release", "checks", "publish", "takedowns"]
+
+
+@pytest.fixture(scope="module")
+def day(tmp_path_factory, catalog):
+    """The first demo day taken through the stages one by one; each result kept for its test."""
+    root = tmp_path_factory.mktemp("stages")
+    settings = Settings(inbox=DEMO_INBOX, public=root / "public", state=root / "state")
+    results = {}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GONGSHI_PSEUDONYM_KEY", "test-key-not-secret")
+        for dataset in catalog.values():
+            results.setdefault("read", {})[dataset.id] = read.run(settings, dataset, DAY1)
+            results.setdefault("validate", {})[dataset.id] = validate.run(settings, dataset, DAY1)
+            results.setdefault("register", {})[dataset.id] = register.run(settings, dataset, DAY1)
+        results["ledger"] = ledger.run(settings, catalog, DAY1)
+        for dataset in catalog.values():
+            results.setdefault("redact", {})[dataset.id] = redact.run(settings, dataset, DAY1)
+        results["release"] = release.run(settings, catalog, DAY1)
+        results["checks"] = checks.run(settings, catalog, DAY1)
+        results["publish"] = publish.run(settings, catalog, DAY1)
+        results["takedowns"] = takedowns.run(settings, catalog, skip=DAY1)
+    return settings, results
+
+
+def test_the_stages_are_the_flow_and_each_has_one_entry_point():
+    modules = [m.name for m in pkgutil.iter_modules(stages.__path__)]
+    assert sorted(modules) == sorted(FLOW)
+    assert [line.split()[0] for line in stages.__doc__.split("\n\n")[1].splitlines()] == FLOW
+    for name in FLOW:
+        module = importlib.import_module(f"gongshi.stages.{name}")
+        assert callable(module.run) and module.__doc__.startswith(f"Stage {FLOW.index(name) + 1}, {name}")
+
+
+def _metadata_is_plain(result) -> None:
+    for value in result.metadata().values():
+        assert isinstance(value, (int, float, str, bool, Json, Markdown)), value
+
+
+def test_read(day):
+    settings, results = day
+    result = results["read"]["inspection_results"]
+    assert (result.files, result.files_rejected, result.rows_in) == (1, 0, 24)
+    assert result.encodings == {"江苏省市场监管局_抽查结果_20261126.csv": "gb18030"}
+    assert pq.read_table(settings.layout.rows(DAY1, "inspection_results")).num_rows == 24
+    assert (
+        json.loads(settings.layout.files(DAY1, "inspection_results").read_text())["fingerprint"] == result.fingerprint
+    )
+    _metadata_is_plain(result)
+
+
+def test_validate(day):
+    settings, results = day
+    result = results["validate"]["inspection_results"]
+    assert (result.rows_in, result.accepted, result.quarantined, result.problems) == (24, 21, 3, [])
+    assert result.reasons == {"credit_code_check": 1, "date_invalid": 1, "required": 1}
+    assert "2026/13/01" in result.preview and result.reports == [
+        "江苏省市场监管局_双随机抽查结果_2026-11-26_退回报告.xlsx"
+    ]
+    assert pq.read_table(settings.layout.accepted(DAY1, "inspection_results")).num_rows == 21
+    _metadata_is_plain(result)
+
+
+def test_register(day):
+    _, results = day
+    result = results["register"]["blacklist_entries"]
+    assert (result.events, result.new_records, result.registered, result.problems) == (16, 16, 16, [])
+    assert result.by_status == {"active": 16}
+    _metadata_is_plain(result)
+
+
+def test_ledger(day):
+    settings, results = day
+    result = results["ledger"]
+    assert result.problems == [] and set(result.datasets) == {
+        "approval_item_changes",
+        "blacklist_entries",
+        "honour_list",
+        "inspection_results",
+    }
+    assert result.totals == {"rows_in": 49, "accepted": 44, "quarantined": 5, "warnings": 2, "files_rejected": 0}
+    assert json.loads((settings.layout.ledger_dir(DAY1) / "day.json").read_text())["totals"] == result.totals
+    _metadata_is_plain(result)
+
+
+def test_redact(day):
+    settings, results = day
+    result = results["redact"]["blacklist_entries"]
+    assert (result.release, result.records, result.published, result.expired, result.withdrawn) == (DAY1, 16, 16, 0, 0)
+    assert result.columns["legal_representative_id_number"] == {"pseudonymised": 15}
+    public = pq.read_table(settings.layout.public_table(DAY1, "blacklist_entries"))
+    assert "legal_representative_id_number" not in public.column_names and public.num_rows == 16
+    _metadata_is_plain(result)
+
+
+def test_release(day):
+    settings, results = day
+    result = results["release"]
+    assert result.record.release == DAY1 and result.record.previous is None
+    assert result.record.records == {
+        "approval_item_changes": 4,
+        "blacklist_entries": 16,
+        "honour_list": 3,
+        "inspection_results": 21,
+    }
+    assert BuildRecord.load(settings.layout.build_record(DAY1)) == result.record
+    assert result.site["pages_rendered"] > 60
+    _metadata_is_plain(result)
+
+
+def test_checks(day):
+    _, results = day
+    result = results["checks"]
+    assert result.passed and result.failed == {} and result.scan.clean
+    assert set(result.problems) == set(checks.DESCRIPTIONS)
+    assert result.quality["checks"] == dict.fromkeys(checks.DESCRIPTIONS, True)
+    for name in checks.DESCRIPTIONS:
+        assert all(isinstance(v, (int, Json, Markdown)) for v in result.check_metadata(name).values())
+
+
+def test_publish(day):
+    settings, results = day
+    result = results["publish"]
+    assert (result.release, result.latest, result.retained, result.dropped) == (DAY1, True, [DAY1], [])
+    assert (settings.public / "latest").resolve().name == result.build
+    assert not list(settings.layout.staging.iterdir())
+    assert settings.layout.published_record(DAY1).is_file()
+    _metadata_is_plain(result)
+
+
+def test_takedowns(day):
+    _, results = day
+    assert results["takedowns"].rewritten == [] and results["takedowns"].metadata() == {
+        "takedowns_applied_to": Json([])
+    }
