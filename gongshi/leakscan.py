@@ -12,6 +12,7 @@ describes, such as a landline in a contact column.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import html
 import re
 import sqlite3
@@ -19,6 +20,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import cbor2
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -99,6 +101,8 @@ class ScanReport:
     bytes_scanned: int = 0
     skipped: dict[str, int] = field(default_factory=dict)
     leaks: list[Leak] = field(default_factory=list)
+    files_passed_before: int = 0  # unchanged bytes that passed an earlier scan (by sha256), not read again
+    passed: set[str] = field(default_factory=set, repr=False)  # sha256 of the files this scan found clean
 
     @property
     def clean(self) -> bool:
@@ -109,7 +113,7 @@ class ScanReport:
 
     def to_dict(self) -> dict:
         return {
-            **{k: v for k, v in asdict(self).items() if k != "leaks"},
+            **{k: v for k, v in asdict(self).items() if k not in {"leaks", "passed"}},
             "by_kind": self.by_kind(),
             "leaks": [asdict(leak) for leak in self.leaks],
         }
@@ -124,21 +128,19 @@ class _Scanner:
     def leak(self, relative: str, location: str, kind: str, value: str) -> None:
         self.report.leaks.append(Leak(relative, location, kind, mask_value(value)))
 
-    def text_cells(self, relative: str, cells, locations, controls: bool = True) -> None:
+    def text_cells(self, relative: str, cells, locations) -> None:
         """Scan a column of text; `locations(i)` names cell i. The pattern detector reads only the
-        prefiltered cells; control characters and known values are matched over the column in Arrow.
-        `controls` is off for binary payloads read as text (Pagefind's CBOR index)."""
+        prefiltered cells; control characters and known values are matched over the column in Arrow."""
         if isinstance(cells, pa.ChunkedArray):
             cells = cells.combine_chunks()
         for row, hits in scan_column(cells):
             value = cells[row].as_py()
             for hit in hits:
                 self.leak(relative, locations(row), hit.kind, value[hit.start : hit.end])
-        if controls:
-            has_control = pc.fill_null(pc.match_substring_regex(cells, CONTROL_CHARACTERS), False)
-            for row in np.flatnonzero(has_control.to_numpy(zero_copy_only=False)):
-                code = re.search(CONTROL_CHARACTERS, cells[int(row)].as_py()).group()
-                self.report.leaks.append(Leak(relative, locations(int(row)), "control_character", f"U+{ord(code):04X}"))
+        has_control = pc.fill_null(pc.match_substring_regex(cells, CONTROL_CHARACTERS), False)
+        for row in np.flatnonzero(has_control.to_numpy(zero_copy_only=False)):
+            code = re.search(CONTROL_CHARACTERS, cells[int(row)].as_py()).group()
+            self.report.leaks.append(Leak(relative, locations(int(row)), "control_character", f"U+{ord(code):04X}"))
         if self.known:
             maybe = np.flatnonzero(near_known(cells))
             if len(maybe):
@@ -171,13 +173,30 @@ def known_value_hits(cells: pa.Array, known: frozenset[str]) -> list[tuple[int, 
     return sorted(hits)
 
 
-def scan_directory(root: Path, known: frozenset[str] = frozenset()) -> ScanReport:
-    """Scan every file under `root` (symlinks to files are followed, to directories not)."""
+def scan_directory(
+    root: Path,
+    known: frozenset[str] = frozenset(),
+    passed: frozenset[str] = frozenset(),
+    hashes: dict[str, str] | None = None,
+) -> ScanReport:
+    """Scan every file under `root` (symlinks to files are followed, to directories not).
+
+    With `hashes` (path -> sha256, from the build's manifest) and `passed` (sha256 of files an
+    earlier scan by the same detector found clean), a file whose bytes passed before is not read
+    again — except the Parquet tables, which hold every published cell and are always scanned, so
+    that a protected value first delivered today is found even in text that went out before."""
     scanner = _Scanner(root, known)
+    hashes = hashes or {}
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
         relative = path.relative_to(root).as_posix()
-        scanner.report.bytes_scanned += path.stat().st_size
         suffix = path.suffix.lower()
+        digest = hashes.get(relative)
+        if digest is not None and digest in passed and suffix != ".parquet":
+            scanner.report.files_passed_before += 1
+            scanner.report.passed.add(digest)
+            continue
+        scanner.report.bytes_scanned += path.stat().st_size
+        leaks_before = len(scanner.report.leaks)
         try:
             if suffix in SKIPPED_SUFFIXES:
                 scanner.report.skipped[suffix] = scanner.report.skipped.get(suffix, 0) + 1
@@ -186,7 +205,18 @@ def scan_directory(root: Path, known: frozenset[str] = frozenset()) -> ScanRepor
         except Exception as error:  # an unreadable file is not a clean file
             scanner.report.leaks.append(Leak(relative, "whole file", "unreadable", f"{type(error).__name__}: {error}"))
         scanner.report.files_scanned += 1
+        if digest is not None and len(scanner.report.leaks) == leaks_before:
+            scanner.report.passed.add(digest)
     return scanner.report
+
+
+def detector_version() -> str:
+    """Changes when the detector or the gate changes: a verdict cached under another version is
+    not trusted."""
+    digest = hashlib.sha256()
+    for module in ("pii.py", "leakscan.py", "identifiers.py"):
+        digest.update((Path(__file__).parent / module).read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def _scan_file(scanner: _Scanner, path: Path, relative: str, suffix: str) -> None:
@@ -208,8 +238,11 @@ def _scan_file(scanner: _Scanner, path: Path, relative: str, suffix: str) -> Non
     elif suffix in GZIP_SUFFIXES:
         data = gzip.decompress(path.read_bytes())
         data = data.removeprefix(b"pagefind_dcd")  # Pagefind's marker before the payload
-        # .pf_fragment is JSON; the other Pagefind files are CBOR, binary around their strings.
-        _scan_text(scanner, relative, data.decode("utf-8", errors="replace"), suffix, controls=suffix in _JSON_GZIP)
+        if suffix in _JSON_GZIP:
+            _scan_text(scanner, relative, data.decode("utf-8", errors="replace"), suffix)
+        else:  # the other Pagefind files are CBOR: their strings are read, not the bytes around them
+            strings = _cbor_strings(cbor2.loads(data))
+            scanner.text_cells(relative, pa.array(strings, pa.string()), lambda i: f"string {i + 1}")
     else:
         data = path.read_bytes()
         if suffix not in TEXT_SUFFIXES and b"\0" in data[:8192]:
@@ -219,13 +252,30 @@ def _scan_file(scanner: _Scanner, path: Path, relative: str, suffix: str) -> Non
         _scan_text(scanner, relative, data.decode("utf-8-sig", errors="replace"), suffix)
 
 
-def _scan_text(scanner: _Scanner, relative: str, text: str, suffix: str, controls: bool = True) -> None:
+def _cbor_strings(value) -> list[str]:
+    """Every text and byte string in a decoded CBOR value (bytes read as UTF-8), depth first."""
+    strings, stack = [], [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            strings.append(item)
+        elif isinstance(item, bytes | bytearray):
+            strings.append(bytes(item).decode("utf-8", errors="replace"))
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+    return strings
+
+
+def _scan_text(scanner: _Scanner, relative: str, text: str, suffix: str) -> None:
     if suffix in MARKUP_SUFFIXES:
         text = html.unescape(text)  # &#49;&#51;… must not hide digits
     if "\\u" in text:
         text = _JSON_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), text)  # nor JSON escapes
     lines = pa.array(text.split("\n"), pa.string())
-    scanner.text_cells(relative, lines, lambda i: f"line {i + 1}", controls)
+    scanner.text_cells(relative, lines, lambda i: f"line {i + 1}")
 
 
 def _scan_sqlite(scanner: _Scanner, path: Path, relative: str) -> None:
@@ -300,7 +350,9 @@ def format_report(report: ScanReport, limit: int = 200) -> str:
         lines.append(f"… and {len(report.leaks) - limit} more")
     skipped = ", ".join(f"{k} {v}" for k, v in sorted(report.skipped.items())) or "none"
     verdict = "CLEAN: no protected value found" if report.clean else f"LEAKS: {len(report.leaks)} {report.by_kind()}"
+    before = f" ({report.files_passed_before} more passed before, unchanged)" if report.files_passed_before else ""
     lines.append(
-        f"{verdict} — {report.files_scanned} files, {report.bytes_scanned:,} bytes scanned; skipped (binary): {skipped}"
+        f"{verdict} — {report.files_scanned} files, {report.bytes_scanned:,} bytes scanned{before}; "
+        f"skipped (binary): {skipped}"
     )
     return "\n".join(lines)

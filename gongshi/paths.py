@@ -90,6 +90,15 @@ class StateLayout:
     def quality_report(self, day: str) -> Path:
         return self.reports_dir(day) / "quality.json"
 
+    def leak_gate_passed(self, version: str) -> Path:
+        """sha256 of the files the leak gate (detector `version`) found clean in the last build."""
+        return self.root / "leakgate" / f"passed-{version}.parquet"
+
+    @property
+    def package_passed(self) -> Path:
+        """sha256 of the data files the package check passed in the last build."""
+        return self.root / "leakgate" / "package-passed.parquet"
+
     @property
     def staging(self) -> Path:
         """Where a release is built and checked before anything of it reaches the public directory."""

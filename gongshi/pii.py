@@ -179,7 +179,8 @@ def _to_original(hit: Hit, origin: list[int] | None) -> Hit:
 
 
 def _find_normalised(norm: str, known: frozenset[str] = frozenset()) -> list[Hit]:
-    codes = _public_codes(norm)
+    digests = [m.span() for m in _DIGEST.finditer(norm)]
+    codes = _public_codes(norm) + digests
     taken: list[tuple[int, int]] = []
     hits: list[Hit] = []
 
@@ -187,7 +188,10 @@ def _find_normalised(norm: str, known: frozenset[str] = frozenset()) -> list[Hit
         return all(end <= a or start >= b for a, b in spans)
 
     def claim(kind: str, start: int, end: int, digits: str, respect_codes: bool) -> None:
-        if free(start, end, taken) and (not respect_codes or free(start, end, codes)):
+        # Digits inside a hex digest are never a number; an all-digit credit code that is also a
+        # valid ID number is still masked as one (privacy wins).
+        public = codes if respect_codes else digests
+        if free(start, end, taken) and free(start, end, public):
             taken.append((start, end))
             hits.append(Hit(kind, start, end, digits))
 
@@ -283,9 +287,8 @@ def _id_shaped(digits: str) -> bool:
 
 
 def _public_codes(norm: str) -> list[tuple[int, int]]:
-    """Spans of public identifiers standing as tokens: valid credit codes and hex digests."""
-    spans = [m.span() for m in _USCC_TOKEN.finditer(norm) if uscc_problem(m.group().upper()) is None]
-    return spans + [m.span() for m in _DIGEST.finditer(norm)]
+    """Spans of valid credit codes standing as tokens."""
+    return [m.span() for m in _USCC_TOKEN.finditer(norm) if uscc_problem(m.group().upper()) is None]
 
 
 def _emails(norm: str):

@@ -80,6 +80,37 @@ def test_public_identifiers_do_not_trip_the_gate(tmp_path):
     assert scan_directory(tmp_path).clean
 
 
+def test_digits_inside_a_hex_digest_are_never_an_id_number(tmp_path):
+    # Found at 100,000 records: 15 digits of a sha256 formed a valid first-generation ID number.
+    digest = "255ac64f2a9b374157860601793d61491c561c29df77cbf82d4610772937ce59"
+    assert [h.kind for h in find("374157860601793")] == ["resident_id"]
+    (tmp_path / "SHA256SUMS").write_text(f"{digest}  entity/a.html\n", encoding="utf-8")
+    (tmp_path / "manifest.json").write_text(json.dumps({"a": {"sha256": digest}}), encoding="utf-8")
+    assert scan_directory(tmp_path).clean
+    (tmp_path / "note.txt").write_text("编号 g374157860601793", encoding="utf-8")  # not a digest: still an ID
+    assert _kinds(scan_directory(tmp_path)) == [("note.txt", "resident_id")]
+
+
+def test_pagefind_binary_index_is_read_as_its_strings(tmp_path):
+    import cbor2
+
+    def index(payload) -> bytes:
+        return gzip.compress(b"pagefind_dcd" + cbor2.dumps(payload))
+
+    folder = tmp_path / "pagefind" / "index"
+    folder.mkdir(parents=True)
+    # Binary around the words: an at-sign byte (an empty CBOR byte string) before "qq.com" is no address.
+    (folder / "a.pf_index").write_bytes(index([["8", b"", "qq.com", [1, 2, -25]], ["南京", [3]]]))
+    as_text = gzip.decompress((folder / "a.pf_index").read_bytes()).decode("utf-8", errors="replace")
+    assert [h.kind for h in find(as_text)] == ["email"]  # "8@fqq.com": the length byte of "qq.com" is an f
+    assert scan_directory(tmp_path).clean
+    (folder / "b.pf_index").write_bytes(index([["zhang.wei@qq.com", [1]], {"k": [MOBILE]}]))
+    assert _kinds(scan_directory(tmp_path)) == [
+        ("pagefind/index/b.pf_index", "email"),
+        ("pagefind/index/b.pf_index", "mobile"),
+    ]
+
+
 def test_a_corrupt_file_is_not_a_clean_file(tmp_path):
     (tmp_path / "x.parquet").write_bytes(b"not parquet")
     (leak,) = scan_directory(tmp_path).leaks

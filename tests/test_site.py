@@ -194,3 +194,67 @@ def test_the_honour_list_is_a_list_page_with_its_downloads_feed_and_search(publi
     assert "守信红名单" in (root / "datasets" / "honour_list" / "index.html").read_text(encoding="utf-8")
     dcat = json.loads((root / "dcat.jsonld").read_text(encoding="utf-8"))
     assert any(d["dct:identifier"] == "honour_list" for d in dcat["dcat:dataset"])
+
+
+def _paginate(tmp_path, total: int) -> dict[str, dict]:
+    """The pages `paginated` asks for, for `total` rows numbered newest first: path -> context."""
+    from gongshi.catalog import load_catalog
+    from gongshi.site import SiteBuilder
+
+    builder = SiteBuilder(tmp_path, load_catalog(), DAY1, "https://example.org/", {}, {}, {}, {})
+    asked = {}
+    builder.page = lambda path, template, title, description, **context: asked.__setitem__(
+        path, {"title": title, **context}
+    )
+    rows = [{"n": n} for n in range(total, 0, -1)]  # newest (highest) first
+    builder.paginated("lists/x", "records.html", "列表", "说明", rows)
+    return asked
+
+
+def test_pages_are_numbered_from_the_oldest_so_old_pages_do_not_change(tmp_path):
+    from gongshi.site import PAGE_SIZE
+
+    before, after = _paginate(tmp_path, 173), _paginate(tmp_path, 180)
+    assert sorted(before) == [
+        "lists/x/1/index.html",
+        "lists/x/2/index.html",
+        "lists/x/3/index.html",
+        "lists/x/index.html",
+    ]
+    assert [r["n"] for r in before["lists/x/1/index.html"]["rows"]] == list(range(PAGE_SIZE, 0, -1))
+    assert [r["n"] for r in before["lists/x/index.html"]["rows"]] == list(range(173, 150, -1))
+    for path in ("lists/x/1/index.html", "lists/x/2/index.html"):
+        assert after[path] == before[path]  # seven rows added at the top: numbered pages stay as they were
+    assert after["lists/x/index.html"]["rows"][0] == {"n": 180}
+    every = sorted(r["n"] for page in after.values() for r in page["rows"])
+    assert every == list(range(1, 181))  # each row on exactly one page
+    newest = after["lists/x/index.html"]["pagination"]
+    assert (newest.total, newest.older, [n for n, _ in newest.pages]) == (180, "../../lists/x/3/", [3, 2, 1])
+    third = after["lists/x/3/index.html"]["pagination"]
+    assert (third.number, third.total, third.newer, third.older, third.first) == (
+        3,
+        None,
+        "../../../lists/x/",
+        "../../../lists/x/2/",
+        "../../../lists/x/1/",
+    )
+    assert _paginate(tmp_path, PAGE_SIZE).keys() == {"lists/x/index.html"}
+    assert _paginate(tmp_path, 0)["lists/x/index.html"]["rows"] == []
+
+
+def test_a_long_list_links_a_window_of_pages_not_every_page(tmp_path):
+    from gongshi.catalog import load_catalog
+    from gongshi.site import environment
+
+    asked = _paginate(tmp_path, 50 * 400 + 3)
+    assert len(asked) == 401
+    pagination = asked["lists/x/index.html"]["pagination"]
+    assert [n for n, _ in pagination.pages] == [400, 399, 398, 1]
+    macro = environment(load_catalog()).from_string(
+        '{% from "_macros.html" import pagination_nav %}{{ pagination_nav(p) }}'
+    )
+    html = macro.render(p=pagination)
+    assert "共 20,003 条" in html and html.count("<li") == 6 and 'aria-hidden="true">…' in html
+    html = macro.render(p=asked["lists/x/200/index.html"]["pagination"])
+    assert "第 200 页" in html and 'href="../../../lists/x/201/" rel="prev">较新' in html
+    assert 'href="../../../lists/x/199/" rel="next">较早' in html and "共" not in html

@@ -321,27 +321,54 @@ class SiteBuilder:
         self.json_file(f"entity/{entity.credit_code}.json", twin)
 
     def paginated(self, folder: str, template: str, title: str, description: str, rows: list, **context) -> None:
-        count = max(1, math.ceil(len(rows) / PAGE_SIZE))
-        for number in range(1, count + 1):
-            path = f"{folder}/index.html" if number == 1 else f"{folder}/{number}/index.html"
+        """`rows` (newest first) as pages of PAGE_SIZE: the newest at `folder/`, older ones numbered
+        from the oldest (`folder/1/` holds the first PAGE_SIZE rows ever listed), so that rows added
+        at the top change the newest page and not the numbered ones. Each page's context is its own
+        rows and a few links: what it costs to compare does not grow with the list."""
+        total = len(rows)
+        older = max(0, (total - 1) // PAGE_SIZE)  # full pages before the newest
+
+        def link(here: str, number: int | None) -> str:
+            return f"{here}{folder}/" if number is None else f"{here}{folder}/{number}/"
+
+        here = _root(f"{folder}/index.html")
+        window = sorted({n for n in (older, older - 1, older - 2, 1) if n >= 1}, reverse=True)
+        self.page(
+            f"{folder}/index.html",
+            template,
+            title,
+            description,
+            rows=rows[: total - older * PAGE_SIZE],
+            pagination=Pagination(
+                newest=True,
+                number=None,
+                total=total,
+                newer=None,
+                older=link(here, older) if older else None,
+                latest=None,
+                first=None,
+                pages=[(n, link(here, n)) for n in window],
+            ),
+            **context,
+        )
+        for number in range(1, older + 1):
+            path = f"{folder}/{number}/index.html"
             here = _root(path)
-            link = lambda n, here=here: f"{here}{folder}/" if n == 1 else f"{here}{folder}/{n}/"  # noqa: E731
-            pagination = Pagination(
-                number=number,
-                count=count,
-                total=len(rows),
-                previous=link(number - 1) if number > 1 else None,
-                next=link(number + 1) if number < count else None,
-                pages=[(n, link(n)) for n in range(1, count + 1)],
-            )
-            suffix = f"（第 {number} 页）" if number > 1 else ""
             self.page(
                 path,
                 template,
-                title + suffix,
+                f"{title}（第 {number} 页）",
                 description,
-                rows=rows[(number - 1) * PAGE_SIZE : number * PAGE_SIZE],
-                pagination=pagination,
+                rows=rows[total - number * PAGE_SIZE : total - (number - 1) * PAGE_SIZE],
+                pagination=Pagination(
+                    newest=False,
+                    number=number,
+                    total=None,
+                    newer=link(here, number + 1 if number < older else None),
+                    older=link(here, number - 1) if number > 1 else None,
+                    latest=link(here, None) if number < older else None,
+                    first=link(here, 1) if number > 2 else None,
+                ),
                 **context,
             )
 

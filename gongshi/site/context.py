@@ -91,14 +91,17 @@ class Notice:
 
 @dataclass
 class Pagination:
-    """Where a paginated list page stands."""
+    """Where a paginated list page stands. Pages are numbered from the oldest rows, so that a day
+    adding rows changes the newest page (the list's own address) and not the pages before it."""
 
-    number: int = doc("this page's number, from 1")
-    count: int = doc("how many pages")
-    total: int = doc("how many rows in all pages")
-    previous: str | None = doc("relative link to the previous page")
-    next: str | None = doc("relative link to the next page")
-    pages: list[tuple[int, str]] = doc("(number, relative link) of every page", factory=list)
+    newest: bool = doc("this is the list's newest page, at the list's own address")
+    number: int | None = doc("an older page's number, counted from the oldest rows (None on the newest)")
+    total: int | None = doc("rows in the whole list (on the newest page only: older pages stay as they are)")
+    newer: str | None = doc("relative link to the next newer page")
+    older: str | None = doc("relative link to the next older page")
+    latest: str | None = doc("relative link to the newest page (on older pages)")
+    first: str | None = doc("relative link to page 1, the oldest rows (on older pages above 2)")
+    pages: list[tuple[int, str]] = doc("(number, relative link) of the older pages the newest page lists", factory=list)
 
 
 @dataclass

@@ -7,6 +7,7 @@ waits in `state/staging/` and nothing of it reaches the public directory."""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,15 +16,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from frictionless import Package, system
 
-from gongshi import ledger, retraction, snapshots
+from gongshi import ledger, progress, retraction, snapshots
 from gongshi.catalog import Dataset
-from gongshi.leakscan import ScanReport, format_report, known_protected_values, scan_directory
+from gongshi.leakscan import ScanReport, detector_version, format_report, known_protected_values, scan_directory
 from gongshi.register import Register
 from gongshi.settings import Settings
 from gongshi.snapshots import BuildRecord, published_days
 from gongshi.stages import Json, Markdown
-from gongshi.stages.release import staged_build, verify_build
-from gongshi.storage import write_json
+from gongshi.stages.release import manifest_hashes, staged_build, verify_build
+from gongshi.storage import write_json, write_parquet
 
 LEAK_GATE, PACKAGE_VALID, RELEASE_RECONCILES, WITHIN_BOUNDS = (
     "leak_gate",
@@ -60,6 +61,7 @@ class ChecksResult:
             metadata |= {
                 "leaks_by_kind": Json(self.scan.by_kind()),
                 "files_scanned": self.scan.files_scanned,
+                "files_passed_before": self.scan.files_passed_before,
                 "bytes_scanned": self.scan.bytes_scanned,
                 "report": Markdown(f"```\n{format_report(self.scan, limit=50)}\n```"),
             }
@@ -76,7 +78,7 @@ def run(settings: Settings, catalog: dict[str, Dataset], day: str) -> ChecksResu
     result = ChecksResult(
         {
             LEAK_GATE: [leak.describe() for leak in scan.leaks],
-            PACKAGE_VALID: package_problems(build) + verify_build(build),
+            PACKAGE_VALID: package_check(settings, build) + verify_build(build),
             RELEASE_RECONCILES: reconcile,
             WITHIN_BOUNDS: bounds_problems(settings, catalog, day),
         },
@@ -104,7 +106,8 @@ def write_quality_report(settings: Settings, catalog: dict[str, Dataset], day: s
         },
         "leak_gate": {
             "clean": result.scan.clean,
-            "files_scanned": result.scan.files_scanned,
+            # every file the gate vouches for: read today, or the same bytes passed before
+            "files_checked": result.scan.files_scanned + result.scan.files_passed_before,
             "by_kind": result.scan.by_kind(),
         },
         "checks": {name: not problems for name, problems in result.problems.items()},
@@ -115,44 +118,112 @@ def write_quality_report(settings: Settings, catalog: dict[str, Dataset], day: s
 
 def leak_gate(settings: Settings, catalog: dict[str, Dataset], directory: Path) -> ScanReport:
     """Scan `directory` for protected values: the patterns, and every value ever delivered in a
-    column that is not published as is."""
+    column that is not published as is. Bytes that passed the same detector before (by sha256) are
+    not read again; that holds only while every dataset's Parquet table — where the known values are
+    looked for in every published cell — is part of the release."""
     registers = []
     for dataset in catalog.values():
         path = settings.layout.register_path(dataset.id)
         if path.exists():
             with Register(path, dataset) as register:
                 registers.append((dataset, register.events()))
-    return scan_directory(directory, known_protected_values(registers))
+    cache = settings.layout.leak_gate_passed(detector_version())
+    every_cell_in_parquet = all("parquet" in d.exports for d in catalog.values())
+    passed = (
+        frozenset(pq.read_table(cache)["sha256"].to_pylist())
+        if cache.is_file() and every_cell_in_parquet
+        else frozenset()
+    )
+    hashes = manifest_hashes(directory)
+    with progress.step("泄露闸门", total=len(hashes), unit="个文件"):
+        report = scan_directory(directory, known_protected_values(registers), passed, hashes)
+    if every_cell_in_parquet:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        for stale in cache.parent.glob("passed-*.parquet"):
+            stale.unlink()
+        write_parquet(pa.table({"sha256": pa.array(sorted(report.passed), pa.string())}), cache)
+    return report
 
 
-def package_problems(build: Path) -> list[str]:
-    """frictionless' verdict on the release's Data Package: the descriptor, and every resource's
-    data against its Table Schema — in full for the CSV and change files (the canonical
-    distribution), the first `SAMPLE_ROWS` rows for JSON Lines and XLSX. frictionless reads Parquet
-    by converting the whole file to pandas (minutes a day at a million rows), so Parquet gets a
-    structural check here — columns, types and row count against the schema and the CSV — and the
-    full frictionless validation in the test suite. Bytes and sha256 of every file are checked
-    against the manifest by `verify_build`."""
-    problems = []
+def package_check(settings: Settings, build: Path) -> list[str]:
+    """`package_problems`, with the resources that passed the last build's check not read again."""
+    cache = settings.layout.package_passed
+    passed = frozenset(pq.read_table(cache)["sha256"].to_pylist()) if cache.is_file() else frozenset()
+    problems, clean = package_problems(build, passed)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    write_parquet(pa.table({"sha256": pa.array(sorted(clean), pa.string())}), cache)
+    return problems
+
+
+def package_problems(build: Path, passed: frozenset[str] = frozenset()) -> tuple[list[str], set[str]]:
+    """frictionless' verdict on the release's Data Package, and the sha256 of the resources it passed.
+
+    The descriptor always; each resource's data against its Table Schema on its first `SAMPLE_ROWS`
+    rows (frictionless reads row by row in Python: a whole million-row table would take minutes a
+    day), and every CSV and Parquet table in full for its columns and row count (Arrow). A resource
+    whose bytes passed before (sha256 in `passed`) is not read again. The test suite validates
+    whole files with frictionless; bytes and sha256 of every file are checked against the manifest
+    by `verify_build`."""
+    problems: list[str] = []
+    hashes = manifest_hashes(build)
+    clean: set[str] = set()
     with system.use_context(trusted=True):
         descriptor = Package.validate_descriptor(str(build / "datapackage.json"))
         problems += [f"datapackage.json: {kind}: {note}" for kind, note in descriptor.flatten(["type", "note"])]
         package = Package(str(build / "datapackage.json"))
-        rows = {}
-        for resource in package.resources:
-            if resource.format == "parquet":
-                continue
-            limit = None if resource.format == "csv" or resource.type == "file" else SAMPLE_ROWS
-            report = resource.validate(limit_rows=limit, limit_errors=50)
-            problems += [f"{resource.name}: {kind}: {note}" for kind, note in report.flatten(["type", "note"])]
-            if resource.format == "csv" and report.tasks:
-                rows[resource.path.rsplit(".", 1)[0]] = report.tasks[0].stats.get("rows")
-        for resource in (r for r in package.resources if r.format == "parquet"):
-            problems += _parquet_problems(build / resource.path, resource, rows.get(resource.path.rsplit(".", 1)[0]))
-    return problems[:50]
+        with progress.step("数据包校验", total=len(package.resources), unit="个资源") as bar:
+            for resource in package.resources:
+                bar.advance()
+                digest = _resource_key(hashes.get(resource.path), resource)
+                if digest in passed:
+                    clean.add(digest)
+                    continue
+                found = _resource_problems(build, resource)
+                problems += found
+                if not found and digest is not None:
+                    clean.add(digest)
+    return problems[:50], clean
 
 
-def _parquet_problems(path: Path, resource, csv_rows: int | None) -> list[str]:
+def _resource_key(sha256: str | None, resource) -> str | None:
+    """A resource's bytes and the schema they were checked against."""
+    if sha256 is None:
+        return None
+    schema = json.dumps(resource.to_dict().get("schema"), sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(f"{sha256}\n{resource.format}\n{schema}".encode()).hexdigest()
+
+
+def _resource_problems(build: Path, resource) -> list[str]:
+    problems = []
+    if resource.format != "parquet":
+        report = resource.validate(limit_rows=SAMPLE_ROWS, limit_errors=50)
+        problems += [f"{resource.name}: {kind}: {note}" for kind, note in report.flatten(["type", "note"])]
+    if resource.type == "table" and resource.format in {"csv", "parquet"}:
+        problems += _table_problems(build / resource.path, resource)
+    return problems
+
+
+def _table_problems(path: Path, resource) -> list[str]:
+    """A whole CSV or Parquet table against its schema: columns in order, types (Parquet), and the
+    same number of rows as the dataset's Parquet table."""
+    expected = [f.name for f in resource.schema.fields]
+    if resource.format == "csv":
+        import pyarrow.csv as pacsv
+
+        options = pacsv.ConvertOptions(column_types={name: pa.string() for name in expected})
+        table = pacsv.read_csv(path, convert_options=options)
+        names, rows = table.column_names, table.num_rows
+        problems = [] if names == expected else [f"{resource.name}: columns {names} != schema {expected}"]
+    else:
+        problems = _parquet_problems(path, resource)
+        rows = pq.ParquetFile(path).metadata.num_rows
+    twin = path.with_suffix(".parquet")
+    if twin != path and twin.is_file() and (expected_rows := pq.ParquetFile(twin).metadata.num_rows) != rows:
+        problems.append(f"{resource.name}: {rows} rows, the Parquet table has {expected_rows}")
+    return problems
+
+
+def _parquet_problems(path: Path, resource) -> list[str]:
     types = {
         "string": (pa.string(), pa.large_string()),
         "date": (pa.date32(),),
@@ -170,9 +241,6 @@ def _parquet_problems(path: Path, resource, csv_rows: int | None) -> list[str]:
             problems.append(
                 f"{resource.name}: {column.name} is {schema.field(column.name).type}, schema says {column.type}"
             )
-    rows = pq.ParquetFile(path).metadata.num_rows
-    if csv_rows is not None and rows != csv_rows:
-        problems.append(f"{resource.name}: {rows} rows, the CSV has {csv_rows}")
     return problems
 
 

@@ -1,0 +1,202 @@
+"""Benchmark: a province's volume (run by hand; figures go in the closing note, never in tests).
+
+    .venv/bin/python bench/scale.py [--records 1000000] [--next 10000] [--work DIR]
+
+Day 1: `gongshi sample-data --records N --days 1` delivered on 2026-11-01 and published from an
+empty state. Day 2: a delivery of `--next` records from another seed on 2026-11-02, published on
+top. For each day it prints seconds per stage (the same stages `gongshi publish` runs, in order),
+the floor (every delivered file read once and written once as Parquet with pyarrow), peak resident
+memory, the files and bytes of the build, the bytes the day added to public/ (hard links counted
+once) and the search index's figures. Each day runs in its own process so that its peak memory is
+its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def floor_seconds(inbox: Path, day: str, out: Path) -> float:
+    """Read every delivered file of `day` once and write it once as Parquet."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+    import python_calamine
+
+    started = time.perf_counter()
+    out.mkdir(parents=True, exist_ok=True)
+    for index, path in enumerate(sorted(p for p in inbox.glob(f"*/{day}/*") if p.is_file())):
+        suffix = path.suffix.lower()
+        if suffix == ".csv":
+            data = path.read_bytes()
+            encoding = "utf8"
+            try:
+                data.decode("utf-8")
+            except UnicodeDecodeError:
+                encoding = "gb18030"
+            table = pacsv.read_csv(path, read_options=pacsv.ReadOptions(encoding=encoding))
+        elif suffix == ".xlsx":
+            rows = python_calamine.CalamineWorkbook.from_path(str(path)).get_sheet_by_index(0).to_python()
+            header = [str(h) for h in rows[1]]
+            table = pa.table({h: [str(r[i]) for r in rows[2:]] for i, h in enumerate(header)})
+        elif suffix == ".json":
+            payload = json.loads(path.read_text("utf-8"))
+            table = pa.Table.from_pylist(payload if isinstance(payload, list) else payload.get("records", []))
+        else:
+            continue
+        pq.write_table(table, out / f"{index}.parquet")
+    return time.perf_counter() - started
+
+
+def tree_bytes(root: Path, seen: set[int] | None = None) -> tuple[int, int, set[int]]:
+    """(files, bytes) under `root`, each inode once; and the inodes."""
+    seen = set() if seen is None else seen
+    files = size = 0
+    for path in root.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            info = path.stat()
+            if info.st_ino not in seen:
+                seen.add(info.st_ino)
+                files += 1
+                size += info.st_size
+    return files, size, seen
+
+
+def publish_day(state: Path, public: Path, inbox: Path, day: str) -> dict:
+    """Every stage of `day`, timed (runs in a child process)."""
+    from gongshi import progress
+    from gongshi.settings import Settings
+    from gongshi.stages import checks, ledger, publish, read, redact, register, release, takedowns, validate
+
+    progress.configure(stream=sys.stderr)
+    settings = Settings.from_environment({}, state=state, public=public, inbox=inbox)
+    catalog = settings.catalog()
+    seconds: dict[str, float] = {}
+
+    def timed(name, function, *args):
+        started = time.perf_counter()
+        result = function(*args)
+        seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - started
+        return result
+
+    for dataset in catalog.values():
+        timed("read", read.run, settings, dataset, day)
+        timed("validate", validate.run, settings, dataset, day)
+        timed("register", register.run, settings, dataset, day)
+    day_ledger = timed("ledger", ledger.run, settings, catalog, day)
+    for dataset in catalog.values():
+        timed("redact", redact.run, settings, dataset, day)
+    built = timed("release", release.run, settings, catalog, day)
+    verdict = timed("checks", checks.run, settings, catalog, day)
+    published = None
+    if verdict.passed and not day_ledger.problems:
+        published = timed("publish", publish.run, settings, catalog, day)
+        timed("takedowns", takedowns.run, settings, catalog, published.release)
+    return {
+        "seconds": {k: round(v, 1) for k, v in seconds.items()},
+        "total_seconds": round(sum(seconds.values()), 1),
+        "published": published is not None,
+        "failed_checks": {k: v[:5] for k, v in verdict.failed.items()},
+        "build_files": len(built.record.files),
+        "build_bytes": built.bytes,
+        "site": built.site,
+        "records": built.record.records,
+        "leak_gate": {"files_scanned": verdict.scan.files_scanned, "bytes_scanned": verdict.scan.bytes_scanned},
+        "peak_rss_mib": round(
+            max(
+                resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
+            )
+            / 1024
+        ),
+    }
+
+
+def run_day_in_child(work: Path, day: str) -> dict:
+    out = work / f"figures-{day}.json"
+    subprocess.run(
+        [sys.executable, __file__, "--_day", day, "--work", str(work)],
+        check=True,
+    )
+    return json.loads(out.read_text("utf-8"))
+
+
+def search_figures(public: Path) -> dict:
+    index = public / "latest" / "search"
+    if not index.is_dir():
+        index = public / "latest" / "pagefind"
+    files, size, _ = tree_bytes(index) if index.is_dir() else (0, 0, set())
+    return {"path": str(index.relative_to(public)) if index.is_dir() else None, "files": files, "bytes": size}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--records", type=int, default=1_000_000)
+    parser.add_argument("--next", type=int, default=10_000)
+    parser.add_argument("--work", type=Path, default=None, help="working directory (default: a temporary one)")
+    parser.add_argument("--keep", action="store_true", help="keep the working directory")
+    parser.add_argument("--_day", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args._day:
+        work = args.work
+        figures = publish_day(work / "state", work / "public", work / "inbox", args._day)
+        (work / f"figures-{args._day}.json").write_text(json.dumps(figures), "utf-8")
+        return
+
+    work = args.work or Path(tempfile.mkdtemp(prefix="gongshi-scale-"))
+    work.mkdir(parents=True, exist_ok=True)
+    inbox, public = work / "inbox", work / "public"
+    gongshi = [sys.executable, "-m", "gongshi.cli"]
+    print(f"working in {work}")
+    try:
+        if not (inbox / ".day1").exists():
+            shutil.rmtree(inbox, ignore_errors=True)
+            sample = ["sample-data", "--out", str(inbox), "--days", "1"]
+            subprocess.run(
+                [*gongshi, *sample, "--records", str(args.records), "--start", "2026-11-01", "--seed", "1"], check=True
+            )
+            (inbox / ".day1").touch()
+        for day, records, seed in (("2026-11-01", args.records, 1), ("2026-11-02", args.next, 2)):
+            if day == "2026-11-02" and not (inbox / ".day2").exists():
+                extra = work / "next-inbox"
+                shutil.rmtree(extra, ignore_errors=True)
+                sample = ["sample-data", "--out", str(extra), "--days", "1", "--records", str(records)]
+                subprocess.run([*gongshi, *sample, "--start", day, "--seed", str(seed)], check=True)
+                for folder in extra.glob(f"*/{day}"):
+                    shutil.copytree(folder, inbox / folder.parent.name / day)
+                (inbox / ".day2").touch()
+            floor = floor_seconds(inbox, day, work / "floor" / day)
+            *_, seen = tree_bytes(public) if public.is_dir() else (0, 0, set())
+            figures = run_day_in_child(work, day)
+            _, added, _ = tree_bytes(public, set(seen)) if public.is_dir() else (0, 0, set())
+            _, latest_bytes, _ = tree_bytes(public / "latest") if (public / "latest").exists() else (0, 0, 0)
+            figures |= {
+                "day": day,
+                "records_delivered": records,
+                "floor_seconds": round(floor, 2),
+                "times_floor": round(figures["total_seconds"] / floor, 1) if floor else None,
+                "bytes_added_to_public": added,
+                "full_release_bytes": latest_bytes,
+                "added_share_of_release": round(added / latest_bytes, 3) if latest_bytes else None,
+                "search_index": search_figures(public),
+            }
+            print(json.dumps(figures, ensure_ascii=False, indent=1))
+    finally:
+        if not args.keep and args.work is None:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

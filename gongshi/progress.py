@@ -1,0 +1,90 @@
+"""Progress of the long steps (rows folded, pages rendered, files scanned), for the operator.
+
+The stages report through the `gongshi.progress` logger: plain lines — a stage's start, about every
+ten per cent or five seconds, and its end with the time taken. The Dagster instance manages that
+logger (`python_logs` in its dagster.yaml), so the lines are in the run's log in the UI; the
+command prints them, as a tqdm bar when its output is a terminal.
+
+    with progress.step("网站页面", total=len(pages), unit="页") as bar:
+        for page in pages:
+            ...
+            bar.advance()
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from contextlib import contextmanager
+from typing import TextIO
+
+LOGGER = logging.getLogger("gongshi.progress")
+EVERY_SECONDS = 5.0
+EVERY_SHARE = 0.1
+
+
+class Step:
+    """One step's counter; reports when it has moved enough since the last report."""
+
+    def __init__(self, name: str, total: int | None, unit: str):
+        self.name, self.total, self.unit = name, total, unit
+        self.done = 0
+        self.started = self._reported_at = time.monotonic()
+        self._reported = 0
+        self._bar = _bar(name, total, unit)
+
+    def advance(self, count: int = 1) -> None:
+        self.done += count
+        if self._bar is not None:
+            self._bar.update(count)
+            return
+        now = time.monotonic()
+        moved = self.total and self.done - self._reported >= self.total * EVERY_SHARE
+        if moved or now - self._reported_at >= EVERY_SECONDS:
+            self._reported, self._reported_at = self.done, now
+            LOGGER.info("%s：%s", self.name, self._count())
+
+    def finish(self) -> None:
+        seconds = time.monotonic() - self.started
+        if self._bar is not None:
+            self._bar.close()
+        LOGGER.info("%s：完成 %s，%.1f 秒", self.name, self._count(), seconds)
+
+    def _count(self) -> str:
+        total = f" / {self.total:,}" if self.total is not None else ""
+        return f"{self.done:,}{total} {self.unit}"
+
+
+@contextmanager
+def step(name: str, total: int | None = None, unit: str = "行"):
+    """Report the progress of one step (`total` if known, in `unit`s)."""
+    LOGGER.info("%s：开始%s", name, f"（{total:,} {unit}）" if total is not None else "")
+    current = Step(name, total, unit)
+    try:
+        yield current
+    finally:
+        current.finish()
+
+
+_TERMINAL: TextIO | None = None
+
+
+def configure(stream: TextIO = sys.stderr) -> None:
+    """Print progress to `stream` (a command's output): plain lines, or bars on a terminal."""
+    global _TERMINAL
+    _TERMINAL = stream if stream.isatty() else None
+    if not any(getattr(h, "_gongshi", False) for h in LOGGER.handlers):
+        handler = logging.StreamHandler(stream)
+        handler.setFormatter(logging.Formatter("    %(message)s"))
+        handler._gongshi = True  # type: ignore[attr-defined]
+        LOGGER.addHandler(handler)
+    LOGGER.setLevel(logging.INFO)
+
+
+def _bar(name: str, total: int | None, unit: str):
+    if _TERMINAL is None:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=f"    {name}", unit=unit, file=_TERMINAL, leave=False, mininterval=0.5)
