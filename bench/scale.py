@@ -133,9 +133,7 @@ def run_day_in_child(work: Path, day: str) -> dict:
 
 
 def search_figures(public: Path) -> dict:
-    index = public / "latest" / "search"
-    if not index.is_dir():
-        index = public / "latest" / "pagefind"
+    index = public / "latest" / "pagefind"
     files, size, _ = tree_bytes(index) if index.is_dir() else (0, 0, set())
     return {"path": str(index.relative_to(public)) if index.is_dir() else None, "files": files, "bytes": size}
 

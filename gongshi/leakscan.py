@@ -129,23 +129,64 @@ class _Scanner:
         self.report.leaks.append(Leak(relative, location, kind, mask_value(value)))
 
     def text_cells(self, relative: str, cells, locations) -> None:
-        """Scan a column of text; `locations(i)` names cell i. The pattern detector reads only the
-        prefiltered cells; control characters and known values are matched over the column in Arrow."""
+        """Scan a column of text of one file; `locations(i)` names cell i."""
+        self.cells(cells, lambda i: (relative, locations(i)))
+
+    def cells(self, cells, where) -> None:
+        """Scan a column of text; `where(i)` is (file, location) of cell i. The pattern detector
+        reads only the prefiltered cells; control characters and known values are matched over the
+        column in Arrow."""
         if isinstance(cells, pa.ChunkedArray):
             cells = cells.combine_chunks()
         for row, hits in scan_column(cells):
             value = cells[row].as_py()
             for hit in hits:
-                self.leak(relative, locations(row), hit.kind, value[hit.start : hit.end])
+                self.leak(*where(row), hit.kind, value[hit.start : hit.end])
         has_control = pc.fill_null(pc.match_substring_regex(cells, CONTROL_CHARACTERS), False)
         for row in np.flatnonzero(has_control.to_numpy(zero_copy_only=False)):
             code = re.search(CONTROL_CHARACTERS, cells[int(row)].as_py()).group()
-            self.report.leaks.append(Leak(relative, locations(int(row)), "control_character", f"U+{ord(code):04X}"))
+            self.report.leaks.append(Leak(*where(int(row)), "control_character", f"U+{ord(code):04X}"))
         if self.known:
             maybe = np.flatnonzero(near_known(cells))
             if len(maybe):
                 for index, digits in known_value_hits(pc.take(cells, pa.array(maybe)), self.known):
-                    self.leak(relative, locations(int(maybe[index])), "known_value", digits)
+                    self.leak(*where(int(maybe[index])), "known_value", digits)
+
+
+class _TextBatch:
+    """The lines of many small text files in one column, scanned at once: the cost of a scan is in
+    its passes over a column, not in the number of files."""
+
+    LIMIT = 32 * 1024 * 1024  # characters held before a scan
+
+    def __init__(self, scanner: _Scanner):
+        self.scanner = scanner
+        self.lines: list[str] = []
+        self.files: list[tuple[str, int, str | None]] = []  # (relative, first line, sha256)
+        self.size = 0
+
+    def add(self, relative: str, text: str, digest: str | None) -> None:
+        self.files.append((relative, len(self.lines), digest))
+        self.lines += text.split("\n")
+        self.size += len(text)
+        if self.size >= self.LIMIT:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.files:
+            return
+        starts = np.array([first for _, first, _ in self.files])
+
+        def where(row: int) -> tuple[str, str]:
+            index = int(np.searchsorted(starts, row, side="right")) - 1
+            relative, first, _ = self.files[index]
+            return relative, f"line {row - first + 1}"
+
+        before = len(self.scanner.report.leaks)
+        self.scanner.cells(pa.array(self.lines, pa.string()), where)
+        leaky = {leak.file for leak in self.scanner.report.leaks[before:]}
+        self.scanner.report.passed |= {d for r, _, d in self.files if d is not None and r not in leaky}
+        self.lines, self.files, self.size = [], [], 0
 
 
 def known_value_hits(cells: pa.Array, known: frozenset[str]) -> list[tuple[int, str]]:
@@ -186,6 +227,7 @@ def scan_directory(
     again — except the Parquet tables, which hold every published cell and are always scanned, so
     that a protected value first delivered today is found even in text that went out before."""
     scanner = _Scanner(root, known)
+    batch = _TextBatch(scanner)
     hashes = hashes or {}
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
         relative = path.relative_to(root).as_posix()
@@ -201,13 +243,38 @@ def scan_directory(
             if suffix in SKIPPED_SUFFIXES:
                 scanner.report.skipped[suffix] = scanner.report.skipped.get(suffix, 0) + 1
                 continue
+            text = _plain_text(path, suffix)
+            if text is not None:
+                scanner.report.files_scanned += 1
+                batch.add(relative, text, digest)  # its verdict comes with the batch's scan
+                continue
             _scan_file(scanner, path, relative, suffix)
         except Exception as error:  # an unreadable file is not a clean file
             scanner.report.leaks.append(Leak(relative, "whole file", "unreadable", f"{type(error).__name__}: {error}"))
         scanner.report.files_scanned += 1
         if digest is not None and len(scanner.report.leaks) == leaks_before:
             scanner.report.passed.add(digest)
+    batch.flush()
+    scanner.report.leaks.sort(key=lambda leak: leak.file)  # stable: a file's leaks stay in order
     return scanner.report
+
+
+def _plain_text(path: Path, suffix: str) -> str | None:
+    """A text file's content as the detector reads it (entities and JSON escapes decoded), or None
+    for the files read otherwise (tables, workbooks, databases, compressed or binary files)."""
+    if suffix in _JSON_GZIP:  # Pagefind's fragments: JSON after a marker
+        return gzip.decompress(path.read_bytes()).removeprefix(b"pagefind_dcd").decode("utf-8", errors="replace")
+    if suffix in {".parquet", ".xlsx", ".xlsm", ".xls", ".sqlite", ".sqlite3", ".db"} or suffix in GZIP_SUFFIXES:
+        return None
+    data = path.read_bytes()
+    if suffix not in TEXT_SUFFIXES and b"\0" in data[:8192]:
+        return None
+    text = data.decode("utf-8-sig", errors="replace")
+    if suffix in MARKUP_SUFFIXES:
+        text = html.unescape(text)  # &#49;&#51;… must not hide digits
+    if "\\u" in text:
+        text = _JSON_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), text)  # nor JSON escapes
+    return text
 
 
 def detector_version() -> str:

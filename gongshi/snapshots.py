@@ -5,7 +5,7 @@ and the next day's changes can be computed against it. Also which day a run's re
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import pyarrow as pa
@@ -13,38 +13,97 @@ import pyarrow.parquet as pq
 
 from gongshi.faults import StateDamaged
 from gongshi.paths import StateLayout
-from gongshi.storage import write_json
+from gongshi.storage import write_json, write_parquet
 
 
 @dataclass
 class BuildRecord:
     """What one release build holds: kept as `build.json` while it is checked, then, once it went
-    out, as the release's `release.json`."""
+    out, as the release's `release.json`. The two per-file tables — every file with its bytes and
+    sha256, every page with its fingerprint — can hold millions of rows: they are kept beside it as
+    Parquet (`<name>.files.parquet`, `<name>.site.parquet`) and read only when asked for."""
 
     release: str  # the day it is the release of
     build: str  # its directory under builds/
-    files: dict[str, dict]  # path -> bytes, sha256, media type
+    files: dict[str, dict] | None  # path -> bytes, sha256, media type (None: not read yet)
     hashes: dict[str, str]  # dataset -> sha256 of its public table (unchanged tables are hard-linked)
     changes: dict[str, dict[str, int]]  # dataset -> change counts of the day
     records: dict[str, int]  # dataset -> public records
     previous: str | None  # the release its changes were computed against
-    site: dict[str, str] = field(default_factory=dict)  # page -> fingerprint
+    site: dict[str, str] | None = field(default_factory=dict)  # page -> fingerprint (None: not read yet)
     lifted: list[str] = field(default_factory=list)  # takedowns lifted when it was built
+    source: Path | None = field(default=None, repr=False, compare=False)  # where it was loaded from
+
+    def __getattribute__(self, name: str):
+        value = object.__getattribute__(self, name)
+        if value is None and name in {"files", "site"} and object.__getattribute__(self, "source") is not None:
+            value = _read_side_table(object.__getattribute__(self, "source"), name)
+            object.__setattr__(self, name, value)
+        return value
 
     def save(self, path: Path) -> None:
-        write_json(path, asdict(self))
+        payload = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in _SIDE_TABLES | {"source"}}
+        _write_side_table(path, "files", self.files)
+        _write_side_table(path, "site", self.site)
+        write_json(path, payload)
 
     @classmethod
     def load(cls, path: Path) -> BuildRecord:
         try:
             payload = json.loads(path.read_text(encoding="utf-8"))
-            return cls(**{f.name: payload[f.name] for f in fields(cls) if f.name in payload})
+            values = {f.name: payload[f.name] for f in fields(cls) if f.name in payload}
+            values |= {name: values.get(name) for name in _SIDE_TABLES}  # in the Parquet beside it
+            return cls(**values, source=path)
         except (ValueError, TypeError, KeyError) as error:
             raise StateDamaged(
                 path,
                 f"发布记录已损坏，无法读取（{error}）",
                 "从备份恢复该文件，或删除 state/published 下该日期的文件夹后重新运行 gongshi publish",
             ) from None
+
+
+_SIDE_TABLES = {"files", "site"}
+
+
+def _side_path(path: Path, name: str) -> Path:
+    return path.with_name(f"{path.stem}.{name}.parquet")
+
+
+def _write_side_table(path: Path, name: str, value: dict) -> None:
+    if name == "files":
+        table = pa.table(
+            {
+                "path": pa.array(list(value), pa.string()),
+                "bytes": pa.array([i["bytes"] for i in value.values()], pa.int64()),
+                "sha256": pa.array([i["sha256"] for i in value.values()], pa.string()),
+                "media_type": pa.array([i["media_type"] for i in value.values()], pa.string()),
+            }
+        )
+    else:
+        table = pa.table({"path": pa.array(list(value), pa.string()), "fingerprint": pa.array(list(value.values()))})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_parquet(table, _side_path(path, name))
+
+
+def _read_side_table(path: Path, name: str) -> dict:
+    side = _side_path(path, name)
+    try:
+        table = pq.read_table(side)
+    except (OSError, pa.ArrowInvalid) as error:
+        raise StateDamaged(
+            side,
+            f"发布记录的文件清单已损坏或缺失，无法读取（{error}）",
+            "从备份恢复该文件，或删除 state/published 下该日期的文件夹后重新运行 gongshi publish",
+        ) from None
+    columns = table.to_pydict()
+    if name == "files":
+        return {
+            p: {"bytes": b, "sha256": h, "media_type": m}
+            for p, b, h, m in zip(
+                columns["path"], columns["bytes"], columns["sha256"], columns["media_type"], strict=True
+            )
+        }
+    return dict(zip(columns["path"], columns["fingerprint"], strict=True))
 
 
 def published_days(layout: StateLayout) -> list[str]:

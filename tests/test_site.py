@@ -59,7 +59,7 @@ def test_pages_are_chinese_small_and_canonical(published_demo):
 def test_entity_page_and_its_json_twin(published_demo):
     entity = latest(published_demo) / "entity"
     html = (entity / "913201007079003CXE.html").read_text(encoding="utf-8")
-    assert '<h1 data-pagefind-meta="title">南京恒泰电子科技有限公司</h1>' in html
+    assert "<h1>南京恒泰电子科技有限公司</h1>" in html
     assert "已移出" in html and "依法补报了未报年份的年度报告并公示" in html
     twin = json.loads((latest(published_demo) / "entity" / "913201007079003CXE.json").read_text(encoding="utf-8"))
     assert twin["credit_code"] == "913201007079003CXE" and twin["city"] == "南京市"
@@ -152,21 +152,24 @@ def test_feeds_and_sitemap(published_demo):
 
 
 def test_unchanged_pages_are_not_rendered_again(published_demo):
-    record = json.loads((published_demo.state / "published" / DAY2 / "release.json").read_text(encoding="utf-8"))
+    from gongshi.snapshots import BuildRecord
+
+    record = BuildRecord.load(published_demo.state / "published" / DAY2 / "release.json")
     day1 = published_demo.public / "releases" / DAY1
     day2 = published_demo.public / "releases" / DAY2
     unchanged = day2 / "entity" / "91320200E8YX606JXB.html"  # nothing new about it on day 2
     assert unchanged.stat().st_ino == (day1 / "entity" / "91320200E8YX606JXB.html").stat().st_ino
     changed = day2 / "entity" / "913201007079003CXE.html"  # removed from its list on day 2
     assert changed.stat().st_ino != (day1 / "entity" / "913201007079003CXE.html").stat().st_ino
-    assert len(record["site"]) > 60
+    assert len(record.site) > 60 and record.site["entity/91320200E8YX606JXB.html"]
+    assert len(record.files) == len(json.loads((day2 / "manifest.json").read_text("utf-8"))["files"])
 
 
 @pytest.mark.parametrize("path", ["index.html", "search/index.html", "robots.txt"])
 def test_search_assets_and_crawlers(published_demo, path):
     assert (latest(published_demo) / path).is_file()
-    assert (latest(published_demo) / "pagefind" / "pagefind.js").is_file()
-    assert not list((latest(published_demo) / "pagefind").glob("pagefind-*ui.*"))
+    assert (latest(published_demo) / "search" / "meta.json").is_file()
+    assert (latest(published_demo) / "static" / "search.js").is_file()
 
 
 def test_an_entity_on_a_black_list_and_the_red_list_shows_both(published_demo):
@@ -200,12 +203,16 @@ def _paginate(tmp_path, total: int) -> dict[str, dict]:
     """The pages `paginated` asks for, for `total` rows numbered newest first: path -> context."""
     from gongshi.catalog import load_catalog
     from gongshi.site import SiteBuilder
+    from gongshi.site.rows import Lazy
 
     builder = SiteBuilder(tmp_path, load_catalog(), DAY1, "https://example.org/", {}, {}, {}, {})
     asked = {}
-    builder.page = lambda path, template, title, description, **context: asked.__setitem__(
-        path, {"title": title, **context}
-    )
+
+    def page(path, template, title, description, fingerprint_data=None, fingerprint=None, **context):
+        context = {k: v() if isinstance(v, Lazy) else v for k, v in context.items()}
+        asked[path] = {"title": title, "compared": fingerprint_data, **context}
+
+    builder.page = page
     rows = [{"n": n} for n in range(total, 0, -1)]  # newest (highest) first
     builder.paginated("lists/x", "records.html", "列表", "说明", rows)
     return asked
@@ -258,3 +265,16 @@ def test_a_long_list_links_a_window_of_pages_not_every_page(tmp_path):
     html = macro.render(p=asked["lists/x/200/index.html"]["pagination"])
     assert "第 200 页" in html and 'href="../../../lists/x/201/" rel="prev">较新' in html
     assert 'href="../../../lists/x/199/" rel="next">较早' in html and "共" not in html
+
+
+def test_a_sitemap_above_fifty_thousand_pages_becomes_an_index(tmp_path):
+    from gongshi.site.feeds import SITEMAP_LIMIT, write_sitemap
+
+    pages = [f"entity/{n:018d}.html" for n in range(SITEMAP_LIMIT + 1)]
+    write_sitemap(tmp_path, "https://x.org/latest/", pages, DAY1)
+    index = ET.parse(tmp_path / "sitemap.xml").getroot()
+    assert index.tag == "{http://www.sitemaps.org/schemas/sitemap/0.9}sitemapindex"
+    parts = [e.text for e in index.iter("{http://www.sitemaps.org/schemas/sitemap/0.9}loc")]
+    assert parts == ["https://x.org/latest/sitemap-1.xml", "https://x.org/latest/sitemap-2.xml"]
+    counts = [len(ET.parse(tmp_path / f"sitemap-{n}.xml").getroot()) for n in (1, 2)]
+    assert counts == [SITEMAP_LIMIT, 1]

@@ -3,7 +3,8 @@ site_templates/ (autoescaped: markup in any source field is shown as text, never
 
 Pages are written only when their content changed: each page's fingerprint (its template files
 and its context) is compared with the previous release's, and an unchanged page is hard-linked
-from it instead of being rendered again. Search is a static Pagefind index over the entity pages.
+from it instead of being rendered again. Search is a static index of entity names and credit codes
+(`gongshi.site.search`), sharded so that a day rewrites only the shards it changed.
 """
 
 from __future__ import annotations
@@ -13,20 +14,21 @@ import datetime as dt
 import hashlib
 import json
 import math
-import subprocess
-import sys
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import duckdb
 import jinja2
-import pandas as pd
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from gongshi import issues
+from gongshi import issues, progress
 from gongshi.catalog import Dataset, ListPage
 from gongshi.metadata import CHANGE_LABELS, CHANGES, label_field, published_fields
 from gongshi.paths import SITE_TEMPLATES_DIR
+from gongshi.site import search
 from gongshi.site.context import (
     Bar,
     Card,
@@ -44,12 +46,12 @@ from gongshi.site.context import (
 )
 from gongshi.site.feeds import write_feeds, write_sitemap
 from gongshi.site.regions import CITIES, OUTSIDE, city_of
+from gongshi.site.rows import STATUS_LABELS, Lazy, ListRows, Rows, TableRows, TableView
 from gongshi.storage import link_or_copy
 
 PAGE_SIZE = 50
 CHANGE_PAGE_LIMIT = 500
 FORMAT_NAMES = {"csv": "CSV", "parquet": "Parquet", "jsonl": "JSON Lines", "xlsx": "XLSX", "sqlite": "SQLite"}
-STATUS_LABELS = {"active": "在列", "removed": "已移出"}
 
 
 @dataclass
@@ -60,16 +62,20 @@ class SiteResult:
     skipped: int = 0
     fingerprints: dict[str, str] = field(default_factory=dict)
     search_seconds: float = 0.0
+    search_shards_written: int = 0
     entity_pages: int = 0
+    entity_pages_rendered: int = 0
     entity_seconds: float = 0.0
 
     def to_dict(self) -> dict:
         return {
             "entity_pages": self.entity_pages,
+            "entity_pages_rendered": self.entity_pages_rendered,
             "entity_pages_seconds": round(self.entity_seconds, 2),
             "pages_rendered": self.rendered,
             "pages_unchanged": self.skipped,
             "search_index_seconds": round(self.search_seconds, 2),
+            "search_shards_written": self.search_shards_written,
         }
 
 
@@ -147,9 +153,20 @@ class SiteBuilder:
 
     # -- writing ------------------------------------------------------------------------------------
 
-    def page(self, path: str, template: str, title: str, description: str, fingerprint_data=None, **context) -> None:
+    def page(
+        self,
+        path: str,
+        template: str,
+        title: str,
+        description: str,
+        fingerprint_data=None,
+        fingerprint: str | None = None,
+        **context,
+    ) -> bool:
         """Render `template` to `path` unless the same template and context made it last time
-        (`fingerprint_data`, when given, stands for the context in that comparison)."""
+        (`fingerprint_data`, when given, stands for the context in that comparison; `fingerprint`
+        is the comparison's result computed elsewhere). A context value that is a `Lazy` is
+        computed only when the page is rendered. True if the page was rendered."""
         # The release day is not part of every page: a page whose content did not change stays the same file.
         meta = Page(
             path=path,
@@ -158,18 +175,20 @@ class SiteBuilder:
             title=title,
             description=description,
         )
-        fingerprint = _fingerprint(
-            self.template_version, template, meta, context if fingerprint_data is None else fingerprint_data
-        )
+        if fingerprint is None:
+            fingerprint = _fingerprint(
+                self.template_version, template, meta, context if fingerprint_data is None else fingerprint_data
+            )
         if self._reuse(path, fingerprint):
-            return
+            return False
+        context = {k: v() if isinstance(v, Lazy) else v for k, v in context.items()}
         html = self.env.get_template(template).render(page=meta, **context)
         self._write(path, html.encode("utf-8"))
+        return True
 
-    def json_file(self, path: str, payload: dict) -> None:
+    def json_file(self, path: str, payload: dict, fingerprint: str | None = None) -> None:
         data = json.dumps(payload, ensure_ascii=False, indent=1, sort_keys=False).encode("utf-8") + b"\n"
-        fingerprint = hashlib.sha256(data).hexdigest()
-        if not self._reuse(path, fingerprint):
+        if not self._reuse(path, fingerprint or hashlib.sha256(data).hexdigest()):
             self._write(path, data)
 
     def _reuse(self, path: str, fingerprint: str) -> bool:
@@ -183,6 +202,23 @@ class SiteBuilder:
             return True
         return False
 
+    def _reuse_together(self, paths: tuple[str, ...], fingerprint: str) -> bool:
+        """Hard-link all of `paths` from the previous build if each was made from `fingerprint`
+        and is there; else link none."""
+        if self.previous_build is None or any(self.previous.get(p) != fingerprint for p in paths):
+            return False
+        try:
+            for path in paths:
+                link_or_copy(self.previous_build / path, self.build / path)
+        except FileNotFoundError:
+            for path in paths:
+                (self.build / path).unlink(missing_ok=True)
+            return False
+        for path in paths:
+            self.result.fingerprints[path] = fingerprint
+        self.result.skipped += len(paths)
+        return True
+
     def _write(self, path: str, data: bytes) -> None:
         target = self.build / path
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -193,24 +229,21 @@ class SiteBuilder:
 
     def build_all(self) -> SiteResult:
         self.static()
-        records = {d.id: self.records(d) for d in ordered(self.catalog)}
+        views = {d.id: TableView(self.tables.get(d.id), d) for d in ordered(self.catalog)}
         started = dt.datetime.now()
-        entities = self.entities(records)
-        for entity in entities:
-            self.entity(entity)
-        self.result.entity_pages = len(entities)
+        self.entities(views)
         self.result.entity_seconds = (dt.datetime.now() - started).total_seconds()
         cards, charts = [], []
         for dataset in ordered(self.catalog):
             for spec in dataset.site.lists:
-                rows = self.list_page(dataset, spec, records[dataset.id])
+                listed = self.list_page(dataset, spec, views[dataset.id])
                 if spec.home:
-                    cards.append(_card(spec.path, spec.home, len(rows)))
+                    cards.append(_card(spec.path, spec.home, listed))
             if dataset.site.browse:
-                browse_charts, problems = self.browse(dataset, records[dataset.id])
+                browse_charts, problems = self.browse(dataset, views[dataset.id])
                 if dataset.site.browse.home:
                     cards.append(
-                        _card(dataset.site.browse.path, dataset.site.browse.home, len(records[dataset.id]), problems)
+                        _card(dataset.site.browse.path, dataset.site.browse.home, views[dataset.id].rows, problems)
                     )
                 if dataset.site.browse.home_chart:
                     charts.append(browse_charts[0])
@@ -230,7 +263,7 @@ class SiteBuilder:
         write_sitemap(
             self.build, self.base_url, sorted(p for p in self.result.fingerprints if p.endswith(".html")), self.day
         )
-        self.search_index()
+        self.search_index(views)
         return self.result
 
     def static(self) -> None:
@@ -243,22 +276,53 @@ class SiteBuilder:
         if not self._reuse(path, fingerprint):
             self._write(path, data)
 
-    def records(self, dataset: Dataset) -> list[dict]:
-        """The dataset's public records as the templates see them: every field as text, and
-        `has_problem`, `status_label` and `flag_list`."""
-        frame = _frame(self.tables.get(dataset.id))
-        rows = frame.to_dict("records")
-        problem = dataset.site.problem
-        for row in rows:
-            row["has_problem"] = problem is not None and row.get(problem.field) not in problem.not_in
-            row["status_label"] = STATUS_LABELS.get(row.get("status"), row.get("status"))
-            row["flag_list"] = _flags(row.get("flags"))
-        return rows
+    def entities(self, views: dict[str, TableView]) -> None:
+        """A page and a JSON twin per market entity (by credit code) in the datasets whose
+        declarations name an entity. An entity's fingerprint is computed over the digests of its
+        rows in columns; only the entities whose fingerprint changed become Python objects and are
+        rendered, the others are hard-linked from the previous build."""
+        joined = [d for d in ordered(self.catalog) if d.site.entity and views[d.id].rows]
+        if not joined:
+            return
+        parts = pa.table(
+            {
+                "code": pa.concat_arrays(
+                    [
+                        pc.cast(views[d.id].column(d.site.entity.credit_code), pa.string()).combine_chunks()
+                        for d in joined
+                    ]
+                ),
+                "part": pa.concat_arrays(
+                    [pa.array([f"{d.id}:{x}" for x in views[d.id].digests], pa.string()) for d in joined]
+                ),
+            }
+        )
+        salt = f"{self.template_version}|{self.base_url}|"
+        fingerprints = _entity_fingerprints(parts, salt)
+        codes = fingerprints["code"].to_pylist()
+        prints = fingerprints["f"].to_pylist()
+        changed = []
+        with progress.step("网站：市场主体页", total=len(codes), unit="个主体") as bar:
+            for code, fingerprint in zip(codes, prints, strict=True):
+                if not self._reuse_together((f"entity/{code}.html", f"entity/{code}.json"), fingerprint):
+                    changed.append(code)
+            bar.advance(len(codes) - len(changed))
+            if changed:
+                wanted = pa.array(changed, pa.string())
+                records = {}
+                for dataset in joined:
+                    view = views[dataset.id]
+                    mask = pc.is_in(view.column(dataset.site.entity.credit_code), value_set=wanted)
+                    records[dataset.id] = view.dicts(np.flatnonzero(np.asarray(mask.to_numpy(zero_copy_only=False))))
+                by_code = dict(zip(codes, prints, strict=True))
+                for entity in self._entity_objects(joined, records):
+                    self.entity(entity, by_code[entity.credit_code])
+                    bar.advance()
+        self.result.entity_pages = len(codes)
+        self.result.entity_pages_rendered = len(changed)
 
-    def entities(self, records: dict[str, list[dict]]) -> list[Entity]:
-        """Every market entity in the public data, keyed by credit code: one pass over the records
-        of each dataset whose declarations name an entity."""
-        joined = [d for d in ordered(self.catalog) if d.site.entity]
+    def _entity_objects(self, joined: list[Dataset], records: dict[str, list[dict]]) -> list[Entity]:
+        """Entities of the given records (every record of each entity), keyed by credit code."""
         by_code: dict[str, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
         for dataset in joined:
             column = dataset.site.entity.credit_code
@@ -299,8 +363,7 @@ class SiteBuilder:
             )
         return entities
 
-    def entity(self, entity: Entity) -> None:
-        data = dataclasses.asdict(entity)  # once: the page's fingerprint and the JSON twin
+    def entity(self, entity: Entity, fingerprint: str) -> None:
         self.page(
             f"entity/{entity.credit_code}.html",
             "entity.html",
@@ -309,37 +372,58 @@ class SiteBuilder:
             + "、".join(s.heading for s in entity.sections)
             + "。"
             + "；".join(line.text for line in entity.standings),
-            fingerprint_data=data,
+            fingerprint=fingerprint,
             entity=entity,
         )
-        twin = {key: data[key] for key in ("credit_code", "name", "city", "legal_representative")}
-        twin |= {
-            "standing": {line["label"]: line["text"] for line in data["standings"]},
-            "records": {section["dataset"]: [_public(r) for r in section["records"]] for section in data["sections"]},
+        twin = {
+            "credit_code": entity.credit_code,
+            "name": entity.name,
+            "city": entity.city,
+            "legal_representative": entity.legal_representative,
+            "standing": {line.label: line.text for line in entity.standings},
+            "records": {section.dataset: [_public(r) for r in section.records] for section in entity.sections},
             "html": self.base_url + f"entity/{entity.credit_code}.html",
         }
-        self.json_file(f"entity/{entity.credit_code}.json", twin)
+        self.json_file(f"entity/{entity.credit_code}.json", twin, fingerprint)
 
-    def paginated(self, folder: str, template: str, title: str, description: str, rows: list, **context) -> None:
+    def paginated(self, folder: str, template: str, title: str, description: str, rows: Rows, **context) -> None:
         """`rows` (newest first) as pages of PAGE_SIZE: the newest at `folder/`, older ones numbered
         from the oldest (`folder/1/` holds the first PAGE_SIZE rows ever listed), so that rows added
-        at the top change the newest page and not the numbered ones. Each page's context is its own
-        rows and a few links: what it costs to compare does not grow with the list."""
+        at the top change the newest page and not the numbered ones. A page is compared by the
+        digests of its rows and a few links: what that costs does not grow with the list, and its
+        rows become Python objects only if it is rendered."""
+        rows = rows if isinstance(rows, Rows) else ListRows(rows)
         total = len(rows)
         older = max(0, (total - 1) // PAGE_SIZE)  # full pages before the newest
 
         def link(here: str, number: int | None) -> str:
             return f"{here}{folder}/" if number is None else f"{here}{folder}/{number}/"
 
+        def one(path: str, page_title: str, start: int, end: int, pagination: Pagination) -> None:
+            fingerprint_data = {
+                "rows": rows.digest(start, end),
+                "pagination": pagination,
+                **{k: v for k, v in context.items()},
+            }
+            self.page(
+                path,
+                template,
+                page_title,
+                description,
+                fingerprint_data=fingerprint_data,
+                rows=Lazy(lambda: rows.dicts(start, end)),
+                pagination=pagination,
+                **context,
+            )
+
         here = _root(f"{folder}/index.html")
         window = sorted({n for n in (older, older - 1, older - 2, 1) if n >= 1}, reverse=True)
-        self.page(
+        one(
             f"{folder}/index.html",
-            template,
             title,
-            description,
-            rows=rows[: total - older * PAGE_SIZE],
-            pagination=Pagination(
+            0,
+            total - older * PAGE_SIZE,
+            Pagination(
                 newest=True,
                 number=None,
                 total=total,
@@ -349,18 +433,16 @@ class SiteBuilder:
                 first=None,
                 pages=[(n, link(here, n)) for n in window],
             ),
-            **context,
         )
         for number in range(1, older + 1):
             path = f"{folder}/{number}/index.html"
             here = _root(path)
-            self.page(
+            one(
                 path,
-                template,
                 f"{title}（第 {number} 页）",
-                description,
-                rows=rows[total - number * PAGE_SIZE : total - (number - 1) * PAGE_SIZE],
-                pagination=Pagination(
+                total - number * PAGE_SIZE,
+                total - (number - 1) * PAGE_SIZE,
+                Pagination(
                     newest=False,
                     number=number,
                     total=None,
@@ -369,41 +451,42 @@ class SiteBuilder:
                     latest=link(here, None) if number < older else None,
                     first=link(here, 1) if number > 2 else None,
                 ),
-                **context,
             )
 
-    def list_page(self, dataset: Dataset, spec: ListPage, rows: list[dict]) -> list[dict]:
-        """One declared list: the records matching its `where` (and flag), in its order."""
-        selected = [r for r in rows if _matches(r, spec.where) and (spec.flag is None or spec.flag in r["flag_list"])]
-        selected = _sorted(selected, spec.order)
+    def list_page(self, dataset: Dataset, spec: ListPage, view: TableView) -> int:
+        """One declared list: the records matching its `where` (and flag), in its order; how many."""
+        selected = view.select(spec.where, spec.flag, spec.order)
         notice = None
         if spec.notice:
-            count = sum(spec.notice.flag in r["flag_list"] for r in selected)
+            count = int(view.flagged(spec.notice.flag)[selected].sum())
             notice = Notice(spec.notice.path, spec.notice.text.format(count=count), spec.notice.after, count)
         self.paginated(
             spec.path,
             "records.html",
             spec.title,
             spec.description,
-            selected,
+            TableRows(view, selected),
             rows_template=f"{dataset.id}/{spec.rows}",
             empty=spec.empty,
             notice=notice,
             browse=None,
         )
-        return selected
+        return len(selected)
 
-    def browse(self, dataset: Dataset, rows: list[dict]) -> tuple[list[Chart], int]:
+    def browse(self, dataset: Dataset, view: TableView) -> tuple[list[Chart], int]:
         """The dataset's records by city and by month, each a paginated page, and the charts."""
         spec = dataset.site.browse
-        code_column = dataset.site.entity.credit_code
         problem_label = dataset.site.problem.label if dataset.site.problem else None
-        ordered_rows = _sorted(rows, spec.order)
-        by_city: dict[str, list[dict]] = defaultdict(list)
-        by_month: dict[str, list[dict]] = defaultdict(list)
-        for row in ordered_rows:
-            by_city[city_of(row[code_column])[1]].append(row)
-            by_month[(row[spec.date] or "")[:7]].append(row)
+        ordered_rows = view.select({}, None, spec.order)
+        codes = pc.fill_null(view.column(dataset.site.entity.credit_code), "")
+        regions = pc.utf8_slice_codeunits(codes, 2, 6)
+        region_keys = list(CITIES)
+        found = np.asarray(pc.fill_null(pc.index_in(regions, value_set=pa.array(region_keys)), -1))
+        slugs = np.array([CITIES[k][1] for k in region_keys] + [OUTSIDE[1]], dtype=object)
+        city = slugs[found][ordered_rows]  # -1 (no Jiangsu region, or too short) takes the last: outside
+        months = pc.utf8_slice_codeunits(pc.fill_null(view.column(spec.date), ""), 0, 7)
+        month = np.asarray(months.to_numpy(zero_copy_only=False), dtype=object)[ordered_rows]
+        problems = view.has_problem[ordered_rows]
         context = {
             "rows_template": f"{dataset.id}/{spec.rows}",
             "empty": spec.empty,
@@ -411,46 +494,47 @@ class SiteBuilder:
             "browse": {"path": spec.path, "link": "按地区和月份浏览"},
         }
         cities = [(name, slug) for name, slug in CITIES.values()] + [OUTSIDE]
+        by_city = {slug: city == slug for _, slug in cities}
         for name, slug in cities:
             self.paginated(
                 f"{spec.path}/city/{slug}",
                 "records.html",
                 spec.city_title.format(group=name),
                 spec.city_description.format(group=name),
-                by_city.get(slug, []),
+                TableRows(view, ordered_rows[by_city[slug]]),
                 **context,
             )
-        for month, found in sorted(by_month.items()):
+        month_names = sorted(set(month.tolist()))
+        by_month = {m: month == m for m in month_names}
+        for value in month_names:
             self.paginated(
-                f"{spec.path}/month/{month}",
+                f"{spec.path}/month/{value}",
                 "records.html",
-                spec.month_title.format(group=month),
-                spec.month_description.format(group=month),
-                found,
+                spec.month_title.format(group=value),
+                spec.month_description.format(group=value),
+                TableRows(view, ordered_rows[by_month[value]]),
                 **context,
             )
         series = [spec.count_label, *([problem_label] if problem_label else [])]
 
-        def values(group: list[dict]) -> list[int]:
-            return [len(group), *([sum(r["has_problem"] for r in group)] if problem_label else [])]
+        def values(mask: np.ndarray) -> list[int]:
+            return [int(mask.sum()), *([int(problems[mask].sum())] if problem_label else [])]
 
         city_chart = Chart(
             id="chart-city",
             title=spec.city_chart,
             series=series,
             bars=[
-                Bar(label=name, link=f"{spec.path}/city/{slug}/", values=values(by_city.get(slug, [])))
+                Bar(label=name, link=f"{spec.path}/city/{slug}/", values=values(by_city[slug]))
                 for name, slug in cities
-                if slug != "outside" or by_city.get(slug)
+                if slug != "outside" or by_city[slug].any()
             ],
         )
         month_chart = Chart(
             id="chart-month",
             title=spec.month_chart,
             series=series,
-            bars=[
-                Bar(label=m, link=f"{spec.path}/month/{m}/", values=values(by_month[m])) for m in sorted(by_month)[-24:]
-            ],
+            bars=[Bar(label=m, link=f"{spec.path}/month/{m}/", values=values(by_month[m])) for m in month_names[-24:]],
         )
         self.page(
             f"{spec.path}/index.html",
@@ -459,10 +543,10 @@ class SiteBuilder:
             spec.description,
             city_chart=city_chart,
             month_chart=month_chart,
-            months=sorted(by_month, reverse=True),
-            summary=spec.summary.format(count=f"{len(rows):,}"),
+            months=sorted(month_names, reverse=True),
+            summary=spec.summary.format(count=f"{view.rows:,}"),
         )
-        return [city_chart, month_chart], sum(r["has_problem"] for r in rows)
+        return [city_chart, month_chart], int(view.has_problem.sum())
 
     def _dataset_summary(self, dataset: Dataset) -> dict:
         return {
@@ -606,30 +690,53 @@ class SiteBuilder:
             charts=charts,
         )
 
-    def search_index(self) -> None:
+    def search_index(self, views: dict[str, TableView]) -> None:
+        """The static search index (`gongshi.site.search`) over every entity's newest name."""
         started = dt.datetime.now()
-        subprocess.run(
-            [sys.executable, "-m", "pagefind", "--site", str(self.build), "--output-subdir", "pagefind", "--quiet"],
-            check=True,
-            capture_output=True,
-            timeout=1800,
-        )
+        joined = [d for d in ordered(self.catalog) if d.site.entity and views[d.id].rows]
+        parts = []
+        for dataset in joined:
+            view, columns = views[dataset.id], dataset.site.entity
+            updated = (
+                pc.fill_null(view.column("last_updated"), "")
+                if "last_updated" in view.table.column_names
+                else pa.array([""] * view.rows, pa.string())
+            )
+            parts.append(
+                pa.table(
+                    {
+                        "code": pc.cast(view.column(columns.credit_code), pa.string()),
+                        "name": pc.cast(view.column(columns.name), pa.string()),
+                        "updated": pc.fill_null(updated, "")
+                        if updated is not None
+                        else pa.nulls(view.rows, pa.string()),
+                    }
+                )
+            )
+        entries = pa.table({"code": pa.array([], pa.string()), "name": pa.array([], pa.string())})
+        if parts:
+            every = pa.concat_tables(parts)
+            every = every.append_column("ordinal", pa.array(range(every.num_rows), pa.int64()))
+            with duckdb.connect() as db:
+                db.register("every", every)
+                # As on the entity page: the most recently updated row's name, the later row on a tie.
+                entries = db.sql(
+                    "SELECT code, arg_max(name, struct_pack(u := coalesce(updated, ''), o := ordinal)) AS name "
+                    "FROM every GROUP BY code ORDER BY code"
+                ).to_arrow_table()
+        self.result.search_shards_written = search.write(entries, self._reuse, self._write)
         self.result.search_seconds = (dt.datetime.now() - started).total_seconds()
-        # The site uses Pagefind's JS API with its own accessible form; the bundled UI kits are not
-        # served (they also carry third-party licence headers the leak gate rightly questions).
-        for unused in (self.build / "pagefind").glob("pagefind-*ui.*"):
-            unused.unlink()
-        (self.build / "pagefind" / "pagefind-highlight.js").unlink(missing_ok=True)
 
 
-def _frame(table: pa.Table | None) -> pd.DataFrame:
-    if table is None:
-        return pd.DataFrame()
-    frame = table.to_pandas()
-    for name in frame.columns:
-        if pa.types.is_date(table.schema.field(name).type):
-            frame[name] = frame[name].map(lambda v: v.isoformat() if v is not None and not pd.isna(v) else None)
-    return frame.astype(object).where(frame.notna(), None)
+def _entity_fingerprints(parts: pa.Table, salt: str) -> pa.Table:
+    """(code, f): per credit code, a sha256 over `salt` and the sorted digests of its rows."""
+    with duckdb.connect() as db:
+        db.register("parts", parts)
+        return db.sql(
+            "SELECT code, sha256(? || code || '|' || string_agg(part, ',' ORDER BY part)) AS f "
+            "FROM parts GROUP BY code ORDER BY code",
+            params=[salt],
+        ).to_arrow_table()
 
 
 def _script_json(payload: dict) -> str:
@@ -652,10 +759,6 @@ def _newest_names(datasets: list[Dataset], records: dict[str, list[dict]]) -> di
 
 def _text(value) -> str | None:
     return None if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
-
-
-def _flags(value) -> list[str]:
-    return [f for f in (value or "").split(";") if f]
 
 
 def _matches(row: dict, where: dict[str, list[str]]) -> bool:

@@ -53,12 +53,27 @@ def write_feeds(
         feed.atom_file(str(folder / f"{name}.atom"), pretty=True)
 
 
+SITEMAP_LIMIT = 50_000  # URLs per sitemap file (sitemaps.org)
+
+
 def write_sitemap(build: Path, base_url: str, pages: list[str], day: str) -> None:
+    """sitemap.xml: every page; above SITEMAP_LIMIT pages, a sitemap index over numbered files."""
     urls = [base_url + (p[: -len("index.html")] if p.endswith("index.html") else p) for p in pages]
-    body = "".join(f"<url><loc>{escape(u)}</loc><lastmod>{day}</lastmod></url>\n" for u in urls)
+    header = '<?xml version="1.0" encoding="UTF-8"?>\n'
+    namespace = 'xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"'
+
+    def urlset(chunk: list[str]) -> str:
+        body = "".join(f"<url><loc>{escape(u)}</loc><lastmod>{day}</lastmod></url>\n" for u in chunk)
+        return f"{header}<urlset {namespace}>\n{body}</urlset>\n"
+
+    if len(urls) <= SITEMAP_LIMIT:
+        (build / "sitemap.xml").write_text(urlset(urls), encoding="utf-8")
+        return
+    parts = []
+    for number, start in enumerate(range(0, len(urls), SITEMAP_LIMIT), start=1):
+        name = f"sitemap-{number}.xml"
+        (build / name).write_text(urlset(urls[start : start + SITEMAP_LIMIT]), encoding="utf-8")
+        parts.append(f"<sitemap><loc>{escape(base_url + name)}</loc><lastmod>{day}</lastmod></sitemap>\n")
     (build / "sitemap.xml").write_text(
-        '<?xml version="1.0" encoding="UTF-8"?>\n<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">\n'
-        + body
-        + "</urlset>\n",
-        encoding="utf-8",
+        f"{header}<sitemapindex {namespace}>\n{''.join(parts)}</sitemapindex>\n", encoding="utf-8"
     )

@@ -1,0 +1,145 @@
+"""A dataset's public table as the site reads it: selected, ordered and grouped in columns (DuckDB
+and Arrow), each row with a digest of its content, turned into Python dicts only for the pages that
+are rendered. What it costs to decide that a page did not change grows with the page, not with the
+register."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from gongshi.catalog import Dataset
+
+STATUS_LABELS = {"active": "在列", "removed": "已移出"}
+
+
+@dataclass(frozen=True)
+class Lazy:
+    """A page context value computed only if the page is rendered."""
+
+    compute: Callable[[], object]
+
+    def __call__(self):
+        return self.compute()
+
+
+class TableView:
+    """One dataset's public table: dates as ISO text (as the templates show them), a digest per row,
+    and the columns the site derives (`has_problem`, the flags)."""
+
+    def __init__(self, table: pa.Table | None, dataset: Dataset):
+        self.dataset = dataset
+        table = table if table is not None else pa.table({})
+        columns = [pc.cast(c, pa.string()) if pa.types.is_date(c.type) else c for c in table.columns]
+        self.table = pa.table(columns, names=table.column_names) if table.num_columns else table
+        self.rows = self.table.num_rows
+        self.digests = self._digests()
+        problem = dataset.site.problem
+        if problem is not None and problem.field in self.table.column_names:
+            found = pc.is_in(self.table[problem.field], value_set=pa.array(problem.not_in, pa.string()))
+            self.has_problem = ~np.asarray(found.to_numpy(zero_copy_only=False), dtype=bool)
+        else:
+            self.has_problem = np.zeros(self.rows, dtype=bool)
+
+    def _digests(self) -> np.ndarray:
+        """md5 of each row's JSON (every column, in order)."""
+        if not self.rows:
+            return np.array([], dtype=object)
+        with duckdb.connect() as db:
+            db.register("records", self.table)
+            digests = db.sql("SELECT md5(to_json(r)) AS d FROM records r").to_arrow_table()["d"]
+        return np.asarray(digests.to_numpy(zero_copy_only=False), dtype=object)
+
+    def column(self, name: str) -> pa.ChunkedArray:
+        return self.table[name]
+
+    def select(self, where: dict[str, list[str]], flag: str | None, order: list[str]) -> np.ndarray:
+        """Row positions matching `where` (and carrying `flag`), in the declared `order` ("-field"
+        descending, missing values as empty text), ties in table order."""
+        if not self.rows:
+            return np.array([], dtype=np.int64)
+        mask = np.ones(self.rows, dtype=bool)
+        for name, values in where.items():
+            found = pc.is_in(self.table[name], value_set=pa.array(values, pa.string()))
+            mask &= np.asarray(found.to_numpy(zero_copy_only=False), dtype=bool)
+        if flag is not None:
+            mask &= self.flagged(flag)
+        columns = {
+            f"k{i}": pc.fill_null(pc.cast(self.table[k.lstrip("-")], pa.string()), "") for i, k in enumerate(order)
+        }
+        keys = pa.table(columns | {"i": pa.array(np.arange(self.rows))}).filter(pa.array(mask))
+        sort = [(f"k{i}", "descending" if key.startswith("-") else "ascending") for i, key in enumerate(order)]
+        return np.asarray(pc.take(keys["i"], pc.sort_indices(keys, sort_keys=[*sort, ("i", "ascending")])))
+
+    def flagged(self, flag: str) -> np.ndarray:
+        if "flags" not in self.table.column_names:
+            return np.zeros(self.rows, dtype=bool)
+        parts = pc.split_pattern(pc.fill_null(self.table["flags"], ""), ";")
+        flat = pc.list_flatten(parts)
+        parents = np.asarray(pc.list_parent_indices(parts))
+        hits = np.asarray(pc.equal(flat, flag).to_numpy(zero_copy_only=False), dtype=bool)
+        mask = np.zeros(self.rows, dtype=bool)
+        mask[parents[hits]] = True
+        return mask
+
+    def dicts(self, positions) -> list[dict]:
+        """The rows at `positions` as the templates see them: every field as text, and
+        `has_problem`, `status_label` and `flag_list`."""
+        positions = np.asarray(positions, dtype=np.int64)
+        rows = self.table.take(pa.array(positions)).to_pylist()
+        for position, row in zip(positions, rows, strict=True):
+            row["has_problem"] = bool(self.has_problem[position])
+            row["status_label"] = STATUS_LABELS.get(row.get("status"), row.get("status"))
+            row["flag_list"] = [f for f in (row.get("flags") or "").split(";") if f]
+        return rows
+
+
+class Rows:
+    """Rows of a list, in display order: their number, the dicts of a slice, and a slice's digest."""
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    def dicts(self, start: int, end: int) -> list[dict]:
+        raise NotImplementedError
+
+    def digest(self, start: int, end: int) -> str:
+        raise NotImplementedError
+
+
+class TableRows(Rows):
+    def __init__(self, view: TableView, positions: np.ndarray):
+        self.view, self.positions = view, positions
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    def dicts(self, start: int, end: int) -> list[dict]:
+        return self.view.dicts(self.positions[start:end])
+
+    def digest(self, start: int, end: int) -> str:
+        return hashlib.sha256("".join(self.view.digests[self.positions[start:end]]).encode()).hexdigest()
+
+
+class ListRows(Rows):
+    """Rows already in Python (small lists, tests)."""
+
+    def __init__(self, rows: list[dict]):
+        self.rows = rows
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def dicts(self, start: int, end: int) -> list[dict]:
+        return self.rows[start:end]
+
+    def digest(self, start: int, end: int) -> str:
+        data = json.dumps(self.rows[start:end], ensure_ascii=False, sort_keys=True, default=str)
+        return hashlib.sha256(data.encode()).hexdigest()
