@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from gongshi import ledger
+from gongshi import ledger, progress
 from gongshi.faults import Fault, in_words
 from gongshi.inbox import ignored_in_inbox, inbox_days, pending_days
 from gongshi.locking import describe, process_alive, state_lock
@@ -26,6 +26,11 @@ telemetry:
   enabled: false
 nux:
   enabled: false
+# The stages' progress lines (rows, pages, files) go into each run's log.
+python_logs:
+  managed_python_loggers:
+    - gongshi.progress
+  python_log_level: INFO
 """
 PID_TAG = "gongshi/pid"  # the process that ran it: a run marked running whose process is gone was killed
 PROBLEMS_SHOWN = 20  # per failed check, in the command's output (all of them are in the Dagster run)
@@ -180,8 +185,9 @@ def prepare_instance(settings: Settings) -> Path:
     home = settings.layout.dagster_home
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
-    if not config.exists():
-        config.write_text(DAGSTER_YAML, encoding="utf-8")
+    ours = not config.exists() or config.read_text(encoding="utf-8").startswith(DAGSTER_YAML.splitlines()[0])
+    if ours and (not config.exists() or config.read_text(encoding="utf-8") != DAGSTER_YAML):
+        config.write_text(DAGSTER_YAML, encoding="utf-8")  # an operator's own dagster.yaml is left alone
     os.environ.update({"DAGSTER_HOME": str(home), **settings.to_environment()})
     return home
 
@@ -222,6 +228,7 @@ def _publish(settings: Settings, args: argparse.Namespace) -> int:
     days = [args.date] if args.date else pending_days(settings, list(catalog))
     print(f"gongshi publish: inbox {settings.inbox}")
     print(f"                 state {settings.state} (Dagster instance {home})")
+    progress.configure(sys.stdout)  # each stage's progress: a bar on a terminal, plain lines otherwise
     waiting = unapplied_takedowns(settings, catalog) + unapplied_lifts(settings, catalog)
     published = published_days(settings.layout)
     if not days and waiting and published:

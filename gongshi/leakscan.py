@@ -17,6 +17,7 @@ import html
 import re
 import sqlite3
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -219,6 +220,7 @@ def scan_directory(
     known: frozenset[str] = frozenset(),
     passed: frozenset[str] = frozenset(),
     hashes: dict[str, str] | None = None,
+    advance: Callable[[int], None] = lambda count: None,
 ) -> ScanReport:
     """Scan every file under `root` (symlinks to files are followed, to directories not).
 
@@ -230,6 +232,7 @@ def scan_directory(
     batch = _TextBatch(scanner)
     hashes = hashes or {}
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        advance(1)
         relative = path.relative_to(root).as_posix()
         suffix = path.suffix.lower()
         digest = hashes.get(relative)

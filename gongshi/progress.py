@@ -1,7 +1,7 @@
 """Progress of the long steps (rows folded, pages rendered, files scanned), for the operator.
 
-The stages report through the `gongshi.progress` logger: plain lines — a stage's start, about every
-ten per cent or five seconds, and its end with the time taken. The Dagster instance manages that
+The stages report through the `gongshi.progress` logger: plain lines — every five seconds while a
+step runs, and its end with what it did and the time taken. The Dagster instance manages that
 logger (`python_logs` in its dagster.yaml), so the lines are in the run's log in the UI; the
 command prints them, as a tqdm bar when its output is a terminal.
 
@@ -13,6 +13,7 @@ command prints them, as a tqdm bar when its output is a terminal.
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
 import time
@@ -21,7 +22,6 @@ from typing import TextIO
 
 LOGGER = logging.getLogger("gongshi.progress")
 EVERY_SECONDS = 5.0
-EVERY_SHARE = 0.1
 
 
 class Step:
@@ -31,8 +31,7 @@ class Step:
         self.name, self.total, self.unit = name, total, unit
         self.done = 0
         self.started = self._reported_at = time.monotonic()
-        self._reported = 0
-        self._bar = _bar(name, total, unit)
+        self._bar = _bar(name, total, unit) if unit else None
 
     def advance(self, count: int = 1) -> None:
         self.done += count
@@ -40,16 +39,16 @@ class Step:
             self._bar.update(count)
             return
         now = time.monotonic()
-        moved = self.total and self.done - self._reported >= self.total * EVERY_SHARE
-        if moved or now - self._reported_at >= EVERY_SECONDS:
-            self._reported, self._reported_at = self.done, now
+        if now - self._reported_at >= EVERY_SECONDS:
+            self._reported_at = now
             LOGGER.info("%s：%s", self.name, self._count())
 
     def finish(self) -> None:
         seconds = time.monotonic() - self.started
         if self._bar is not None:
             self._bar.close()
-        LOGGER.info("%s：完成 %s，%.1f 秒", self.name, self._count(), seconds)
+        counted = f" {self._count()}" if self.unit else ""
+        LOGGER.info("%s：完成%s，%.1f 秒", self.name, counted, seconds)
 
     def _count(self) -> str:
         total = f" / {self.total:,}" if self.total is not None else ""
@@ -58,13 +57,28 @@ class Step:
 
 @contextmanager
 def step(name: str, total: int | None = None, unit: str = "行"):
-    """Report the progress of one step (`total` if known, in `unit`s)."""
-    LOGGER.info("%s：开始%s", name, f"（{total:,} {unit}）" if total is not None else "")
+    """Report the progress of one step (`total` if known, in `unit`s; no counts when `unit` is "")."""
     current = Step(name, total, unit)
     try:
         yield current
     finally:
         current.finish()
+
+
+def stage(name: str):
+    """Decorate a stage's `run(settings, dataset_or_catalog, day, …)`: a line when it starts and one
+    with the time it took when it ends (the dataset's id in both when it runs per dataset)."""
+
+    def decorate(function):
+        @functools.wraps(function)
+        def run(settings, target, *args, **kwargs):
+            label = f"{name} {target.id}" if hasattr(target, "id") else name
+            with step(label, unit=""):
+                return function(settings, target, *args, **kwargs)
+
+        return run
+
+    return decorate
 
 
 _TERMINAL: TextIO | None = None

@@ -44,6 +44,12 @@ def test_publish_end_to_end_on_the_demo_inbox(tmp_path):
     # the runs are in the persistent instance the UI reads
     instance = dg.DagsterInstance.from_config(str(state / "dagster"))
     assert len(instance.get_runs()) == 2
+    # progress per stage, in the command's output and in each run's log
+    day = out[out.index("[2026-11-27]") :]
+    for line in ("读取 inspection_results：完成", "网站：市场主体页：完成 33 / 33 个主体", "泄露闸门：完成"):
+        assert line in day, line
+    logged = [e.message for e in instance.all_logs(instance.get_runs()[0].run_id) if e.message]
+    assert any(m.startswith("构建发布：完成") for m in logged) and any("泄露闸门：完成" in m for m in logged)
     registers = _digest(state / "ledger")
     again = gongshi("publish", cwd=tmp_path)
     assert again.returncode == 0 and "没有待处理的报送日期" in again.stdout

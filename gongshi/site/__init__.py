@@ -233,6 +233,15 @@ class SiteBuilder:
         started = dt.datetime.now()
         self.entities(views)
         self.result.entity_seconds = (dt.datetime.now() - started).total_seconds()
+        with progress.step("网站：列表、数据集与其他页面", unit="页") as bar:
+            self.lists_and_pages(views, lambda: bar.advance(self.result.rendered + self.result.skipped - bar.done))
+        with progress.step("网站：查询索引", unit=""):
+            self.search_index(views)
+        return self.result
+
+    def lists_and_pages(self, views: dict[str, TableView], moved) -> None:
+        """Every page but the entities': lists, browsing, datasets, quality, home, feeds, sitemap.
+        `moved()` is called as pages are done."""
         cards, charts = [], []
         for dataset in ordered(self.catalog):
             for spec in dataset.site.lists:
@@ -248,6 +257,7 @@ class SiteBuilder:
                 if dataset.site.browse.home_chart:
                     charts.append(browse_charts[0])
             self.dataset(dataset)
+            moved()
         self.quality_page()
         self.home(cards, [*self.change_charts(), *charts])
         self.page("search/index.html", "search.html", "查询市场主体", "按企业名称或统一社会信用代码查询。")
@@ -263,8 +273,7 @@ class SiteBuilder:
         write_sitemap(
             self.build, self.base_url, sorted(p for p in self.result.fingerprints if p.endswith(".html")), self.day
         )
-        self.search_index(views)
-        return self.result
+        moved()
 
     def static(self) -> None:
         for source in sorted((SITE_TEMPLATES_DIR / "static").iterdir()):

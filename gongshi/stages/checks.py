@@ -68,6 +68,7 @@ class ChecksResult:
         return metadata
 
 
+@progress.stage("阻断检查")
 def run(settings: Settings, catalog: dict[str, Dataset], day: str) -> ChecksResult:
     """Every blocking check on the build staged while processing `day`, and the day's quality report."""
     _, build = staged_build(settings, day)
@@ -135,8 +136,8 @@ def leak_gate(settings: Settings, catalog: dict[str, Dataset], directory: Path) 
         else frozenset()
     )
     hashes = manifest_hashes(directory)
-    with progress.step("泄露闸门", total=len(hashes), unit="个文件"):
-        report = scan_directory(directory, known_protected_values(registers), passed, hashes)
+    with progress.step("泄露闸门", total=len(hashes), unit="个文件") as bar:
+        report = scan_directory(directory, known_protected_values(registers), passed, hashes, bar.advance)
     if every_cell_in_parquet:
         cache.parent.mkdir(parents=True, exist_ok=True)
         for stale in cache.parent.glob("passed-*.parquet"):

@@ -13,7 +13,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gongshi import ledger, snapshots
+from gongshi import ledger, progress, snapshots
 from gongshi.catalog import Dataset
 from gongshi.faults import checkpoint
 from gongshi.metadata import datapackage
@@ -48,6 +48,7 @@ class PublishResult:
         }
 
 
+@progress.stage("上线")
 def run(settings: Settings, catalog: dict[str, Dataset], day: str) -> PublishResult:
     """Switch the build checked while processing `day` in as the release of its day."""
     public = settings.public_layout

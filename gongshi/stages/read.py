@@ -11,7 +11,7 @@ from functools import partial
 
 import pyarrow.parquet as pq
 
-from gongshi import ledger, retraction, sources
+from gongshi import ledger, progress, retraction, sources
 from gongshi.catalog import Dataset
 from gongshi.ingest import FINDING_SCHEMA, Delivery, FileResult, read_delivery
 from gongshi.sandbox import read_file_contained
@@ -57,6 +57,7 @@ class DeliveryVanished(Exception):
         )
 
 
+@progress.stage("读取")
 def run(settings: Settings, dataset: Dataset, day: str) -> ReadResult:
     """Read the day's files into rows + findings; record every file's fate."""
     layout = settings.layout

@@ -10,7 +10,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from gongshi import ledger
+from gongshi import ledger, progress
 from gongshi.catalog import Dataset
 from gongshi.redaction import pseudonym_key, redact
 from gongshi.register import ACTIVE, EXPIRED, REMOVED, UNMATCHED_REMOVAL, Register
@@ -50,6 +50,7 @@ class RedactResult:
         }
 
 
+@progress.stage("脱敏")
 def run(settings: Settings, dataset: Dataset, day: str) -> RedactResult:
     """The public view of the register as of the release day, privacy applied; counts into the
     ledger of `day`."""

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import pyarrow.parquet as pq
 
-from gongshi import ledger, sources
+from gongshi import ledger, progress, sources
 from gongshi.catalog import Dataset
 from gongshi.register import Register
 from gongshi.settings import Settings
@@ -40,6 +40,7 @@ class RegisterResult:
         }
 
 
+@progress.stage("登记")
 def run(settings: Settings, dataset: Dataset, day: str) -> RegisterResult:
     """Fold the day's accepted rows into the register and record the count in the ledger."""
     layout = settings.layout

@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from gongshi import ledger, snapshots
+from gongshi import ledger, progress, snapshots
 from gongshi.catalog import Dataset
 from gongshi.changes import changes
 from gongshi.faults import checkpoint
@@ -56,6 +56,7 @@ class ReleaseResult:
         }
 
 
+@progress.stage("构建发布")
 def run(settings: Settings, catalog: dict[str, Dataset], day: str) -> ReleaseResult:
     """Build the release of the release day (`snapshots.release_day`) in the staging area: every
     format of every dataset, the change files (against the day before it that went out), metadata,

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import pyarrow.compute as pc
 
-from gongshi import ledger
+from gongshi import ledger, progress
 from gongshi.catalog import Dataset
 from gongshi.ingest import Delivery
 from gongshi.pii import mask_text
@@ -48,6 +48,7 @@ class ValidateResult:
         }
 
 
+@progress.stage("校验")
 def run(settings: Settings, dataset: Dataset, day: str) -> ValidateResult:
     """Validate the read rows: accepted rows to the stage, the rest to quarantine with reasons;
     write the department reports and the dataset's ledger entry."""
