@@ -30,38 +30,53 @@ def changes(
     label = label_field(dataset)
     now = current.to_pandas().set_index("record_id")
     before = previous.to_pandas().set_index("record_id") if previous is not None else now.iloc[0:0]
-    rows: list[dict] = []
+    parts: list[pd.DataFrame] = []
 
-    for record_id in now.index.difference(before.index):
-        status = now.at[record_id, "status"]
-        rows.append(_row("removed" if status == REMOVED else "added", record_id, now.at[record_id, label]))
-    for record_id in before.index.difference(now.index):
-        if record_id in withdrawn:
-            rows.append(_row("withdrawn", record_id, reason=withdrawn[record_id]))
-        elif register_status.get(record_id) == EXPIRED:
-            rows.append(_row("expired", record_id))
-        else:
-            rows.append(_row("retracted", record_id))
+    new_ids = now.index.difference(before.index)
+    if len(new_ids):
+        statuses = now.loc[new_ids, "status"]
+        parts.append(
+            _rows(
+                statuses.eq(REMOVED).map({True: "removed", False: "added"}),
+                new_ids,
+                label=now.loc[new_ids, label],
+            )
+        )
+    gone = before.index.difference(now.index)
+    if len(gone):
+        reasons = pd.Series(gone, index=gone).map(withdrawn)
+        expired = pd.Series(gone, index=gone).map(register_status).eq(EXPIRED)
+        kinds = pd.Series("retracted", index=gone).mask(expired, "expired").mask(reasons.notna(), "withdrawn")
+        parts.append(_rows(kinds, gone, reason=reasons.where(kinds.eq("withdrawn"))))
 
     common = now.index.intersection(before.index)
     removal_fields = set(dataset.removal.required) if dataset.removal else set()
     compared = [f.name for f in public_fields(dataset)] + ["flags"]
     newly_removed = common[(now.loc[common, "status"] == REMOVED) & (before.loc[common, "status"] != REMOVED)]
-    for record_id in newly_removed:
-        rows.append(_row("removed", record_id, now.at[record_id, label]))
+    if len(newly_removed):
+        removed = pd.Series("removed", index=newly_removed)
+        parts.append(_rows(removed, newly_removed, label=now.loc[newly_removed, label]))
     for name in compared:
         old, new = before.loc[common, name], now.loc[common, name]
         differs = ~((old == new) | (old.isna() & new.isna()))
         if name in removal_fields:
             differs &= ~common.isin(newly_removed)
-        for record_id in common[differs.to_numpy()]:
-            rows.append(
-                _row(
-                    "corrected", record_id, now.at[record_id, label], name, _text(old[record_id]), _text(new[record_id])
+        ids = common[differs.to_numpy()]
+        if len(ids):
+            parts.append(
+                _rows(
+                    pd.Series("corrected", index=ids),
+                    ids,
+                    label=now.loc[ids, label],
+                    field=name,
+                    before=old[ids],
+                    after=new[ids],
                 )
             )
 
-    frame = pd.DataFrame(rows, columns=[f.name for f in CHANGE_FIELDS if f.name != "day"])
+    columns = [f.name for f in CHANGE_FIELDS if f.name != "day"]
+    frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
+    frame = frame[columns]
     frame.insert(0, "day", pd.to_datetime(day).date())
     frame["_order"] = frame["change"].map({c: i for i, c in enumerate(CHANGES)})
     frame = frame.sort_values(["_order", "record_id", "field"], na_position="first", kind="stable")
@@ -69,16 +84,25 @@ def changes(
     return pa.Table.from_pandas(frame.drop(columns="_order"), schema=schema, preserve_index=False)
 
 
-def _row(change: str, record_id: str, label=None, field=None, before=None, after=None, reason=None) -> dict:
-    return {
-        "change": change,
-        "record_id": record_id,
-        "label": _text(label),
-        "field": field,
-        "before": before,
-        "after": after,
-        "reason": reason,
-    }
+def _rows(change: pd.Series, ids: pd.Index, label=None, field=None, before=None, after=None, reason=None):
+    """Change rows for `ids` (one per id), every value as text or None."""
+    return pd.DataFrame(
+        {
+            "change": change.to_numpy(),
+            "record_id": ids.to_numpy(),
+            "label": _texts(label, ids),
+            "field": field,
+            "before": _texts(before, ids),
+            "after": _texts(after, ids),
+            "reason": _texts(reason, ids),
+        }
+    )
+
+
+def _texts(values, ids: pd.Index):
+    if values is None:
+        return [None] * len(ids)
+    return [_text(v) for v in values.to_numpy()]
 
 
 def _text(value) -> str | None:

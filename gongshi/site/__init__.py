@@ -50,6 +50,7 @@ from gongshi.site.rows import STATUS_LABELS, Lazy, ListRows, Rows, TableRows, Ta
 from gongshi.storage import link_or_copy
 
 PAGE_SIZE = 50
+ENTITY_SECTION_LIMIT = 50  # records per section on an entity page; the JSON twin has them all
 CHANGE_PAGE_LIMIT = 500
 FORMAT_NAMES = {"csv": "CSV", "parquet": "Parquet", "jsonl": "JSON Lines", "xlsx": "XLSX", "sqlite": "SQLite"}
 
@@ -364,6 +365,7 @@ class SiteBuilder:
                             rows_template=f"{d.id}/{d.site.section.rows}",
                             records=_sorted(mine.get(d.id, []), d.site.section.order),
                             empty=d.site.section.empty,
+                            total=len(mine.get(d.id, [])),
                         )
                         for d in joined
                         if d.site.section
@@ -373,6 +375,13 @@ class SiteBuilder:
         return entities
 
     def entity(self, entity: Entity, fingerprint: str) -> None:
+        """The entity's page (each section's newest ENTITY_SECTION_LIMIT records, so that a page with
+        hundreds of records stays small) and its JSON twin (every record)."""
+        every = {section.dataset: section.records for section in entity.sections}
+        entity = dataclasses.replace(
+            entity,
+            sections=[dataclasses.replace(s, records=s.records[:ENTITY_SECTION_LIMIT]) for s in entity.sections],
+        )
         self.page(
             f"entity/{entity.credit_code}.html",
             "entity.html",
@@ -390,7 +399,7 @@ class SiteBuilder:
             "city": entity.city,
             "legal_representative": entity.legal_representative,
             "standing": {line.label: line.text for line in entity.standings},
-            "records": {section.dataset: [_public(r) for r in section.records] for section in entity.sections},
+            "records": {dataset: [_public(r) for r in records] for dataset, records in every.items()},
             "html": self.base_url + f"entity/{entity.credit_code}.html",
         }
         self.json_file(f"entity/{entity.credit_code}.json", twin, fingerprint)

@@ -45,6 +45,7 @@ class EntitySection:
         factory=list,
     )
     empty: str = doc("said when there is no record")
+    total: int = doc("the entity's records in the dataset (the page lists the newest ENTITY_SECTION_LIMIT)", 0)
 
 
 @dataclass
