@@ -38,7 +38,8 @@ class TableView:
         self.dataset = dataset
         table = table if table is not None else pa.table({})
         columns = [pc.cast(c, pa.string()) if pa.types.is_date(c.type) else c for c in table.columns]
-        self.table = pa.table(columns, names=table.column_names) if table.num_columns else table
+        # One chunk per column: taking a page's rows from a many-chunked table costs the whole table.
+        self.table = pa.table(columns, names=table.column_names).combine_chunks() if table.num_columns else table
         self.rows = self.table.num_rows
         self.digests = self._digests()
         problem = dataset.site.problem
