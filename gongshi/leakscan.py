@@ -123,7 +123,7 @@ class ScanReport:
 class _Scanner:
     def __init__(self, root: Path, known: frozenset[str]):
         self.root = root
-        self.known = known
+        self.known = pa.array(sorted(known), pa.string()) if known else None
         self.report = ScanReport(str(root))
 
     def leak(self, relative: str, location: str, kind: str, value: str) -> None:
@@ -147,7 +147,7 @@ class _Scanner:
         for row in np.flatnonzero(has_control.to_numpy(zero_copy_only=False)):
             code = re.search(CONTROL_CHARACTERS, cells[int(row)].as_py()).group()
             self.report.leaks.append(Leak(*where(int(row)), "control_character", f"U+{ord(code):04X}"))
-        if self.known:
+        if self.known is not None:
             maybe = np.flatnonzero(near_known(cells))
             if len(maybe):
                 for index, digits in known_value_hits(pc.take(cells, pa.array(maybe)), self.known):
@@ -190,7 +190,7 @@ class _TextBatch:
         self.lines, self.files, self.size = [], [], 0
 
 
-def known_value_hits(cells: pa.Array, known: frozenset[str]) -> list[tuple[int, str]]:
+def known_value_hits(cells: pa.Array, known: frozenset[str] | pa.Array) -> list[tuple[int, str]]:
     """(cell index, digits) for every run of 7+ digits in `cells` that is in `known`: read as the
     pattern detector reads numbers (invisible characters removed, full-width folded, groups joined
     by one space, two spaces, a dot or a hyphen — and each group alone), a +86/0086 prefix dropped."""
@@ -201,17 +201,20 @@ def known_value_hits(cells: pa.Array, known: frozenset[str]) -> list[tuple[int, 
     joined = text
     for _ in range(2):  # "1-2-3": one pass joins every other pair
         joined = pc.replace_substring_regex(joined, r"([0-9])(?: {1,2}|[.\-]| - )([0-9])", r"\1\2")
+    values = known if isinstance(known, pa.Array) else pa.array(sorted(known), pa.string())
     hits: dict[tuple[int, str], None] = {}
     for variant in (joined, text):
         runs = pc.split_pattern_regex(pc.fill_null(variant, ""), pattern=r"[^0-9]+")
         flat = pc.list_flatten(runs)
         parents = pc.list_parent_indices(runs)
         long_enough = pc.greater_equal(pc.utf8_length(flat), KNOWN_MIN_DIGITS)
-        for parent, run in zip(
-            parents.filter(long_enough).to_pylist(), flat.filter(long_enough).to_pylist(), strict=True
-        ):
-            if run in known or any(run.startswith(p) and run[len(p) :] in known for p in ("86", "0086")):
-                hits[(parent, run)] = None
+        flat, parents = flat.filter(long_enough), parents.filter(long_enough)
+        found = pc.is_in(flat, value_set=values)  # one hash set per call, every run looked up in it
+        for prefix in ("86", "0086"):
+            national = pc.utf8_slice_codeunits(flat, len(prefix))
+            found = pc.or_(found, pc.and_(pc.starts_with(flat, prefix), pc.is_in(national, value_set=values)))
+        for parent, run in zip(parents.filter(found).to_pylist(), flat.filter(found).to_pylist(), strict=True):
+            hits[(parent, run)] = None
     return sorted(hits)
 
 

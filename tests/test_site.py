@@ -278,3 +278,47 @@ def test_a_sitemap_above_fifty_thousand_pages_becomes_an_index(tmp_path):
     assert parts == ["https://x.org/latest/sitemap-1.xml", "https://x.org/latest/sitemap-2.xml"]
     counts = [len(ET.parse(tmp_path / f"sitemap-{n}.xml").getroot()) for n in (1, 2)]
     assert counts == [SITEMAP_LIMIT, 1]
+
+
+def test_an_entity_with_hundreds_of_records_has_a_small_page_and_a_complete_twin(tmp_path):
+    import datetime as dt
+
+    import pyarrow as pa
+
+    from gongshi.catalog import load_catalog
+    from gongshi.metadata import published_fields
+    from gongshi.site import ENTITY_SECTION_LIMIT, SiteBuilder
+
+    catalog, code, n = load_catalog(), "913201007079003CXE", 240
+    tables = {}
+    for name, dataset in catalog.items():
+        fields = published_fields(dataset)
+        tables[name] = pa.table(
+            {f.name: pa.array([], pa.date32() if f.type == "date" else pa.string()) for f in fields}
+        )
+    columns = {f.name: f for f in published_fields(catalog["inspection_results"])}
+    day = dt.date(2026, 11, 26)
+    values = {
+        "record_id": [f"i{chr(97 + i // 26 % 26)}{chr(97 + i % 26)}{'a' * 14}" for i in range(n)],
+        "task_id": [f"JS2026{i:06d}" for i in range(n)],
+        "inspection_date": [day - dt.timedelta(days=i) for i in range(n)],
+        "entity_name": ["南京恒泰电子科技有限公司"] * n,
+        "credit_code": [code] * n,
+        "status": ["active"] * n,
+        "result": ["未发现问题"] * n,
+    }
+    tables["inspection_results"] = pa.table(
+        {
+            name: pa.array(values.get(name, [None] * n), pa.date32() if f.type == "date" else pa.string())
+            for name, f in columns.items()
+        }
+    )
+    SiteBuilder(tmp_path, catalog, "2026-11-26", "https://x.org/", tables, {}, {}, {}).build_all()
+    page = (tmp_path / "entity" / f"{code}.html").read_text(encoding="utf-8")
+    assert f"共 {n} 条，本页列出最近的 {ENTITY_SECTION_LIMIT} 条" in page
+    assert "JS2026000000" in page and f"JS2026{ENTITY_SECTION_LIMIT - 1:06d}" in page
+    assert f"JS2026{ENTITY_SECTION_LIMIT:06d}" not in page
+    css = (tmp_path / "static" / "style.css").stat().st_size
+    assert len(page.encode()) + css < 50 * 1024
+    twin = json.loads((tmp_path / "entity" / f"{code}.json").read_text(encoding="utf-8"))
+    assert len(twin["records"]["inspection_results"]) == n

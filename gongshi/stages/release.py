@@ -239,6 +239,34 @@ def build_files(
     """
     reuse = reuse or {}
     linked: dict[str, str] = {}  # hard-linked file -> its sha256 from the previous manifest
+    with progress.step("数据文件", unit="个文件") as bar:
+        written = _data_files(build, catalog, tables, change_history, reuse, linked, bar.advance)
+    files = {p: _describe(build / p, linked.get(p)) for p in written}
+    for dataset in catalog.values():
+        relative = f"datasets/{dataset.id}/schema-org.jsonld"
+        write_json(build / relative, schema_org(dataset, day, files, base_url), sort_keys=False)
+        files[relative] = _describe(build / relative)
+    write_json(build / "dcat.jsonld", dcat(catalog, day, files, base_url), sort_keys=False)
+    files["dcat.jsonld"] = _describe(build / "dcat.jsonld")
+    write_json(build / "datapackage.json", datapackage(catalog, day, files), sort_keys=False)
+    files["datapackage.json"] = _describe(build / "datapackage.json")
+    if site is not None:
+        site(build, dict(files))
+        files |= _describe_rest(build, files, previous_build)
+    write_manifest(build, day, files)
+    return files
+
+
+def _data_files(
+    build: Path,
+    catalog: dict[str, Dataset],
+    tables: dict[str, pa.Table],
+    change_history: dict[str, dict[str, pa.Table]],
+    reuse: dict[str, Path],
+    linked: dict[str, str],
+    advance: Callable[[int], None],
+) -> list[str]:
+    """Every dataset in every format, the SQLite database and the change files; what was written."""
     written: list[str] = []
     for dataset in catalog.values():
         table, fields = tables[dataset.id], published_fields(dataset)
@@ -257,11 +285,13 @@ def build_files(
             else:
                 writer.write(table, fields, build / relative)
             written.append(relative)
+            advance(1)
     checkpoint("build:datasets_written")
     in_database = {d.id: (tables[d.id], published_fields(d)) for d in catalog.values() if "sqlite" in d.exports}
     if in_database:
         write_database(in_database, build / FILE_NAME)
         written.append(FILE_NAME)
+        advance(1)
     csv_writer, jsonl_writer = writer_for("csv"), writer_for("jsonl")
     for change_day, per_dataset in sorted(change_history.items()):
         for name, table in sorted(per_dataset.items()):
@@ -270,20 +300,8 @@ def build_files(
                 (build / relative).parent.mkdir(parents=True, exist_ok=True)
                 writer.write(table, CHANGE_FIELDS, build / relative)
                 written.append(relative)
-    files = {p: _describe(build / p, linked.get(p)) for p in written}
-    for dataset in catalog.values():
-        relative = f"datasets/{dataset.id}/schema-org.jsonld"
-        write_json(build / relative, schema_org(dataset, day, files, base_url), sort_keys=False)
-        files[relative] = _describe(build / relative)
-    write_json(build / "dcat.jsonld", dcat(catalog, day, files, base_url), sort_keys=False)
-    files["dcat.jsonld"] = _describe(build / "dcat.jsonld")
-    write_json(build / "datapackage.json", datapackage(catalog, day, files), sort_keys=False)
-    files["datapackage.json"] = _describe(build / "datapackage.json")
-    if site is not None:
-        site(build, dict(files))
-        files |= _describe_rest(build, files, previous_build)
-    write_manifest(build, day, files)
-    return files
+                advance(1)
+    return written
 
 
 def _describe_rest(build: Path, known: dict[str, dict], previous: Path | None) -> dict[str, dict]:
