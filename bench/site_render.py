@@ -85,11 +85,15 @@ def main() -> None:
                 f"{label}: {result.entity_pages:,} entity pages + JSON twins in {result.entity_seconds:.2f} s "
                 f"= {result.entity_pages / result.entity_seconds:,.0f} entities/s; whole site {result.rendered:,} "
                 f"files rendered, {result.skipped:,} unchanged, in {total:.2f} s "
-                f"(of which Pagefind {result.search_seconds:.1f} s)"
+                f"(of which the search index {result.search_seconds:.1f} s)"
             )
 
         # rendering alone, no file written: what a core does per entity page
-        entities = builder.entities({d.id: builder.records(d) for d in catalog.values()})
+        from gongshi.site import TableView, ordered
+
+        views = {d.id: TableView(tables[d.id], d) for d in catalog.values()}
+        joined = [d for d in ordered(catalog) if d.site.entity]
+        entities = builder._entity_objects(joined, {d.id: views[d.id].dicts(range(views[d.id].rows)) for d in joined})
         template = builder.env.get_template("entity.html")
         from gongshi.site.context import Page
 

@@ -143,7 +143,11 @@ def test_a_blocked_day_leaves_nothing_under_public(tmp_path, inbox, catalog):
     result = run_day(settings, DAY2, catalog)
     leaks = result.failed_checks["leak_gate"]
     assert leaks and all("known_value" in leak for leak in leaks)
-    assert any(leak.startswith("datasets/inspection_results/inspection_results.csv: line ") for leak in leaks)
+    # found in the table every published file is made from, at the record's row
+    assert any(
+        leak.startswith("datasets/inspection_results/inspection_results.parquet: column handling, row ")
+        for leak in leaks
+    )
     assert "025******89" in leaks[0] and "83456789" not in " ".join(leaks)  # named, masked
     assert _public_listing(settings.public) == before  # not one new file, not one changed link
     staged = list((settings.state / "staging").iterdir())

@@ -137,7 +137,11 @@ def leak_gate(settings: Settings, catalog: dict[str, Dataset], directory: Path) 
     )
     hashes = manifest_hashes(directory)
     with progress.step("泄露闸门", total=len(hashes), unit="个文件") as bar:
-        report = scan_directory(directory, known_protected_values(registers), passed, hashes, bar.advance)
+        known = known_protected_values(registers)
+        # Known values in the Parquet tables only: sound while they hold every published cell.
+        report = scan_directory(
+            directory, known, passed, hashes, bar.advance, known_in_tables_only=every_cell_in_parquet
+        )
     if every_cell_in_parquet:
         cache.parent.mkdir(parents=True, exist_ok=True)
         for stale in cache.parent.glob("passed-*.parquet"):
