@@ -132,8 +132,17 @@ def run_day_in_child(work: Path, day: str) -> dict:
     return json.loads(out.read_text("utf-8"))
 
 
+def largest_page(latest: Path) -> dict:
+    """The largest HTML page of the release, with the stylesheet every page loads."""
+    if not latest.exists():
+        return {}
+    size, path = max((p.stat().st_size, p) for p in latest.resolve().rglob("*.html"))
+    css = (latest / "static" / "style.css").stat().st_size
+    return {"path": str(path.relative_to(latest.resolve())), "bytes_with_css": size + css}
+
+
 def search_figures(public: Path) -> dict:
-    index = public / "latest" / "pagefind"
+    index = public / "latest" / "search"
     files, size, _ = tree_bytes(index) if index.is_dir() else (0, 0, set())
     return {"path": str(index.relative_to(public)) if index.is_dir() else None, "files": files, "bytes": size}
 
@@ -189,6 +198,7 @@ def main() -> None:
                 "full_release_bytes": latest_bytes,
                 "added_share_of_release": round(added / latest_bytes, 3) if latest_bytes else None,
                 "search_index": search_figures(public),
+                "largest_page": largest_page(public / "latest"),
             }
             print(json.dumps(figures, ensure_ascii=False, indent=1))
     finally:

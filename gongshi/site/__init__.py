@@ -51,7 +51,7 @@ from gongshi.storage import link_or_copy
 
 PAGE_SIZE = 50
 ENTITY_SECTION_LIMIT = 50  # records per section on an entity page; the JSON twin has them all
-CHANGE_PAGE_LIMIT = 500
+CHANGE_PAGE_LIMIT = 100  # rows on a day's change page (under 50 KB); the CSV has them all
 FORMAT_NAMES = {"csv": "CSV", "parquet": "Parquet", "jsonl": "JSON Lines", "xlsx": "XLSX", "sqlite": "SQLite"}
 
 
