@@ -132,6 +132,13 @@ def run_day_in_child(work: Path, day: str) -> dict:
     return json.loads(out.read_text("utf-8"))
 
 
+def sample_queries(public: Path) -> list[str]:
+    """Two characters of a name, a longer fragment, a common fragment, and a code prefix."""
+    codes = json.loads(next((public / "latest" / "search" / "codes").glob("*.json")).read_text("utf-8"))
+    code, name = codes[0] if isinstance(codes, list) else ("91320100", "南京宏远")
+    return [name[2:4], name[:6], "有限公司", code[:12]]
+
+
 def largest_page(latest: Path) -> dict:
     """The largest HTML page of the release, with the stylesheet every page loads."""
     if not latest.exists():
@@ -139,6 +146,48 @@ def largest_page(latest: Path) -> dict:
     size, path = max((p.stat().st_size, p) for p in latest.resolve().rglob("*.html"))
     css = (latest / "static" / "style.css").stat().st_size
     return {"path": str(path.relative_to(latest.resolve())), "bytes_with_css": size + css}
+
+
+def search_in_browser(public: Path, queries: list[str]) -> dict:
+    """Each query typed on the search page in headless Chromium with a phone's profile (360 px,
+    CPU slowed 4x by the DevTools protocol): milliseconds from submit to results, bytes fetched."""
+    import functools
+    import http.server
+    import threading
+
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        return {"skipped": "playwright not installed"}
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(public))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    figures = {}
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
+            page = browser.new_page(viewport={"width": 360, "height": 740}, is_mobile=True)
+            cdp = page.context.new_cdp_session(page)
+            cdp.send("Emulation.setCPUThrottlingRate", {"rate": 4})
+            base = f"http://127.0.0.1:{server.server_address[1]}/latest/search/"
+            for query in queries:
+                page.goto(base)
+                fetched = []
+                page.on("response", lambda r, f=fetched: f.append(len(r.body())) if "/search/" in r.url else None)
+                started = time.perf_counter()
+                page.fill("#q", query)
+                page.click("#search-form button")
+                page.wait_for_function("!document.getElementById('search-status').textContent.includes('正在')")
+                figures[query] = {
+                    "ms": round((time.perf_counter() - started) * 1000),
+                    "bytes_fetched": sum(fetched),
+                    "status": page.inner_text("#search-status"),
+                }
+            browser.close()
+    finally:
+        server.shutdown()
+    return figures
 
 
 def search_figures(public: Path) -> dict:
@@ -200,6 +249,8 @@ def main() -> None:
                 "search_index": search_figures(public),
                 "largest_page": largest_page(public / "latest"),
             }
+            if figures["published"]:
+                figures["search_in_chromium"] = search_in_browser(public, sample_queries(public))
             print(json.dumps(figures, ensure_ascii=False, indent=1))
     finally:
         if not args.keep and args.work is None:
