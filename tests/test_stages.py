@@ -153,3 +153,17 @@ def test_takedowns(day):
     assert results["takedowns"].rewritten == [] and results["takedowns"].metadata() == {
         "takedowns_applied_to": Json([])
     }
+
+
+def test_release_again_links_every_unchanged_page_and_renders_nothing(day, catalog):
+    settings, results = day
+    first = results["release"].site
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GONGSHI_PSEUDONYM_KEY", "test-key-not-secret")
+        again = release.run(settings, catalog, DAY1)  # the same day once more, on top of what went out
+    assert first["entity_pages_rendered"] == first["entity_pages"] == 26
+    assert (again.site["entity_pages"], again.site["entity_pages_rendered"]) == (26, 0)
+    assert again.site["pages_rendered"] <= 4  # what names the build day: robots, feeds, sitemap
+    assert again.site["search_shards_written"] == 0
+    assert again.record.site == results["release"].record.site
+    release.clear_staging(settings.layout.staging)

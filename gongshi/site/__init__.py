@@ -210,6 +210,7 @@ class SiteBuilder:
             return False
         try:
             for path in paths:
+                (self.build / path).parent.mkdir(parents=True, exist_ok=True)
                 link_or_copy(self.previous_build / path, self.build / path)
         except FileNotFoundError:
             for path in paths:
