@@ -58,6 +58,22 @@ def test_every_fragment_of_a_name_finds_it_and_nothing_else():
     assert (meta["buckets"], meta["entities"], meta["common"]) == (64, 4, search.COMMON)
 
 
+def test_careless_names_do_not_break_the_index():
+    entries = pa.table(
+        {
+            "code": ["91320100205862691T", "913201007079003CXE", None, "91320200E8YX606JXB"],
+            "name": [None, "<b>南京</b>&amp;", "无主", "="],
+        }
+    )
+    files = search.shards(entries)
+    assert json.loads(files["search/codes/91320100.json"]) == [
+        ["91320100205862691T", ""],
+        ["913201007079003CXE", "<b>南京</b>&amp;"],
+    ]
+    assert _find(files, "南京") == (["913201007079003CXE"], True)  # markup is text, found as typed
+    assert _find(files, "无主") == ([], True)  # a row without a code is not an entity
+
+
 def test_python_and_the_index_compute_the_same_bucket():
     files = search.shards(_entries([("91320100205862691T", "𠀋京ＡＢ公司")]))  # astral, full-width
     meta = json.loads(files["search/meta.json"])

@@ -69,7 +69,10 @@ def shards(entries: pa.Table) -> dict[str, bytes]:
         "entities": entries.num_rows,
     }
     files["search/meta.json"] = _json(meta)
-    table = pa.table({"code": entries["code"], "name": entries["name"], "folded": fold(entries["name"])})
+    names = pc.fill_null(entries["name"], "")  # a name never delivered is still found by its code
+    table = pa.table({"code": entries["code"], "name": names, "folded": fold(names)}).filter(
+        pc.is_valid(entries["code"])
+    )
     with duckdb.connect() as db:
         db.register("entries", table)
         postings = db.sql(
