@@ -83,11 +83,13 @@ def publish_day(state: Path, public: Path, inbox: Path, day: str) -> dict:
     settings = Settings.from_environment({}, state=state, public=public, inbox=inbox)
     catalog = settings.catalog()
     seconds: dict[str, float] = {}
+    peak_after: dict[str, int] = {}  # the process's peak resident memory once each stage had run (MiB)
 
     def timed(name, function, *args):
         started = time.perf_counter()
         result = function(*args)
         seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - started
+        peak_after[name] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
         return result
 
     for dataset in catalog.values():
@@ -106,6 +108,7 @@ def publish_day(state: Path, public: Path, inbox: Path, day: str) -> dict:
     return {
         "seconds": {k: round(v, 1) for k, v in seconds.items()},
         "total_seconds": round(sum(seconds.values()), 1),
+        "peak_rss_mib_after": peak_after,
         "published": published is not None,
         "failed_checks": {k: v[:5] for k, v in verdict.failed.items()},
         "build_files": len(built.record.files),

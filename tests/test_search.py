@@ -26,7 +26,7 @@ def _find(files: dict[str, bytes], query: str) -> tuple[list[str], bool]:
     """What static/search.js does for a name query: (codes found, complete?)."""
     meta = json.loads(files["search/meta.json"])
     chars = _fold(query)
-    grams = {chars[i : i + 2] for i in range(len(chars) - 1)}
+    grams = {chars[i : i + k] for k in (2, 3) for i in range(len(chars) - k + 1)}
     lists = []
     for gram in grams:
         shard = json.loads(files.get(f"search/names/{search.bucket_of(gram, meta['buckets'])}.json", b"{}"))
@@ -77,7 +77,7 @@ def test_careless_names_do_not_break_the_index():
 def test_python_and_the_index_compute_the_same_bucket():
     files = search.shards(_entries([("91320100205862691T", "𠀋京ＡＢ公司")]))  # astral, full-width
     meta = json.loads(files["search/meta.json"])
-    for gram in ("𠀋京", "京a", "ab", "b公", "公司"):
+    for gram in ("𠀋京", "京a", "ab", "b公", "公司", "𠀋京a", "ab公", "b公司"):
         shard = json.loads(files[f"search/names/{search.bucket_of(gram, meta['buckets'])}.json"])
         assert shard[gram]["e"] == [["91320100205862691T", "𠀋京ＡＢ公司"]]
 
@@ -110,7 +110,7 @@ def test_a_new_entity_rewrites_only_its_shards():
         keep=lambda path, sha: path in previous and hashlib.sha256(previous[path]).hexdigest() == sha,
         write_file=written.__setitem__,
     )
-    grams = {"苏州", "州新", "新企", "企业"}
+    grams = {"苏州", "州新", "新企", "企业", "苏州新", "州新企", "新企业"}
     expected_names = {f"search/names/{search.bucket_of(g, 64)}.json" for g in grams}
     assert set(written) == expected_names | {"search/codes/91320500.json", "search/meta.json"}
     assert count == len(written) < len(previous) / 5
@@ -130,3 +130,12 @@ def test_the_index_finds_exactly_the_names_that_contain_the_query(names, query):
     found, complete = _find(search.shards(_entries(pairs)), query)
     expected = [code for code, name in pairs if _fold(query) in _fold(name)]
     assert complete and found == expected
+
+
+def test_three_characters_keep_a_query_exact_where_each_pair_is_common():
+    common = [(f"913201{n:06d}AAAAAA", f"金陵{n}") for n in range(search.COMMON + 10)]
+    common += [(f"913202{n:06d}AAAAAA", f"陵贸{n}") for n in range(search.COMMON + 10)]
+    rare = [(f"913203{n:06d}AAAAAA", f"苏州金陵贸易{n}") for n in range(3)]
+    files = search.shards(_entries(common + rare))
+    assert _find(files, "金陵") == ([c for c, _ in common[: search.COMMON]], False)
+    assert _find(files, "金陵贸") == ([c for c, _ in rare], True)

@@ -62,6 +62,7 @@ class SiteResult:
     rendered: int = 0
     skipped: int = 0
     fingerprints: dict[str, str] = field(default_factory=dict)
+    hashes: dict[str, str] = field(default_factory=dict)  # sha256 of every file written, as it was written
     search_seconds: float = 0.0
     search_shards_written: int = 0
     entity_pages: int = 0
@@ -225,6 +226,7 @@ class SiteBuilder:
         target = self.build / path
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
+        self.result.hashes[path] = hashlib.sha256(data).hexdigest()
         self.result.rendered += 1
 
     # -- the site -----------------------------------------------------------------------------------

@@ -8,16 +8,18 @@ each day. A search only needs each entity's name and code, which rarely change, 
 stay the same from day to day.
 
     search/meta.json                   format, shard counts, limits
-    search/names/<bucket>.json         {"<two characters>": {"n": entities, "e": [[code, name], …]}}
+    search/names/<bucket>.json         {"<two or three characters>": {"n": entities, "e": [[code, name], …]}}
     search/codes/<first 8>.json        [[code, name], …], or {"split": 10, "n": …} when large:
     search/codes/<first 10>.json       then by the first ten characters
 
-A name is folded (NFKC, lower case, no white space) and indexed by each pair of adjacent characters
-(bigram); a bigram's bucket is `(code point 1 × 65599 + code point 2) mod buckets`, computed the
-same way by `static/search.js`. The browser looks up every bigram of the query, takes the shortest
-complete list and keeps the names that contain the whole query — exact, since every such name has
-that bigram. A bigram shared by more than `COMMON` entities ("有限", "公司") keeps its count and its
-first `COMMON` entities; a query made only of such bigrams says so and shows those.
+A name is folded (NFKC, lower case, no white space) and indexed by each run of two and of three
+adjacent characters (its grams); a gram's bucket is its code points folded as `h = (h × 65599 +
+code point) mod buckets`, computed the same way by `static/search.js`. The browser looks up every
+gram of the query, takes the shortest complete list and keeps the names that contain the whole
+query — exact, since every such name has that gram. A gram shared by more than `COMMON` entities
+("有限", "公司") keeps its count and its first `COMMON` entities; a query made only of such grams
+says so and shows those. Three-character grams keep longer queries exact where every pair of their
+characters is common (`苏州金陵贸易`).
 """
 
 from __future__ import annotations
@@ -50,9 +52,11 @@ def fold(names: pa.Array | pa.ChunkedArray) -> pa.Array:
     return pc.replace_substring_regex(folded, r"\s+", "")
 
 
-def bucket_of(bigram: str, buckets: int) -> int:
-    first, second = (ord(c) for c in bigram)
-    return (first * MULTIPLIER + second) % buckets
+def bucket_of(gram: str, buckets: int) -> int:
+    value = 0
+    for character in gram:
+        value = (value * MULTIPLIER + ord(character)) % buckets
+    return value
 
 
 def shards(entries: pa.Table) -> dict[str, bytes]:
@@ -78,14 +82,18 @@ def shards(entries: pa.Table) -> dict[str, bytes]:
         postings = db.sql(
             f"""
             WITH grams AS (
-                SELECT DISTINCT substr(folded, i, 2) AS gram, code, name
-                FROM entries, range(1, length(folded)) AS r(i)
+                SELECT DISTINCT substr(folded, i, k) AS gram, code, name
+                FROM entries, range(2, 4) AS g(k), range(1, length(folded) - k + 2) AS r(i)
             ), lists AS (
                 SELECT gram, count(*) AS n, list([code, name] ORDER BY code)[1:{COMMON}] AS e
                 FROM grams GROUP BY gram
+            ), hashed AS (
+                SELECT *, (unicode(gram[1])::BIGINT % {buckets} * {MULTIPLIER} + unicode(gram[2])) % {buckets} AS h2
+                FROM lists
             )
-            SELECT (unicode(gram[1])::BIGINT * {MULTIPLIER} + unicode(gram[2])) % {buckets} AS bucket, gram, n, e
-            FROM lists ORDER BY bucket, gram
+            SELECT CASE WHEN length(gram) = 2 THEN h2
+                        ELSE (h2 * {MULTIPLIER} + unicode(gram[3])) % {buckets} END AS bucket, gram, n, e
+            FROM hashed ORDER BY bucket, gram
             """
         ).to_arrow_table()
         codes = db.sql(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -136,11 +137,17 @@ def leak_gate(settings: Settings, catalog: dict[str, Dataset], directory: Path) 
         else frozenset()
     )
     hashes = manifest_hashes(directory)
-    with progress.step("泄露闸门", total=len(hashes), unit="个文件") as bar:
+    with progress.step("泄露闸门", total=len(hashes) + 2, unit="个文件") as bar:  # + manifest and sums
         known = known_protected_values(registers)
         # Known values in the Parquet tables only: sound while they hold every published cell.
         report = scan_directory(
-            directory, known, passed, hashes, bar.advance, known_in_tables_only=every_cell_in_parquet
+            directory,
+            known,
+            passed,
+            hashes,
+            bar.advance,
+            known_in_tables_only=every_cell_in_parquet,
+            workers=min(4, os.cpu_count() or 1),
         )
     if every_cell_in_parquet:
         cache.parent.mkdir(parents=True, exist_ok=True)

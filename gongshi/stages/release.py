@@ -148,7 +148,8 @@ class SiteStep:
         self.previous_build, self.previous_fingerprints, self.quality = previous_build, previous_fingerprints, quality
         self.result = SiteResult()
 
-    def __call__(self, build: Path, files: dict[str, dict]) -> None:
+    def __call__(self, build: Path, files: dict[str, dict]) -> dict[str, str]:
+        """Render the site; the sha256 of every file it wrote, taken as it was written."""
         self.result = SiteBuilder(
             build,
             self.catalog,
@@ -161,6 +162,7 @@ class SiteStep:
             self.previous_build,
             self.previous_fingerprints,
         ).build_all()
+        return self.result.hashes
 
 
 def quality_history(settings: Settings, catalog: dict[str, Dataset], day: str, target: str) -> dict[str, dict]:
@@ -227,7 +229,7 @@ def build_files(
     change_history: dict[str, dict[str, pa.Table]],
     base_url: str,
     reuse: dict[str, Path] | None = None,
-    site: Callable[[Path, dict[str, dict]], None] | None = None,
+    site: Callable[[Path, dict[str, dict]], dict[str, str] | None] | None = None,
     previous_build: Path | None = None,
 ) -> dict[str, dict]:
     """Write every file of a release into `build`; return path -> {bytes, sha256, media_type}.
@@ -251,8 +253,8 @@ def build_files(
     write_json(build / "datapackage.json", datapackage(catalog, day, files), sort_keys=False)
     files["datapackage.json"] = _describe(build / "datapackage.json")
     if site is not None:
-        site(build, dict(files))
-        files |= _describe_rest(build, files, previous_build)
+        written_hashes = site(build, dict(files)) or {}
+        files |= _describe_rest(build, files, previous_build, written_hashes)
     write_manifest(build, day, files)
     return files
 
@@ -304,9 +306,13 @@ def _data_files(
     return written
 
 
-def _describe_rest(build: Path, known: dict[str, dict], previous: Path | None) -> dict[str, dict]:
+def _describe_rest(
+    build: Path, known: dict[str, dict], previous: Path | None, written: dict[str, str] | None = None
+) -> dict[str, dict]:
     """Every file under `build` not yet described; a file hard-linked from `previous` (an unchanged
-    page) keeps the sha256 the previous manifest recorded instead of being read again."""
+    page) keeps the sha256 the previous manifest recorded, and one whose sha256 was taken as it was
+    written (`written`) keeps that: neither is read again."""
+    written = written or {}
     hashes = manifest_hashes(previous) if previous is not None else {}
     described = {}
     for path in sorted(p for p in build.rglob("*") if p.is_file()):
@@ -320,7 +326,7 @@ def _describe_rest(build: Path, known: dict[str, dict], previous: Path | None) -
             and source.is_file()
             and source.stat().st_ino == path.stat().st_ino
         )
-        described[relative] = _describe(path, hashes[relative] if same else None)
+        described[relative] = _describe(path, hashes[relative] if same else written.get(relative))
     return described
 
 

@@ -1,7 +1,7 @@
 // Static search over the entities' names and credit codes: the shards of search/ (written by
 // gongshi.site.search, which documents the format). A name query fetches the shard of each of its
-// two-character fragments and keeps the names containing the whole query; a code query (eight
-// characters or more) fetches the shard of its prefix.
+// two- and three-character fragments and keeps the names containing the whole query; a code query
+// (eight characters or more) fetches the shard of its prefix.
 const form = document.getElementById("search-form");
 const input = document.getElementById("q");
 const status = document.getElementById("search-status");
@@ -26,8 +26,11 @@ function fold(text) {
 }
 
 function bucketOf(gram) {
-  const [first, second] = Array.from(gram, (c) => c.codePointAt(0));
-  return (first * meta.multiplier + second) % meta.buckets;
+  let value = 0;
+  for (const c of gram) {
+    value = (value * meta.multiplier + c.codePointAt(0)) % meta.buckets;
+  }
+  return value;
 }
 
 async function byName(query) {
@@ -35,9 +38,14 @@ async function byName(query) {
   if (chars.length < 2) {
     return { found: [], note: "请至少输入两个字。" };
   }
-  const grams = [...new Set(chars.slice(1).map((c, i) => chars[i] + c))];
+  const grams = new Set();
+  for (const size of [2, 3]) {
+    for (let i = 0; i + size <= chars.length; i += 1) {
+      grams.add(chars.slice(i, i + size).join(""));
+    }
+  }
   const lists = await Promise.all(
-    grams.map(async (gram) => ((await fetchJson(`search/names/${bucketOf(gram)}.json`)) || {})[gram]),
+    [...grams].map(async (gram) => ((await fetchJson(`search/names/${bucketOf(gram)}.json`)) || {})[gram]),
   );
   if (lists.some((l) => !l)) {
     return { found: [], note: "" }; // a fragment no name has: nothing can match
