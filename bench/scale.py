@@ -177,7 +177,7 @@ def search_in_browser(public: Path, queries: list[str]) -> dict:
             for query in queries:
                 page.goto(base)
                 fetched = []
-                page.on("response", lambda r, f=fetched: f.append(len(r.body())) if "/search/" in r.url else None)
+                page.on("response", lambda r, f=fetched: f.append(_size(r)) if "/search/" in r.url else None)
                 started = time.perf_counter()
                 page.fill("#q", query)
                 page.click("#search-form button")
@@ -191,6 +191,13 @@ def search_in_browser(public: Path, queries: list[str]) -> dict:
     finally:
         server.shutdown()
     return figures
+
+
+def _size(response) -> int:
+    try:
+        return len(response.body())
+    except Exception:  # the page moved on before the body was read
+        return 0
 
 
 def search_figures(public: Path) -> dict:

@@ -50,6 +50,7 @@ from gongshi.site.rows import STATUS_LABELS, Lazy, ListRows, Rows, TableRows, Ta
 from gongshi.storage import link_or_copy
 
 PAGE_SIZE = 50
+ENTITY_BATCH = 2000  # entities whose rows are turned into Python objects at once
 ENTITY_SECTION_LIMIT = 50  # records per section on an entity page; the JSON twin has them all
 CHANGE_PAGE_LIMIT = 100  # rows on a day's change page (under 50 KB); the CSV has them all
 FORMAT_NAMES = {"csv": "CSV", "parquet": "Parquet", "jsonl": "JSON Lines", "xlsx": "XLSX", "sqlite": "SQLite"}
@@ -297,21 +298,19 @@ class SiteBuilder:
         joined = [d for d in ordered(self.catalog) if d.site.entity and views[d.id].rows]
         if not joined:
             return
-        parts = pa.table(
-            {
-                "code": pa.concat_arrays(
-                    [
-                        pc.cast(views[d.id].column(d.site.entity.credit_code), pa.string()).combine_chunks()
-                        for d in joined
-                    ]
-                ),
-                "part": pa.concat_arrays(
-                    [pa.array([f"{d.id}:{x}" for x in views[d.id].digests], pa.string()) for d in joined]
-                ),
-            }
-        )
         salt = f"{self.template_version}|{self.base_url}|"
-        fingerprints = _entity_fingerprints(parts, salt)
+        fingerprints = _entity_fingerprints(
+            {
+                d.id: pa.table(
+                    {
+                        "code": pc.cast(views[d.id].column(d.site.entity.credit_code), pa.string()),
+                        "d": views[d.id].digests,
+                    }
+                )
+                for d in joined
+            },
+            salt,
+        )
         codes = fingerprints["code"].to_pylist()
         prints = fingerprints["f"].to_pylist()
         changed = []
@@ -320,14 +319,15 @@ class SiteBuilder:
                 if not self._reuse_together((f"entity/{code}.html", f"entity/{code}.json"), fingerprint):
                     changed.append(code)
             bar.advance(len(codes) - len(changed))
-            if changed:
-                wanted = pa.array(changed, pa.string())
+            by_code = dict(zip(codes, prints, strict=True))
+            # In batches: only a batch's rows are Python objects at a time, whatever the register's size.
+            for start in range(0, len(changed), ENTITY_BATCH):
+                wanted = pa.array(changed[start : start + ENTITY_BATCH], pa.string())
                 records = {}
                 for dataset in joined:
                     view = views[dataset.id]
                     mask = pc.is_in(view.column(dataset.site.entity.credit_code), value_set=wanted)
                     records[dataset.id] = view.dicts(np.flatnonzero(np.asarray(mask.to_numpy(zero_copy_only=False))))
-                by_code = dict(zip(codes, prints, strict=True))
                 for entity in self._entity_objects(joined, records):
                     self.entity(entity, by_code[entity.credit_code])
                     bar.advance()
@@ -749,13 +749,21 @@ class SiteBuilder:
         self.result.search_seconds = (dt.datetime.now() - started).total_seconds()
 
 
-def _entity_fingerprints(parts: pa.Table, salt: str) -> pa.Table:
-    """(code, f): per credit code, a sha256 over `salt` and the sorted digests of its rows."""
+def _entity_fingerprints(digests: dict[str, pa.Table], salt: str) -> pa.Table:
+    """(code, f): per credit code, a sha256 over `salt` and, per dataset, the number of its rows and
+    the exclusive-or of their md5s — order-free, and computed in a small hash aggregate whatever the
+    register's size."""
     with duckdb.connect() as db:
-        db.register("parts", parts)
+        parts = []
+        for index, (dataset, table) in enumerate(sorted(digests.items())):
+            db.register(f"rows{index}", table)
+            parts.append(
+                f"SELECT '{dataset}' AS ds, code, count(*) AS n, bit_xor(md5_number_lower(d)) AS lo, "
+                f"bit_xor(md5_number_upper(d)) AS hi FROM rows{index} GROUP BY code"
+            )
         return db.sql(
-            "SELECT code, sha256(? || code || '|' || string_agg(part, ',' ORDER BY part)) AS f "
-            "FROM parts GROUP BY code ORDER BY code",
+            "SELECT code, sha256(? || code || '|' || string_agg(ds || ':' || n || ':' || lo || ':' || hi, ',' "
+            f"ORDER BY ds)) AS f FROM ({' UNION ALL '.join(parts)}) GROUP BY code ORDER BY code",
             params=[salt],
         ).to_arrow_table()
 

@@ -49,14 +49,13 @@ class TableView:
         else:
             self.has_problem = np.zeros(self.rows, dtype=bool)
 
-    def _digests(self) -> np.ndarray:
-        """md5 of each row's JSON (every column, in order)."""
+    def _digests(self) -> pa.Array:
+        """md5 (hex) of each row's JSON (every column, in order)."""
         if not self.rows:
-            return np.array([], dtype=object)
+            return pa.array([], pa.string())
         with duckdb.connect() as db:
             db.register("records", self.table)
-            digests = db.sql("SELECT md5(to_json(r)) AS d FROM records r").to_arrow_table()["d"]
-        return np.asarray(digests.to_numpy(zero_copy_only=False), dtype=object)
+            return db.sql("SELECT md5(to_json(r)) AS d FROM records r").to_arrow_table()["d"].combine_chunks()
 
     def column(self, name: str) -> pa.ChunkedArray:
         return self.table[name]
@@ -126,7 +125,8 @@ class TableRows(Rows):
         return self.view.dicts(self.positions[start:end])
 
     def digest(self, start: int, end: int) -> str:
-        return hashlib.sha256("".join(self.view.digests[self.positions[start:end]]).encode()).hexdigest()
+        digests = self.view.digests.take(pa.array(self.positions[start:end], pa.int64())).to_pylist()
+        return hashlib.sha256("".join(digests).encode()).hexdigest()
 
 
 class ListRows(Rows):
