@@ -11,6 +11,8 @@ from gongshi.catalog import SchemaField
 from gongshi.storage import temporary_for
 from gongshi.writers import Writer
 
+BATCH_ROWS = 50_000
+
 
 class JsonLinesWriter(Writer):
     FORMAT = "jsonl"
@@ -26,8 +28,11 @@ class JsonLinesWriter(Writer):
             }
         )
         temporary = temporary_for(path)
-        frame = as_text.to_pandas()
-        frame = frame.astype(object).where(frame.notna(), None)
-        text = frame.to_json(orient="records", lines=True, force_ascii=False) if len(frame) else ""
-        temporary.write_text(text if not text or text.endswith("\n") else text + "\n", encoding="utf-8")
+        with temporary.open("w", encoding="utf-8") as out:
+            # In slices: pandas' serialiser holds a whole slice's text (a million rows at once took GBs).
+            for start in range(0, as_text.num_rows, BATCH_ROWS):
+                frame = as_text.slice(start, BATCH_ROWS).to_pandas()
+                frame = frame.astype(object).where(frame.notna(), None)
+                text = frame.to_json(orient="records", lines=True, force_ascii=False)
+                out.write(text if text.endswith("\n") else text + "\n")
         temporary.replace(path)
