@@ -35,11 +35,11 @@ from collections import Counter
 from dataclasses import dataclass
 from functools import cache
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from gongshi import tables
 from gongshi.identifiers import resident_id_problem, uscc_problem
 
 MASKS = {
@@ -479,7 +479,7 @@ def _contains_any(digits: pa.Array, values: pa.Table) -> np.ndarray:
     substring search.)"""
     table = values.rename_columns([f"k{i}" for i in range(values.num_columns)]).append_column("d", digits)
     condition = " OR ".join(f"contains(d, k{i})" for i in range(values.num_columns))
-    with duckdb.connect() as connection:
+    with tables.connect() as connection:
         connection.register("cells", table)
         result = connection.sql(f"SELECT coalesce({condition}, false) AS hit FROM cells").fetchnumpy()["hit"]
     return np.asarray(result, dtype=bool)

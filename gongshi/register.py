@@ -17,6 +17,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from gongshi import tables
 from gongshi.catalog import Dataset, parse_duration
 from gongshi.faults import StateDamaged
 from gongshi.identifiers import letters_only
@@ -91,8 +92,7 @@ class Register:
         if not read_only:
             path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self.db = duckdb.connect(str(path), read_only=read_only)
-            self.db.execute("SET enable_progress_bar = false")
+            self.db = tables.connect(path, read_only=read_only)
             if not read_only:
                 self._create()
             for table in ("events", "records", "applied_days"):  # a truncated file fails here

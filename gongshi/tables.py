@@ -2,8 +2,24 @@
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
+import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
+
+DUCKDB_MEMORY = "1GB"  # beyond it DuckDB spills to disk: the pipeline's memory stays bounded
+
+
+def connect(path: Path | None = None, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection (a database file, or in memory) whose memory is bounded."""
+    db = duckdb.connect(str(path) if path is not None else ":memory:", read_only=read_only)
+    db.execute(f"SET memory_limit = '{DUCKDB_MEMORY}'")
+    if path is None:
+        db.execute(f"SET temp_directory = '{tempfile.gettempdir()}/gongshi-duckdb'")
+    db.execute("SET enable_progress_bar = false")
+    return db
 
 
 def value_counts(column: pa.Array | pa.ChunkedArray) -> dict[str, int]:

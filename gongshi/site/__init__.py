@@ -18,13 +18,12 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import duckdb
 import jinja2
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from gongshi import issues, progress
+from gongshi import issues, progress, tables
 from gongshi.catalog import Dataset, ListPage
 from gongshi.metadata import CHANGE_LABELS, CHANGES, label_field, published_fields
 from gongshi.paths import SITE_TEMPLATES_DIR
@@ -738,7 +737,7 @@ class SiteBuilder:
         if parts:
             every = pa.concat_tables(parts)
             every = every.append_column("ordinal", pa.array(range(every.num_rows), pa.int64()))
-            with duckdb.connect() as db:
+            with tables.connect() as db:
                 db.register("every", every)
                 # As on the entity page: the most recently updated row's name, the later row on a tie.
                 entries = db.sql(
@@ -753,7 +752,7 @@ def _entity_fingerprints(digests: dict[str, pa.Table], salt: str) -> pa.Table:
     """(code, f): per credit code, a sha256 over `salt` and, per dataset, the number of its rows and
     the exclusive-or of their md5s — order-free, and computed in a small hash aggregate whatever the
     register's size."""
-    with duckdb.connect() as db:
+    with tables.connect() as db:
         parts = []
         for index, (dataset, table) in enumerate(sorted(digests.items())):
             db.register(f"rows{index}", table)

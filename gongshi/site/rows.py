@@ -10,11 +10,11 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from gongshi import tables
 from gongshi.catalog import Dataset
 
 STATUS_LABELS = {"active": "在列", "removed": "已移出"}
@@ -53,7 +53,7 @@ class TableView:
         """md5 (hex) of each row's JSON (every column, in order)."""
         if not self.rows:
             return pa.array([], pa.string())
-        with duckdb.connect() as db:
+        with tables.connect() as db:
             db.register("records", self.table)
             return db.sql("SELECT md5(to_json(r)) AS d FROM records r").to_arrow_table()["d"].combine_chunks()
 

@@ -28,9 +28,10 @@ import hashlib
 import json
 from collections.abc import Callable
 
-import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from gongshi import tables
 
 FORMAT = 1
 COMMON = 300  # entities kept for a bigram shared by more
@@ -39,9 +40,10 @@ MULTIPLIER = 65599
 
 
 def buckets_for(entities: int) -> int:
-    """Shards of the name index: a power of two, about 200 entities' bigrams each (at least 64)."""
+    """Shards of the name index: a power of two, the grams of about 40 entities each (a shard of
+    some 20 KB), at least 64."""
     count = 64
-    while count * 200 < entities:
+    while count * 40 < entities:
         count *= 2
     return count
 
@@ -77,7 +79,7 @@ def shards(entries: pa.Table) -> dict[str, bytes]:
     table = pa.table({"code": entries["code"], "name": names, "folded": fold(names)}).filter(
         pc.is_valid(entries["code"])
     )
-    with duckdb.connect() as db:
+    with tables.connect() as db:
         db.register("entries", table)
         postings = db.sql(
             f"""
