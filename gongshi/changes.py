@@ -5,9 +5,9 @@ its id only, so the change file does not publish what was taken down."""
 
 from __future__ import annotations
 
-import pandas as pd
 import pyarrow as pa
 
+from gongshi import tables
 from gongshi.catalog import Dataset
 from gongshi.metadata import CHANGE_FIELDS, CHANGES, label_field
 from gongshi.redaction import public_fields
@@ -25,87 +25,61 @@ def changes(
     """The change rows of `day` (schema `CHANGE_FIELDS`), in change, record and field order.
 
     `register_status` is each record's status in the register as of `day`; `withdrawn` maps the
-    record ids taken down to the reason shown.
+    record ids taken down to the reason shown. Computed by joins in DuckDB: what it holds in memory
+    does not grow with the number of changes, and no row becomes a Python object.
     """
-    label = label_field(dataset)
-    now = current.to_pandas().set_index("record_id")
-    before = previous.to_pandas().set_index("record_id") if previous is not None else now.iloc[0:0]
-    parts: list[pd.DataFrame] = []
-
-    new_ids = now.index.difference(before.index)
-    if len(new_ids):
-        statuses = now.loc[new_ids, "status"]
-        parts.append(
-            _rows(
-                statuses.eq(REMOVED).map({True: "removed", False: "added"}),
-                new_ids,
-                label=now.loc[new_ids, label],
-            )
-        )
-    gone = before.index.difference(now.index)
-    if len(gone):
-        reasons = pd.Series(gone, index=gone).map(withdrawn)
-        expired = pd.Series(gone, index=gone).map(register_status).eq(EXPIRED)
-        kinds = pd.Series("retracted", index=gone).mask(expired, "expired").mask(reasons.notna(), "withdrawn")
-        parts.append(_rows(kinds, gone, reason=reasons.where(kinds.eq("withdrawn"))))
-
-    common = now.index.intersection(before.index)
+    label = _quoted(label_field(dataset))
+    before = previous if previous is not None else current.schema.empty_table()
     removal_fields = set(dataset.removal.required) if dataset.removal else set()
     compared = [f.name for f in public_fields(dataset)] + ["flags"]
-    newly_removed = common[(now.loc[common, "status"] == REMOVED) & (before.loc[common, "status"] != REMOVED)]
-    if len(newly_removed):
-        removed = pd.Series("removed", index=newly_removed)
-        parts.append(_rows(removed, newly_removed, label=now.loc[newly_removed, label]))
-    for name in compared:
-        old, new = before.loc[common, name], now.loc[common, name]
-        differs = ~((old == new) | (old.isna() & new.isna()))
-        if name in removal_fields:
-            differs &= ~common.isin(newly_removed)
-        ids = common[differs.to_numpy()]
-        if len(ids):
-            parts.append(
-                _rows(
-                    pd.Series("corrected", index=ids),
-                    ids,
-                    label=now.loc[ids, label],
-                    field=name,
-                    before=old[ids],
-                    after=new[ids],
-                )
-            )
-
-    columns = [f.name for f in CHANGE_FIELDS if f.name != "day"]
-    frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
-    frame = frame[columns]
-    frame.insert(0, "day", pd.to_datetime(day).date())
-    frame["_order"] = frame["change"].map({c: i for i, c in enumerate(CHANGES)})
-    frame = frame.sort_values(["_order", "record_id", "field"], na_position="first", kind="stable")
-    schema = pa.schema([(f.name, pa.date32() if f.type == "date" else pa.string()) for f in CHANGE_FIELDS])
-    return pa.Table.from_pandas(frame.drop(columns="_order"), schema=schema, preserve_index=False)
-
-
-def _rows(change: pd.Series, ids: pd.Index, label=None, field=None, before=None, after=None, reason=None):
-    """Change rows for `ids` (one per id), every value as text or None."""
-    return pd.DataFrame(
+    gone = pa.table(
         {
-            "change": change.to_numpy(),
-            "record_id": ids.to_numpy(),
-            "label": _texts(label, ids),
-            "field": field,
-            "before": _texts(before, ids),
-            "after": _texts(after, ids),
-            "reason": _texts(reason, ids),
+            "record_id": pa.array(list(register_status) + list(withdrawn), pa.string()),
+            "status": pa.array(list(register_status.values()) + [None] * len(withdrawn), pa.string()),
+            "reason": pa.array([None] * len(register_status) + list(withdrawn.values()), pa.string()),
         }
     )
+    corrected = " UNION ALL ".join(
+        f"SELECT 'corrected', n.record_id, CAST(n.{label} AS VARCHAR), '{name}', "
+        f"CAST(b.{_quoted(name)} AS VARCHAR), CAST(n.{_quoted(name)} AS VARCHAR), NULL "
+        f"FROM now n JOIN before b USING (record_id) WHERE n.{_quoted(name)} IS DISTINCT FROM b.{_quoted(name)}"
+        + (" AND NOT (n.status = 'removed' AND b.status IS DISTINCT FROM 'removed')" if name in removal_fields else "")
+        for name in compared
+    )
+    order = " ".join(f"WHEN '{c}' THEN {i}" for i, c in enumerate(CHANGES))
+    with tables.connect() as db:
+        db.register("now", current)
+        db.register("before", before)
+        db.register("gone", gone)
+        result = db.sql(
+            f"""
+            WITH rows(change, record_id, label, field, before, after, reason) AS (
+                SELECT CASE WHEN n.status = '{REMOVED}' THEN 'removed' ELSE 'added' END, n.record_id,
+                       CAST(n.{label} AS VARCHAR), NULL, NULL, NULL, NULL
+                FROM now n ANTI JOIN before b USING (record_id)
+                UNION ALL
+                SELECT CASE WHEN w.reason IS NOT NULL THEN 'withdrawn'
+                            WHEN s.status = '{EXPIRED}' THEN 'expired' ELSE 'retracted' END,
+                       b.record_id, NULL, NULL, NULL, NULL, w.reason
+                FROM before b ANTI JOIN now n USING (record_id)
+                LEFT JOIN (SELECT record_id, any_value(reason) AS reason FROM gone
+                           WHERE reason IS NOT NULL GROUP BY record_id) w USING (record_id)
+                LEFT JOIN (SELECT record_id, any_value(status) AS status FROM gone
+                           WHERE status IS NOT NULL GROUP BY record_id) s USING (record_id)
+                UNION ALL
+                SELECT 'removed', n.record_id, CAST(n.{label} AS VARCHAR), NULL, NULL, NULL, NULL
+                FROM now n JOIN before b USING (record_id)
+                WHERE n.status = '{REMOVED}' AND b.status IS DISTINCT FROM '{REMOVED}'
+                UNION ALL {corrected}
+            )
+            SELECT CAST(? AS DATE) AS day, change, record_id, label, field, before, after, reason
+            FROM rows ORDER BY CASE change {order} END, record_id, field NULLS FIRST
+            """,
+            params=[day],
+        ).to_arrow_table()
+    schema = pa.schema([(f.name, pa.date32() if f.type == "date" else pa.string()) for f in CHANGE_FIELDS])
+    return result.rename_columns([f.name for f in CHANGE_FIELDS]).cast(schema)
 
 
-def _texts(values, ids: pd.Index):
-    if values is None:
-        return [None] * len(ids)
-    return [_text(v) for v in values.to_numpy()]
-
-
-def _text(value) -> str | None:
-    if value is None or (not isinstance(value, str) and pd.isna(value)):
-        return None
-    return value.isoformat() if hasattr(value, "isoformat") else str(value)
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
