@@ -70,6 +70,7 @@ def _side_path(path: Path, name: str) -> Path:
 
 
 def _write_side_table(path: Path, name: str, value: dict) -> None:
+    value = dict(sorted(value.items()))  # the same content, the same bytes
     if name == "files":
         table = pa.table(
             {

@@ -150,3 +150,29 @@ def test_publishing_the_samples_leaks_no_protected_value(tmp_path, settings, cat
     # and the gate as an operator runs it
     assert main(["scan", str(settings.public), "--state", str(settings.state)]) == 0
     assert "CLEAN" in capsys.readouterr().out
+
+
+def test_scanning_in_several_processes_gives_the_same_report(tmp_path):
+    from gongshi.leakscan import PARALLEL_ABOVE
+
+    for n in range(PARALLEL_ABOVE + 50):
+        text = f"<p>第 {n} 页</p>\n" + (f"<p>电话 {MOBILE}</p>\n" if n % 700 == 3 else "<p>无</p>\n")
+        (tmp_path / f"p{n:05d}.html").write_text(text, encoding="utf-8")
+    pq.write_table(pa.table({"note": ["无", f"身份证{ID}"]}), tmp_path / "t.parquet")
+    known = frozenset({"02583456789"})
+    (tmp_path / "z.csv").write_text("联系,025 8345 6789\n", encoding="utf-8")
+    one = scan_directory(tmp_path, known)
+    two = scan_directory(tmp_path, known, workers=2)
+    assert [(leak.file, leak.location, leak.kind) for leak in one.leaks] == [
+        ("p00003.html", "line 2", "mobile"),
+        ("p00703.html", "line 2", "mobile"),
+        ("p01403.html", "line 2", "mobile"),
+        ("t.parquet", "column note, row 2", "resident_id"),
+        ("z.csv", "line 1", "known_value"),
+    ]
+    assert two.leaks == one.leaks
+    assert (
+        (two.files_scanned, two.bytes_scanned)
+        == (one.files_scanned, one.bytes_scanned)
+        == (PARALLEL_ABOVE + 52, two.bytes_scanned)
+    )
