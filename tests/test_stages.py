@@ -167,3 +167,23 @@ def test_release_again_links_every_unchanged_page_and_renders_nothing(day, catal
     assert again.site["search_shards_written"] == 0
     assert again.record.site == results["release"].record.site
     release.clear_staging(settings.layout.staging)
+
+
+def test_a_changed_site_declaration_renders_the_entity_pages_again(day, catalog):
+    settings, _ = day
+    inspections = catalog["inspection_results"]
+    section = inspections.site.section.model_copy(update={"heading": "抽查检查记录"})
+    renamed = {
+        **catalog,
+        "inspection_results": inspections.model_copy(
+            update={"site": inspections.site.model_copy(update={"section": section})}
+        ),
+    }
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GONGSHI_PSEUDONYM_KEY", "test-key-not-secret")
+        again = release.run(settings, renamed, DAY1)
+    assert again.site["entity_pages_rendered"] > 0
+    built = settings.layout.staging / again.record.build
+    pages = [p.read_text(encoding="utf-8") for p in (built / "entity").glob("*.html")]
+    assert sum("<h2>抽查检查记录</h2>" in page for page in pages) == again.site["entity_pages_rendered"]
+    release.clear_staging(settings.layout.staging)

@@ -297,7 +297,9 @@ class SiteBuilder:
         joined = [d for d in ordered(self.catalog) if d.site.entity and views[d.id].rows]
         if not joined:
             return
-        salt = f"{self.template_version}|{self.base_url}|"
+        # What else makes an entity page: templates, address, and every dataset's site declarations.
+        declarations = hashlib.sha256(repr([(d.id, d.title, d.site) for d in joined]).encode()).hexdigest()
+        salt = f"{self.template_version}|{self.base_url}|{declarations}|{ENTITY_SECTION_LIMIT}|"
         fingerprints = _entity_fingerprints(
             {
                 d.id: pa.table(
