@@ -151,6 +151,11 @@ class SiteBuilder:
         self.previous = previous_fingerprints or {}
         self.env = environment(catalog)
         self.template_version = templates_fingerprint(catalog)
+        # The datasets' site declarations (titles, sections, problem flags…): pages compared by their
+        # rows' digests are made again when these change.
+        self.declarations = hashlib.sha256(
+            repr([(d.id, d.title, d.site) for d in ordered(catalog)]).encode()
+        ).hexdigest()
         self.result = SiteResult()
 
     # -- writing ------------------------------------------------------------------------------------
@@ -298,8 +303,7 @@ class SiteBuilder:
         if not joined:
             return
         # What else makes an entity page: templates, address, and every dataset's site declarations.
-        declarations = hashlib.sha256(repr([(d.id, d.title, d.site) for d in joined]).encode()).hexdigest()
-        salt = f"{self.template_version}|{self.base_url}|{declarations}|{ENTITY_SECTION_LIMIT}|"
+        salt = f"{self.template_version}|{self.base_url}|{self.declarations}|{ENTITY_SECTION_LIMIT}|"
         fingerprints = _entity_fingerprints(
             {
                 d.id: pa.table(
@@ -424,6 +428,7 @@ class SiteBuilder:
         def one(path: str, page_title: str, start: int, end: int, pagination: Pagination) -> None:
             fingerprint_data = {
                 "rows": rows.digest(start, end),
+                "declarations": self.declarations,
                 "pagination": pagination,
                 **{k: v for k, v in context.items()},
             }
