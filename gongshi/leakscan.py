@@ -187,9 +187,16 @@ class _TextBatch:
         encoded = pc.dictionary_encode(pa.array(self.lines, pa.string()))
         indices = np.asarray(encoded.indices)
 
+        grouped: list[np.ndarray] = []  # rows ordered by their line's value, made on the first finding
+
         def where(unique: int) -> list[tuple[str, str]]:
+            if not grouped:
+                order = np.argsort(indices, kind="stable")
+                grouped.extend([order, indices[order]])
+            order, values = grouped
             places = []
-            for row in np.flatnonzero(indices == unique):
+            first_row, end_row = np.searchsorted(values, unique, "left"), np.searchsorted(values, unique, "right")
+            for row in order[first_row:end_row]:
                 index = int(np.searchsorted(starts, row, side="right")) - 1
                 relative, first, _ = self.files[index]
                 places.append((relative, f"line {row - first + 1}"))
