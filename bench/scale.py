@@ -77,40 +77,29 @@ def publish_day(state: Path, public: Path, inbox: Path, day: str) -> dict:
     """Every stage of `day`, timed (runs in a child process)."""
     from gongshi import progress
     from gongshi.settings import Settings
-    from gongshi.stages import checks, ledger, publish, read, redact, register, release, takedowns, validate
+    from gongshi.stages import run_day
 
     progress.configure(stream=sys.stderr)
     settings = Settings.from_environment({}, state=state, public=public, inbox=inbox)
-    catalog = settings.catalog()
     seconds: dict[str, float] = {}
     peak_after: dict[str, int] = {}  # the process's peak resident memory once each stage had run (MiB)
+    last: dict[str, object] = {}  # each stage's last result
 
     def timed(name, function, *args):
         started = time.perf_counter()
-        result = function(*args)
+        last[name] = function(*args)
         seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - started
         peak_after[name] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
-        return result
+        return last[name]
 
-    for dataset in catalog.values():
-        timed("read", read.run, settings, dataset, day)
-        timed("validate", validate.run, settings, dataset, day)
-        timed("register", register.run, settings, dataset, day)
-    day_ledger = timed("ledger", ledger.run, settings, catalog, day)
-    for dataset in catalog.values():
-        timed("redact", redact.run, settings, dataset, day)
-    built = timed("release", release.run, settings, catalog, day)
-    verdict = timed("checks", checks.run, settings, catalog, day)
-    published = None
-    if verdict.passed and not day_ledger.problems:
-        published = timed("publish", publish.run, settings, catalog, day)
-        timed("takedowns", takedowns.run, settings, catalog, published.release)
+    outcome = run_day(settings, day, None, timed)
+    built, verdict = last["release"], last["checks"]
     return {
         "seconds": {k: round(v, 1) for k, v in seconds.items()},
         "total_seconds": round(sum(seconds.values()), 1),
         "peak_rss_mib_after": peak_after,
-        "published": published is not None,
-        "failed_checks": {k: v[:5] for k, v in verdict.failed.items()},
+        "published": "publish" in last,
+        "failed_checks": {k: v[:5] for k, v in outcome.failed_checks.items()},
         "build_files": len(built.record.files),
         "build_bytes": built.bytes,
         "site": built.site,

@@ -377,21 +377,13 @@ def _scan_file(scanner: _Scanner, path: Path, relative: str, suffix: str) -> Non
                 scanner.text_cells(relative, cells, lambda i, s=sheet_name, c=c: f"sheet {s}, {_cell(c, i)}")
     elif suffix in {".sqlite", ".sqlite3", ".db"}:
         _scan_sqlite(scanner, path, relative)
-    elif suffix in GZIP_SUFFIXES:
-        data = gzip.decompress(path.read_bytes())
-        data = data.removeprefix(b"pagefind_dcd")  # Pagefind's marker before the payload
-        if suffix in _JSON_GZIP:
-            _scan_text(scanner, relative, data.decode("utf-8", errors="replace"), suffix)
-        else:  # the other Pagefind files are CBOR: their strings are read, not the bytes around them
-            strings = _cbor_strings(cbor2.loads(data))
-            scanner.text_cells(relative, pa.array(strings, pa.string()), lambda i: f"string {i + 1}")
-    else:
-        data = path.read_bytes()
-        if suffix not in TEXT_SUFFIXES and b"\0" in data[:8192]:
-            scanner.report.skipped[suffix or "(none)"] = scanner.report.skipped.get(suffix or "(none)", 0) + 1
-            scanner.report.files_scanned -= 1
-            return
-        _scan_text(scanner, relative, data.decode("utf-8-sig", errors="replace"), suffix)
+    elif suffix in GZIP_SUFFIXES:  # Pagefind's binary index files (its JSON fragments are plain text)
+        data = gzip.decompress(path.read_bytes()).removeprefix(b"pagefind_dcd")  # its marker
+        strings = _cbor_strings(cbor2.loads(data))  # their strings, not the bytes around them
+        scanner.text_cells(relative, pa.array(strings, pa.string()), lambda i: f"string {i + 1}")
+    else:  # `_plain_text` found it binary
+        scanner.report.skipped[suffix or "(none)"] = scanner.report.skipped.get(suffix or "(none)", 0) + 1
+        scanner.report.files_scanned -= 1
 
 
 def _cbor_strings(value) -> list[str]:
@@ -409,15 +401,6 @@ def _cbor_strings(value) -> list[str]:
         elif isinstance(item, list | tuple):
             stack.extend(item)
     return strings
-
-
-def _scan_text(scanner: _Scanner, relative: str, text: str, suffix: str) -> None:
-    if suffix in MARKUP_SUFFIXES:
-        text = html.unescape(text)  # &#49;&#51;… must not hide digits
-    if "\\u" in text:
-        text = _JSON_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), text)  # nor JSON escapes
-    lines = pa.array(text.split("\n"), pa.string())
-    scanner.text_cells(relative, lines, lambda i: f"line {i + 1}")
 
 
 def _scan_sqlite(scanner: _Scanner, path: Path, relative: str) -> None:

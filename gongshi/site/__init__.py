@@ -430,7 +430,7 @@ class SiteBuilder:
                 "rows": rows.digest(start, end),
                 "declarations": self.declarations,
                 "pagination": pagination,
-                **{k: v for k, v in context.items()},
+                **context,
             }
             self.page(
                 path,

@@ -37,36 +37,39 @@ def bullets(mapping: dict[str, str]) -> Markdown:
     return Markdown("\n".join(f"- **{name}**: {reason}" for name, reason in mapping.items()) or "（无）")
 
 
-def run_day(settings, day: str, catalog: dict | None = None):
-    """Every stage of `day` without Dagster (tests, benchmarks), publishing only if every check passes."""
-    from gongshi.stages import checks, ledger, publish, read, redact, register, release, takedowns, validate
+def run_day(settings, day: str, catalog: dict | None = None, call=None):
+    """Every stage of `day` without Dagster (tests, benchmarks), publishing only if every check passes.
+    `call(name, run, *arguments)`, if given, runs each stage (a benchmark times them)."""
+    from gongshi.stages import checks, ledger, publish, redact, release, takedowns
 
+    call = call or _call
     catalog = catalog or settings.catalog()
+    day_ledger = intake_day(settings, day, catalog, call)
     for dataset in catalog.values():
-        read.run(settings, dataset, day)
-        validate.run(settings, dataset, day)
-        register.run(settings, dataset, day)
-    day_ledger = ledger.run(settings, catalog, day)
-    for dataset in catalog.values():
-        redact.run(settings, dataset, day)
-    release.run(settings, catalog, day)
-    verdict = checks.run(settings, catalog, day)
+        call("redact", redact.run, settings, dataset, day)
+    call("release", release.run, settings, catalog, day)
+    verdict = call("checks", checks.run, settings, catalog, day)
     if verdict.passed and not day_ledger.problems:
-        published = publish.run(settings, catalog, day)
-        takedowns.run(settings, catalog, skip=published.release)
+        published = call("publish", publish.run, settings, catalog, day)
+        call("takedowns", takedowns.run, settings, catalog, published.release)
     return DayOutcome(ledger.run(settings, catalog, day), verdict.failed, verdict.scan.clean)
 
 
-def intake_day(settings, day: str, catalog: dict | None = None):
+def intake_day(settings, day: str, catalog: dict | None = None, call=None):
     """Read, validate and register every dataset of `day`, and the day's ledger (no release)."""
     from gongshi.stages import ledger, read, register, validate
 
+    call = call or _call
     catalog = catalog or settings.catalog()
     for dataset in catalog.values():
-        read.run(settings, dataset, day)
-        validate.run(settings, dataset, day)
-        register.run(settings, dataset, day)
-    return ledger.run(settings, catalog, day)
+        call("read", read.run, settings, dataset, day)
+        call("validate", validate.run, settings, dataset, day)
+        call("register", register.run, settings, dataset, day)
+    return call("ledger", ledger.run, settings, catalog, day)
+
+
+def _call(name: str, run, *arguments):
+    return run(*arguments)
 
 
 @dataclass(frozen=True)
