@@ -122,14 +122,12 @@ def _why(message: tuple | None, exitcode: int | None, limits: ReadLimits) -> Fil
         )
     if exitcode == -signal.SIGXCPU:
         return FileRejected("read_timeout", f"读取该文件占用的计算时间超过 {limits.cpu_seconds} 秒，已停止并退回。")
-    if exitcode in (-signal.SIGABRT, -signal.SIGSEGV, -signal.SIGBUS, 134):
-        return FileRejected(
-            "reader_crashed",
-            f"读取该文件时解析程序异常终止（{_signal_name(exitcode)}，多为所需内存超过 {limits.memory_mb} MB 上限"
-            "或文件结构异常），已退回。请检查文件后重新报送。",
-        )
+    # Any other end without a word from the reader (a signal, or an exit code: under the address-space
+    # limit a native library that cannot allocate may exit with any code — 127 was seen on a loaded CI).
     return FileRejected(
-        "reader_crashed", f"读取该文件的进程异常退出（退出码 {exitcode}），已退回。请检查文件后重新报送。"
+        "reader_crashed",
+        f"读取该文件时解析程序异常终止（{_signal_name(exitcode)}，多为所需内存超过 {limits.memory_mb} MB 上限"
+        "或文件结构异常），已退回。请检查文件后重新报送。",
     )
 
 
@@ -141,10 +139,12 @@ def _memory(limits: ReadLimits) -> FileRejected:
 
 
 def _signal_name(exitcode: int) -> str:
-    try:
-        return signal.Signals(-exitcode).name
-    except ValueError:
-        return f"退出码 {exitcode}"
+    if exitcode <= 0:
+        try:
+            return signal.Signals(-exitcode).name
+        except ValueError:
+            pass
+    return f"退出码 {exitcode}"
 
 
 def _rejected(path: Path, dataset: Dataset, rejection: FileRejected) -> FileResult:
