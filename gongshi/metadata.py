@@ -26,6 +26,7 @@ PACKAGE_DESCRIPTION = (
 )
 MEDIA_TYPE_URI = "https://www.iana.org/assignments/media-types/"
 UNSTREAMED = {"parquet"}
+PAGE_DISTRIBUTIONS = 12  # schema.org distributions embedded in a dataset's page
 RECORD_ID_PATTERN = "^[a-z]{1,3}[a-p]{16}$"
 
 RECORD_ID = SchemaField(
@@ -119,6 +120,16 @@ CHANGE_FIELDS = [
 ]
 
 
+def download_files(dataset: Dataset, files: dict[str, dict]) -> list[tuple[str, dict, str | None]]:
+    """A dataset's download files among a release's `files`: (path, info, the first-published day
+    of the part or None for a whole-table file), whole files first, then parts newest first."""
+    whole = f"datasets/{dataset.id}/{dataset.id}."
+    parted = f"datasets/{dataset.id}/parts/{dataset.id}-"
+    found = [(p, i, None) for p, i in sorted(files.items()) if p.startswith(whole)]
+    parts = [(p, i, p[len(parted) : len(parted) + 10]) for p, i in files.items() if p.startswith(parted)]
+    return found + sorted(parts, key=lambda f: (f[2], f[0]), reverse=True)
+
+
 def published_fields(dataset: Dataset) -> list[SchemaField]:
     """The Table Schema fields of a dataset's published table, in published column order."""
     return [RECORD_ID, *public_fields(dataset), *META_FIELDS]
@@ -142,20 +153,20 @@ def datapackage(catalog: dict[str, Dataset], day: str, files: dict[str, dict], p
     resources = []
     for dataset in catalog.values():
         schema = table_schema(published_fields(dataset), ["record_id"])
-        for path, info in sorted(files.items()):
-            if not path.startswith(f"datasets/{dataset.id}/{dataset.id}."):
-                continue
+        for path, info, part in sorted(download_files(dataset, files), key=lambda f: (f[2] or "", f[0])):
             suffix = path.rsplit(".", 1)[1]
             if suffix == "jsonl" and not info["bytes"]:
                 continue  # no records: frictionless cannot read an empty JSON Lines file (the CSV describes it)
             resource = {
-                "name": f"{dataset.id}-{suffix}",
+                "name": f"{dataset.id}-{part}-{suffix}" if part else f"{dataset.id}-{suffix}",
                 "type": "table",
                 "path": prefix + path,
                 "format": suffix,
                 "mediatype": info["media_type"],
                 "encoding": "utf-8",
-                "title": f"{dataset.title}（{suffix.upper()}）",
+                "title": f"{dataset.title}：{part} 首次公开的记录（{suffix.upper()}）"
+                if part
+                else f"{dataset.title}（{suffix.upper()}）",
                 "description": dataset.description,
                 "bytes": info["bytes"],
                 "hash": f"sha256:{info['sha256']}",
@@ -242,7 +253,7 @@ def dcat(catalog: dict[str, Dataset], day: str, files: dict[str, dict], base_url
         distributions = [
             {
                 "@type": "dcat:Distribution",
-                "dct:title": f"{dataset.title}（{path.rsplit('.', 1)[1].upper()}）",
+                "dct:title": f"{dataset.title}{f'：{part} 首次公开的记录' if part else ''}（{path.rsplit('.', 1)[1].upper()}）",
                 "dcat:downloadURL": {"@id": root + quote(path)},
                 "dcat:accessURL": {"@id": root + quote(path)},
                 "dcat:mediaType": {"@id": MEDIA_TYPE_URI + info["media_type"]},
@@ -255,8 +266,7 @@ def dcat(catalog: dict[str, Dataset], day: str, files: dict[str, dict], base_url
                 },
                 "dct:license": {"@id": dataset.licence.path},
             }
-            for path, info in sorted(files.items())
-            if path.startswith(f"datasets/{dataset.id}/{dataset.id}.")
+            for path, info, part in download_files(dataset, files)
         ]
         datasets.append(
             {
@@ -320,7 +330,7 @@ def schema_org(dataset: Dataset, day: str, files: dict[str, dict], base_url: str
                 "contentUrl": root + quote(path),
                 "contentSize": str(info["bytes"]),
             }
-            for path, info in sorted(files.items())
-            if path.startswith(f"datasets/{dataset.id}/{dataset.id}.")
+            # on the dataset's page: the whole files, or the newest parts (dcat.jsonld lists all)
+            for path, info, _ in download_files(dataset, files)[:PAGE_DISTRIBUTIONS]
         ],
     }

@@ -33,6 +33,9 @@ class Settings:
     keep_releases: int = 30
     # The public address of the web root: absolute links in DCAT, schema.org, feeds and sitemaps.
     base_url: str = "http://localhost:8000/"
+    # A dataset with more public records than this is published in parts, one per first-published
+    # day (gongshi/parts.py), so that a day rewrites only the parts it changed.
+    parts_above: int = 100_000
     # The first daily partition Dagster offers.
     first_day: str = "2024-01-01"
     datasets: Path = DATASETS_DIR
@@ -97,6 +100,7 @@ ENVIRONMENT: dict[str, tuple[str, Callable[[str], object]]] = {
     "keep_releases": ("GONGSHI_KEEP_RELEASES", int),
     "base_url": ("GONGSHI_BASE_URL", str),
     "first_day": ("GONGSHI_FIRST_DAY", str),
+    "parts_above": ("GONGSHI_PARTS_ABOVE", int),
     "datasets": ("GONGSHI_DATASETS", Path),
 }
 READ_LIMITS_ENVIRONMENT: dict[str, tuple[str, Callable[[str], object]]] = {

@@ -32,6 +32,8 @@ class BuildRecord:
     previous: str | None  # the release its changes were computed against
     site: dict[str, str] | None = field(default_factory=dict)  # page -> fingerprint (None: not read yet)
     lifted: list[str] = field(default_factory=list)  # takedowns lifted when it was built
+    # download parts and past days' change files (path without suffix) -> fingerprint of their rows
+    parts: dict[str, str] = field(default_factory=dict)
     source: Path | None = field(default=None, repr=False, compare=False)  # where it was loaded from
 
     def __getattribute__(self, name: str):

@@ -22,6 +22,16 @@ def connect(path: Path | None = None, read_only: bool = False) -> duckdb.DuckDBP
     return db
 
 
+def row_digests(table: pa.Table) -> pa.Array:
+    """md5 (32 hex characters) of each row's JSON (every column, in order): what the site and the
+    download parts compare to know that a row did not change."""
+    if not table.num_rows:
+        return pa.array([], pa.string())
+    with connect() as db:
+        db.register("records", table)
+        return db.sql("SELECT md5(to_json(r)) AS d FROM records r").to_arrow_table()["d"].combine_chunks()
+
+
 def value_counts(column: pa.Array | pa.ChunkedArray) -> dict[str, int]:
     """How often each value occurs in `column`."""
     if not len(column):

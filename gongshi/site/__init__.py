@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 
 from gongshi import issues, progress, tables
 from gongshi.catalog import Dataset, ListPage
-from gongshi.metadata import CHANGE_LABELS, CHANGES, label_field, published_fields
+from gongshi.metadata import CHANGE_LABELS, CHANGES, download_files, label_field, published_fields
 from gongshi.paths import SITE_TEMPLATES_DIR
 from gongshi.site import search
 from gongshi.site.context import (
@@ -47,8 +47,11 @@ from gongshi.site.feeds import write_feeds, write_sitemap
 from gongshi.site.regions import CITIES, OUTSIDE, city_of
 from gongshi.site.rows import STATUS_LABELS, Lazy, ListRows, Rows, TableRows, TableView
 from gongshi.storage import link_or_copy
+from gongshi.tables import value_counts
+from gongshi.writers.sqlite import FILE_NAME
 
 PAGE_SIZE = 50
+PAGE_PARTS = 10  # a dataset in parts: the newest days' parts listed on its page (all in datapackage.json)
 ENTITY_BATCH = 2000  # entities whose rows are turned into Python objects at once
 ENTITY_SECTION_LIMIT = 50  # records per section on an entity page; the JSON twin has them all
 CHANGE_PAGE_LIMIT = 100  # rows on a day's change page (under 50 KB); the CSV has them all
@@ -143,8 +146,10 @@ class SiteBuilder:
         quality: dict[str, dict],
         previous_build: Path | None = None,
         previous_fingerprints: dict[str, str] | None = None,
+        digests: dict[str, pa.Array] | None = None,
     ):
         self.build, self.catalog, self.day = build, catalog, day
+        self.digests = digests or {}
         self.base_url = base_url.rstrip("/") + "/latest/"
         self.tables, self.history, self.files, self.quality = tables, history, files, quality
         self.previous_build = previous_build
@@ -238,7 +243,9 @@ class SiteBuilder:
 
     def build_all(self) -> SiteResult:
         self.static()
-        views = {d.id: TableView(self.tables.get(d.id), d) for d in ordered(self.catalog)}
+        views = {
+            d.id: TableView(self.tables.get(d.id), d, self.digests.get(d.id)) for d in ordered(self.catalog)
+        }
         started = dt.datetime.now()
         self.entities(views)
         self.result.entity_seconds = (dt.datetime.now() - started).total_seconds()
@@ -584,6 +591,11 @@ class SiteBuilder:
         }
 
     def dataset(self, dataset: Dataset) -> None:
+        files = download_files(dataset, self.files)
+        part_days = sorted({part for _, _, part in files if part}, reverse=True)
+        shown = [f for f in files if f[2] is None or f[2] in part_days[:PAGE_PARTS]]
+        if not part_days and FILE_NAME in self.files:  # a dataset in parts is not in the database
+            shown.append((FILE_NAME, self.files[FILE_NAME], None))
         downloads = [
             Download(
                 format=FORMAT_NAMES.get(p.rsplit(".", 1)[1], p),
@@ -591,9 +603,9 @@ class SiteBuilder:
                 bytes=info["bytes"],
                 size=_size(info["bytes"]),
                 sha256=info["sha256"],
+                part=part,
             )
-            for p, info in sorted(self.files.items())
-            if p.startswith(f"datasets/{dataset.id}/{dataset.id}.") or p == "gongshi.sqlite"
+            for p, info, part in shown
         ]
         fields = [
             FieldDoc(name=f.name, title=f.title, type=f.type, description=f.description)
@@ -604,7 +616,7 @@ class SiteBuilder:
             table = self.history[change_day].get(dataset.id)
             if table is None:
                 continue
-            counts = Counter(table["change"].to_pylist())
+            counts = Counter(value_counts(table["change"]))
             log.append(
                 ChangeDay(
                     day=change_day,
@@ -626,6 +638,8 @@ class SiteBuilder:
             dataset.description,
             dataset=dataset,
             downloads=downloads,
+            parts=len(part_days),
+            parts_shown=min(len(part_days), PAGE_PARTS),
             fields=fields,
             log=log,
             records=self.tables[dataset.id].num_rows,
@@ -633,16 +647,19 @@ class SiteBuilder:
         )
 
     def change_page(self, dataset: Dataset, change_day: str, table: pa.Table) -> None:
-        rows = table.to_pylist()
+        shown = table.slice(0, CHANGE_PAGE_LIMIT)
+        rows = shown.to_pylist()
         labelled = label_field(dataset)
         for row in rows:
             row["change_label"] = CHANGE_LABELS.get(row["change"], row["change"])
             row["entity_link"] = None
         codes = {}
-        if dataset.site.entity and labelled == dataset.site.entity.name:
+        if dataset.site.entity and labelled == dataset.site.entity.name and rows:
             current = self.tables[dataset.id]
+            # only the shown rows' entities are looked up: the page costs what it shows
+            found = current.filter(pc.is_in(current["record_id"], value_set=shown["record_id"].combine_chunks()))
             codes = dict(
-                zip(current["record_id"].to_pylist(), current[dataset.site.entity.credit_code].to_pylist(), strict=True)
+                zip(found["record_id"].to_pylist(), found[dataset.site.entity.credit_code].to_pylist(), strict=True)
             )
         for row in rows:
             if row["record_id"] in codes and row["change"] not in {"expired", "withdrawn", "retracted"}:
@@ -654,8 +671,8 @@ class SiteBuilder:
             f"{change_day} {dataset.title}的新增、移出、更正、期满和撤下。",
             dataset=dataset,
             change_day=change_day,
-            rows=rows[:CHANGE_PAGE_LIMIT],
-            total=len(rows),
+            rows=rows,
+            total=table.num_rows,
             csv=f"../../../../changes/{change_day}/{dataset.id}.csv",
         )
 
@@ -689,7 +706,7 @@ class SiteBuilder:
             bars = []
             for change_day in sorted(self.history)[-30:]:
                 if dataset.id in self.history[change_day]:
-                    kinds = Counter(self.history[change_day][dataset.id]["change"].to_pylist())
+                    kinds = Counter(value_counts(self.history[change_day][dataset.id]["change"]))
                     bars.append(
                         Bar(
                             label=change_day[5:],
@@ -704,7 +721,7 @@ class SiteBuilder:
 
     def home(self, cards: list[Card], charts: list[Chart]) -> None:
         today = self.history.get(self.day, {})
-        changes = {name: dict(Counter(t["change"].to_pylist())) for name, t in today.items()}
+        changes = {name: value_counts(t["change"]) for name, t in today.items()}
         self.page(
             "index.html",
             "home.html",

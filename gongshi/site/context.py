@@ -114,6 +114,7 @@ class Download:
     bytes: int = doc("size in bytes")
     size: str = doc("size for people, e.g. 1.2 MB")
     sha256: str = doc("SHA-256 of the file")
+    part: str | None = doc("for a part of a large dataset: the day its records were first published", None)
 
 
 @dataclass

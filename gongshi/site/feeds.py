@@ -12,12 +12,13 @@ from feedgen.feed import FeedGenerator
 
 from gongshi.catalog import Dataset
 from gongshi.metadata import CHANGE_LABELS, CHANGES
+from gongshi.tables import value_counts
 
 SHANGHAI = dt.timezone(dt.timedelta(hours=8))
 
 
 def _summary(table: pa.Table) -> str:
-    counts = Counter(table["change"].to_pylist())
+    counts = Counter(value_counts(table["change"]))
     return "、".join(f"{CHANGE_LABELS[c]} {counts[c]}" for c in CHANGES if counts[c]) or "无变更"
 
 

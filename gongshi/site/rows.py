@@ -34,28 +34,21 @@ class TableView:
     """One dataset's public table: dates as ISO text (as the templates show them), a digest per row,
     and the columns the site derives (`has_problem`, the flags)."""
 
-    def __init__(self, table: pa.Table | None, dataset: Dataset):
+    def __init__(self, table: pa.Table | None, dataset: Dataset, digests: pa.Array | None = None):
+        """`digests`: `tables.row_digests` of `table`, when the caller has them already."""
         self.dataset = dataset
         table = table if table is not None else pa.table({})
         columns = [pc.cast(c, pa.string()) if pa.types.is_date(c.type) else c for c in table.columns]
         # One chunk per column: taking a page's rows from a many-chunked table costs the whole table.
         self.table = pa.table(columns, names=table.column_names).combine_chunks() if table.num_columns else table
         self.rows = self.table.num_rows
-        self.digests = self._digests()
+        self.digests = digests if digests is not None else tables.row_digests(self.table)
         problem = dataset.site.problem
         if problem is not None and problem.field in self.table.column_names:
             found = pc.is_in(self.table[problem.field], value_set=pa.array(problem.not_in, pa.string()))
             self.has_problem = ~np.asarray(found.to_numpy(zero_copy_only=False), dtype=bool)
         else:
             self.has_problem = np.zeros(self.rows, dtype=bool)
-
-    def _digests(self) -> pa.Array:
-        """md5 (hex) of each row's JSON (every column, in order)."""
-        if not self.rows:
-            return pa.array([], pa.string())
-        with tables.connect() as db:
-            db.register("records", self.table)
-            return db.sql("SELECT md5(to_json(r)) AS d FROM records r").to_arrow_table()["d"].combine_chunks()
 
     def column(self, name: str) -> pa.ChunkedArray:
         return self.table[name]

@@ -6,6 +6,7 @@ release being replaced (or the day before)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from collections.abc import Callable
@@ -16,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from gongshi import ledger, progress, snapshots
+from gongshi import ledger, parts, progress, snapshots
 from gongshi.catalog import Dataset
 from gongshi.changes import changes
 from gongshi.faults import checkpoint
@@ -27,7 +28,7 @@ from gongshi.site import SiteBuilder, SiteResult
 from gongshi.snapshots import BuildRecord, published_days, release_day
 from gongshi.stages import Json
 from gongshi.storage import link_or_copy, sha256_file, write_json, write_parquet
-from gongshi.tables import value_counts
+from gongshi.tables import row_digests, value_counts
 from gongshi.takedown import lifted, withdrawn
 from gongshi.writers import REGISTRY, writer_for
 from gongshi.writers.sqlite import FILE_NAME, write_database
@@ -70,10 +71,11 @@ def run(settings: Settings, catalog: dict[str, Dataset], day: str) -> ReleaseRes
     base_record = snapshots.record(layout, base) if base else None
     base_build = settings.public_layout.builds / base_record.build if base_record else None
     base_build = base_build if base_build is not None and base_build.is_dir() else None
-    tables, hashes, reuse, today = {}, {}, {}, {}
+    tables, hashes, reuse, today, digests = {}, {}, {}, {}, {}
     for dataset in catalog.values():
         public = layout.public_table(day, dataset.id)
         tables[dataset.id] = pq.read_table(public)
+        digests[dataset.id] = row_digests(tables[dataset.id])
         hashes[dataset.id] = sha256_file(public)
         if base_build is not None and base_record.hashes.get(dataset.id) == hashes[dataset.id]:
             reuse[dataset.id] = base_build
@@ -89,7 +91,9 @@ def run(settings: Settings, catalog: dict[str, Dataset], day: str) -> ReleaseRes
         )
         write_parquet(change, layout.changes(day, dataset.id))
         today[dataset.id] = change
-    history = change_history(settings, catalog, target, today)
+    history, history_fingerprints = change_history(settings, catalog, target, today)
+    for name in today:  # kept as the published change table of `target` once the release goes out
+        history_fingerprints[f"changes/{target}/{name}"] = changes_fingerprint(layout.changes(day, name))
     build = layout.new_build(target)
     site = SiteStep(
         settings,
@@ -100,8 +104,19 @@ def run(settings: Settings, catalog: dict[str, Dataset], day: str) -> ReleaseRes
         base_build,
         base_record.site if base_record else {},
         quality_history(settings, catalog, day, target),
+        digests,
     )
-    files = build_files(build, catalog, target, tables, history, settings.base_url, reuse, site, base_build)
+    data = DataFiles(
+        tables,
+        digests,
+        history,
+        history_fingerprints,
+        settings.parts_above,
+        reuse,
+        base_build,
+        base_record.parts if base_record else {},
+    )
+    files = build_files(build, catalog, target, data, settings.base_url, site)
     record = BuildRecord(
         release=target,
         build=build.name,
@@ -111,6 +126,7 @@ def run(settings: Settings, catalog: dict[str, Dataset], day: str) -> ReleaseRes
         records={n: t.num_rows for n, t in tables.items()},
         previous=previous,
         site=site.result.fingerprints,
+        parts=data.fingerprints,
         lifted=sorted(set().union(*(lifted(layout, name) for name in catalog))),
     )
     record.save(layout.build_record(day))
@@ -143,9 +159,11 @@ class SiteStep:
         previous_build: Path | None,
         previous_fingerprints: dict[str, str],
         quality: dict[str, dict],
+        digests: dict[str, pa.Array] | None = None,
     ):
         self.settings, self.catalog, self.day, self.tables, self.history = settings, catalog, day, tables, history
         self.previous_build, self.previous_fingerprints, self.quality = previous_build, previous_fingerprints, quality
+        self.digests = digests
         self.result = SiteResult()
 
     def __call__(self, build: Path, files: dict[str, dict]) -> dict[str, str]:
@@ -161,6 +179,7 @@ class SiteStep:
             self.quality,
             self.previous_build,
             self.previous_fingerprints,
+            self.digests,
         ).build_all()
         return self.result.hashes
 
@@ -182,22 +201,38 @@ def quality_history(settings: Settings, catalog: dict[str, Dataset], day: str, t
 
 def change_history(
     settings: Settings, catalog: dict[str, Dataset], day: str, today: dict[str, pa.Table] | None = None
-) -> dict[str, dict[str, pa.Table]]:
+) -> tuple[dict[str, dict[str, pa.Table]], dict[str, str]]:
     """The change tables of every retained published day up to `day` (and `today`'s), with rows
-    of withdrawn records other than the withdrawal itself removed."""
+    of withdrawn records other than the withdrawal itself removed; and a fingerprint of each past
+    day's table (`changes/<day>/<dataset>` -> the table it was scrubbed from and what was removed),
+    so that its files are written again only when a withdrawal or a lifted one changed it."""
     layout = settings.layout
     retained = set(settings.public_layout.retained_days())
-    history = {}
+    history: dict[str, dict[str, pa.Table]] = {}
+    fingerprints: dict[str, str] = {}
     for past in published_days(layout):
         if past < day and past in retained:
-            history[past] = {
-                name: scrub_changes(table, withdrawn(layout, name))
-                for name in catalog
-                if (table := snapshots.table(layout.published_changes(past, name))) is not None
-            }
+            history[past] = {}
+            for name in catalog:
+                path = layout.published_changes(past, name)
+                if not path.is_file():
+                    continue
+                table = pq.read_table(path)
+                scrubbed = scrub_changes(table, withdrawn(layout, name))
+                removed = sorted(set(table["record_id"].to_pylist()) - set(scrubbed["record_id"].to_pylist())) if (
+                    scrubbed.num_rows != table.num_rows
+                ) else []
+                fingerprints[f"changes/{past}/{name}"] = changes_fingerprint(path, removed)
+                history[past][name] = scrubbed
     if today is not None:
         history[day] = today
-    return history
+    return history, fingerprints
+
+
+def changes_fingerprint(table_file: Path, removed: list[str] | None = None) -> str:
+    """What a day's change files are made of: the kept change table, less the withdrawn `removed`."""
+    text = "|".join([parts.VERSION, sha256_file(table_file), *(removed or [])])
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def scrub_changes(table: pa.Table, withdrawn_ids: dict[str, str]) -> pa.Table:
@@ -221,28 +256,47 @@ def media_type(path: str) -> str:
     return types.get(suffix, "application/octet-stream")
 
 
+@dataclass
+class DataFiles:
+    """What the data files of a release are made from, and what they can reuse.
+
+    `reuse` names, per dataset, a previous build whose whole-table files of that dataset are
+    identical (the public table did not change). Parts (`gongshi.parts`) and past days' change files
+    whose fingerprint equals the one `previous_fingerprints` recorded are hard-linked from
+    `previous_build`. `fingerprints` is filled as the files are made (kept in the build record)."""
+
+    tables: dict[str, pa.Table]
+    digests: dict[str, pa.Array]
+    history: dict[str, dict[str, pa.Table]]
+    history_fingerprints: dict[str, str] = field(default_factory=dict)
+    parts_above: int = 100_000
+    reuse: dict[str, Path] = field(default_factory=dict)
+    previous_build: Path | None = None
+    previous_fingerprints: dict[str, str] = field(default_factory=dict)
+    fingerprints: dict[str, str] = field(default_factory=dict)
+
+    def parted(self, dataset: str) -> bool:
+        return parts.is_parted(self.tables[dataset], self.parts_above)
+
+
 def build_files(
     build: Path,
     catalog: dict[str, Dataset],
     day: str,
-    tables: dict[str, pa.Table],
-    change_history: dict[str, dict[str, pa.Table]],
+    data: DataFiles,
     base_url: str,
-    reuse: dict[str, Path] | None = None,
     site: Callable[[Path, dict[str, dict]], dict[str, str] | None] | None = None,
-    previous_build: Path | None = None,
 ) -> dict[str, dict]:
     """Write every file of a release into `build`; return path -> {bytes, sha256, media_type}.
 
-    `reuse` names, per dataset, a previous build whose files of that dataset are identical (the
-    public table did not change): those files are hard-linked, not written again. `site`, if given,
-    renders the website into the build once the data files and their metadata exist; pages it
-    hard-links from `previous_build` keep their recorded sha256.
+    Files that did not change are hard-linked from the previous build (see `DataFiles`). `site`, if
+    given, renders the website into the build once the data files and their metadata exist; pages
+    it hard-links from the previous build keep their recorded sha256.
     """
-    reuse = reuse or {}
     linked: dict[str, str] = {}  # hard-linked file -> its sha256 from the previous manifest
+    known = manifest_hashes(data.previous_build) if data.previous_build is not None else {}
     with progress.step("数据文件", unit="个文件") as bar:
-        written = _data_files(build, catalog, tables, change_history, reuse, linked, bar.advance)
+        written = _data_files(build, catalog, data, known, linked, bar.advance)
     files = {p: _describe(build / p, linked.get(p)) for p in written}
     for dataset in catalog.values():
         relative = f"datasets/{dataset.id}/schema-org.jsonld"
@@ -254,7 +308,7 @@ def build_files(
     files["datapackage.json"] = _describe(build / "datapackage.json")
     if site is not None:
         written_hashes = site(build, dict(files)) or {}
-        files |= _describe_rest(build, files, previous_build, written_hashes)
+        files |= _describe_rest(build, files, data.previous_build, written_hashes, known)
     write_manifest(build, day, files)
     return files
 
@@ -262,58 +316,95 @@ def build_files(
 def _data_files(
     build: Path,
     catalog: dict[str, Dataset],
-    tables: dict[str, pa.Table],
-    change_history: dict[str, dict[str, pa.Table]],
-    reuse: dict[str, Path],
+    data: DataFiles,
+    known: dict[str, str],
     linked: dict[str, str],
     advance: Callable[[int], None],
 ) -> list[str]:
-    """Every dataset in every format, the SQLite database and the change files; what was written."""
+    """Every dataset in every format (whole, or in parts), the SQLite database and the change files;
+    what was written or linked."""
     written: list[str] = []
+
+    def reused(relative: str, source: Path | None, hashes: dict[str, str]) -> bool:
+        if source is None or relative not in hashes or not (source / relative).is_file():
+            return False
+        (build / relative).parent.mkdir(parents=True, exist_ok=True)
+        link_or_copy(source / relative, build / relative)
+        linked[relative] = hashes[relative]
+        return True
+
     for dataset in catalog.values():
-        table, fields = tables[dataset.id], published_fields(dataset)
+        table, fields = data.tables[dataset.id], published_fields(dataset)
         folder = build / "datasets" / dataset.id
         folder.mkdir(parents=True, exist_ok=True)
-        source = reuse.get(dataset.id)
-        known = manifest_hashes(source) if source is not None else {}
+        if data.parted(dataset.id):
+            salt = ",".join(f.name for f in fields)
+            formats = [n for n in dataset.exports if n in parts.FORMATS]
+            (folder / "parts").mkdir(exist_ok=True)
+            for part in parts.split(table, data.digests[dataset.id], salt):
+                stem = part.stem(dataset.id)
+                data.fingerprints[stem] = part.fingerprint
+                same = data.previous_fingerprints.get(stem) == part.fingerprint
+                for name in formats:
+                    writer = writer_for(name)
+                    relative = stem + writer.SUFFIX
+                    if not (same and reused(relative, data.previous_build, known)):
+                        writer.write(part.rows, fields, build / relative)
+                    written.append(relative)
+                    advance(1)
+            continue
+        source = data.reuse.get(dataset.id)
+        hashes = manifest_hashes(source) if source is not None and source != data.previous_build else known
         for name in (n for n in dataset.exports if n != "sqlite"):
             writer = writer_for(name)
             if not writer.fits(table):
                 continue
             relative = f"datasets/{dataset.id}/{dataset.id}{writer.SUFFIX}"
-            if relative in known and (source / relative).is_file():
-                link_or_copy(source / relative, build / relative)
-                linked[relative] = known[relative]
-            else:
+            if not reused(relative, source, hashes):
                 writer.write(table, fields, build / relative)
             written.append(relative)
             advance(1)
     checkpoint("build:datasets_written")
-    in_database = {d.id: (tables[d.id], published_fields(d)) for d in catalog.values() if "sqlite" in d.exports}
+    in_database = {
+        d.id: (data.tables[d.id], published_fields(d))
+        for d in catalog.values()
+        if "sqlite" in d.exports and not data.parted(d.id)
+    }
     if in_database:
         write_database(in_database, build / FILE_NAME)
         written.append(FILE_NAME)
         advance(1)
     csv_writer, jsonl_writer = writer_for("csv"), writer_for("jsonl")
-    for change_day, per_dataset in sorted(change_history.items()):
+    for change_day, per_dataset in sorted(data.history.items()):
         for name, table in sorted(per_dataset.items()):
+            stem = f"changes/{change_day}/{name}"
+            fingerprint = data.history_fingerprints.get(stem)
+            if fingerprint is not None:
+                data.fingerprints[stem] = fingerprint
+            same = fingerprint is not None and data.previous_fingerprints.get(stem) == fingerprint
             for writer in (csv_writer, jsonl_writer):
-                relative = f"changes/{change_day}/{name}{writer.SUFFIX}"
+                relative = stem + writer.SUFFIX
                 (build / relative).parent.mkdir(parents=True, exist_ok=True)
-                writer.write(table, CHANGE_FIELDS, build / relative)
+                if not (same and reused(relative, data.previous_build, known)):
+                    writer.write(table, CHANGE_FIELDS, build / relative)
                 written.append(relative)
                 advance(1)
     return written
 
 
 def _describe_rest(
-    build: Path, known: dict[str, dict], previous: Path | None, written: dict[str, str] | None = None
+    build: Path,
+    known: dict[str, dict],
+    previous: Path | None,
+    written: dict[str, str] | None = None,
+    hashes: dict[str, str] | None = None,
 ) -> dict[str, dict]:
     """Every file under `build` not yet described; a file hard-linked from `previous` (an unchanged
-    page) keeps the sha256 the previous manifest recorded, and one whose sha256 was taken as it was
-    written (`written`) keeps that: neither is read again."""
+    page) keeps the sha256 the previous manifest recorded (`hashes`), and one whose sha256 was taken
+    as it was written (`written`) keeps that: neither is read again."""
     written = written or {}
-    hashes = manifest_hashes(previous) if previous is not None else {}
+    if hashes is None:
+        hashes = manifest_hashes(previous) if previous is not None else {}
     described = {}
     for path in sorted(p for p in build.rglob("*") if p.is_file()):
         relative = path.relative_to(build).as_posix()

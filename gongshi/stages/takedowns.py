@@ -20,8 +20,16 @@ from gongshi.snapshots import published_days
 from gongshi.stages import Json
 from gongshi.stages.checks import leak_gate
 from gongshi.stages.publish import install, switch, write_root_package
-from gongshi.stages.release import SiteStep, build_files, change_history, quality_history, verify_build
+from gongshi.stages.release import (
+    DataFiles,
+    SiteStep,
+    build_files,
+    change_history,
+    quality_history,
+    verify_build,
+)
 from gongshi.storage import write_parquet
+from gongshi.tables import row_digests
 from gongshi.takedown import audit, lifted, withdrawn
 
 
@@ -56,7 +64,7 @@ def run(settings: Settings, catalog: dict[str, Dataset], skip: str | None = None
             present = pc.is_in(table["record_id"], value_set=pa.array(sorted(ids), pa.string()))
             found |= set(table.filter(present)["record_id"].to_pylist())
             tables[name] = table.filter(pc.invert(present))
-        history = change_history(settings, catalog, day)
+        history, history_fingerprints = change_history(settings, catalog, day)
         raw_history = {d: {n: snapshots.table(layout.published_changes(d, n)) for n in catalog} for d in history}
         for d, per_dataset in history.items():
             for name, table in per_dataset.items():
@@ -67,10 +75,18 @@ def run(settings: Settings, catalog: dict[str, Dataset], skip: str | None = None
         old_build = public.builds / record.build
         staged = layout.new_build(day)
         quality = quality_history(settings, catalog, day, day)
-        site = SiteStep(settings, catalog, day, tables, history, old_build, record.site, quality)
-        files = build_files(
-            staged, catalog, day, tables, history, settings.base_url, site=site, previous_build=old_build
+        digests = {name: row_digests(table) for name, table in tables.items()}
+        site = SiteStep(settings, catalog, day, tables, history, old_build, record.site, quality, digests)
+        data = DataFiles(
+            tables,
+            digests,
+            history,
+            history_fingerprints,
+            settings.parts_above,
+            previous_build=old_build,
+            previous_fingerprints=record.parts,
         )
+        files = build_files(staged, catalog, day, data, settings.base_url, site=site)
         problems = [leak.describe() for leak in leak_gate(settings, catalog, staged).leaks] + verify_build(staged)
         if problems:
             raise ReleaseBlocked(f"撤下后重建的 {day} 发布未通过检查，未上线：" + "；".join(problems[:20]))
@@ -84,6 +100,7 @@ def run(settings: Settings, catalog: dict[str, Dataset], skip: str | None = None
                 write_parquet(table, layout.published_changes(d, name))
         before = record.files
         record.build, record.files, record.site = build.name, files, site.result.fingerprints
+        record.parts = data.fingerprints
         record.records = {n: t.num_rows for n, t in tables.items()}
         record.save(layout.published_record(day))
         audit(
