@@ -253,7 +253,7 @@ def dcat(catalog: dict[str, Dataset], day: str, files: dict[str, dict], base_url
         distributions = [
             {
                 "@type": "dcat:Distribution",
-                "dct:title": f"{dataset.title}{f'：{part} 首次公开的记录' if part else ''}（{path.rsplit('.', 1)[1].upper()}）",
+                "dct:title": _distribution_title(dataset, path, part),
                 "dcat:downloadURL": {"@id": root + quote(path)},
                 "dcat:accessURL": {"@id": root + quote(path)},
                 "dcat:mediaType": {"@id": MEDIA_TYPE_URI + info["media_type"]},
@@ -304,6 +304,11 @@ def dcat(catalog: dict[str, Dataset], day: str, files: dict[str, dict], base_url
         "dct:modified": {"@value": day, "@type": "xsd:date"},
         "dcat:dataset": datasets,
     }
+
+
+def _distribution_title(dataset: Dataset, path: str, part: str | None) -> str:
+    kind = path.rsplit(".", 1)[1].upper()
+    return f"{dataset.title}：{part} 首次公开的记录（{kind}）" if part else f"{dataset.title}（{kind}）"
 
 
 def schema_org(dataset: Dataset, day: str, files: dict[str, dict], base_url: str) -> dict:

@@ -22,7 +22,7 @@ from gongshi import parts
 from gongshi.stages import run_day
 from gongshi.tables import row_digests
 
-from .conftest import DAY1, DAY2, deliver
+from .conftest import DAY1, DAY2
 
 
 def _table(rows: list[tuple[str, str, str]]) -> pa.Table:
@@ -112,7 +112,9 @@ def test_parts_together_are_the_published_table(parted):
         csv_rows = []
         for path in _parts(builds[DAY2], dataset, ".csv"):
             csv_rows += list(csv.DictReader(io.StringIO(path.read_text("utf-8-sig"))))
-        jsonl_rows = [json.loads(line) for p in _parts(builds[DAY2], dataset, ".jsonl") for line in p.open(encoding="utf-8")]
+        jsonl_rows = [
+            json.loads(line) for p in _parts(builds[DAY2], dataset, ".jsonl") for line in p.open(encoding="utf-8")
+        ]
         assert len(csv_rows) == len(jsonl_rows) == table.num_rows
         # a dataset in parts has no whole-table files and is not in the SQLite database
         assert not (builds[DAY2] / "datasets" / dataset / f"{dataset}.csv").exists()
@@ -131,8 +133,8 @@ def test_unchanged_parts_and_past_change_files_are_hard_links(parted):
         assert (builds[DAY2] / f"changes/{DAY1}/honour_list{suffix}").stat().st_ino == first.stat().st_ino
 
 
-def test_a_part_is_written_again_when_one_of_its_records_changes(parted, tmp_path):
-    settings, builds = parted
+def test_a_part_is_written_again_when_one_of_its_records_changes(parted):
+    _, builds = parted
     # blacklist day 2 removes listings made on day 1: day 1's part must be new, with the removal in it
     before = builds[DAY1] / f"datasets/blacklist_entries/parts/blacklist_entries-{DAY1}.parquet"
     after = builds[DAY2] / f"datasets/blacklist_entries/parts/blacklist_entries-{DAY1}.parquet"
@@ -178,3 +180,31 @@ def test_small_datasets_keep_whole_files(published_demo):
     assert (latest / "datasets/inspection_results/inspection_results.csv").is_file()
     assert not (latest / "datasets/inspection_results/parts").exists()
     assert replace(published_demo).parts_above == 100_000
+
+
+def test_the_readme_recipes_make_the_whole_table(parted, tmp_path):
+    """The README's DuckDB statement and shell line, run in a release of parts."""
+    import re
+    import shutil
+
+    import duckdb
+
+    from gongshi.paths import PROJECT_ROOT
+
+    settings, builds = parted
+    readme = (PROJECT_ROOT / "README.md").read_text("utf-8")
+    section = readme[readme.index("**Large datasets come in parts.**") :]
+    copy = re.search(r"(COPY \(.*?\)\s+TO '.*?' \(HEADER\);)", section, re.S).group(1)
+    release = tmp_path / "release"
+    shutil.copytree(builds[DAY2], release)
+    duckdb.connect().execute(
+        f"SET file_search_path = '{release}'; " + copy.replace("'inspection_results.csv'", f"'{release}/whole.csv'")
+    )
+    table = pq.read_table(settings.layout.published_table(DAY2, "inspection_results"))
+    whole = list(csv.DictReader((release / "whole.csv").open(encoding="utf-8-sig")))
+    assert sorted(r["record_id"] for r in whole) == sorted(table["record_id"].to_pylist())
+    line = re.search(r"`(head -n 1 .*? >> whole\.csv)`", section).group(1)
+    folder = release / "datasets/inspection_results"
+    subprocess.run(["bash", "-c", line], cwd=folder, check=True)
+    shell = list(csv.DictReader((folder / "whole.csv").open(encoding="utf-8-sig")))
+    assert sorted(r["record_id"] for r in shell) == sorted(table["record_id"].to_pylist())

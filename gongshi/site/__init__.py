@@ -243,9 +243,7 @@ class SiteBuilder:
 
     def build_all(self) -> SiteResult:
         self.static()
-        views = {
-            d.id: TableView(self.tables.get(d.id), d, self.digests.get(d.id)) for d in ordered(self.catalog)
-        }
+        views = {d.id: TableView(self.tables.get(d.id), d, self.digests.get(d.id)) for d in ordered(self.catalog)}
         started = dt.datetime.now()
         self.entities(views)
         self.result.entity_seconds = (dt.datetime.now() - started).total_seconds()

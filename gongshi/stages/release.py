@@ -219,9 +219,11 @@ def change_history(
                     continue
                 table = pq.read_table(path)
                 scrubbed = scrub_changes(table, withdrawn(layout, name))
-                removed = sorted(set(table["record_id"].to_pylist()) - set(scrubbed["record_id"].to_pylist())) if (
-                    scrubbed.num_rows != table.num_rows
-                ) else []
+                removed = (
+                    sorted(set(table["record_id"].to_pylist()) - set(scrubbed["record_id"].to_pylist()))
+                    if (scrubbed.num_rows != table.num_rows)
+                    else []
+                )
                 fingerprints[f"changes/{past}/{name}"] = changes_fingerprint(path, removed)
                 history[past][name] = scrubbed
     if today is not None:
