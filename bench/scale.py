@@ -201,6 +201,11 @@ def main() -> None:
     parser.add_argument("--next", type=int, default=10_000)
     parser.add_argument("--work", type=Path, default=None, help="working directory (default: a temporary one)")
     parser.add_argument("--keep", action="store_true", help="keep the working directory")
+    parser.add_argument(
+        "--next-only",
+        action="store_true",
+        help="with --work of an earlier --keep run: restore its state after day 1 and time only the next day",
+    )
     parser.add_argument("--_day", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
@@ -223,7 +228,21 @@ def main() -> None:
                 [*gongshi, *sample, "--records", str(args.records), "--start", "2026-11-01", "--seed", "1"], check=True
             )
             (inbox / ".day1").touch()
-        for day, records, seed in (("2026-11-01", args.records, 1), ("2026-11-02", args.next, 2)):
+        saved = work / "after-day1"
+        days = (("2026-11-01", args.records, 1), ("2026-11-02", args.next, 2))
+        if args.next_only:
+            if not saved.is_dir():
+                raise SystemExit(f"no saved state after day 1 in {saved}: run once with --work {work} --keep")
+            for name in ("state", "public"):
+                shutil.rmtree(work / name, ignore_errors=True)
+                subprocess.run(["cp", "-a", str(saved / name), str(work / name)], check=True)
+            days = days[1:]
+        for day, records, seed in days:
+            if day == "2026-11-02" and args.keep and not args.next_only:
+                shutil.rmtree(saved, ignore_errors=True)
+                saved.mkdir()
+                for name in ("state", "public"):  # a copy to time the next day again (--next-only)
+                    subprocess.run(["cp", "-a", str(work / name), str(saved / name)], check=True)
             if day == "2026-11-02" and not (inbox / ".day2").exists():
                 extra = work / "next-inbox"
                 shutil.rmtree(extra, ignore_errors=True)
