@@ -267,6 +267,8 @@ class ListPage(_Strict):
     rows: str  # the dataset's row template (in its folder, under site/)
     where: Where = Field(default_factory=dict)
     flag: str | None = None
+    # Lead with -first_published (or -last_updated, for a list records join when they change, such as
+    # removals): a day's records then land on the newest page and the numbered pages stay the same.
     order: list[str]
     empty: str = "目前没有记录。"
     nav: str | None = None  # its label in the site's navigation, if it is there
