@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import unicodedata
@@ -24,9 +25,40 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class Contact(_Strict):
+    """An office's public contact (never a person's): for DCAT's contact point and the site."""
+
+    name: str
+    url: str | None = None
+    email: str | None = None
+    phone: str | None = None
+
+
 class Publisher(_Strict):
     name: str
     url: str
+    contact: Contact | None = None
+
+
+class Place(_Strict):
+    name: str
+    uri: str  # a GeoNames or administrative-division URI
+    bbox: str | None = None  # WKT, WGS 84
+    centroid: str | None = None  # WKT, WGS 84
+
+
+class CatalogueInfo(_Strict):
+    """The release as a whole (datasets/catalog.yaml): what the Data Package, DCAT and schema.org say
+    about the catalogue; each dataset's own publisher and licence are in its dataset.yaml."""
+
+    title: str
+    description: str
+    publisher: Publisher
+    licence: Licence
+    spatial: Place
+    publisher_type: str = "RegionalAuthority"  # ADMS publisher type of every publisher here
+    keywords: list[str] = Field(default_factory=list)
+    language: str = "zh-CN"
 
 
 class Licence(_Strict):
@@ -372,12 +404,21 @@ PUBLIC_META_FIELDS = ("record_id", "status", "first_published", "last_updated", 
 EXPORT_FORMATS = ("csv", "parquet", "jsonl", "xlsx", "sqlite")
 
 
+# The EU data theme vocabulary (DCAT-AP's dcat:theme): the codes a dataset may name.
+DATA_THEMES = ("AGRI", "ECON", "EDUC", "ENER", "ENVI", "GOVE", "HEAL", "INTR", "JUST", "REGI", "SOCI", "TECH", "TRAN")
+
+
 class Dataset(_Strict):
     id: str
     title: str
     description: str
     publisher: Publisher
     licence: Licence
+    # The date field a record's information arises on (inspection, decision, recognition): the
+    # dataset's temporal coverage is the span of these dates.
+    arises_on: str | None = None
+    themes: list[Literal[DATA_THEMES]] = Field(default_factory=lambda: ["GOVE"])  # type: ignore[valid-type]
+    keywords: list[str] = Field(default_factory=list)
     primary_key: list[str]
     record_prefix: str = Field(pattern="^[a-z]{1,3}$")
     publicity_period: PublicityPeriod | None
@@ -437,6 +478,10 @@ class Dataset(_Strict):
             referenced += [*self.removal.match_on, *self.removal.listing_required]
         referenced += [rule.when_empty for rule in self.flags.values()]
         referenced += [p.not_before for p in self.fields.values() if p.not_before]
+        if self.arises_on:
+            referenced.append(self.arises_on)
+            if self.arises_on in self.fields and self.fields[self.arises_on].kind != "date":
+                problems.append(f"arises_on {self.arises_on!r} is not a date field")
         referenced += [p.generalise.when.field for p in self.fields.values() if p.generalise and p.generalise.when]
         for name, rule in self.required_when.items():
             referenced += [name, rule.field]
@@ -500,6 +545,26 @@ def load_dataset(directory: Path) -> Dataset:
     if spec.get("id") != directory.name:
         raise ValueError(f"{directory}/dataset.yaml: id {spec.get('id')!r} must equal the folder name")
     return Dataset(**spec, directory=directory, table_schema=schema)
+
+
+CATALOGUE_FILE = "catalog.yaml"
+
+
+def load_catalogue_info(root: Path | None = None) -> CatalogueInfo:
+    """`root`/catalog.yaml (default: the project's datasets/)."""
+    path = (root or DATASETS_DIR) / CATALOGUE_FILE
+    return CatalogueInfo(**yaml.safe_load(path.read_text(encoding="utf-8")))
+
+
+def catalogue_info(catalog: dict[str, Dataset]) -> CatalogueInfo:
+    """The catalogue.yaml beside the datasets of `catalog`."""
+    roots = {d.directory.parent for d in catalog.values()}
+    return _catalogue_info_at(min(roots) if roots else DATASETS_DIR)
+
+
+@functools.lru_cache(maxsize=8)
+def _catalogue_info_at(root: Path) -> CatalogueInfo:
+    return load_catalogue_info(root)
 
 
 def load_catalog(root: Path | None = None) -> dict[str, Dataset]:

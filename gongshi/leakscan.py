@@ -403,15 +403,33 @@ def _cbor_strings(value) -> list[str]:
     return strings
 
 
+FTS5_SHADOWS = ("_data", "_idx", "_docsize", "_config")
+
+
 def _scan_sqlite(scanner: _Scanner, path: Path, relative: str) -> None:
+    """Every cell of every table and view, as text (bytes that are not UTF-8 replaced, not skipped).
+    A full-text index (FTS5) is not read through its virtual table, nor are its index structures:
+    its text is in a table of the file that is read — the table it indexes (`content=`), or its own
+    `<name>_content`."""
     connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    connection.text_factory = lambda data: data.decode("utf-8", errors="replace")
     try:
-        tables = [r[0] for r in connection.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")]
-        for table in tables:
+        schema = connection.execute("SELECT name, type, sql FROM sqlite_master WHERE type IN ('table', 'view')")
+        entries = {name: (kind, sql or "") for name, kind, sql in schema}
+        skipped = set()
+        for name, (_, sql) in entries.items():
+            if re.match(r"\s*CREATE\s+VIRTUAL\s+TABLE\b.*\bUSING\s+fts5\s*\(", sql, re.IGNORECASE | re.DOTALL):
+                content = re.search(r"\bcontent\s*=\s*'([^']*)'", sql, re.IGNORECASE)
+                indexed = content.group(1) if content and content.group(1) else f"{name}_content"
+                if entries.get(indexed, ("",))[0] == "table":
+                    skipped |= {name, *(name + suffix for suffix in FTS5_SHADOWS)}
+        for table in (t for t in entries if t not in skipped):
+            kind, sql = entries[table]
+            rowid = "NULL" if kind == "view" or re.search(r"WITHOUT\s+ROWID", sql, re.IGNORECASE) else "rowid"
             columns = [r[1] for r in connection.execute(f'PRAGMA table_info("{table}")')]
             for column in columns:
                 rows = connection.execute(
-                    f'SELECT rowid, CAST("{column}" AS TEXT) FROM "{table}" WHERE {_sqlite_prefilter(column)}'
+                    f'SELECT {rowid}, CAST("{column}" AS TEXT) FROM "{table}" WHERE {_sqlite_prefilter(column)}'
                 ).fetchall()
                 if rows:
                     ids = [r[0] for r in rows]

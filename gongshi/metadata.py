@@ -4,9 +4,11 @@ engines. Everything here is derived from datasets/*/ and the files of the releas
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from urllib.parse import quote
 
-from gongshi.catalog import Dataset, SchemaField
+from gongshi.catalog import Contact, Dataset, SchemaField, catalogue_info
 from gongshi.redaction import public_fields
 
 CHANGES = ("added", "removed", "corrected", "expired", "withdrawn", "retracted")
@@ -18,14 +20,8 @@ CHANGE_LABELS = {
     "withdrawn": "撤下",
     "retracted": "撤回报送",
 }
-PACKAGE_TITLE = "江苏省事中事后监管公示数据：双随机抽查结果、经营异常名录与严重违法失信名单、行政审批事项调整"
-PACKAGE_DESCRIPTION = (
-    "依据《省政府关于深化行政审批制度改革加强事中事后监管的意见》公开的数据，由 gongshi 每日从各部门报送中校验、"
-    "脱敏后发布。每个数据集提供 CSV（Excel 可直接打开）、Parquet、JSON Lines、XLSX 格式，以及包含全部数据集的 "
-    "SQLite 数据库；changes/ 目录为每日变更。"
-)
 MEDIA_TYPE_URI = "https://www.iana.org/assignments/media-types/"
-UNSTREAMED = {"parquet"}
+SELF_DESCRIBED = {"parquet"}  # described as file resources in the Data Package (see `datapackage`)
 PAGE_DISTRIBUTIONS = 12  # schema.org distributions embedded in a dataset's page
 RECORD_ID_PATTERN = "^[a-z]{1,3}[a-p]{16}$"
 
@@ -174,23 +170,29 @@ def datapackage(catalog: dict[str, Dataset], day: str, files: dict[str, dict], p
                 "licenses": [_licence(dataset)],
                 "sources": [_source(dataset)],
             }
-            if suffix in UNSTREAMED:
-                # frictionless reads these through pyarrow, not as a byte stream, so it cannot check
-                # their size and hash: those are in manifest.json, SHA256SUMS and the DCAT record.
-                del resource["bytes"], resource["hash"]
+            if suffix in SELF_DESCRIBED:
+                # frictionless reads Parquet through pyarrow, not as a byte stream, and then cannot
+                # check a table resource's bytes and hash; as a file resource it checks both, and the
+                # file carries its own schema (with each field's title and description).
+                resource["type"] = "file"
+                del resource["schema"], resource["encoding"]
+                resource["description"] += (
+                    " 字段及其中文名称、说明保存在 Parquet 文件自身的元数据中（与同名 CSV 的表结构一致）。"
+                )
             resources.append(resource)
-        change_path = f"changes/{day}/{dataset.id}.csv"
-        if change_path in files:
-            info = files[change_path]
+        for change_path, info in sorted(files.items()):
+            if not (change_path.startswith("changes/") and change_path.endswith(f"/{dataset.id}.csv")):
+                continue
+            change_day = change_path.split("/")[1]
             resources.append(
                 {
-                    "name": f"{dataset.id}-changes",
+                    "name": f"{dataset.id}-changes-{change_day}",
                     "type": "table",
                     "path": prefix + change_path,
                     "format": "csv",
                     "mediatype": "text/csv",
                     "encoding": "utf-8",
-                    "title": f"{dataset.title}：{day} 变更",
+                    "title": f"{dataset.title}：{change_day} 变更",
                     "bytes": info["bytes"],
                     "hash": f"sha256:{info['sha256']}",
                     "schema": table_schema(CHANGE_FIELDS),
@@ -212,22 +214,15 @@ def datapackage(catalog: dict[str, Dataset], day: str, files: dict[str, dict], p
             }
         )
     datasets = list(catalog.values())
+    info = catalogue_info(catalog)
     return {
         "name": "gongshi-jiangsu",
-        "title": PACKAGE_TITLE,
-        "description": PACKAGE_DESCRIPTION,
+        "title": info.title,
+        "description": info.description,
         "version": day,
         "created": f"{day}T00:00:00+08:00",
-        "keywords": [
-            "双随机一公开",
-            "抽查结果",
-            "经营异常名录",
-            "严重违法失信名单",
-            "行政审批",
-            "事中事后监管",
-            "江苏",
-        ],
-        "licenses": [_licence(datasets[0])] if datasets else [],
+        "keywords": info.keywords,
+        "licenses": [{"name": info.licence.name, "path": info.licence.path, "title": info.licence.title}],
         "sources": _unique([_source(d) for d in datasets]),
         "resources": resources,
     }
@@ -245,63 +240,230 @@ def _unique(items: list[dict]) -> list[dict]:
     return [dict(t) for t in dict.fromkeys(tuple(sorted(i.items())) for i in items)]
 
 
-def dcat(catalog: dict[str, Dataset], day: str, files: dict[str, dict], base_url: str) -> dict:
-    """A DCAT-AP style catalogue in JSON-LD, with absolute download URLs of the dated release."""
-    root = f"{base_url.rstrip('/')}/releases/{day}/"
+# Vocabularies DCAT-AP 3 asks for (EU Publications Office authority tables, IANA media types, SPDX).
+EU_AUTHORITY = "http://publications.europa.eu/resource/authority/"
+FILE_TYPES = {
+    "csv": "CSV",
+    "parquet": "PARQUET",
+    "jsonl": "JSON",  # the EU file-type table has no JSON Lines
+    "xlsx": "XLSX",
+    "sqlite": "OCTET",  # nor SQLite: an octet stream, with its IANA media type beside
+    "jsonld": "JSON_LD",
+    "json": "JSON",
+}
+# IANA registered types only (JSON Lines has none registered: its distributions give the format only).
+IANA_TYPES = {
+    "text/csv",
+    "application/vnd.apache.parquet",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "application/vnd.sqlite3",
+    "application/json",
+    "application/ld+json",
+}
+LANGUAGES = {"zh-CN": "ZHO", "zh": "ZHO", "en": "ENG"}
+# The EU data themes' preferred labels (English, as the vocabulary gives them).
+THEME_LABELS = {
+    "AGRI": "Agriculture, fisheries, forestry and food",
+    "ECON": "Economy and finance",
+    "EDUC": "Education, culture and sport",
+    "ENER": "Energy",
+    "ENVI": "Environment",
+    "GOVE": "Government and public sector",
+    "HEAL": "Health",
+    "INTR": "International issues",
+    "JUST": "Justice, legal system and public safety",
+    "REGI": "Regions and cities",
+    "SOCI": "Population and society",
+    "TECH": "Science and technology",
+    "TRAN": "Transport",
+}
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """What the records of a dataset span: the dates their information arose on."""
+
+    start: str | None = None
+    end: str | None = None
+
+
+def coverage(dataset: Dataset, table) -> Coverage:
+    """The first and last `arises_on` date among `table`'s records."""
+    if not dataset.arises_on or dataset.arises_on not in table.column_names or not table.num_rows:
+        return Coverage()
+    import pyarrow.compute as pc
+
+    bounds = pc.min_max(table[dataset.arises_on])
+    low, high = bounds["min"].as_py(), bounds["max"].as_py()
+    return Coverage(str(low) if low else None, str(high) if high else None)
+
+
+def _iri(uri: str, kind: str) -> dict:
+    return {"@id": uri, "@type": kind}
+
+
+def _text(value: str, language: str) -> dict:
+    return {"@value": value, "@language": language}
+
+
+def _date(value: str) -> dict:
+    return {"@value": value, "@type": "xsd:date"}
+
+
+def _licence_document(path: str) -> dict:
+    """A licence, typed as DCAT-AP asks (ADMS licence type: these licences ask for attribution)."""
+    return _iri(path, "dct:LicenseDocument") | {
+        "dct:type": _iri("http://purl.org/adms/licencetype/Attribution", "skos:Concept")
+        | {"skos:prefLabel": _text("Attribution", "en")}
+    }
+
+
+def _agent(publisher, kind: str) -> dict:
+    return {
+        "@id": publisher.url,
+        "@type": "foaf:Agent",
+        "foaf:name": publisher.name,
+        "dct:type": _iri(f"http://purl.org/adms/publishertype/{kind}", "skos:Concept")
+        | {"skos:prefLabel": _text(re.sub(r"(?<!^)([A-Z])", r" \1", kind), "en")},
+    }
+
+
+def _contact(publisher) -> dict:
+    contact = publisher.contact or Contact(name=publisher.name, url=publisher.url)
+    point = {"@type": ["vcard:Kind", "vcard:Organization"], "vcard:fn": contact.name}
+    if contact.url:
+        point["vcard:hasURL"] = {"@id": contact.url}
+    if contact.email:
+        point["vcard:hasEmail"] = {"@id": f"mailto:{contact.email}"}
+    if contact.phone:
+        point["vcard:hasTelephone"] = {"@id": f"tel:{contact.phone.replace(' ', '')}"}
+    return point
+
+
+def _distribution(root: str, path: str, info: dict, title: str, licence: str, issued: str) -> dict:
+    suffix = path.rsplit(".", 1)[1]
+    distribution = {
+        "@type": "dcat:Distribution",
+        "dct:title": title,
+        "dct:description": f"{title}。文件 {path}，{info['bytes']} 字节，SHA-256 {info['sha256']}。",
+        # a dated release's files never change once out: stable as long as the release is retained
+        "dcatap:availability": _iri(f"{EU_AUTHORITY}planned-availability/STABLE", "skos:Concept")
+        | {"skos:prefLabel": _text("stable", "en")},
+        "dcat:accessURL": {"@id": root + quote(path)},
+        "dcat:downloadURL": {"@id": root + quote(path)},
+        "dct:format": _iri(f"{EU_AUTHORITY}file-type/{FILE_TYPES.get(suffix, 'OCTET')}", "dct:MediaTypeOrExtent"),
+        "dcat:byteSize": {"@value": str(info["bytes"]), "@type": "xsd:nonNegativeInteger"},
+        "spdx:checksum": {
+            "@type": "spdx:Checksum",
+            "spdx:algorithm": _iri("http://spdx.org/rdf/terms#checksumAlgorithm_sha256", "spdx:ChecksumAlgorithm"),
+            "spdx:checksumValue": {"@value": info["sha256"], "@type": "xsd:hexBinary"},
+        },
+        "dct:license": _licence_document(licence),
+        "dct:issued": _date(issued),
+    }
+    if info["media_type"] in IANA_TYPES:
+        distribution["dcat:mediaType"] = _iri(MEDIA_TYPE_URI + info["media_type"], "dct:MediaType")
+    return distribution
+
+
+def dcat(
+    catalog: dict[str, Dataset],
+    day: str,
+    files: dict[str, dict],
+    base_url: str,
+    coverages: dict[str, Coverage] | None = None,
+    first_release: str | None = None,
+) -> dict:
+    """The catalogue in DCAT-AP 3 (JSON-LD): every dataset with its publisher, contact point, themes,
+    temporal and spatial coverage, and as distributions every file of it a portal would offer — each
+    format or part, the SQLite database it is in, and the change files of every retained day —
+    with absolute URLs of the dated release. Checked against the official SHACL shapes in the tests."""
+    info = catalogue_info(catalog)
+    base = base_url.rstrip("/")
+    root = f"{base}/releases/{day}/"
+    language = LANGUAGES.get(info.language, "ZHO")
+    lang = info.language
+    linguistic = _iri(f"{EU_AUTHORITY}language/{language}", "dct:LinguisticSystem")
+    spatial = {"@id": info.spatial.uri, "@type": "dct:Location", "skos:prefLabel": _text(info.spatial.name, lang)}
+    if info.spatial.bbox:
+        spatial["dcat:bbox"] = {"@value": info.spatial.bbox, "@type": "gsp:wktLiteral"}
+    if info.spatial.centroid:
+        spatial["dcat:centroid"] = {"@value": info.spatial.centroid, "@type": "gsp:wktLiteral"}
+    first_release = first_release or day
+    coverages = coverages or {}
     datasets = []
     for dataset in catalog.values():
+        licence = dataset.licence.path
         distributions = [
-            {
-                "@type": "dcat:Distribution",
-                "dct:title": _distribution_title(dataset, path, part),
-                "dcat:downloadURL": {"@id": root + quote(path)},
-                "dcat:accessURL": {"@id": root + quote(path)},
-                "dcat:mediaType": {"@id": MEDIA_TYPE_URI + info["media_type"]},
-                "dct:format": path.rsplit(".", 1)[1].upper(),
-                "dcat:byteSize": {"@value": str(info["bytes"]), "@type": "xsd:nonNegativeInteger"},
-                "spdx:checksum": {
-                    "@type": "spdx:Checksum",
-                    "spdx:algorithm": {"@id": "spdx:checksumAlgorithm_sha256"},
-                    "spdx:checksumValue": info["sha256"],
-                },
-                "dct:license": {"@id": dataset.licence.path},
-            }
-            for path, info, part in download_files(dataset, files)
+            _distribution(root, path, i, _distribution_title(dataset, path, part), licence, part or day)
+            for path, i, part in download_files(dataset, files)
         ]
-        datasets.append(
-            {
-                "@id": f"{base_url.rstrip('/')}/latest/datasets/{dataset.id}/",
-                "@type": "dcat:Dataset",
-                "dct:identifier": dataset.id,
-                "dct:title": {"@value": dataset.title, "@language": "zh-CN"},
-                "dct:description": {"@value": dataset.description, "@language": "zh-CN"},
-                "dct:publisher": {
-                    "@type": "foaf:Organization",
-                    "foaf:name": dataset.publisher.name,
-                    "foaf:homepage": {"@id": dataset.publisher.url},
-                },
-                "dct:license": {"@id": dataset.licence.path},
-                "dct:modified": {"@value": day, "@type": "xsd:date"},
-                "dct:language": {"@id": "http://publications.europa.eu/resource/authority/language/ZHO"},
-                "dct:accrualPeriodicity": {"@id": "http://publications.europa.eu/resource/authority/frequency/DAILY"},
-                "dct:spatial": {"@value": "江苏省", "@language": "zh-CN"},
-                "dcat:keyword": [dataset.title, "江苏", "公示"],
-                "dcat:distribution": distributions,
+        parted = any(part for _, _, part in download_files(dataset, files))
+        if "gongshi.sqlite" in files and "sqlite" in dataset.exports and not parted:
+            title = f"{dataset.title}（SQLite 数据库 gongshi.sqlite 中的表 {dataset.id}）"
+            distributions.append(_distribution(root, "gongshi.sqlite", files["gongshi.sqlite"], title, licence, day))
+        for path, i in sorted(files.items()):
+            if path.startswith("changes/") and path.rsplit("/", 1)[-1].split(".")[0] == dataset.id:
+                change_day = path.split("/")[1]
+                kind = path.rsplit(".", 1)[1].upper()
+                title = f"{dataset.title}：{change_day} 变更（{kind}）"
+                distributions.append(_distribution(root, path, i, title, licence, change_day))
+        record = {
+            "@id": f"{base}/latest/datasets/{dataset.id}/",
+            "@type": "dcat:Dataset",
+            "dct:identifier": dataset.id,
+            "dct:title": _text(dataset.title, lang),
+            "dct:description": _text(dataset.description, lang),
+            "dct:publisher": _agent(dataset.publisher, info.publisher_type),
+            "dcat:contactPoint": _contact(dataset.publisher),
+            "dct:issued": _date(first_release),
+            "dct:modified": _date(day),
+            "dct:language": linguistic,
+            "dct:accrualPeriodicity": _iri(f"{EU_AUTHORITY}frequency/DAILY", "dct:Frequency"),
+            "dct:spatial": spatial,
+            "dcat:theme": [
+                _iri(f"{EU_AUTHORITY}data-theme/{t}", "skos:Concept") | {"skos:prefLabel": _text(THEME_LABELS[t], "en")}
+                for t in dataset.themes
+            ],
+            "dcat:keyword": [_text(k, lang) for k in [dataset.title, *dataset.keywords, info.spatial.name]],
+            "dcat:landingPage": _iri(f"{base}/latest/datasets/{dataset.id}/", "foaf:Document"),
+            "dcat:distribution": distributions,
+        }
+        span = coverages.get(dataset.id, Coverage())
+        if span.start and span.end:
+            record["dct:temporal"] = {
+                "@type": "dct:PeriodOfTime",
+                "dcat:startDate": _date(span.start),
+                "dcat:endDate": _date(span.end),
             }
-        )
+        datasets.append(record)
     return {
         "@context": {
             "dcat": "http://www.w3.org/ns/dcat#",
+            "dcatap": "http://data.europa.eu/r5r/",
             "dct": "http://purl.org/dc/terms/",
+            "gsp": "http://www.opengis.net/ont/geosparql#",
             "foaf": "http://xmlns.com/foaf/0.1/",
+            "skos": "http://www.w3.org/2004/02/skos/core#",
             "spdx": "http://spdx.org/rdf/terms#",
+            "vcard": "http://www.w3.org/2006/vcard/ns#",
             "xsd": "http://www.w3.org/2001/XMLSchema#",
         },
-        "@id": f"{base_url.rstrip('/')}/latest/dcat.jsonld",
+        "@id": f"{base}/latest/dcat.jsonld",
         "@type": "dcat:Catalog",
-        "dct:title": {"@value": PACKAGE_TITLE, "@language": "zh-CN"},
-        "dct:description": {"@value": PACKAGE_DESCRIPTION, "@language": "zh-CN"},
-        "dct:modified": {"@value": day, "@type": "xsd:date"},
+        "dct:title": _text(info.title, lang),
+        "dct:description": _text(info.description, lang),
+        "dct:publisher": _agent(info.publisher, info.publisher_type),
+        "dcat:contactPoint": _contact(info.publisher),
+        "dct:license": _licence_document(info.licence.path),
+        "dct:issued": _date(first_release),
+        "dct:modified": _date(day),
+        "dct:language": linguistic,
+        "dct:spatial": spatial,
+        "foaf:homepage": _iri(f"{base}/latest/", "foaf:Document"),
+        "dcat:themeTaxonomy": _iri(f"{EU_AUTHORITY}data-theme", "skos:ConceptScheme")
+        | {"dct:title": _text("Data theme", "en")},
+        "dcat:keyword": [_text(k, lang) for k in info.keywords],
         "dcat:dataset": datasets,
     }
 
@@ -311,31 +473,96 @@ def _distribution_title(dataset: Dataset, path: str, part: str | None) -> str:
     return f"{dataset.title}：{part} 首次公开的记录（{kind}）" if part else f"{dataset.title}（{kind}）"
 
 
-def schema_org(dataset: Dataset, day: str, files: dict[str, dict], base_url: str) -> dict:
-    """schema.org `Dataset` markup for search engines (embedded in the dataset's page)."""
-    root = f"{base_url.rstrip('/')}/releases/{day}/"
-    return {
+def schema_org(dataset: Dataset, day: str, files: dict[str, dict], base_url: str, span: Coverage | None = None) -> dict:
+    """schema.org `Dataset` markup for search engines (embedded in the dataset's page), with what
+    Google's Dataset rich result recommends."""
+    info = catalogue_info(catalog={dataset.id: dataset})
+    base = base_url.rstrip("/")
+    root = f"{base}/releases/{day}/"
+    publisher = {"@type": "GovernmentOrganization", "name": dataset.publisher.name, "url": dataset.publisher.url}
+    markup = {
         "@context": "https://schema.org",
         "@type": "Dataset",
         "name": dataset.title,
         "description": dataset.description,
-        "url": f"{base_url.rstrip('/')}/latest/datasets/{dataset.id}/",
+        "url": f"{base}/latest/datasets/{dataset.id}/",
+        "sameAs": f"{base}/releases/{day}/datasets/{dataset.id}/",
         "identifier": dataset.id,
-        "inLanguage": "zh-CN",
+        "keywords": [dataset.title, *dataset.keywords, info.spatial.name],
+        "inLanguage": info.language,
         "isAccessibleForFree": True,
         "license": dataset.licence.path,
         "dateModified": day,
-        "spatialCoverage": {"@type": "Place", "name": "江苏省"},
-        "creator": {"@type": "GovernmentOrganization", "name": dataset.publisher.name, "url": dataset.publisher.url},
-        "variableMeasured": [f.title for f in published_fields(dataset)],
+        "spatialCoverage": {"@type": "Place", "name": info.spatial.name, "sameAs": info.spatial.uri},
+        "creator": publisher,
+        "publisher": publisher,
+        "includedInDataCatalog": {
+            "@type": "DataCatalog",
+            "name": info.title,
+            "url": f"{base}/latest/",
+            "publisher": {"@type": "GovernmentOrganization", "name": info.publisher.name, "url": info.publisher.url},
+        },
+        "variableMeasured": [
+            {"@type": "PropertyValue", "name": f.name, "description": f.title} for f in published_fields(dataset)
+        ],
         "distribution": [
             {
                 "@type": "DataDownload",
-                "encodingFormat": info["media_type"],
+                "encodingFormat": i["media_type"],
                 "contentUrl": root + quote(path),
-                "contentSize": str(info["bytes"]),
+                "contentSize": str(i["bytes"]),
             }
             # on the dataset's page: the whole files, or the newest parts (dcat.jsonld lists all)
-            for path, info, _ in download_files(dataset, files)[:PAGE_DISTRIBUTIONS]
+            for path, i, _ in download_files(dataset, files)[:PAGE_DISTRIBUTIONS]
         ],
+    }
+    if span is not None and span.start and span.end:
+        markup["temporalCoverage"] = f"{span.start}/{span.end}"
+    return markup
+
+
+DATASETTE_METADATA = "gongshi.metadata.json"
+
+
+def search_columns(dataset: Dataset) -> list[str]:
+    """The columns of a dataset's full-text index in the SQLite database: its names and codes."""
+    columns = [label_field(dataset)]
+    entity = dataset.site.entity
+    if entity is not None and entity.credit_code not in columns:
+        columns.append(entity.credit_code)
+    return columns
+
+
+def datasette_metadata(catalog: dict[str, Dataset], in_database: list[str], search: dict[str, list[str]]) -> dict:
+    """Datasette's metadata for gongshi.sqlite (`datasette gongshi.sqlite -m gongshi.metadata.json`):
+    titles, descriptions, licence and source of the database and each table, every column's Chinese
+    title, and the full-text index `_search` uses."""
+    info = catalogue_info(catalog)
+    tables = {}
+    for name in in_database:
+        dataset = catalog[name]
+        tables[name] = {
+            "title": dataset.title,
+            "description": dataset.description,
+            "license": dataset.licence.title,
+            "license_url": dataset.licence.path,
+            "source": dataset.publisher.name,
+            "source_url": dataset.publisher.url,
+            "columns": {
+                f.name: f"{f.title}：{f.description}" if f.description else f.title for f in published_fields(dataset)
+            },
+            "label_column": label_field(dataset),
+            "sort_desc": "first_published",
+        }
+        if search.get(name):
+            tables[name] |= {"fts_table": f"{name}_fts", "fts_pk": "rowid"}
+    tables["_fields"] = {"title": "数据字典", "description": "每个数据集每一列的中文名称、说明和类型。"}
+    return {
+        "title": info.title,
+        "description": info.description,
+        "license": info.licence.title,
+        "license_url": info.licence.path,
+        "source": info.publisher.name,
+        "source_url": info.publisher.url,
+        "databases": {"gongshi": {"title": info.title, "tables": tables}},
     }

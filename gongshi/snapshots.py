@@ -31,6 +31,7 @@ class BuildRecord:
     records: dict[str, int]  # dataset -> public records
     previous: str | None  # the release its changes were computed against
     site: dict[str, str] | None = field(default_factory=dict)  # page -> fingerprint (None: not read yet)
+    modified: dict[str, str] | None = field(default_factory=dict)  # page -> day its content last changed
     lifted: list[str] = field(default_factory=list)  # takedowns lifted when it was built
     # download parts and past days' change files (path without suffix) -> fingerprint of their rows
     parts: dict[str, str] = field(default_factory=dict)
@@ -38,15 +39,15 @@ class BuildRecord:
 
     def __getattribute__(self, name: str):
         value = object.__getattribute__(self, name)
-        if value is None and name in {"files", "site"} and object.__getattribute__(self, "source") is not None:
+        if value is None and name in _SIDE_TABLES and object.__getattribute__(self, "source") is not None:
             value = _read_side_table(object.__getattribute__(self, "source"), name)
             object.__setattr__(self, name, value)
         return value
 
     def save(self, path: Path) -> None:
         payload = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in _SIDE_TABLES | {"source"}}
-        _write_side_table(path, "files", self.files)
-        _write_side_table(path, "site", self.site)
+        for name in sorted(_SIDE_TABLES):
+            _write_side_table(path, name, getattr(self, name))
         write_json(path, payload)
 
     @classmethod
@@ -64,7 +65,7 @@ class BuildRecord:
             ) from None
 
 
-_SIDE_TABLES = {"files", "site"}
+_SIDE_TABLES = {"files", "site", "modified"}
 
 
 def _side_path(path: Path, name: str) -> Path:
@@ -90,6 +91,8 @@ def _write_side_table(path: Path, name: str, value: dict) -> None:
 
 def _read_side_table(path: Path, name: str) -> dict:
     side = _side_path(path, name)
+    if name == "modified" and not side.is_file():
+        return {}  # a record made before pages carried the day they changed
     try:
         table = pq.read_table(side)
     except (OSError, pa.ArrowInvalid) as error:

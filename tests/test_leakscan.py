@@ -64,6 +64,34 @@ def test_each_file_type_is_read(tmp_path):
     assert all(ID not in leak.sample and MOBILE not in leak.sample for leak in report.leaks)
 
 
+def test_a_database_with_a_full_text_index_and_odd_bytes_is_read(tmp_path):
+    """The index over a table is not read (its cells are, in the table); a leak in the table is
+    found; bytes that are not UTF-8 do not make the file unreadable; a full-text table holding its
+    own content is read."""
+    with sqlite3.connect(tmp_path / "db.sqlite") as db:
+        db.execute("CREATE TABLE t (name TEXT, blob BLOB)")
+        db.execute("INSERT INTO t VALUES (?, ?)", ("南京某某有限公司", b"\xff\xfe" + MOBILE.encode()))
+        db.execute("INSERT INTO t VALUES (?, ?)", (f"联系{ID}", None))
+        db.execute(
+            "CREATE VIRTUAL TABLE t_fts USING fts5(name, content='t', content_rowid='rowid', tokenize='trigram')"
+        )
+        db.execute("INSERT INTO t_fts(t_fts) VALUES ('rebuild')")
+        db.execute("CREATE VIRTUAL TABLE own USING fts5(note)")
+        db.execute("INSERT INTO own VALUES (?)", ("邮箱 someone@163.com",))
+        db.execute("CREATE TABLE k (code TEXT PRIMARY KEY, note TEXT) WITHOUT ROWID")
+        db.execute("INSERT INTO k VALUES ('a', ?)", (f"手机{MOBILE}",))
+        db.execute("CREATE VIEW v AS SELECT note FROM k")
+    report = scan_directory(tmp_path)
+    found = sorted((leak.kind, leak.location) for leak in report.leaks)
+    assert found == [
+        ("email", "table own_content, column c0, rowid 1"),
+        ("mobile", "table k, column note, rowid None"),
+        ("mobile", "table t, column blob, rowid 1"),
+        ("mobile", "table v, column note, rowid None"),
+        ("resident_id", "table t, column name, rowid 2"),
+    ]
+
+
 def test_known_values_catch_what_no_pattern_describes(tmp_path):
     (tmp_path / "a.csv").write_text("联系电话,025-8345 6789\n", encoding="utf-8")
     assert scan_directory(tmp_path).clean

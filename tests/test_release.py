@@ -127,9 +127,12 @@ def test_the_package_validates_as_a_whole_with_frictionless(published_demo):
         "inspection_results-parquet",
         "inspection_results-jsonl",
         "inspection_results-xlsx",
-        "inspection_results-changes",
+        f"inspection_results-changes-{DAY1}",
+        f"inspection_results-changes-{DAY2}",
         "gongshi-sqlite",
     } <= formats
+    # every resource, Parquet included, says its size and sha256
+    assert all(r["bytes"] > 0 and r["hash"].startswith("sha256:") for r in root["resources"])
     resource = next(r for r in root["resources"] if r["name"] == "inspection_results-csv")
     assert resource["hash"].startswith("sha256:") and resource["bytes"] > 0
     assert resource["licenses"][0]["name"] == "CC-BY-4.0" and resource["sources"][0]["title"]
@@ -164,10 +167,10 @@ def test_dcat_and_schema_org(published_demo):
     dcat = json.loads((latest(published_demo) / "dcat.jsonld").read_text(encoding="utf-8"))
     assert dcat["@type"] == "dcat:Catalog" and len(dcat["dcat:dataset"]) == 4
     dataset = next(d for d in dcat["dcat:dataset"] if d["dct:identifier"] == "blacklist_entries")
-    csv = next(d for d in dataset["dcat:distribution"] if d["dct:format"] == "CSV")
+    csv = next(d for d in dataset["dcat:distribution"] if d["dct:format"]["@id"].endswith("/file-type/CSV"))
     assert csv["dcat:downloadURL"]["@id"].endswith(f"/releases/{DAY2}/datasets/blacklist_entries/blacklist_entries.csv")
     assert (
-        csv["spdx:checksum"]["spdx:checksumValue"]
+        csv["spdx:checksum"]["spdx:checksumValue"]["@value"]
         == json.loads((latest(published_demo) / "manifest.json").read_text(encoding="utf-8"))["files"][
             "datasets/blacklist_entries/blacklist_entries.csv"
         ]["sha256"]

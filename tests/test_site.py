@@ -165,11 +165,30 @@ def test_unchanged_pages_are_not_rendered_again(published_demo):
     assert len(record.files) == len(json.loads((day2 / "manifest.json").read_text("utf-8"))["files"])
 
 
-@pytest.mark.parametrize("path", ["index.html", "search/index.html", "robots.txt"])
+@pytest.mark.parametrize("path", ["index.html", "search/index.html", "sitemap.xml"])
 def test_search_assets_and_crawlers(published_demo, path):
     assert (latest(published_demo) / path).is_file()
     assert (latest(published_demo) / "search" / "meta.json").is_file()
     assert (latest(published_demo) / "static" / "search.js").is_file()
+
+
+def test_robots_and_the_sitemap_are_at_the_web_root(published_demo):
+    """Crawlers read robots.txt only at the root; its sitemap indexes the newest release's, whose
+    pages carry the day their content last changed."""
+    root = published_demo.public
+    robots = (root / "robots.txt").read_text("utf-8")
+    assert robots.endswith("Sitemap: http://localhost:8000/sitemap.xml\n")
+    index = ET.parse(root / "sitemap.xml").getroot()
+    loc = "{http://www.sitemaps.org/schemas/sitemap/0.9}"
+    assert [e.text for e in index.iter(f"{loc}loc")] == ["http://localhost:8000/latest/sitemap.xml"]
+    urls = {
+        u.find(f"{loc}loc").text: u.find(f"{loc}lastmod").text
+        for u in ET.parse(latest(published_demo) / "sitemap.xml").getroot()
+    }
+    # an entity nothing new happened to on day 2 keeps day 1; one removed from its list on day 2 has day 2
+    assert urls["http://localhost:8000/latest/entity/91320200E8YX606JXB.html"] == DAY1
+    assert urls["http://localhost:8000/latest/entity/913201007079003CXE.html"] == DAY2
+    assert not (latest(published_demo) / "robots.txt").exists()
 
 
 def test_an_entity_on_a_black_list_and_the_red_list_shows_both(published_demo):
@@ -270,8 +289,8 @@ def test_a_long_list_links_a_window_of_pages_not_every_page(tmp_path):
 def test_a_sitemap_above_fifty_thousand_pages_becomes_an_index(tmp_path):
     from gongshi.site.feeds import SITEMAP_LIMIT, write_sitemap
 
-    pages = [f"entity/{n:018d}.html" for n in range(SITEMAP_LIMIT + 1)]
-    write_sitemap(tmp_path, "https://x.org/latest/", pages, DAY1)
+    pages = {f"entity/{n:018d}.html": DAY1 for n in range(SITEMAP_LIMIT + 1)}
+    write_sitemap(tmp_path, "https://x.org/latest/", pages, DAY2)
     index = ET.parse(tmp_path / "sitemap.xml").getroot()
     assert index.tag == "{http://www.sitemaps.org/schemas/sitemap/0.9}sitemapindex"
     parts = [e.text for e in index.iter("{http://www.sitemaps.org/schemas/sitemap/0.9}loc")]

@@ -65,6 +65,7 @@ class SiteResult:
     rendered: int = 0
     skipped: int = 0
     fingerprints: dict[str, str] = field(default_factory=dict)
+    modified: dict[str, str] = field(default_factory=dict)  # the day each file's content last changed
     hashes: dict[str, str] = field(default_factory=dict)  # sha256 of every file written, as it was written
     search_seconds: float = 0.0
     search_shards_written: int = 0
@@ -147,9 +148,11 @@ class SiteBuilder:
         previous_build: Path | None = None,
         previous_fingerprints: dict[str, str] | None = None,
         digests: dict[str, pa.Array] | None = None,
+        previous_modified: dict[str, str] | None = None,
     ):
         self.build, self.catalog, self.day = build, catalog, day
         self.digests = digests or {}
+        self.previous_modified = previous_modified or {}
         self.base_url = base_url.rstrip("/") + "/latest/"
         self.tables, self.history, self.files, self.quality = tables, history, files, quality
         self.previous_build = previous_build
@@ -210,6 +213,7 @@ class SiteBuilder:
             target = self.build / path
             target.parent.mkdir(parents=True, exist_ok=True)
             link_or_copy(source, target)
+            self.result.modified[path] = self.previous_modified.get(path, self.day)
             self.result.skipped += 1
             return True
         return False
@@ -229,6 +233,7 @@ class SiteBuilder:
             return False
         for path in paths:
             self.result.fingerprints[path] = fingerprint
+            self.result.modified[path] = self.previous_modified.get(path, self.day)
         self.result.skipped += len(paths)
         return True
 
@@ -237,6 +242,7 @@ class SiteBuilder:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
         self.result.hashes[path] = hashlib.sha256(data).hexdigest()
+        self.result.modified[path] = self.day
         self.result.rendered += 1
 
     # -- the site -----------------------------------------------------------------------------------
@@ -282,11 +288,9 @@ class SiteBuilder:
             "全部数据集的下载、数据字典与变更记录。",
             datasets=[self._dataset_summary(d) for d in self.catalog.values()],
         )
-        self._write("robots.txt", f"User-agent: *\nSitemap: {self.base_url}sitemap.xml\n".encode())
         write_feeds(self.build, self.catalog, self.history, self.base_url, self.day)
-        write_sitemap(
-            self.build, self.base_url, sorted(p for p in self.result.fingerprints if p.endswith(".html")), self.day
-        )
+        pages = sorted(p for p in self.result.fingerprints if p.endswith(".html"))
+        write_sitemap(self.build, self.base_url, {p: self.result.modified.get(p, self.day) for p in pages}, self.day)
         moved()
 
     def static(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections import Counter
 from pathlib import Path
 from xml.sax.saxutils import escape
@@ -57,24 +58,52 @@ def write_feeds(
 SITEMAP_LIMIT = 50_000  # URLs per sitemap file (sitemaps.org)
 
 
-def write_sitemap(build: Path, base_url: str, pages: list[str], day: str) -> None:
-    """sitemap.xml: every page; above SITEMAP_LIMIT pages, a sitemap index over numbered files."""
-    urls = [base_url + (p[: -len("index.html")] if p.endswith("index.html") else p) for p in pages]
+def write_sitemap(build: Path, base_url: str, pages: dict[str, str], day: str) -> list[str]:
+    """sitemap.xml: every page with the day its content last changed (`pages`: path -> day); above
+    SITEMAP_LIMIT pages, numbered files and sitemap.xml their index. Returns the urlset files."""
     header = '<?xml version="1.0" encoding="UTF-8"?>\n'
     namespace = 'xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"'
+    entries = [
+        (base_url + (p[: -len("index.html")] if p.endswith("index.html") else p), modified)
+        for p, modified in sorted(pages.items())
+    ]
 
-    def urlset(chunk: list[str]) -> str:
-        body = "".join(f"<url><loc>{escape(u)}</loc><lastmod>{day}</lastmod></url>\n" for u in chunk)
+    def urlset(chunk: list[tuple[str, str]]) -> str:
+        body = "".join(f"<url><loc>{escape(u)}</loc><lastmod>{m}</lastmod></url>\n" for u, m in chunk)
         return f"{header}<urlset {namespace}>\n{body}</urlset>\n"
 
-    if len(urls) <= SITEMAP_LIMIT:
-        (build / "sitemap.xml").write_text(urlset(urls), encoding="utf-8")
-        return
-    parts = []
-    for number, start in enumerate(range(0, len(urls), SITEMAP_LIMIT), start=1):
+    if len(entries) <= SITEMAP_LIMIT:
+        (build / "sitemap.xml").write_text(urlset(entries), encoding="utf-8")
+        return ["sitemap.xml"]
+    parts, names = [], []
+    for number, start in enumerate(range(0, len(entries), SITEMAP_LIMIT), start=1):
         name = f"sitemap-{number}.xml"
-        (build / name).write_text(urlset(urls[start : start + SITEMAP_LIMIT]), encoding="utf-8")
-        parts.append(f"<sitemap><loc>{escape(base_url + name)}</loc><lastmod>{day}</lastmod></sitemap>\n")
+        chunk = entries[start : start + SITEMAP_LIMIT]
+        (build / name).write_text(urlset(chunk), encoding="utf-8")
+        newest = max(m for _, m in chunk)
+        parts.append(f"<sitemap><loc>{escape(base_url + name)}</loc><lastmod>{newest}</lastmod></sitemap>\n")
+        names.append(name)
     (build / "sitemap.xml").write_text(
         f"{header}<sitemapindex {namespace}>\n{''.join(parts)}</sitemapindex>\n", encoding="utf-8"
     )
+    return names
+
+
+def root_sitemap(base_url: str, latest: Path) -> str:
+    """The web root's sitemap.xml: an index of the newest release's urlset files (a sitemap index may
+    not point at another index), with their newest lastmod."""
+    header = '<?xml version="1.0" encoding="UTF-8"?>\n'
+    namespace = 'xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"'
+    names = sorted(p.name for p in latest.glob("sitemap-*.xml")) or ["sitemap.xml"]
+    parts = []
+    for name in names:
+        text = (latest / name).read_text(encoding="utf-8") if (latest / name).is_file() else ""
+        days = re.findall(r"<lastmod>([0-9-]{10})</lastmod>", text)
+        lastmod = f"<lastmod>{max(days)}</lastmod>" if days else ""
+        parts.append(f"<sitemap><loc>{escape(base_url + 'latest/' + name)}</loc>{lastmod}</sitemap>\n")
+    return f"{header}<sitemapindex {namespace}>\n{''.join(parts)}</sitemapindex>\n"
+
+
+def robots(base_url: str) -> str:
+    """The web root's robots.txt: everything may be crawled; where the sitemap is."""
+    return f"User-agent: *\nAllow: /\nSitemap: {base_url}sitemap.xml\n"

@@ -183,6 +183,9 @@ def package_problems(build: Path, passed: frozenset[str] = frozenset()) -> tuple
         descriptor = Package.validate_descriptor(str(build / "datapackage.json"))
         problems += [f"datapackage.json: {kind}: {note}" for kind, note in descriptor.flatten(["type", "note"])]
         package = Package(str(build / "datapackage.json"))
+        schemas = {
+            r.path.rsplit(".", 1)[0]: r.schema for r in package.resources if r.type == "table" and r.format == "csv"
+        }
         with progress.step("数据包校验", total=len(package.resources), unit="个资源") as bar:
             for resource in package.resources:
                 bar.advance()
@@ -190,7 +193,7 @@ def package_problems(build: Path, passed: frozenset[str] = frozenset()) -> tuple
                 if digest in passed:
                     clean.add(digest)
                     continue
-                found = _resource_problems(build, resource)
+                found = _resource_problems(build, resource, schemas)
                 problems += found
                 if not found and digest is not None:
                     clean.add(digest)
@@ -205,37 +208,46 @@ def _resource_key(sha256: str | None, resource) -> str | None:
     return hashlib.sha256(f"{sha256}\n{resource.format}\n{schema}".encode()).hexdigest()
 
 
-def _resource_problems(build: Path, resource) -> list[str]:
+def _resource_problems(build: Path, resource, schemas: dict[str, object] | None = None) -> list[str]:
+    """One resource: frictionless on its first rows (a table) and Arrow over the whole table. A
+    Parquet file (a file resource: its schema is in the file) is checked against the Table Schema
+    of its CSV twin (`schemas`: path without suffix -> schema)."""
     problems = []
     if resource.format != "parquet":
         report = resource.validate(limit_rows=SAMPLE_ROWS, limit_errors=50)
         problems += [f"{resource.name}: {kind}: {note}" for kind, note in report.flatten(["type", "note"])]
-    if resource.type == "table" and resource.format in {"csv", "parquet"}:
-        problems += _table_problems(build / resource.path, resource)
+    if resource.type == "table" and resource.format == "csv":
+        problems += _table_problems(build / resource.path, resource.name, resource.schema, "csv")
+    if resource.format == "parquet":
+        schema = getattr(resource, "schema", None) or (schemas or {}).get(resource.path.rsplit(".", 1)[0])
+        if schema is None:
+            problems.append(f"{resource.name}: no Table Schema to check the Parquet file against")
+        else:
+            problems += _table_problems(build / resource.path, resource.name, schema, "parquet")
     return problems
 
 
-def _table_problems(path: Path, resource) -> list[str]:
+def _table_problems(path: Path, name: str, schema, kind: str) -> list[str]:
     """A whole CSV or Parquet table against its schema: columns in order, types (Parquet), and the
     same number of rows as the dataset's Parquet table."""
-    expected = [f.name for f in resource.schema.fields]
-    if resource.format == "csv":
+    expected = [f.name for f in schema.fields]
+    if kind == "csv":
         import pyarrow.csv as pacsv
 
         options = pacsv.ConvertOptions(column_types={name: pa.string() for name in expected})
         table = pacsv.read_csv(path, convert_options=options)
         names, rows = table.column_names, table.num_rows
-        problems = [] if names == expected else [f"{resource.name}: columns {names} != schema {expected}"]
+        problems = [] if names == expected else [f"{name}: columns {names} != schema {expected}"]
     else:
-        problems = _parquet_problems(path, resource)
+        problems = _parquet_problems(path, name, schema)
         rows = pq.ParquetFile(path).metadata.num_rows
     twin = path.with_suffix(".parquet")
     if twin != path and twin.is_file() and (expected_rows := pq.ParquetFile(twin).metadata.num_rows) != rows:
-        problems.append(f"{resource.name}: {rows} rows, the Parquet table has {expected_rows}")
+        problems.append(f"{name}: {rows} rows, the Parquet table has {expected_rows}")
     return problems
 
 
-def _parquet_problems(path: Path, resource) -> list[str]:
+def _parquet_problems(path: Path, name: str, table_schema) -> list[str]:
     types = {
         "string": (pa.string(), pa.large_string()),
         "date": (pa.date32(),),
@@ -245,14 +257,12 @@ def _parquet_problems(path: Path, resource) -> list[str]:
     }
     schema = pq.read_schema(path)
     problems = []
-    expected = [f.name for f in resource.schema.fields]
+    expected = [f.name for f in table_schema.fields]
     if schema.names != expected:
-        problems.append(f"{resource.name}: columns {schema.names} != schema {expected}")
-    for column in resource.schema.fields:
+        problems.append(f"{name}: columns {schema.names} != schema {expected}")
+    for column in table_schema.fields:
         if column.name in schema.names and schema.field(column.name).type not in types[column.type]:
-            problems.append(
-                f"{resource.name}: {column.name} is {schema.field(column.name).type}, schema says {column.type}"
-            )
+            problems.append(f"{name}: {column.name} is {schema.field(column.name).type}, schema says {column.type}")
     return problems
 
 

@@ -19,10 +19,11 @@ from gongshi.faults import checkpoint
 from gongshi.metadata import datapackage
 from gongshi.paths import PublicLayout
 from gongshi.settings import Settings
+from gongshi.site.feeds import robots, root_sitemap
 from gongshi.snapshots import BuildRecord
 from gongshi.stages import Json
 from gongshi.stages.release import clear_staging, staged_build
-from gongshi.storage import write_json
+from gongshi.storage import write_json, write_text
 
 INDEX_PAGE = (
     '<!doctype html><html lang="zh-CN"><meta charset="utf-8"><title>公示数据</title>'
@@ -85,13 +86,15 @@ def keep_snapshot(settings: Settings, catalog: dict[str, Dataset], day: str, rec
 
 
 def write_root_package(settings: Settings, catalog: dict[str, Dataset], day: str) -> None:
-    """public/datapackage.json: the newest release's package, paths into releases/<day>/."""
+    """What the web root says about the newest release: public/datapackage.json (paths into
+    releases/<day>/), and for search engines robots.txt and sitemap.xml (an index of the newest
+    release's sitemaps), which only count at the root."""
+    public = settings.public_layout
     files = snapshots.record(settings.layout, day).files
-    write_json(
-        settings.public_layout.datapackage,
-        datapackage(catalog, day, files, prefix=f"releases/{day}/"),
-        sort_keys=False,
-    )
+    write_json(public.datapackage, datapackage(catalog, day, files, prefix=f"releases/{day}/"), sort_keys=False)
+    base_url = settings.base_url.rstrip("/") + "/"
+    write_text(public.root / "robots.txt", robots(base_url))
+    write_text(public.root / "sitemap.xml", root_sitemap(base_url, public.release(day)))
 
 
 def install(layout: PublicLayout, staged: Path) -> Path:

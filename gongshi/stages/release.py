@@ -21,7 +21,17 @@ from gongshi import ledger, parts, progress, snapshots
 from gongshi.catalog import Dataset
 from gongshi.changes import changes
 from gongshi.faults import checkpoint
-from gongshi.metadata import CHANGE_FIELDS, datapackage, dcat, published_fields, schema_org
+from gongshi.metadata import (
+    CHANGE_FIELDS,
+    DATASETTE_METADATA,
+    coverage,
+    datapackage,
+    datasette_metadata,
+    dcat,
+    published_fields,
+    schema_org,
+    search_columns,
+)
 from gongshi.register import EXPIRED
 from gongshi.settings import Settings
 from gongshi.site import SiteBuilder, SiteResult
@@ -105,6 +115,7 @@ def run(settings: Settings, catalog: dict[str, Dataset], day: str) -> ReleaseRes
         base_record.site if base_record else {},
         quality_history(settings, catalog, day, target),
         digests,
+        base_record.modified if base_record else {},
     )
     data = DataFiles(
         tables,
@@ -115,6 +126,7 @@ def run(settings: Settings, catalog: dict[str, Dataset], day: str) -> ReleaseRes
         reuse,
         base_build,
         base_record.parts if base_record else {},
+        first_release=min(published_days(layout), default=None),
     )
     files = build_files(build, catalog, target, data, settings.base_url, site)
     record = BuildRecord(
@@ -126,6 +138,7 @@ def run(settings: Settings, catalog: dict[str, Dataset], day: str) -> ReleaseRes
         records={n: t.num_rows for n, t in tables.items()},
         previous=previous,
         site=site.result.fingerprints,
+        modified=site.result.modified,
         parts=data.fingerprints,
         lifted=sorted(set().union(*(lifted(layout, name) for name in catalog))),
     )
@@ -160,10 +173,11 @@ class SiteStep:
         previous_fingerprints: dict[str, str],
         quality: dict[str, dict],
         digests: dict[str, pa.Array] | None = None,
+        previous_modified: dict[str, str] | None = None,
     ):
         self.settings, self.catalog, self.day, self.tables, self.history = settings, catalog, day, tables, history
         self.previous_build, self.previous_fingerprints, self.quality = previous_build, previous_fingerprints, quality
-        self.digests = digests
+        self.digests, self.previous_modified = digests, previous_modified
         self.result = SiteResult()
 
     def __call__(self, build: Path, files: dict[str, dict]) -> dict[str, str]:
@@ -180,6 +194,7 @@ class SiteStep:
             self.previous_build,
             self.previous_fingerprints,
             self.digests,
+            self.previous_modified,
         ).build_all()
         return self.result.hashes
 
@@ -276,6 +291,7 @@ class DataFiles:
     previous_build: Path | None = None
     previous_fingerprints: dict[str, str] = field(default_factory=dict)
     fingerprints: dict[str, str] = field(default_factory=dict)
+    first_release: str | None = None  # the first day a release went out (DCAT's dct:issued)
 
     def parted(self, dataset: str) -> bool:
         return parts.is_parted(self.tables[dataset], self.parts_above)
@@ -300,11 +316,13 @@ def build_files(
     with progress.step("数据文件", unit="个文件") as bar:
         written = _data_files(build, catalog, data, known, linked, bar.advance)
     files = {p: _describe(build / p, linked.get(p)) for p in written}
+    spans = {d.id: coverage(d, data.tables[d.id]) for d in catalog.values()}
     for dataset in catalog.values():
         relative = f"datasets/{dataset.id}/schema-org.jsonld"
-        write_json(build / relative, schema_org(dataset, day, files, base_url), sort_keys=False)
+        write_json(build / relative, schema_org(dataset, day, files, base_url, spans[dataset.id]), sort_keys=False)
         files[relative] = _describe(build / relative)
-    write_json(build / "dcat.jsonld", dcat(catalog, day, files, base_url), sort_keys=False)
+    first_release = min(filter(None, [day, data.first_release]))
+    write_json(build / "dcat.jsonld", dcat(catalog, day, files, base_url, spans, first_release), sort_keys=False)
     files["dcat.jsonld"] = _describe(build / "dcat.jsonld")
     write_json(build / "datapackage.json", datapackage(catalog, day, files), sort_keys=False)
     files["datapackage.json"] = _describe(build / "datapackage.json")
@@ -373,9 +391,11 @@ def _data_files(
         if "sqlite" in d.exports and not data.parted(d.id)
     }
     if in_database:
-        write_database(in_database, build / FILE_NAME)
-        written.append(FILE_NAME)
-        advance(1)
+        search = {d: search_columns(catalog[d]) for d in in_database}
+        write_database(in_database, build / FILE_NAME, search)
+        write_json(build / DATASETTE_METADATA, datasette_metadata(catalog, list(in_database), search), sort_keys=False)
+        written += [FILE_NAME, DATASETTE_METADATA]
+        advance(2)
     csv_writer, jsonl_writer = writer_for("csv"), writer_for("jsonl")
     for change_day, per_dataset in sorted(data.history.items()):
         for name, table in sorted(per_dataset.items()):

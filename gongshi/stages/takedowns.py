@@ -76,7 +76,9 @@ def run(settings: Settings, catalog: dict[str, Dataset], skip: str | None = None
         staged = layout.new_build(day)
         quality = quality_history(settings, catalog, day, day)
         digests = {name: row_digests(table) for name, table in tables.items()}
-        site = SiteStep(settings, catalog, day, tables, history, old_build, record.site, quality, digests)
+        site = SiteStep(
+            settings, catalog, day, tables, history, old_build, record.site, quality, digests, record.modified
+        )
         data = DataFiles(
             tables,
             digests,
@@ -85,6 +87,7 @@ def run(settings: Settings, catalog: dict[str, Dataset], skip: str | None = None
             settings.parts_above,
             previous_build=old_build,
             previous_fingerprints=record.parts,
+            first_release=min(published_days(layout), default=None),
         )
         files = build_files(staged, catalog, day, data, settings.base_url, site=site)
         problems = [leak.describe() for leak in leak_gate(settings, catalog, staged).leaks] + verify_build(staged)
@@ -100,7 +103,7 @@ def run(settings: Settings, catalog: dict[str, Dataset], skip: str | None = None
                 write_parquet(table, layout.published_changes(d, name))
         before = record.files
         record.build, record.files, record.site = build.name, files, site.result.fingerprints
-        record.parts = data.fingerprints
+        record.parts, record.modified = data.fingerprints, site.result.modified
         record.records = {n: t.num_rows for n, t in tables.items()}
         record.save(layout.published_record(day))
         audit(

@@ -1,0 +1,140 @@
+"""What portals and search engines harvest, checked with tools nobody here wrote: DCAT against the
+official DCAT-AP 3.0.1 SHACL shapes (vendored in tests/vendor with their licence) with pyshacl,
+schema.org Dataset and Organization markup, and every absolute URL of a release under the base URL."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from pyshacl import validate
+from rdflib import Graph
+
+from gongshi.stages import run_day
+
+from .conftest import DAY1, DAY2
+
+SHAPES = Path(__file__).parent / "vendor" / "dcat-ap-3.0.1"
+BASE = "https://gongshi.example.gov.cn/open/"
+
+
+@pytest.fixture(scope="module")
+def public_release(tmp_path_factory):
+    """The two demo days built for a public address (not localhost)."""
+    from gongshi.paths import DEMO_INBOX
+    from gongshi.settings import Settings
+
+    root = tmp_path_factory.mktemp("harvest")
+    settings = Settings(inbox=DEMO_INBOX, public=root / "public", state=root / "state", base_url=BASE)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GONGSHI_PSEUDONYM_KEY", "test-key-not-secret")
+        for day in (DAY1, DAY2):
+            assert not run_day(settings, day).failed_checks
+    return settings.public / "releases" / DAY2
+
+
+def _graph(release: Path) -> Graph:
+    return Graph().parse(data=(release / "dcat.jsonld").read_text("utf-8"), format="json-ld")
+
+
+def _results(data: Graph, *shapes: str) -> list[tuple[str, str, str]]:
+    shape_graph = Graph()
+    for name in shapes:
+        shape_graph.parse(SHAPES / name, format="turtle")
+    _, report, _ = validate(data, shacl_graph=shape_graph, advanced=True, allow_warnings=True)
+    found = []
+    query = """
+        SELECT ?focus ?path ?message ?severity WHERE {
+            ?r a sh:ValidationResult ; sh:focusNode ?focus ; sh:resultSeverity ?severity .
+            OPTIONAL { ?r sh:resultPath ?path } OPTIONAL { ?r sh:resultMessage ?message }
+        }"""
+    for focus, path, message, severity in report.query(query, initNs={"sh": "http://www.w3.org/ns/shacl#"}):
+        found.append((str(severity).rsplit("#", 1)[-1], str(path), f"{focus}: {message}"))
+    return found
+
+
+def test_dcat_passes_the_core_dcat_ap_3_shapes(public_release):
+    results = _results(_graph(public_release), "html_shacl_shapes.ttl", "html_shacl_range.ttl")
+    assert [r for r in results if r[0] == "Violation"] == []
+
+
+def test_dcat_passes_the_full_dcat_ap_3_shapes(public_release):
+    # (shacl_ranges.ttl is not well-formed SHACL for pyshacl; the class ranges are html_shacl_range.ttl)
+    results = _results(_graph(public_release), "shacl_dcat-ap-SHACL.ttl", "html_shacl_range.ttl")
+    assert [r for r in results if r[0] == "Violation"] == []
+
+
+def test_dcat_has_the_recommended_properties(public_release):
+    results = _results(_graph(public_release), "html_shacl_shapes_recommended.ttl")
+    assert results == []
+
+
+def test_the_shapes_can_fail(public_release):
+    """The check is real: a catalogue without its publisher, with a literal format, fails."""
+    data = json.loads((public_release / "dcat.jsonld").read_text("utf-8"))
+    del data["dct:publisher"]
+    data["dcat:dataset"][0]["dcat:distribution"][0]["dct:format"] = "CSV"
+    graph = Graph().parse(data=json.dumps(data), format="json-ld")
+    violations = [r for r in _results(graph, "html_shacl_shapes.ttl") if r[0] == "Violation"]
+    assert any("publisher" in r[1] for r in violations) and any("format" in r[1] for r in violations)
+
+
+def test_every_file_a_portal_offers_is_a_distribution(public_release):
+    data = json.loads((public_release / "dcat.jsonld").read_text("utf-8"))
+    urls = {d["dcat:downloadURL"]["@id"] for ds in data["dcat:dataset"] for d in ds["dcat:distribution"]}
+    root = f"{BASE}releases/{DAY2}/"
+    for dataset in ("inspection_results", "blacklist_entries", "honour_list", "approval_item_changes"):
+        for suffix in (".csv", ".parquet", ".jsonl", ".xlsx"):
+            assert f"{root}datasets/{dataset}/{dataset}{suffix}" in urls
+        for day in (DAY1, DAY2):
+            assert f"{root}changes/{day}/{dataset}.csv" in urls
+    assert f"{root}gongshi.sqlite" in urls
+    inspections = next(d for d in data["dcat:dataset"] if d["dct:identifier"] == "inspection_results")
+    assert (
+        inspections["dct:temporal"]["dcat:startDate"]["@value"] <= inspections["dct:temporal"]["dcat:endDate"]["@value"]
+    )
+    assert inspections["dct:spatial"]["@id"] == "https://sws.geonames.org/1806260/"
+
+
+URL = re.compile(r"""https?://[^\s"'<>)\\]+""")
+# Addresses that are not the release's own: vocabularies, licences, publishers' sites, the schema
+# languages; everything else absolute must start with the base URL.
+FOREIGN = (
+    "http://www.w3.org/",
+    "https://www.w3.org/",
+    "http://purl.org/",
+    "http://xmlns.com/",
+    "http://spdx.org/",
+    "http://publications.europa.eu/",
+    "https://www.iana.org/",
+    "https://schema.org",
+    "http://schema.org",
+    "https://creativecommons.org/",
+    "https://sws.geonames.org/",
+    "http://www.sitemaps.org/",
+    "https://www.sitemaps.org/",
+    "http://www.google.com/schemas/",
+    "https://scjgj.jiangsu.gov.cn/",
+    "https://www.jiangsu.gov.cn/",
+    "https://duckdb.org/",
+    "https://lkiesow.github.io/python-feedgen",  # the Atom feeds' generator
+    "http://www.opengis.net/",
+    "http://data.europa.eu/r5r/",
+    "http://purl.org/adms/",
+    "http://example.invalid",  # a department's markup, shown as text
+)
+
+
+def test_every_absolute_url_of_the_release_starts_with_the_base_url(public_release):
+    stray = {}
+    for path in public_release.rglob("*"):
+        if not path.is_file() or path.suffix not in {".html", ".json", ".jsonld", ".xml", ".atom", ".txt"}:
+            continue
+        text = path.read_text("utf-8", errors="replace")
+        for url in URL.findall(text):
+            if not url.startswith(BASE) and not url.startswith(FOREIGN):
+                stray.setdefault(url, path.relative_to(public_release).as_posix())
+    assert stray == {}
+    assert "localhost" not in (public_release / "dcat.jsonld").read_text("utf-8")
