@@ -180,6 +180,14 @@ def _settings(args: argparse.Namespace) -> Settings:
     )
 
 
+def is_local_address(url: str) -> bool:
+    """Whether a base URL points at this machine (links nobody else can follow)."""
+    from urllib.parse import urlsplit
+
+    host = (urlsplit(url).hostname or "").lower()
+    return host in {"localhost", "127.0.0.1", "::1", "0.0.0.0", ""} or host.endswith(".localhost")
+
+
 def prepare_instance(settings: Settings) -> Path:
     """The persistent Dagster home under the state directory; the same env the code location reads."""
     home = settings.layout.dagster_home
@@ -228,6 +236,13 @@ def _publish(settings: Settings, args: argparse.Namespace) -> int:
     days = [args.date] if args.date else pending_days(settings, list(catalog))
     print(f"gongshi publish: inbox {settings.inbox}")
     print(f"                 state {settings.state} (Dagster instance {home})")
+    if is_local_address(settings.base_url):
+        print(
+            f"注意：公开地址为本机地址 {settings.base_url}，发布中的绝对链接（DCAT、schema.org、订阅源、网站地图、"
+            "规范链接）都指向它；对外发布请用 --base-url 或环境变量 GONGSHI_BASE_URL 给出公开地址。"
+        )
+    else:
+        print(f"                 public address {settings.base_url}")
     progress.configure(sys.stdout)  # each stage's progress: a bar on a terminal, plain lines otherwise
     waiting = unapplied_takedowns(settings, catalog) + unapplied_lifts(settings, catalog)
     published = published_days(settings.layout)

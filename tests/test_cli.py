@@ -50,6 +50,9 @@ def test_publish_end_to_end_on_the_demo_inbox(tmp_path):
         assert line in day, line
     logged = [e.message for e in instance.all_logs(instance.get_runs()[0].run_id) if e.message]
     assert any(m.startswith("构建发布：完成") for m in logged) and any("泄露闸门：完成" in m for m in logged)
+    # no public address given: said once, at the start
+    assert out.count("公开地址为本机地址 http://localhost:8000/") == 1
+    assert out.index("公开地址为本机地址") < out.index("[2026-11-26]")
     registers = _digest(state / "ledger")
     again = gongshi("publish", cwd=tmp_path)
     assert again.returncode == 0 and "没有待处理的报送日期" in again.stdout
@@ -58,6 +61,18 @@ def test_publish_end_to_end_on_the_demo_inbox(tmp_path):
     assert _digest(state / "ledger") == registers
     instance = dg.DagsterInstance.from_config(str(state / "dagster"))
     assert len(instance.get_runs()) == 3
+
+
+@pytest.mark.slow
+def test_a_release_for_a_public_address_never_says_localhost(tmp_path):
+    done = gongshi("publish", "--date", "2026-11-26", "--base-url", "https://data.example.gov.cn/gs/", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "本机地址" not in done.stdout and "public address https://data.example.gov.cn/gs/" in done.stdout
+    public = tmp_path / "public"
+    for path in [*public.rglob("*")]:
+        if path.is_file() and path.suffix in {".html", ".json", ".jsonld", ".xml", ".atom", ".txt"}:
+            assert "localhost" not in path.read_text("utf-8", errors="replace"), path
+    assert (public / "robots.txt").read_text("utf-8").endswith("Sitemap: https://data.example.gov.cn/gs/sitemap.xml\n")
 
 
 def test_publish_refuses_a_missing_inbox(tmp_path):

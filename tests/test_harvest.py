@@ -138,3 +138,64 @@ def test_every_absolute_url_of_the_release_starts_with_the_base_url(public_relea
                 stray.setdefault(url, path.relative_to(public_release).as_posix())
     assert stray == {}
     assert "localhost" not in (public_release / "dcat.jsonld").read_text("utf-8")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_datasette_serves_the_database_with_chinese_titles_and_name_search(public_release):
+    """Datasette on the release's SQLite file with its metadata: column titles in Chinese, and a
+    Chinese name found by a fragment through the JSON API (three characters or more: the full-text
+    index; two: a `__contains` filter)."""
+    import shutil
+    import subprocess
+    import sys
+    import time
+    import urllib.parse
+    import urllib.request
+
+    database = public_release / "gongshi.sqlite"
+    metadata = public_release / "gongshi.metadata.json"
+    assert database.is_file() and metadata.is_file()
+    port = _free_port()
+    datasette = shutil.which("datasette") or str(Path(sys.executable).with_name("datasette"))
+    server = subprocess.Popen(
+        [datasette, "serve", str(database), "-m", str(metadata), "--port", str(port), "--immutable", str(database)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+    def get(path: str):
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as response:
+            return json.loads(response.read())
+
+    try:
+        for _ in range(100):
+            try:
+                get("/-/versions.json")
+                break
+            except OSError:
+                time.sleep(0.2)
+        served = get("/-/metadata.json")
+        columns = served["databases"]["gongshi"]["tables"]["inspection_results"]["columns"]
+        assert columns["entity_name"].startswith("市场主体名称")
+        table = json.loads(metadata.read_text("utf-8"))["databases"]["gongshi"]["tables"]["inspection_results"]
+        name = get("/gongshi/inspection_results.json?_shape=array&_size=1")[0]["entity_name"]
+        fragment = name[1:4]
+        found = get(f"/gongshi/inspection_results.json?_shape=array&_search={urllib.parse.quote(fragment)}")
+        assert found and all(fragment in row["entity_name"] for row in found)
+        assert name in {row["entity_name"] for row in found}
+        assert table["fts_table"] == "inspection_results_fts"
+        pair = name[:2]
+        contains = get(
+            f"/gongshi/inspection_results.json?_shape=array&entity_name__contains={urllib.parse.quote(pair)}"
+        )
+        assert name in {row["entity_name"] for row in contains}
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
