@@ -199,3 +199,79 @@ def test_datasette_serves_the_database_with_chinese_titles_and_name_search(publi
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def test_every_page_in_the_sitemap_is_reachable_by_links_from_the_home_page(public_release):
+    """No orphan pages: a crawler starting at the home page finds every page the sitemap lists."""
+    import posixpath
+    import xml.etree.ElementTree as ET
+    from html.parser import HTMLParser
+    from urllib.parse import unquote, urldefrag
+
+    class Links(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.found = []
+
+        def handle_starttag(self, tag, attrs):
+            href = dict(attrs).get("href")
+            if tag == "a" and href and not href.startswith(("http:", "https:", "mailto:", "#")):
+                self.found.append(urldefrag(href)[0])
+
+    def page_of(path: str) -> str | None:
+        path = path if not path.endswith("/") and path else path + "index.html"
+        return path if (public_release / path).is_file() and path.endswith(".html") else None
+
+    seen, queue = {"index.html"}, ["index.html"]
+    while queue:
+        current = queue.pop()
+        parser = Links()
+        parser.feed((public_release / current).read_text("utf-8"))
+        for href in parser.found:
+            target = page_of(
+                posixpath.normpath(posixpath.join(posixpath.dirname(current), unquote(href))).lstrip("./")
+                + ("/" if href.endswith("/") else "")
+            )
+            if target and target not in seen:
+                seen.add(target)
+                queue.append(target)
+    loc = "{http://www.sitemaps.org/schemas/sitemap/0.9}loc"
+    listed = [e.text for e in ET.parse(public_release / "sitemap.xml").getroot().iter(loc)]
+    prefix = f"{BASE}latest/"
+    orphans = sorted(p for p in (page_of(u[len(prefix) :]) for u in listed) if p and p not in seen)
+    assert orphans == []
+    assert len(seen) > 50
+
+
+def test_an_entity_page_carries_organization_markup(public_release):
+    html = (public_release / "entity" / "91320200A270313CX1.html").read_text("utf-8")
+    found = re.search(r'<script type="application/ld\+json">(.*?)</script>', html, re.S)
+    markup = json.loads(found.group(1))
+    assert markup["@type"] == "Organization" and markup["taxID"] == "91320200A270313CX1"
+    assert markup["identifier"]["value"] == "91320200A270313CX1" and markup["legalName"] in html
+    assert markup["url"] == f"{BASE}latest/entity/91320200A270313CX1.html"
+
+
+def test_schema_org_dataset_has_what_the_dataset_rich_result_recommends(public_release):
+    markup = json.loads((public_release / "datasets/inspection_results/schema-org.jsonld").read_text("utf-8"))
+    for key in (
+        "name",
+        "description",
+        "temporalCoverage",
+        "spatialCoverage",
+        "keywords",
+        "publisher",
+        "creator",
+        "includedInDataCatalog",
+        "distribution",
+        "license",
+        "url",
+    ):
+        assert markup.get(key), key
+    assert all(d["contentUrl"].startswith(BASE) and d["encodingFormat"] for d in markup["distribution"])
+    start, end = markup["temporalCoverage"].split("/")
+    assert start <= end
+    # the markup on the page is the same
+    page = (public_release / "datasets/inspection_results/index.html").read_text("utf-8")
+    embedded = re.search(r'<script type="application/ld\+json">(.*?)</script>', page, re.S).group(1)
+    assert json.loads(embedded) == markup

@@ -409,6 +409,22 @@ class SiteBuilder:
             + "；".join(line.text for line in entity.standings),
             fingerprint=fingerprint,
             entity=entity,
+            organization=_script_json(
+                {
+                    "@context": "https://schema.org",
+                    "@type": "Organization",
+                    "name": entity.name,
+                    "legalName": entity.name,
+                    "taxID": entity.credit_code,
+                    "identifier": {
+                        "@type": "PropertyValue",
+                        "propertyID": "统一社会信用代码",
+                        "value": entity.credit_code,
+                    },
+                    "url": self.base_url + f"entity/{entity.credit_code}.html",
+                    "address": {"@type": "PostalAddress", "addressRegion": entity.city, "addressCountry": "CN"},
+                }
+            ),
         )
         twin = {
             "credit_code": entity.credit_code,
@@ -532,6 +548,8 @@ class SiteBuilder:
         cities = [(name, slug) for name, slug in CITIES.values()] + [OUTSIDE]
         by_city = {slug: city == slug for _, slug in cities}
         for name, slug in cities:
+            if slug == OUTSIDE[1] and not by_city[slug].any():
+                continue  # no page nothing would link to
             self.paginated(
                 f"{spec.path}/city/{slug}",
                 "records.html",
@@ -563,7 +581,7 @@ class SiteBuilder:
             bars=[
                 Bar(label=name, link=f"{spec.path}/city/{slug}/", values=values(by_city[slug]))
                 for name, slug in cities
-                if slug != "outside" or by_city[slug].any()
+                if slug != OUTSIDE[1] or by_city[slug].any()
             ],
         )
         month_chart = Chart(
