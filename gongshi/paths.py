@@ -69,6 +69,15 @@ class StateLayout:
         """release → publish: the change table of the release day."""
         return self.stage_dir(day, dataset) / "changes.parquet"
 
+    def digests(self, day: str, dataset: str) -> Path:
+        """release → publish: each public record's id and row digest (the next day's feed is
+        computed against them)."""
+        return self.stage_dir(day, dataset) / "digests.parquet"
+
+    def sync(self, day: str, dataset: str) -> Path:
+        """release → publish: the day's sync feed (`gongshi.sync`)."""
+        return self.stage_dir(day, dataset) / "sync.parquet"
+
     def build_record(self, day: str) -> Path:
         """release → checks → publish: what the release built while processing `day`."""
         return self.root / "stages" / day / "build.json"
@@ -126,6 +135,12 @@ class StateLayout:
 
     def published_changes(self, day: str, dataset: str) -> Path:
         return self.published_dir(day) / "changes" / f"{dataset}.parquet"
+
+    def published_digests(self, day: str, dataset: str) -> Path:
+        return self.published_dir(day) / f"{dataset}.digests.parquet"
+
+    def published_sync(self, day: str, dataset: str) -> Path:
+        return self.published_dir(day) / "sync" / f"{dataset}.parquet"
 
     @property
     def audit_dir(self) -> Path:

@@ -84,3 +84,29 @@ def test_the_readme_check_commands_work_on_a_release(published_demo, tmp_path):
     )
     assert done.returncode == 0, done.stdout[-2000:]
     assert any(c.startswith('pip install "frictionless[') for c in commands)
+
+
+def test_the_readme_sync_client_rebuilds_the_tables(published_demo):
+    """The README's sync client, run against the demo release served over HTTP."""
+    import functools
+    import http.server
+    import threading
+
+    import pyarrow.parquet as pq
+
+    code = re.search(r"\*\*Keeping another system in sync.*?```python\n(.*?)```", _journalists(), re.S).group(1)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(published_demo.public))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        root = f"http://127.0.0.1:{server.server_address[1]}/"
+        namespace: dict = {}
+        exec(code.replace("https://data.example.gov.cn/gongshi/", root), namespace)
+    finally:
+        server.shutdown()
+    tables = namespace["tables"]
+    day = namespace["index"]["release"]
+    for dataset in ("inspection_results", "blacklist_entries", "honour_list", "approval_item_changes"):
+        published = pq.read_table(published_demo.layout.published_table(day, dataset))
+        assert sorted(tables[dataset]) == sorted(published["record_id"].to_pylist())
+        assert len(tables[dataset]) == published.num_rows > 0

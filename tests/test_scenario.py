@@ -4,6 +4,7 @@ against the change files and every retained release; and runs killed at any mome
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import os
@@ -13,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -217,3 +219,63 @@ def test_a_run_killed_at_any_moment_leaves_the_previous_release_served(tmp_path)
     assert _served_consistently(tmp_path / "public") == D2
     assert sorted(p.name for p in (tmp_path / "public" / "releases").iterdir()) == [D1, D2]
     assert len(list((tmp_path / "public" / "builds").iterdir())) == 2  # leftovers of killed runs are gone
+
+
+def _follow(release: Path, tables: dict | None = None, after: str | None = None) -> tuple[dict, str]:
+    """A consumer of the sync feed: from the index's base (or `tables`, up to `after`), apply the days."""
+    from gongshi import sync
+
+    index = json.loads((release / "changes" / "index.json").read_text("utf-8"))
+    assert index["format"] == sync.FORMAT
+    if tables is None:
+        tables = {}
+        base = index["base"]["release"]
+        for name, paths in index["base"]["tables"].items():
+            rows = [r for p in paths for r in pq.read_table(release.parent.parent / p).to_pylist()]
+            tables[name] = {r["record_id"]: r for r in rows}
+        after = base
+    for entry in index["days"]:
+        if after is not None and entry["day"] <= after:
+            continue
+        for name, files in entry["datasets"].items():
+            path = release / files["sync"]["path"]
+            assert hashlib.sha256(path.read_bytes()).hexdigest() == files["sync"]["sha256"]
+            rows = [json.loads(line) for line in path.read_text("utf-8").splitlines()]
+            assert len(rows) == files["sync"]["upserts"] + files["sync"]["deletes"]
+            sync.apply(tables, name, rows)
+    return tables, index["release"]
+
+
+def _published(settings: Settings, release: str, dataset: str) -> dict[str, dict]:
+    table = pq.read_table(settings.layout.published_table(release, dataset))
+    rows = json.loads(pa.Table.to_pandas(table).to_json(orient="records", force_ascii=False, date_format="iso"))
+    return {
+        r["record_id"]: {k: (v[:10] if isinstance(v, str) and k in _DATES else v) for k, v in r.items()} for r in rows
+    }
+
+
+_DATES = {"first_published", "last_updated", "corrected_on", "expires_on", "listed_on", "removed_on", "inspection_date"}
+
+
+def test_the_sync_feed_rebuilds_every_table_exactly(tmp_path, catalog):
+    """Listing, correction, removal, expiry and takedown over three days: a consumer that applied
+    each day's feed as it came, and one that starts at the end from the index, both hold exactly
+    the published tables (takedown included: the withdrawn record is deleted)."""
+    settings = Settings(inbox=_scenario_inbox(tmp_path), public=tmp_path / "public", state=tmp_path / "state")
+    follower: dict = {}
+    seen = None
+    for day in (D1, D2, D3):
+        if day == D3:
+            listings = pq.read_table(settings.layout.published_table(D2, "blacklist_entries"))
+            names = dict(zip(listings["entity_name"].to_pylist(), listings["record_id"].to_pylist(), strict=True))
+            add_takedown(settings.layout, names["乙公司"], "blacklist_entries", "信用修复", "无锡市市场监督管理局", D3)
+            deliver(settings.inbox, "approval_item_changes", D3, "审改办_x.json", "[]")
+        assert not run_day(settings, day, catalog).failed_checks
+        follower, seen = _follow(settings.public / "releases" / day, follower, seen)
+    fresh, _ = _follow(settings.public / "releases" / D3)
+    for dataset in catalog:
+        expected = _published(settings, D3, dataset)
+        for consumer in (follower, fresh):
+            got = {i: {k: v for k, v in r.items()} for i, r in consumer.get(dataset, {}).items()}
+            assert got == expected, dataset
+    assert len(fresh["blacklist_entries"]) == 1  # 丙公司 expired, 乙公司 withdrawn, 甲公司 removed but public

@@ -79,9 +79,12 @@ def keep_snapshot(settings: Settings, catalog: dict[str, Dataset], day: str, rec
     """What went out as the release (built while processing `day`): public and change tables."""
     layout = settings.layout
     layout.published_changes(record.release, "_").parent.mkdir(parents=True, exist_ok=True)
+    layout.published_sync(record.release, "_").parent.mkdir(parents=True, exist_ok=True)
     for name in catalog:
         shutil.copyfile(layout.public_table(day, name), layout.published_table(record.release, name))
         shutil.copyfile(layout.changes(day, name), layout.published_changes(record.release, name))
+        shutil.copyfile(layout.digests(day, name), layout.published_digests(record.release, name))
+        shutil.copyfile(layout.sync(day, name), layout.published_sync(record.release, name))
     record.save(layout.published_record(record.release))
 
 

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from gongshi import ledger, parts, progress, snapshots
+from gongshi import ledger, parts, progress, snapshots, sync
 from gongshi.catalog import Dataset
 from gongshi.changes import changes
 from gongshi.faults import checkpoint
@@ -28,6 +28,7 @@ from gongshi.metadata import (
     datapackage,
     datasette_metadata,
     dcat,
+    download_files,
     published_fields,
     schema_org,
     search_columns,
@@ -81,7 +82,7 @@ def run(settings: Settings, catalog: dict[str, Dataset], day: str) -> ReleaseRes
     base_record = snapshots.record(layout, base) if base else None
     base_build = settings.public_layout.builds / base_record.build if base_record else None
     base_build = base_build if base_build is not None and base_build.is_dir() else None
-    tables, hashes, reuse, today, digests = {}, {}, {}, {}, {}
+    tables, hashes, reuse, today, digests, feeds = {}, {}, {}, {}, {}, {}
     for dataset in catalog.values():
         public = layout.public_table(day, dataset.id)
         tables[dataset.id] = pq.read_table(public)
@@ -101,9 +102,15 @@ def run(settings: Settings, catalog: dict[str, Dataset], day: str) -> ReleaseRes
         )
         write_parquet(change, layout.changes(day, dataset.id))
         today[dataset.id] = change
+        feeds[dataset.id] = day_feed(
+            layout, dataset.id, day, previous, before, tables[dataset.id], digests[dataset.id], change
+        )
     history, history_fingerprints = change_history(settings, catalog, target, today)
-    for name in today:  # kept as the published change table of `target` once the release goes out
+    feed_history, feed_fingerprints = change_history(settings, catalog, target, feeds, feed=True)
+    history_fingerprints |= feed_fingerprints
+    for name in today:  # kept as the published tables of `target` once the release goes out
         history_fingerprints[f"changes/{target}/{name}"] = changes_fingerprint(layout.changes(day, name))
+        history_fingerprints[f"changes/{target}/{name}.sync"] = changes_fingerprint(layout.sync(day, name))
     build = layout.new_build(target)
     site = SiteStep(
         settings,
@@ -127,6 +134,8 @@ def run(settings: Settings, catalog: dict[str, Dataset], day: str) -> ReleaseRes
         base_build,
         base_record.parts if base_record else {},
         first_release=min(published_days(layout), default=None),
+        feeds=feed_history,
+        **base_of_feed(settings, catalog, target),
     )
     files = build_files(build, catalog, target, data, settings.base_url, site)
     record = BuildRecord(
@@ -215,35 +224,83 @@ def quality_history(settings: Settings, catalog: dict[str, Dataset], day: str, t
 
 
 def change_history(
-    settings: Settings, catalog: dict[str, Dataset], day: str, today: dict[str, pa.Table] | None = None
+    settings: Settings,
+    catalog: dict[str, Dataset],
+    day: str,
+    today: dict[str, pa.Table] | None = None,
+    feed: bool = False,
 ) -> tuple[dict[str, dict[str, pa.Table]], dict[str, str]]:
-    """The change tables of every retained published day up to `day` (and `today`'s), with rows
-    of withdrawn records other than the withdrawal itself removed; and a fingerprint of each past
-    day's table (`changes/<day>/<dataset>` -> the table it was scrubbed from and what was removed),
-    so that its files are written again only when a withdrawal or a lifted one changed it."""
+    """The change tables (`feed`: the sync feeds) of every retained published day up to `day` (and
+    `today`'s), with rows of withdrawn records other than the withdrawal itself removed; and a
+    fingerprint of each past day's table (`changes/<day>/<dataset>`, `….sync` for a feed -> the table
+    it was scrubbed from and what was removed), so that its files are written again only when a
+    withdrawal or a lifted one changed it."""
     layout = settings.layout
     retained = set(settings.public_layout.retained_days())
+    kept, scrub, suffix = (
+        (layout.published_sync, sync.scrub, ".sync") if feed else (layout.published_changes, scrub_changes, "")
+    )
     history: dict[str, dict[str, pa.Table]] = {}
     fingerprints: dict[str, str] = {}
     for past in published_days(layout):
-        if past < day and past in retained:
+        # without `today`, `day` is a release being rebuilt: its own kept tables are part of it
+        if (past < day or (today is None and past == day)) and past in retained:
             history[past] = {}
             for name in catalog:
-                path = layout.published_changes(past, name)
+                path = kept(past, name)
                 if not path.is_file():
                     continue
                 table = pq.read_table(path)
-                scrubbed = scrub_changes(table, withdrawn(layout, name))
+                scrubbed = scrub(table, withdrawn(layout, name))
                 removed = (
                     sorted(set(table["record_id"].to_pylist()) - set(scrubbed["record_id"].to_pylist()))
                     if (scrubbed.num_rows != table.num_rows)
                     else []
                 )
-                fingerprints[f"changes/{past}/{name}"] = changes_fingerprint(path, removed)
+                fingerprints[f"changes/{past}/{name}{suffix}"] = changes_fingerprint(path, removed)
                 history[past][name] = scrubbed
     if today is not None:
         history[day] = today
     return history, fingerprints
+
+
+def base_of_feed(settings: Settings, catalog: dict[str, Dataset], day: str) -> dict:
+    """Where a sync consumer starts: the oldest retained release before `day` and its Parquet files
+    (paths from the web root)."""
+    base = min((d for d in settings.public_layout.retained_days() if d < day), default=None)
+    if base is None or not settings.layout.published_record(base).is_file():
+        return {}
+    files = snapshots.record(settings.layout, base).files
+    tables = {
+        name: [f"releases/{base}/{p}" for p, _, _ in download_files(dataset, files) if p.endswith(".parquet")]
+        for name, dataset in catalog.items()
+    }
+    return {"base_release": base, "base_tables": tables}
+
+
+def day_feed(
+    layout,
+    dataset: str,
+    day: str,
+    previous: str | None,
+    before: pa.Table | None,
+    table: pa.Table,
+    digests: pa.Array,
+    change: pa.Table,
+) -> pa.Table:
+    """The sync feed of the release built while processing `day` (kept with its digests for the
+    next day's): against the previous release's digests, kept when it went out (computed from its
+    table for a release kept before feeds existed)."""
+    write_parquet(sync.digests_table(table, digests), layout.digests(day, dataset))
+    kept = layout.published_digests(previous, dataset) if previous else None
+    if kept is not None and kept.is_file():
+        earlier = pq.read_table(kept)
+    else:
+        earlier = sync.digests_table(before, row_digests(before)) if before is not None else None
+    withdrawn_today = change.filter(pc.equal(change["change"], "withdrawn"))["record_id"].to_pylist()
+    feed = sync.sync_rows(earlier, table, digests, withdrawn_today)
+    write_parquet(feed, layout.sync(day, dataset))
+    return feed
 
 
 def changes_fingerprint(table_file: Path, removed: list[str] | None = None) -> str:
@@ -292,6 +349,9 @@ class DataFiles:
     previous_fingerprints: dict[str, str] = field(default_factory=dict)
     fingerprints: dict[str, str] = field(default_factory=dict)
     first_release: str | None = None  # the first day a release went out (DCAT's dct:issued)
+    feeds: dict[str, dict[str, pa.Table]] = field(default_factory=dict)  # day -> dataset -> sync feed
+    base_release: str | None = None  # the oldest retained release: where a sync consumer starts
+    base_tables: dict[str, list[str]] = field(default_factory=dict)  # its Parquet files, from the web root
 
     def parted(self, dataset: str) -> bool:
         return parts.is_parted(self.tables[dataset], self.parts_above)
@@ -316,6 +376,9 @@ def build_files(
     with progress.step("数据文件", unit="个文件") as bar:
         written = _data_files(build, catalog, data, known, linked, bar.advance)
     files = {p: _describe(build / p, linked.get(p)) for p in written}
+    if data.feeds:
+        write_json(build / sync.INDEX, sync_index(catalog, day, data, files), sort_keys=False)
+        files[sync.INDEX] = _describe(build / sync.INDEX)
     spans = {d.id: coverage(d, data.tables[d.id]) for d in catalog.values()}
     for dataset in catalog.values():
         relative = f"datasets/{dataset.id}/schema-org.jsonld"
@@ -411,7 +474,59 @@ def _data_files(
                     writer.write(table, CHANGE_FIELDS, build / relative)
                 written.append(relative)
                 advance(1)
+    for feed_day, per_dataset in sorted(data.feeds.items()):
+        for name, table in sorted(per_dataset.items()):
+            key = f"changes/{feed_day}/{name}.sync"
+            relative = f"changes/{feed_day}/{name}{sync.SUFFIX}"
+            fingerprint = data.history_fingerprints.get(key)
+            if fingerprint is not None:
+                data.fingerprints[key] = fingerprint
+            same = fingerprint is not None and data.previous_fingerprints.get(key) == fingerprint
+            (build / relative).parent.mkdir(parents=True, exist_ok=True)
+            if not (same and reused(relative, data.previous_build, known)):
+                jsonl_writer.write(table, [], build / relative)
+            written.append(relative)
+            advance(1)
     return written
+
+
+def sync_index(catalog: dict[str, Dataset], day: str, data: DataFiles, files: dict[str, dict]) -> dict:
+    """changes/index.json: where a consumer starts (the oldest retained release's tables) and, for
+    every retained day after it, each dataset's feed, change files, counts and checksums."""
+    base = data.base_release if data.base_release and data.base_release < day else None
+
+    def described(path: str) -> dict | None:
+        info = files.get(path)
+        return {"path": path, "bytes": info["bytes"], "sha256": info["sha256"]} if info else None
+
+    days = []
+    for feed_day in sorted(d for d in data.feeds if base is None or d > base):
+        datasets = {}
+        for name, feed in sorted(data.feeds[feed_day].items()):
+            ops = value_counts(feed["op"]) if feed.num_rows else {}
+            changes = data.history.get(feed_day, {}).get(name)
+            datasets[name] = {
+                "sync": described(f"changes/{feed_day}/{name}{sync.SUFFIX}")
+                | {"upserts": ops.get(sync.UPSERT, 0), "deletes": ops.get(sync.DELETE, 0)},
+                "changes": {
+                    kind: described(f"changes/{feed_day}/{name}.{kind}")
+                    for kind in ("csv", "jsonl")
+                    if f"changes/{feed_day}/{name}.{kind}" in files
+                },
+                "counts": value_counts(changes["change"]) if changes is not None and changes.num_rows else {},
+            }
+        days.append({"day": feed_day, "datasets": datasets})
+    return {
+        "format": sync.FORMAT,
+        "release": day,
+        "description": (
+            "从 base 指定的发布（为空则从空表）开始，按日期顺序应用每一天的 sync 文件："
+            "op 为 upsert 的行是该记录发布后的完整内容（新增或有变化），op 为 delete 的行表示该记录不再公开；"
+            "应用完即得本发布的各数据集公开表。"
+        ),
+        "base": {"release": base, "tables": data.base_tables if base else {}},
+        "days": days,
+    }
 
 
 def _describe_rest(

@@ -23,6 +23,7 @@ from gongshi.stages.publish import install, switch, write_root_package
 from gongshi.stages.release import (
     DataFiles,
     SiteStep,
+    base_of_feed,
     build_files,
     change_history,
     quality_history,
@@ -65,6 +66,7 @@ def run(settings: Settings, catalog: dict[str, Dataset], skip: str | None = None
             found |= set(table.filter(present)["record_id"].to_pylist())
             tables[name] = table.filter(pc.invert(present))
         history, history_fingerprints = change_history(settings, catalog, day)
+        feeds, feed_fingerprints = change_history(settings, catalog, day, feed=True)
         raw_history = {d: {n: snapshots.table(layout.published_changes(d, n)) for n in catalog} for d in history}
         for d, per_dataset in history.items():
             for name, table in per_dataset.items():
@@ -88,7 +90,10 @@ def run(settings: Settings, catalog: dict[str, Dataset], skip: str | None = None
             previous_build=old_build,
             previous_fingerprints=record.parts,
             first_release=min(published_days(layout), default=None),
+            feeds=feeds,
+            **base_of_feed(settings, catalog, day),
         )
+        data.history_fingerprints |= feed_fingerprints
         files = build_files(staged, catalog, day, data, settings.base_url, site=site)
         problems = [leak.describe() for leak in leak_gate(settings, catalog, staged).leaks] + verify_build(staged)
         if problems:
@@ -101,6 +106,9 @@ def run(settings: Settings, catalog: dict[str, Dataset], skip: str | None = None
         for d, per_dataset in history.items():
             for name, table in per_dataset.items():
                 write_parquet(table, layout.published_changes(d, name))
+        for d, per_dataset in feeds.items():
+            for name, table in per_dataset.items():
+                write_parquet(table, layout.published_sync(d, name))
         before = record.files
         record.build, record.files, record.site = build.name, files, site.result.fingerprints
         record.parts, record.modified = data.fingerprints, site.result.modified

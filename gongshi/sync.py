@@ -1,0 +1,71 @@
+"""The sync feed another agency's system follows (联合惩戒、信用联动): per dataset and published day, the
+public records that were added or changed — whole, as published — and the identifiers of those that
+left the public data (`changes/<day>/<dataset>.sync.jsonl`); and `changes/index.json`, which lists
+every retained day's files with their counts and sha256 and names the release to start from.
+Starting from that release's tables and applying the days in order gives the current tables exactly.
+
+A record is "changed" when its published row differs in any column (by the rows' md5 digests,
+`tables.row_digests`), so the feed carries every difference, not only those the change files
+describe field by field. A record taken down by a decision is deleted on the day the takedown goes
+out, and its rows are removed from every earlier day's feed, as from the change files.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+SUFFIX = ".sync.jsonl"
+INDEX = "changes/index.json"
+FORMAT = "gongshi-sync/1"
+UPSERT, DELETE = "upsert", "delete"
+
+
+def digests_table(table: pa.Table, digests: pa.Array) -> pa.Table:
+    """What the next day's feed is computed against: each record's id and row digest."""
+    return pa.table({"record_id": table["record_id"], "digest": digests})
+
+
+def sync_rows(
+    before: pa.Table | None, current: pa.Table, digests: pa.Array, withdrawn_today: list[str] = ()
+) -> pa.Table:
+    """The feed of one day: `op` (delete or upsert) and every published column (empty for a
+    delete); deletes first, then upserts, each in record_id order. `before` is the previous published
+    day's `digests_table` (None: the first day — every record is an upsert)."""
+    now = digests_table(current, digests)
+    if before is None:
+        before = now.schema.empty_table()
+    known = pc.is_in(now["record_id"], value_set=before["record_id"].combine_chunks())
+    same = pc.is_in(now["digest"], value_set=before["digest"].combine_chunks())
+    upsert = pc.invert(pc.and_(known, same))
+    gone = before.filter(pc.invert(pc.is_in(before["record_id"], value_set=now["record_id"].combine_chunks())))
+    deleted = sorted(set(gone["record_id"].to_pylist()) | set(withdrawn_today))
+    changed = current.filter(upsert).sort_by([("record_id", "ascending")])
+    deletes = pa.table(
+        {
+            name: pa.array(deleted, pa.string()) if name == "record_id" else pa.nulls(len(deleted), field.type)
+            for name, field in zip(current.column_names, current.schema, strict=True)
+        }
+    )
+    both = pa.concat_tables([deletes.cast(current.schema), changed])
+    ops = [DELETE] * len(deleted) + [UPSERT] * changed.num_rows
+    return both.add_column(0, "op", pa.array(ops, pa.string()))
+
+
+def scrub(table: pa.Table, withdrawn_ids: dict[str, str]) -> pa.Table:
+    """A past day's feed without the rows of records taken down since (their deletes stay)."""
+    if not withdrawn_ids or not table.num_rows:
+        return table
+    gone = pc.is_in(table["record_id"], value_set=pa.array(sorted(withdrawn_ids), pa.string()))
+    return table.filter(pc.or_(pc.invert(gone), pc.equal(table["op"], DELETE)))
+
+
+def apply(tables: dict[str, dict[str, dict]], dataset: str, rows: list[dict]) -> None:
+    """What a consumer does with one day's feed of one dataset (the README's client does the same):
+    `tables[dataset]` maps record_id -> record."""
+    current = tables.setdefault(dataset, {})
+    for row in rows:
+        if row["op"] == DELETE:
+            current.pop(row["record_id"], None)
+        else:
+            current[row["record_id"]] = {k: v for k, v in row.items() if k != "op"}
