@@ -400,8 +400,28 @@ class SiteSpec(_Strict):
 
 
 # What a record carries besides its fields (the site may name these too).
-PUBLIC_META_FIELDS = ("record_id", "status", "first_published", "last_updated", "corrected_on", "expires_on", "flags")
+PUBLIC_META_FIELDS = (
+    "record_id",
+    "status",
+    "first_published",
+    "last_updated",
+    "corrected_on",
+    "expires_on",
+    "publication_delay",
+    "published_on_time",
+    "flags",
+)
 EXPORT_FORMATS = ("csv", "parquet", "jsonl", "xlsx", "sqlite")
+
+
+class Deadline(_Strict):
+    """How soon a record must be public after its information arises (公开时效)."""
+
+    working_days: int = Field(default=20, ge=1)
+    basis: str = (
+        "《企业信息公示暂行条例》第六条、第七条：工商行政管理部门和其他政府部门产生的企业信息，"
+        "应当自产生之日起20个工作日内予以公示。"
+    )
 
 
 # The EU data theme vocabulary (DCAT-AP's dcat:theme): the codes a dataset may name.
@@ -417,6 +437,10 @@ class Dataset(_Strict):
     # The date field a record's information arises on (inspection, decision, recognition): the
     # dataset's temporal coverage is the span of these dates.
     arises_on: str | None = None
+    deadline: Deadline = Field(default_factory=Deadline)
+    # The field naming the authority that decided a record: timeliness by department, and where to
+    # object or apply for credit repair (its contact in datasets/departments.yaml).
+    authority: str | None = None
     themes: list[Literal[DATA_THEMES]] = Field(default_factory=lambda: ["GOVE"])  # type: ignore[valid-type]
     keywords: list[str] = Field(default_factory=list)
     primary_key: list[str]
@@ -478,6 +502,8 @@ class Dataset(_Strict):
             referenced += [*self.removal.match_on, *self.removal.listing_required]
         referenced += [rule.when_empty for rule in self.flags.values()]
         referenced += [p.not_before for p in self.fields.values() if p.not_before]
+        if self.authority:
+            referenced.append(self.authority)
         if self.arises_on:
             referenced.append(self.arises_on)
             if self.arises_on in self.fields and self.fields[self.arises_on].kind != "date":

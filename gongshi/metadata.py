@@ -72,6 +72,19 @@ META_FIELDS = [
         description="公示期届满之日，自该日起不再公开；无公示期限的数据为空。",
     ),
     SchemaField(
+        name="publication_delay",
+        title="公开用时（工作日）",
+        type="integer",
+        description="信息产生之日（检查、决定、认定或生效日期）后至首次公开之日的工作日数，按国务院公布的节假日和调休安排计算。",
+    ),
+    SchemaField(
+        name="published_on_time",
+        title="是否按时公开",
+        type="boolean",
+        description="首次公开是否在规定期限内（默认自信息产生之日起 20 个工作日，"
+        "《企业信息公示暂行条例》第六条、第七条）；所用日历未覆盖的年份按周一至周五估算。",
+    ),
+    SchemaField(
         name="flags",
         title="标注",
         type="string",

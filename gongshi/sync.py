@@ -31,10 +31,12 @@ def sync_rows(
 ) -> pa.Table:
     """The feed of one day: `op` (delete or upsert) and every published column (empty for a
     delete); deletes first, then upserts, each in record_id order. `before` is the previous published
-    day's `digests_table` (None: the first day — every record is an upsert)."""
+    day's `digests_table`; None for the first release, whose feed is empty: a consumer starts from
+    its tables (it is the base of every later index until it is no longer retained)."""
     now = digests_table(current, digests)
     if before is None:
-        before = now.schema.empty_table()
+        empty = current.schema.empty_table()
+        return empty.add_column(0, "op", pa.array([], pa.string()))
     known = pc.is_in(now["record_id"], value_set=before["record_id"].combine_chunks())
     same = pc.is_in(now["digest"], value_set=before["digest"].combine_chunks())
     upsert = pc.invert(pc.and_(known, same))

@@ -23,7 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from gongshi import issues, progress, tables
+from gongshi import issues, progress, tables, timeliness
 from gongshi.catalog import Dataset, ListPage
 from gongshi.metadata import CHANGE_LABELS, CHANGES, download_files, label_field, published_fields
 from gongshi.paths import SITE_TEMPLATES_DIR
@@ -42,6 +42,7 @@ from gongshi.site.context import (
     Page,
     Pagination,
     StandingLine,
+    Timeliness,
 )
 from gongshi.site.feeds import write_feeds, write_sitemap
 from gongshi.site.regions import CITIES, OUTSIDE, city_of
@@ -278,6 +279,7 @@ class SiteBuilder:
                     charts.append(browse_charts[0])
             self.dataset(dataset)
             moved()
+        self.timeliness_pages(views)
         self.quality_page()
         self.home(cards, [*self.change_charts(), *charts])
         self.page("search/index.html", "search.html", "查询市场主体", "按企业名称或统一社会信用代码查询。")
@@ -696,6 +698,101 @@ class SiteBuilder:
             csv=f"../../../../changes/{change_day}/{dataset.id}.csv",
         )
 
+    def timeliness_pages(self, views: dict[str, TableView]) -> None:
+        """公开时效: per dataset, its departments and months (median and 90th percentile of the
+        working days from the information arising to its first publication, the share on time, a
+        chart of the trend), and a page per department with its months and its late records."""
+        sections = []
+        first, last = timeliness.covered_years()
+        for dataset in ordered(self.catalog):
+            view = views[dataset.id]
+            if not dataset.arises_on or not dataset.authority or not view.rows:
+                continue
+            base = f"quality/timeliness/{dataset.id}"
+            monthly: dict[str, list[dict]] = defaultdict(list)
+            for row in timeliness.summary(view.table, dataset.authority, ("department", "month")):
+                monthly[row["department"]].append(row)
+            late = timeliness.late_by_department(view.table, dataset.authority)
+            departments = []
+            for row in timeliness.summary(view.table, dataset.authority, ("department",)):
+                slug = hashlib.sha256(row["department"].encode()).hexdigest()[:12]
+                departments.append(_timeliness(row, row["department"] or "（未填写）", f"{dataset.id}/{slug}/"))
+                self.department_page(
+                    dataset,
+                    view,
+                    row["department"],
+                    f"{base}/{slug}/index.html",
+                    monthly[row["department"]],
+                    late.get(row["department"], np.array([], dtype=np.int64)),
+                )
+            months = [_timeliness(r, r["month"]) for r in timeliness.summary(view.table, dataset.authority, ("month",))]
+            chart = Chart(
+                id=f"chart-timeliness-{dataset.id}",
+                title=f"{dataset.title}：每月首次公开的记录中按时与逾期的数量",
+                series=["按时", "逾期"],
+                bars=[Bar(label=m.label, values=[m.on_time, m.late]) for m in months[-24:]],
+            )
+            total = sum(d.records for d in departments)
+            sections.append(
+                {
+                    "dataset": dataset,
+                    "departments": departments,
+                    "months": list(reversed(months)),
+                    "chart": chart,
+                    "total": total,
+                    "on_time": sum(d.on_time for d in departments),
+                    "records": view.rows,
+                }
+            )
+        self.page(
+            "quality/timeliness/index.html",
+            "timeliness.html",
+            "公开时效",
+            "各部门产生的信息自产生之日至首次公开所用的工作日数、按时公开的比例和逾期记录。",
+            sections=sections,
+            calendar=f"{first}—{last}",
+        )
+
+    def department_page(
+        self, dataset: Dataset, view: TableView, department: str, path: str, rows: list[dict], late: np.ndarray
+    ) -> None:
+        """One department's 公开时效 in one dataset: its months and its newest late records."""
+        entity = dataset.site.entity
+        label = label_field(dataset)
+
+        def records() -> list[dict]:
+            found = []
+            for row in view.dicts(late):
+                code = row.get(entity.credit_code) if entity else None
+                found.append(
+                    {
+                        "label": row.get(label),
+                        "arises_on": row.get(dataset.arises_on),
+                        "first_published": row.get("first_published"),
+                        "delay": row.get("publication_delay"),
+                        "link": f"{_root(path)}entity/{code}.html" if code else None,
+                    }
+                )
+            return found
+
+        name = department or "（未填写）"
+        self.page(
+            path,
+            "timeliness_department.html",
+            f"{name}：{dataset.title}公开时效",
+            f"{name}报送的{dataset.title}自信息产生至首次公开所用的工作日数，按月统计，以及逾期公开的记录。",
+            fingerprint_data={
+                "months": rows,
+                "late": view.digests.take(pa.array(late, pa.int64())).to_pylist(),
+                "declarations": self.declarations,
+            },
+            dataset=dataset,
+            department=name,
+            months=[_timeliness(r, r["month"]) for r in reversed(rows)],
+            late=Lazy(records),
+            late_total=sum(r["records"] - r["on_time"] for r in rows),
+        )
+
     def quality_page(self) -> None:
         days = []
         for quality_day in sorted(self.quality, reverse=True):
@@ -809,6 +906,12 @@ def _entity_fingerprints(digests: dict[str, pa.Table], salt: str) -> pa.Table:
             f"ORDER BY ds)) AS f FROM ({' UNION ALL '.join(parts)}) GROUP BY code ORDER BY code",
             params=[salt],
         ).to_arrow_table()
+
+
+def _timeliness(row: dict, label: str, link: str | None = None) -> Timeliness:
+    return Timeliness(
+        label=label, records=row["records"], on_time=row["on_time"], median=row["median"], p90=row["p90"], link=link
+    )
 
 
 def _script_json(payload: dict) -> str:

@@ -159,3 +159,23 @@ class Chart:
     def maximum(self) -> int:
         """The largest value (the chart's scale), at least 1."""
         return max([v for bar in self.bars for v in bar.values] + [1])
+
+
+@dataclass
+class Timeliness:
+    """公开时效 of one group of records (a department, a month, or a department's month)."""
+
+    label: str = doc("the department or the month")
+    records: int = doc("records with a known delay")
+    on_time: int = doc("of which published within the deadline")
+    median: int | None = doc("median delay, working days")
+    p90: int | None = doc("90th percentile of the delay, working days")
+    link: str | None = doc("relative link to the group's page")
+
+    @property
+    def late(self) -> int:
+        return self.records - self.on_time
+
+    @property
+    def share(self) -> str:
+        return f"{self.on_time / self.records:.1%}" if self.records else "—"

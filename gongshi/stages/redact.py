@@ -19,9 +19,9 @@ from gongshi.snapshots import release_day
 from gongshi.stages import Json
 from gongshi.storage import write_json, write_parquet
 from gongshi.takedown import withdrawn
+from gongshi.timeliness import working_days_between
 
 # Columns of a published record besides the dataset's own (privacy-filtered) fields.
-PUBLIC_META = ["record_id", "status", "first_published", "last_updated", "corrected_on", "expires_on", "flags"]
 PUBLISHED_STATUSES = (ACTIVE, REMOVED)
 
 
@@ -108,11 +108,27 @@ def public_view(records: pa.Table, dataset: Dataset, withdrawn: set[str] = froze
         "last_updated": selected["last_delivery"],
         "corrected_on": selected["corrected_on"],
         "expires_on": selected["expires_on"],
+        **_timeliness(selected, dataset),
         "flags": flags,
     }
     table = pa.table(columns)
     order = [(k, "ascending") for k in dataset.primary_key] + [("record_id", "ascending")]
     return table.sort_by(order)
+
+
+def _timeliness(records: pa.Table, dataset: Dataset) -> dict[str, pa.Array]:
+    """公开时效 of each record: working days from its `arises_on` date to its first publication, and
+    whether that was within the dataset's deadline (`gongshi.timeliness`)."""
+    if not dataset.arises_on or not records.num_rows:
+        return {
+            "publication_delay": pa.nulls(records.num_rows, pa.int64()),
+            "published_on_time": pa.nulls(records.num_rows, pa.bool_()),
+        }
+    delay, _ = working_days_between(records[dataset.arises_on], records["first_delivery"])
+    return {
+        "publication_delay": pc.cast(delay, pa.int64()),
+        "published_on_time": pc.less_equal(delay, pa.scalar(dataset.deadline.working_days, pa.int32())),
+    }
 
 
 def _only_public_flags(flags: pa.ListArray, allowed: set[str]) -> pa.Array:

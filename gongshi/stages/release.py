@@ -135,6 +135,7 @@ def run(settings: Settings, catalog: dict[str, Dataset], day: str) -> ReleaseRes
         base_record.parts if base_record else {},
         first_release=min(published_days(layout), default=None),
         feeds=feed_history,
+        feed_sources=kept_feeds(settings, catalog, feed_history, target),
         **base_of_feed(settings, catalog, target),
     )
     files = build_files(build, catalog, target, data, settings.base_url, site)
@@ -250,7 +251,9 @@ def change_history(
                 path = kept(past, name)
                 if not path.is_file():
                     continue
-                table = pq.read_table(path)
+                # a feed holds whole records: only its operations are read here; `kept_feed` reads
+                # the rest if its file must be written again
+                table = pq.read_table(path, columns=["op", "record_id"] if feed else None)
                 scrubbed = scrub(table, withdrawn(layout, name))
                 removed = (
                     sorted(set(table["record_id"].to_pylist()) - set(scrubbed["record_id"].to_pylist()))
@@ -264,18 +267,31 @@ def change_history(
     return history, fingerprints
 
 
-def base_of_feed(settings: Settings, catalog: dict[str, Dataset], day: str) -> dict:
-    """Where a sync consumer starts: the oldest retained release before `day` and its Parquet files
-    (paths from the web root)."""
-    base = min((d for d in settings.public_layout.retained_days() if d < day), default=None)
-    if base is None or not settings.layout.published_record(base).is_file():
-        return {}
-    files = snapshots.record(settings.layout, base).files
+def kept_feeds(
+    settings: Settings, catalog: dict[str, Dataset], feeds: dict[str, dict[str, pa.Table]], day: str
+) -> dict[str, dict[str, tuple[Path, dict]]]:
+    """Where each past day's feed (read as its operations only) is kept, with the withdrawn ids to
+    scrub from it when its file is written again."""
+    layout = settings.layout
+    return {
+        past: {name: (layout.published_sync(past, name), withdrawn(layout, name)) for name in per_dataset}
+        for past, per_dataset in feeds.items()
+        if past != day
+    }
+
+
+def base_of_feed(settings: Settings, catalog: dict[str, Dataset], day: str, files: dict | None = None) -> dict:
+    """Where a sync consumer starts: the oldest retained release up to `day` (`day` itself when none
+    is older) and its Parquet files, from the web root (`files`: the build of `day`, when it is the
+    base and not out yet)."""
+    base = min((d for d in settings.public_layout.retained_days() if d <= day), default=day)
+    if base != day and settings.layout.published_record(base).is_file():
+        files = snapshots.record(settings.layout, base).files
     tables = {
-        name: [f"releases/{base}/{p}" for p, _, _ in download_files(dataset, files) if p.endswith(".parquet")]
+        name: [f"releases/{base}/{p}" for p, _, _ in download_files(dataset, files or {}) if p.endswith(".parquet")]
         for name, dataset in catalog.items()
     }
-    return {"base_release": base, "base_tables": tables}
+    return {"base_release": base, "base_tables": {base: tables}}
 
 
 def day_feed(
@@ -350,8 +366,10 @@ class DataFiles:
     fingerprints: dict[str, str] = field(default_factory=dict)
     first_release: str | None = None  # the first day a release went out (DCAT's dct:issued)
     feeds: dict[str, dict[str, pa.Table]] = field(default_factory=dict)  # day -> dataset -> sync feed
+    # a past day's feed above holds only `op` and `record_id`: its kept file and the withdrawn ids
+    feed_sources: dict[str, dict[str, tuple[Path, dict]]] = field(default_factory=dict)
     base_release: str | None = None  # the oldest retained release: where a sync consumer starts
-    base_tables: dict[str, list[str]] = field(default_factory=dict)  # its Parquet files, from the web root
+    base_tables: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # base -> dataset -> Parquet files
 
     def parted(self, dataset: str) -> bool:
         return parts.is_parted(self.tables[dataset], self.parts_above)
@@ -377,6 +395,12 @@ def build_files(
         written = _data_files(build, catalog, data, known, linked, bar.advance)
     files = {p: _describe(build / p, linked.get(p)) for p in written}
     if data.feeds:
+        if data.base_release == day:  # this release is where consumers start: its own files
+            tables = {
+                name: [f"releases/{day}/{p}" for p, _, _ in download_files(d, files) if p.endswith(".parquet")]
+                for name, d in catalog.items()
+            }
+            data.base_tables[day] = tables
         write_json(build / sync.INDEX, sync_index(catalog, day, data, files), sort_keys=False)
         files[sync.INDEX] = _describe(build / sync.INDEX)
     spans = {d.id: coverage(d, data.tables[d.id]) for d in catalog.values()}
@@ -484,6 +508,9 @@ def _data_files(
             same = fingerprint is not None and data.previous_fingerprints.get(key) == fingerprint
             (build / relative).parent.mkdir(parents=True, exist_ok=True)
             if not (same and reused(relative, data.previous_build, known)):
+                if data.feed_sources.get(feed_day, {}).get(name) is not None:
+                    path, withdrawn_ids = data.feed_sources[feed_day][name]
+                    table = sync.scrub(pq.read_table(path), withdrawn_ids)
                 jsonl_writer.write(table, [], build / relative)
             written.append(relative)
             advance(1)
@@ -491,23 +518,23 @@ def _data_files(
 
 
 def sync_index(catalog: dict[str, Dataset], day: str, data: DataFiles, files: dict[str, dict]) -> dict:
-    """changes/index.json: where a consumer starts (the oldest retained release's tables) and, for
-    every retained day after it, each dataset's feed, change files, counts and checksums."""
-    base = data.base_release if data.base_release and data.base_release < day else None
+    """changes/index.json: every retained day with, per dataset, its sync feed, change files, counts
+    and checksums; and where a consumer starts — the oldest retained release (`base`, its tables),
+    after which the days are applied in order."""
+    base = data.base_release if data.base_release and data.base_release <= day else day
 
     def described(path: str) -> dict | None:
         info = files.get(path)
         return {"path": path, "bytes": info["bytes"], "sha256": info["sha256"]} if info else None
 
     days = []
-    for feed_day in sorted(d for d in data.feeds if base is None or d > base):
+    for feed_day in sorted(set(data.feeds) | set(data.history)):
         datasets = {}
-        for name, feed in sorted(data.feeds[feed_day].items()):
-            ops = value_counts(feed["op"]) if feed.num_rows else {}
+        for name in sorted(catalog):
+            feed = data.feeds.get(feed_day, {}).get(name)
             changes = data.history.get(feed_day, {}).get(name)
-            datasets[name] = {
-                "sync": described(f"changes/{feed_day}/{name}{sync.SUFFIX}")
-                | {"upserts": ops.get(sync.UPSERT, 0), "deletes": ops.get(sync.DELETE, 0)},
+            ops = value_counts(feed["op"]) if feed is not None and feed.num_rows else {}
+            entry = {
                 "changes": {
                     kind: described(f"changes/{feed_day}/{name}.{kind}")
                     for kind in ("csv", "jsonl")
@@ -515,16 +542,22 @@ def sync_index(catalog: dict[str, Dataset], day: str, data: DataFiles, files: di
                 },
                 "counts": value_counts(changes["change"]) if changes is not None and changes.num_rows else {},
             }
-        days.append({"day": feed_day, "datasets": datasets})
+            if feed_day > base and feed is not None:
+                entry["sync"] = described(f"changes/{feed_day}/{name}{sync.SUFFIX}") | {
+                    "upserts": ops.get(sync.UPSERT, 0),
+                    "deletes": ops.get(sync.DELETE, 0),
+                }
+            datasets[name] = entry
+        days.append({"day": feed_day, "base": feed_day == base, "datasets": datasets})
     return {
         "format": sync.FORMAT,
         "release": day,
         "description": (
-            "从 base 指定的发布（为空则从空表）开始，按日期顺序应用每一天的 sync 文件："
+            "从 base 指定的发布的各数据集表开始，按日期顺序应用其后每一天的 sync 文件："
             "op 为 upsert 的行是该记录发布后的完整内容（新增或有变化），op 为 delete 的行表示该记录不再公开；"
             "应用完即得本发布的各数据集公开表。"
         ),
-        "base": {"release": base, "tables": data.base_tables if base else {}},
+        "base": {"release": base, "tables": data.base_tables.get(base, {})},
         "days": days,
     }
 

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from gongshi import snapshots
+from gongshi import snapshots, sync
 from gongshi.catalog import Dataset
 from gongshi.register import Register
 from gongshi.settings import Settings
@@ -26,6 +26,7 @@ from gongshi.stages.release import (
     base_of_feed,
     build_files,
     change_history,
+    kept_feeds,
     quality_history,
     verify_build,
 )
@@ -91,6 +92,7 @@ def run(settings: Settings, catalog: dict[str, Dataset], skip: str | None = None
             previous_fingerprints=record.parts,
             first_release=min(published_days(layout), default=None),
             feeds=feeds,
+            feed_sources=kept_feeds(settings, catalog, feeds, None),
             **base_of_feed(settings, catalog, day),
         )
         data.history_fingerprints |= feed_fingerprints
@@ -107,8 +109,9 @@ def run(settings: Settings, catalog: dict[str, Dataset], skip: str | None = None
             for name, table in per_dataset.items():
                 write_parquet(table, layout.published_changes(d, name))
         for d, per_dataset in feeds.items():
-            for name, table in per_dataset.items():
-                write_parquet(table, layout.published_sync(d, name))
+            for name in per_dataset:
+                kept = layout.published_sync(d, name)
+                write_parquet(sync.scrub(pq.read_table(kept), withdrawn_by_dataset[name]), kept)
         before = record.files
         record.build, record.files, record.site = build.name, files, site.result.fingerprints
         record.parts, record.modified = data.fingerprints, site.result.modified
