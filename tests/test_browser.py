@@ -163,6 +163,7 @@ PAGE_TYPES = [
     "datasets/blacklist_entries/",
     f"datasets/blacklist_entries/changes/{DAY2}/",
     "quality/",
+    "quality/timeliness/",
     "search/?q=瑞丰",
 ]
 
@@ -174,6 +175,25 @@ def test_accessibility_wcag_21_aa(page, site, path):
     page.goto(site + path)
     if "search" in path:
         page.wait_for_selector("#search-results li")
+    results = Axe().run(page, options=WCAG)
+    assert results.violations_count == 0, results.generate_report()
+    assert page.errors == []
+
+
+def test_the_timeliness_page_leads_to_each_department(page, site):
+    """From the quality page to 公开时效, to a department's page with its months, accessibly."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    page.goto(site + "quality/")
+    page.get_by_role("link", name="公开时效").first.click()
+    page.wait_for_url("**/quality/timeliness/")
+    assert page.locator("h2").first.inner_text()
+    assert page.locator("figure.chart svg").count() >= 1
+    department = page.locator("table caption:text('各部门')").locator("xpath=..").locator("a").first
+    name = department.inner_text()
+    department.click()
+    assert page.locator("h1").inner_text() == name
+    assert page.locator("caption:text('按首次公开月份')").count() == 1
     results = Axe().run(page, options=WCAG)
     assert results.violations_count == 0, results.generate_report()
     assert page.errors == []

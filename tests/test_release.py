@@ -100,12 +100,14 @@ def test_rows_in_deterministic_order_and_columns_in_schema_order(published_demo,
     table = pq.read_table(latest(published_demo) / "datasets/inspection_results/inspection_results.parquet")
     keys = list(zip(*(table[k].to_pylist() for k in catalog["inspection_results"].primary_key), strict=True))
     assert keys == sorted(keys)
-    assert table.column_names[-6:] == [
+    assert table.column_names[-8:] == [
         "status",
         "first_published",
         "last_updated",
         "corrected_on",
         "expires_on",
+        "publication_delay",
+        "published_on_time",
         "flags",
     ]
 

@@ -309,12 +309,11 @@ def test_an_entity_with_hundreds_of_records_has_a_small_page_and_a_complete_twin
     from gongshi.site import ENTITY_SECTION_LIMIT, SiteBuilder
 
     catalog, code, n = load_catalog(), "913201007079003CXE", 240
+    types = {"date": pa.date32(), "integer": pa.int64(), "boolean": pa.bool_()}
     tables = {}
     for name, dataset in catalog.items():
         fields = published_fields(dataset)
-        tables[name] = pa.table(
-            {f.name: pa.array([], pa.date32() if f.type == "date" else pa.string()) for f in fields}
-        )
+        tables[name] = pa.table({f.name: pa.array([], types.get(f.type, pa.string())) for f in fields})
     columns = {f.name: f for f in published_fields(catalog["inspection_results"])}
     day = dt.date(2026, 11, 26)
     values = {
@@ -327,10 +326,7 @@ def test_an_entity_with_hundreds_of_records_has_a_small_page_and_a_complete_twin
         "result": ["未发现问题"] * n,
     }
     tables["inspection_results"] = pa.table(
-        {
-            name: pa.array(values.get(name, [None] * n), pa.date32() if f.type == "date" else pa.string())
-            for name, f in columns.items()
-        }
+        {name: pa.array(values.get(name, [None] * n), types.get(f.type, pa.string())) for name, f in columns.items()}
     )
     SiteBuilder(tmp_path, catalog, "2026-11-26", "https://x.org/", tables, {}, {}, {}).build_all()
     page = (tmp_path / "entity" / f"{code}.html").read_text(encoding="utf-8")

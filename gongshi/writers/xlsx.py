@@ -62,6 +62,8 @@ class XlsxWriter(Writer):
                     sheet.write_datetime(row_index, column, value, date_format)
                 elif isinstance(value, str):
                     sheet.write_string(row_index, column, value)
+                elif isinstance(value, bool):
+                    sheet.write_boolean(row_index, column, value)
                 else:
                     sheet.write_number(row_index, column, value)
         sheet.freeze_panes(1, 0)
