@@ -424,6 +424,44 @@ class Deadline(_Strict):
     )
 
 
+class Objection(_Strict):
+    """How the subject of a record disputes it (异议) or applies for credit repair (信用修复): shown
+    with every record, beside the deciding authority's public contact."""
+
+    route: str  # the general route
+    by_field: str | None = None  # a field whose value chooses a more specific route
+    routes: dict[str, str] = Field(default_factory=dict)
+
+    def route_for(self, record: dict) -> str:
+        return self.routes.get(str(record.get(self.by_field)), self.route) if self.by_field else self.route
+
+
+class Office(_Strict):
+    """An authority's public contact (an institution's, never a person's)."""
+
+    url: str | None = None
+    phone: str | None = None
+    address: str | None = None
+
+
+DEPARTMENTS_FILE = "departments.yaml"
+
+
+def load_departments(root: Path | None = None) -> dict[str, Office]:
+    """`root`/departments.yaml: authority name -> its public contact (none when the file is absent)."""
+    path = (root or DATASETS_DIR) / DEPARTMENTS_FILE
+    if not path.is_file():
+        return {}
+    spec = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    return {name: Office(**(contact or {})) for name, contact in (spec.get("departments") or {}).items()}
+
+
+def departments(catalog: dict[str, Dataset]) -> dict[str, Office]:
+    """The departments.yaml beside the datasets of `catalog`."""
+    roots = {d.directory.parent for d in catalog.values()}
+    return load_departments(min(roots) if roots else DATASETS_DIR)
+
+
 # The EU data theme vocabulary (DCAT-AP's dcat:theme): the codes a dataset may name.
 DATA_THEMES = ("AGRI", "ECON", "EDUC", "ENER", "ENVI", "GOVE", "HEAL", "INTR", "JUST", "REGI", "SOCI", "TECH", "TRAN")
 
@@ -441,6 +479,7 @@ class Dataset(_Strict):
     # The field naming the authority that decided a record: timeliness by department, and where to
     # object or apply for credit repair (its contact in datasets/departments.yaml).
     authority: str | None = None
+    objection: Objection | None = None
     themes: list[Literal[DATA_THEMES]] = Field(default_factory=lambda: ["GOVE"])  # type: ignore[valid-type]
     keywords: list[str] = Field(default_factory=list)
     primary_key: list[str]
@@ -504,6 +543,8 @@ class Dataset(_Strict):
         referenced += [p.not_before for p in self.fields.values() if p.not_before]
         if self.authority:
             referenced.append(self.authority)
+        if self.objection and self.objection.by_field:
+            referenced.append(self.objection.by_field)
         if self.arises_on:
             referenced.append(self.arises_on)
             if self.arises_on in self.fields and self.fields[self.arises_on].kind != "date":

@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from gongshi import issues, progress, tables, timeliness
-from gongshi.catalog import Dataset, ListPage
+from gongshi.catalog import Dataset, ListPage, departments
 from gongshi.metadata import CHANGE_LABELS, CHANGES, download_files, label_field, published_fields
 from gongshi.paths import SITE_TEMPLATES_DIR
 from gongshi.site import search
@@ -39,6 +39,7 @@ from gongshi.site.context import (
     FieldDoc,
     NavItem,
     Notice,
+    ObjectionLine,
     Page,
     Pagination,
     StandingLine,
@@ -162,8 +163,12 @@ class SiteBuilder:
         self.template_version = templates_fingerprint(catalog)
         # The datasets' site declarations (titles, sections, problem flags…): pages compared by their
         # rows' digests are made again when these change.
+        self.offices = departments(catalog)
         self.declarations = hashlib.sha256(
-            repr([(d.id, d.title, d.site) for d in ordered(catalog)]).encode()
+            repr(
+                [(d.id, d.title, d.site, d.authority, d.objection) for d in ordered(catalog)]
+                + sorted(self.offices.items())
+            ).encode()
         ).hexdigest()
         self.result = SiteResult()
 
@@ -280,7 +285,7 @@ class SiteBuilder:
             self.dataset(dataset)
             moved()
         self.timeliness_pages(views)
-        self.quality_page()
+        self.quality_page(views)
         self.home(cards, [*self.change_charts(), *charts])
         self.page("search/index.html", "search.html", "查询市场主体", "按企业名称或统一社会信用代码查询。")
         self.page(
@@ -397,9 +402,17 @@ class SiteBuilder:
         """The entity's page (each section's newest ENTITY_SECTION_LIMIT records, so that a page with
         hundreds of records stays small) and its JSON twin (every record)."""
         every = {section.dataset: section.records for section in entity.sections}
+        routes = {s.dataset: [self.objection(self.catalog[s.dataset], r) for r in s.records] for s in entity.sections}
         entity = dataclasses.replace(
             entity,
-            sections=[dataclasses.replace(s, records=s.records[:ENTITY_SECTION_LIMIT]) for s in entity.sections],
+            sections=[
+                dataclasses.replace(
+                    s,
+                    records=s.records[:ENTITY_SECTION_LIMIT],
+                    objections=list({(o.authority, o.route): o for o in routes[s.dataset] if o}.values()),
+                )
+                for s in entity.sections
+            ],
         )
         self.page(
             f"entity/{entity.credit_code}.html",
@@ -434,7 +447,13 @@ class SiteBuilder:
             "city": entity.city,
             "legal_representative": entity.legal_representative,
             "standing": {line.label: line.text for line in entity.standings},
-            "records": {dataset: [_public(r) for r in records] for dataset, records in every.items()},
+            "records": {
+                dataset: [
+                    _public(r) | ({"objection": o.to_dict()} if o else {})
+                    for r, o in zip(records, routes[dataset], strict=True)
+                ]
+                for dataset, records in every.items()
+            },
             "html": self.base_url + f"entity/{entity.credit_code}.html",
         }
         self.json_file(f"entity/{entity.credit_code}.json", twin, fingerprint)
@@ -753,6 +772,20 @@ class SiteBuilder:
             calendar=f"{first}—{last}",
         )
 
+    def objection(self, dataset: Dataset, record: dict) -> ObjectionLine | None:
+        """Who decided `record` and how its subject objects or applies for credit repair."""
+        if dataset.objection is None or not dataset.authority:
+            return None
+        authority = record.get(dataset.authority) or ""
+        office = self.offices.get(authority)
+        return ObjectionLine(
+            authority=authority or "（未填写作出决定的机关）",
+            route=dataset.objection.route_for(record),
+            url=office.url if office else None,
+            phone=office.phone if office else None,
+            address=office.address if office else None,
+        )
+
     def department_page(
         self, dataset: Dataset, view: TableView, department: str, path: str, rows: list[dict], late: np.ndarray
     ) -> None:
@@ -793,7 +826,21 @@ class SiteBuilder:
             late_total=sum(r["records"] - r["on_time"] for r in rows),
         )
 
-    def quality_page(self) -> None:
+    def missing_contacts(self, views: dict[str, TableView]) -> list[dict]:
+        """Authorities named in published records that have no public contact in departments.yaml,
+        with how many records they decided (the operator fills them in)."""
+        missing = []
+        for dataset in ordered(self.catalog):
+            view = views.get(dataset.id)
+            if dataset.objection is None or not dataset.authority or view is None or not view.rows:
+                continue
+            counts = value_counts(pc.fill_null(pc.cast(view.column(dataset.authority), pa.string()), ""))
+            for name, count in sorted(counts.items(), key=lambda item: (-item[1], item[0])):
+                if name not in self.offices:
+                    missing.append({"dataset": dataset.title, "authority": name or "（未填写）", "records": count})
+        return missing
+
+    def quality_page(self, views: dict[str, TableView] | None = None) -> None:
         days = []
         for quality_day in sorted(self.quality, reverse=True):
             rows, reasons = [], {}
@@ -811,6 +858,7 @@ class SiteBuilder:
             "数据质量",
             "各部门每日报送的读入、接受、退回数量及退回原因（不含个人信息）。",
             days=days,
+            missing_contacts=self.missing_contacts(views or {}),
         )
 
     def change_charts(self) -> list[Chart]:

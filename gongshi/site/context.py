@@ -34,6 +34,24 @@ class StandingLine:
 
 
 @dataclass
+class ObjectionLine:
+    """Where the subject of records objects to them or applies for credit repair."""
+
+    authority: str = doc("the deciding authority, as delivered")
+    route: str = doc("how to object or apply for credit repair (the dataset's declaration)")
+    url: str | None = doc("the authority's web page (departments.yaml)")
+    phone: str | None = doc("its public switchboard")
+    address: str | None = doc("its address")
+
+    def to_dict(self) -> dict:
+        return {"authority": self.authority, "route": self.route, "contact": self.contact()}
+
+    def contact(self) -> dict | None:
+        found = {k: v for k, v in (("url", self.url), ("phone", self.phone), ("address", self.address)) if v}
+        return found or None
+
+
+@dataclass
 class EntitySection:
     """One dataset's records on an entity page."""
 
@@ -46,6 +64,9 @@ class EntitySection:
     )
     empty: str = doc("said when there is no record")
     total: int = doc("the entity's records in the dataset (the page lists the newest ENTITY_SECTION_LIMIT)", 0)
+    objections: list[ObjectionLine] = doc(
+        "who decided these records and how to object or apply for repair", factory=list
+    )
 
 
 @dataclass
