@@ -130,6 +130,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     withdraw.set_defaults(func=cmd_withdraw)
 
+    bulk = commands.add_parser(
+        "check", help="批量核查: black list, red list and recent inspection findings for a list of credit codes"
+    )
+    bulk.add_argument(
+        "codes",
+        type=Path,
+        metavar="CODES.csv",
+        help="one code per line, or a CSV with a column headed 统一社会信用代码 or credit_code (at most 5,000)",
+    )
+    bulk.add_argument(
+        "--release",
+        required=True,
+        metavar="DIR|URL",
+        help="a release folder (public/latest, public/releases/<day>) or its web address",
+    )
+    bulk.add_argument("--out", type=Path, metavar="FILE", help="write the CSV here (default: standard output)")
+    bulk.set_defaults(func=cmd_check)
+
     ui = commands.add_parser("ui", help="open the Dagster UI on the same instance `publish` uses")
     _path_options(ui)
     ui.add_argument("--port", type=int, default=3000, help="web UI port (default 3000)")
@@ -474,6 +492,26 @@ def cmd_scan(args: argparse.Namespace) -> int:
         report = scan_directory(args.directory)
     print(json.dumps(report.to_dict(), ensure_ascii=False, indent=2) if args.json else format_report(report))
     return 0 if report.clean else 1
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from gongshi import checking
+
+    try:
+        codes = checking.read_codes(args.codes.read_bytes())
+        header, rows = checking.check(codes, checking.Release(str(args.release)))
+    except (OSError, ValueError) as error:
+        print(f"gongshi check: {error}", file=sys.stderr)
+        return 2
+    data = checking.to_csv(header, rows)
+    if args.out:
+        args.out.write_bytes(data)
+        unknown = sum(r["核查结果"] == checking.UNKNOWN for r in rows)
+        malformed = sum(r["核查结果"].startswith(checking.MALFORMED) for r in rows)
+        print(f"{len(rows)} 个代码：{malformed} 个代码有误，{unknown} 个未收录；结果写入 {args.out}", file=sys.stderr)
+    else:
+        sys.stdout.buffer.write(data)
+    return 0
 
 
 def cmd_sample_data(args: argparse.Namespace) -> int:

@@ -211,3 +211,106 @@ def test_every_page_is_valid_html(published_demo):
         timeout=600,
     )
     assert done.returncode == 0, done.stderr[-4000:]
+
+
+def _valid_code(seed: int) -> str:
+    """A well-formed credit code (GB 32100 and GB 11714 check characters) that no demo entity has."""
+    from gongshi.identifiers import org_code_check_char, uscc_check_char
+
+    body = f"{seed:08d}"
+    org = body + org_code_check_char(body)
+    first17 = "91320100" + org
+    return first17 + uscc_check_char(first17)
+
+
+def _phone_page(browser):
+    context = browser.new_context(
+        viewport={"width": 360, "height": 740},
+        device_scale_factor=2,
+        is_mobile=True,
+        has_touch=True,
+        locale="zh-CN",
+        accept_downloads=True,
+    )
+    page = context.new_page()
+    page.errors = []
+    page.on("console", lambda m: page.errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: page.errors.append(str(e)))
+    return context, page
+
+
+def test_bulk_check_of_five_thousand_pasted_codes_on_a_phone(browser, site, tmp_path):
+    """5,000 codes pasted (known, unknown, malformed), checked in the browser, downloaded as CSV with
+    the same answers `gongshi check` gives for the same codes."""
+    import csv
+    import io
+
+    from gongshi import checking
+
+    known = ["91320200A270313CX1", "913201007079003CXE"]
+    codes = known + [_valid_code(n) for n in range(4995)] + ["91320200A270313CX2", "ＡＢＣ", "=HYPERLINK(1)"]
+    context, page = _phone_page(browser)
+    try:
+        page.goto(site + "check/")
+        pasted = "统一社会信用代码\n" + "\n".join(codes)  # as a paste puts it there (typing 90,000 keys is not)
+        page.locator("#check-codes").evaluate("(area, text) => { area.value = text; }", pasted)
+        page.click("#check-form button[type=submit]")
+        page.wait_for_selector("#check-status[data-done]", timeout=30_000)
+        status = page.inner_text("#check-status")
+        assert "核查了 5,000 个代码：3 个代码有误，4995 个未收录" in status, status
+        row = page.locator("#check-results tbody tr").first.locator("td").all_inner_texts()
+        assert row[:3] == ["91320200A270313CX1", "已收录", "无锡长江餐饮管理有限公司"]
+        assert "经营异常名录（2026-11-03 列入），决定机关：无锡市市场监督管理局" in row[3]
+        with page.expect_download() as waiting:
+            page.click("#check-download")
+        download = waiting.value
+        assert download.suggested_filename == f"批量核查-{DAY2}.csv"
+        data = Path(download.path()).read_bytes()
+        assert page.errors == []
+    finally:
+        context.close()
+    assert data.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
+    header, expected = checking.check(codes, checking.Release(site))
+    assert rows[0] == header
+    assert rows[1:] == [["'" + v if v.startswith("=") else v for v in (r[h] for h in header)] for r in expected]
+
+
+def test_bulk_check_reads_an_uploaded_xlsx_and_csv(browser, site, tmp_path):
+    import xlsxwriter
+
+    book_path = tmp_path / "投标人.xlsx"
+    book = xlsxwriter.Workbook(str(book_path))
+    sheet = book.add_worksheet()
+    sheet.write_row(0, 0, ["序号", "统一社会信用代码", "名称"])
+    sheet.write_row(1, 0, [1, "913201007079003CXE", "甲"])
+    sheet.write_row(2, 0, [2, "91320100000000000X", "乙"])
+    book.close()
+    listing = tmp_path / "codes.csv"
+    listing.write_bytes("credit_code\r\n91320200A270313CX1\r\n".encode("gb18030"))
+    context, page = _phone_page(browser)
+    try:
+        page.goto(site + "check/")
+        page.set_input_files("#check-file", str(book_path))
+        page.click("#check-form button[type=submit]")
+        page.wait_for_selector("#check-status[data-done]")
+        cells = [r.locator("td").all_inner_texts() for r in page.locator("#check-results tbody tr").all()]
+        assert [c[:2] for c in cells] == [
+            ["913201007079003CXE", "已收录"],
+            ["91320100000000000X", "代码有误：第 18 位校验码不符"],
+        ]
+        page.evaluate("document.querySelector('#check-status').removeAttribute('data-done')")
+        page.set_input_files("#check-file", str(listing))
+        page.click("#check-form button[type=submit]")
+        page.wait_for_selector("#check-status[data-done]")
+        assert (
+            page.locator("#check-results tbody tr").first.locator("td").nth(2).inner_text()
+            == "无锡长江餐饮管理有限公司"
+        )
+        from axe_playwright_python.sync_playwright import Axe
+
+        results = Axe().run(page, options=WCAG)
+        assert results.violations_count == 0, results.generate_report()
+        assert page.errors == []
+    finally:
+        context.close()

@@ -161,3 +161,32 @@ def test_every_cli_option_is_in_the_readme_and_every_documented_option_exists():
         command = words[words.index(next(w for w in words if w.endswith("gongshi"))) + 1]
         assert command in real, line
         assert set(re.findall(r"--[a-z][a-z-]*", " ".join(words))) <= real[command], line
+
+
+def test_check_command_reads_codes_and_writes_excel_safe_csv(published_demo, tmp_path):
+    release = published_demo.public / "latest"
+    plain = tmp_path / "codes.txt"
+    plain.write_text(
+        "91320200A270313CX1\n\n９１３２０１００７０７９００３ＣＸＥ\n91320200A270313CX2\n", encoding="utf-8"
+    )
+    done = gongshi("check", str(plain), "--release", str(release), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.lstrip("\ufeff").splitlines()
+    assert lines[0].startswith("统一社会信用代码,核查结果,市场主体名称,名单状态,守信红名单,")
+    assert lines[1].startswith("91320200A270313CX1,已收录,无锡长江餐饮管理有限公司,经营异常名录")
+    assert lines[2].split(",")[1:3] == ["已收录", "南京恒泰电子科技有限公司"]  # full-width digits normalised
+    assert lines[3].split(",")[1] == "代码有误：第 18 位校验码不符"
+    assert lines[1].endswith(",2026-11-27")
+    table = tmp_path / "bids.csv"
+    table.write_bytes("序号,统一社会信用代码\r\n1,91320200A270313CX1\r\n2,=1+1\r\n".encode("gb18030"))
+    out = tmp_path / "result.csv"
+    done = gongshi("check", str(table), "--release", str(release), "--out", str(out), cwd=tmp_path)
+    assert done.returncode == 0 and "2 个代码：1 个代码有误，0 个未收录" in done.stderr
+    data = out.read_bytes()
+    assert data.startswith(b"\xef\xbb\xbf") and b"\r\n'=1+1," in data
+    missing = gongshi("check", str(table), "--release", str(tmp_path), cwd=tmp_path)
+    assert missing.returncode == 2 and "没有批量核查索引" in missing.stderr
+    many = tmp_path / "many.txt"
+    many.write_text("\n".join(["91320200A270313CX1"] * 5001), encoding="utf-8")
+    too_many = gongshi("check", str(many), "--release", str(release), cwd=tmp_path)
+    assert too_many.returncode == 2 and "一次最多核查 5,000 个代码" in too_many.stderr

@@ -48,4 +48,7 @@ def test_a_known_authority_shows_its_contact_and_unknown_ones_are_listed_for_the
     ]
     assert known and all(o["contact"] == {"url": offices[o["authority"]].url} for o in known)
     page = (latest / "entity" / "913201007079003CXE.html").read_text("utf-8")
-    assert '<strong>江苏省市场监督管理局</strong>（<a href="https://scjgj.jiangsu.gov.cn/" rel="external">网站</a>）' in page
+    assert (
+        '<strong>江苏省市场监督管理局</strong>（<a href="https://scjgj.jiangsu.gov.cn/" rel="external">网站</a>）'
+        in page
+    )

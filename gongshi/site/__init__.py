@@ -23,7 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from gongshi import issues, progress, tables, timeliness
+from gongshi import checking, issues, progress, tables, timeliness
 from gongshi.catalog import Dataset, ListPage, departments
 from gongshi.metadata import CHANGE_LABELS, CHANGES, download_files, label_field, published_fields
 from gongshi.paths import SITE_TEMPLATES_DIR
@@ -288,6 +288,13 @@ class SiteBuilder:
         self.quality_page(views)
         self.home(cards, [*self.change_charts(), *charts])
         self.page("search/index.html", "search.html", "查询市场主体", "按企业名称或统一社会信用代码查询。")
+        self.page(
+            "check/index.html",
+            "bulkcheck.html",
+            "批量核查",
+            "一次核查最多 5,000 个统一社会信用代码：是否在经营异常名录、严重违法失信名单、守信红名单中，"
+            "近 12 个月抽查发现的问题。",
+        )
         self.page(
             "datasets/index.html",
             "datasets.html",
@@ -935,6 +942,59 @@ class SiteBuilder:
                 ).to_arrow_table()
         self.result.search_shards_written = search.write(entries, self._reuse, self._write)
         self.result.search_seconds = (dt.datetime.now() - started).total_seconds()
+        self.check_index(views, entries)
+
+    def check_index(self, views: dict[str, TableView], names: pa.Table) -> None:
+        """批量核查's static index (`gongshi.checking`): per bucket of credit codes, each entity's name,
+        its current standing in every dataset that declares one (with the deciding authority), and
+        its records with a problem in the last 12 months; only changed buckets are written again."""
+        entities: dict[str, dict] = {
+            code: {"name": name}
+            for code, name in zip(names["code"].to_pylist(), names["name"].to_pylist(), strict=True)
+        }
+        columns = []
+        year_ago = (dt.date.fromisoformat(self.day) - dt.timedelta(days=365)).isoformat()
+        for dataset in ordered(self.catalog):
+            view, declared = views[dataset.id], dataset.site
+            if declared.entity is None or not view.rows:
+                continue
+            if declared.standing is not None:
+                key = f"{dataset.id}:standing"
+                columns.append({"key": key, "label": declared.standing.label, "none": "无"})
+                mask = np.ones(view.rows, dtype=bool)
+                for name, values in declared.standing.current.items():
+                    found = pc.is_in(view.column(name), value_set=pa.array(values, pa.string()))
+                    mask &= np.asarray(found.to_numpy(zero_copy_only=False), dtype=bool)
+                for row in view.dicts(np.flatnonzero(mask)):
+                    text = declared.standing.item.format_map(defaultdict(str, {k: v or "" for k, v in row.items()}))
+                    if dataset.authority and row.get(dataset.authority):
+                        text += f"，决定机关：{row[dataset.authority]}"
+                    entities.setdefault(row[declared.entity.credit_code], {"name": ""}).setdefault(key, []).append(text)
+            if declared.problem is not None and dataset.arises_on:
+                key = f"{dataset.id}:problems"
+                heading = declared.section.heading if declared.section else dataset.title
+                columns.append(
+                    {
+                        "key": key,
+                        "label": f"近12个月{declared.problem.label}的{heading}",
+                        "none": "无",
+                    }
+                )
+                dates = pc.fill_null(view.column(dataset.arises_on), "")
+                recent = np.asarray(pc.greater_equal(dates, year_ago).to_numpy(zero_copy_only=False), dtype=bool)
+                for row in view.dicts(np.flatnonzero(view.has_problem & recent)):
+                    who = row.get(dataset.authority) or "" if dataset.authority else ""
+                    text = f"{row.get(dataset.arises_on)} {who}：{row.get(declared.problem.field)}"
+                    entities.setdefault(row[declared.entity.credit_code], {"name": ""}).setdefault(key, []).append(text)
+        chars = checking.chars_for(len(entities))
+        buckets: dict[str, dict] = defaultdict(dict)
+        for code in sorted(entities):
+            buckets[checking.bucket_of(code, chars)][code] = entities[code]
+        for bucket, payload in sorted(buckets.items()):
+            self.json_file(f"{checking.FOLDER}/{bucket}.json", payload)
+        self.json_file(
+            checking.META, {"release": self.day, "chars": chars, "columns": columns, "entities": len(entities)}
+        )
 
 
 def _entity_fingerprints(digests: dict[str, pa.Table], salt: str) -> pa.Table:
