@@ -151,8 +151,7 @@ def search_in_browser(public: Path, queries: list[str]) -> dict:
         from playwright.sync_api import sync_playwright
     except ImportError:
         return {"skipped": "playwright not installed"}
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(public))
-    handler.log_message = lambda *args: None
+    handler = functools.partial(_Quiet, directory=str(public))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     figures = {}
@@ -180,6 +179,64 @@ def search_in_browser(public: Path, queries: list[str]) -> dict:
     finally:
         server.shutdown()
     return figures
+
+
+def bulk_check_in_browser(public: Path, count: int = 5000) -> dict:
+    """5,000 codes (half known to the release, half well-formed but unknown) pasted on the bulk check
+    page in headless Chromium with a phone's profile (CPU slowed 4x): milliseconds from submit to the
+    result table, and the bytes of index fetched."""
+    import functools
+    import http.server
+    import json as _json
+    import threading
+
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        return {"skipped": "playwright not installed"}
+    from gongshi.identifiers import org_code_check_char, uscc_check_char
+
+    index = public / "latest" / "check"
+    known: list[str] = []
+    for bucket in sorted(index.glob("*.json")):
+        if bucket.name != "meta.json" and len(known) < count // 2:
+            known += list(_json.loads(bucket.read_text("utf-8")))[:5]
+    unknown = []
+    for n in range(count - len(known[: count // 2])):
+        body = f"{n:08d}"
+        first17 = "91320100" + body + org_code_check_char(body)
+        unknown.append(first17 + uscc_check_char(first17))
+    codes = known[: count // 2] + unknown
+    handler = functools.partial(_Quiet, directory=str(public))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
+            page = browser.new_page(viewport={"width": 360, "height": 740}, is_mobile=True)
+            page.context.new_cdp_session(page).send("Emulation.setCPUThrottlingRate", {"rate": 4})
+            page.goto(f"http://127.0.0.1:{server.server_address[1]}/latest/check/")
+            fetched = []
+            page.on("response", lambda r: fetched.append(_size(r)) if "/check/" in r.url else None)
+            page.locator("#check-codes").evaluate("(area, text) => { area.value = text; }", "\n".join(codes))
+            started = time.perf_counter()
+            page.click("#check-form button[type=submit]")
+            page.wait_for_selector("#check-status[data-done]", timeout=120_000)
+            figures = {
+                "codes": len(codes),
+                "ms": round((time.perf_counter() - started) * 1000),
+                "bytes_fetched": sum(fetched),
+                "status": page.inner_text("#check-status"),
+            }
+            browser.close()
+    finally:
+        server.shutdown()
+    return figures
+
+
+class _Quiet(__import__("http.server").server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
 
 
 def _size(response) -> int:
@@ -269,6 +326,7 @@ def main() -> None:
             }
             if figures["published"]:
                 figures["search_in_chromium"] = search_in_browser(public, sample_queries(public))
+                figures["bulk_check_in_chromium"] = bulk_check_in_browser(public)
             print(json.dumps(figures, ensure_ascii=False, indent=1))
     finally:
         if not args.keep and args.work is None:
