@@ -120,7 +120,7 @@ def check(codes: Iterable[str], release: Release) -> tuple[list[str], list[dict]
                 row["核查结果"] = UNKNOWN
         row["市场主体名称"] = entity["name"] if entity else ""
         for column in meta["columns"]:
-            row[column["label"]] = "；".join(entity.get(column["key"], [])) or column["none"] if entity else ""
+            row[column["label"]] = "；".join(entity.get(column["key"]) or []) or column["none"] if entity else ""
         row["数据日期"] = meta["release"]
         rows.append(row)
     header = ["统一社会信用代码", "核查结果", "市场主体名称", *(c["label"] for c in meta["columns"]), "数据日期"]

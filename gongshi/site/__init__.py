@@ -14,6 +14,7 @@ import datetime as dt
 import hashlib
 import json
 import math
+import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -947,17 +948,15 @@ class SiteBuilder:
     def check_index(self, views: dict[str, TableView], names: pa.Table) -> None:
         """批量核查's static index (`gongshi.checking`): per bucket of credit codes, each entity's name,
         its current standing in every dataset that declares one (with the deciding authority), and
-        its records with a problem in the last 12 months; only changed buckets are written again."""
-        entities: dict[str, dict] = {
-            code: {"name": name}
-            for code, name in zip(names["code"].to_pylist(), names["name"].to_pylist(), strict=True)
-        }
-        columns = []
+        its records with a problem in the last 12 months. Texts are made in whole columns and the
+        buckets' JSON in DuckDB; only buckets whose bytes changed are written again."""
+        columns, parts = [], []
         year_ago = (dt.date.fromisoformat(self.day) - dt.timedelta(days=365)).isoformat()
         for dataset in ordered(self.catalog):
             view, declared = views[dataset.id], dataset.site
             if declared.entity is None or not view.rows:
                 continue
+            code = declared.entity.credit_code
             if declared.standing is not None:
                 key = f"{dataset.id}:standing"
                 columns.append({"key": key, "label": declared.standing.label, "none": "无"})
@@ -965,36 +964,74 @@ class SiteBuilder:
                 for name, values in declared.standing.current.items():
                     found = pc.is_in(view.column(name), value_set=pa.array(values, pa.string()))
                     mask &= np.asarray(found.to_numpy(zero_copy_only=False), dtype=bool)
-                for row in view.dicts(np.flatnonzero(mask)):
-                    text = declared.standing.item.format_map(defaultdict(str, {k: v or "" for k, v in row.items()}))
-                    if dataset.authority and row.get(dataset.authority):
-                        text += f"，决定机关：{row[dataset.authority]}"
-                    entities.setdefault(row[declared.entity.credit_code], {"name": ""}).setdefault(key, []).append(text)
+                rows = view.table.filter(pa.array(mask))
+                text = _template_column(declared.standing.item, rows)
+                if dataset.authority:
+                    who = pc.fill_null(pc.cast(rows[dataset.authority], pa.string()), "")
+                    suffix = pc.if_else(pc.equal(who, ""), "", pc.binary_join_element_wise("，决定机关：", who, ""))
+                    text = pc.binary_join_element_wise(text, suffix, "")
+                parts.append(pa.table({"code": rows[code], "key": pa.array([key] * rows.num_rows), "text": text}))
             if declared.problem is not None and dataset.arises_on:
                 key = f"{dataset.id}:problems"
                 heading = declared.section.heading if declared.section else dataset.title
-                columns.append(
-                    {
-                        "key": key,
-                        "label": f"近12个月{declared.problem.label}的{heading}",
-                        "none": "无",
-                    }
-                )
+                columns.append({"key": key, "label": f"近12个月{declared.problem.label}的{heading}", "none": "无"})
                 dates = pc.fill_null(view.column(dataset.arises_on), "")
                 recent = np.asarray(pc.greater_equal(dates, year_ago).to_numpy(zero_copy_only=False), dtype=bool)
-                for row in view.dicts(np.flatnonzero(view.has_problem & recent)):
-                    who = row.get(dataset.authority) or "" if dataset.authority else ""
-                    text = f"{row.get(dataset.arises_on)} {who}：{row.get(declared.problem.field)}"
-                    entities.setdefault(row[declared.entity.credit_code], {"name": ""}).setdefault(key, []).append(text)
-        chars = checking.chars_for(len(entities))
-        buckets: dict[str, dict] = defaultdict(dict)
-        for code in sorted(entities):
-            buckets[checking.bucket_of(code, chars)][code] = entities[code]
-        for bucket, payload in sorted(buckets.items()):
-            self.json_file(f"{checking.FOLDER}/{bucket}.json", payload)
-        self.json_file(
-            checking.META, {"release": self.day, "chars": chars, "columns": columns, "entities": len(entities)}
+                rows = view.table.filter(pa.array(view.has_problem & recent))
+                template = f"{{{dataset.arises_on}}} {{{dataset.authority or ''}}}：{{{declared.problem.field}}}"
+                text = _template_column(template, rows)
+                parts.append(pa.table({"code": rows[code], "key": pa.array([key] * rows.num_rows), "text": text}))
+        entities = names.num_rows
+        chars = checking.chars_for(entities)
+        schema = pa.schema([("code", pa.string()), ("key", pa.string()), ("text", pa.string())])
+        items = pa.concat_tables([p.cast(schema) for p in parts]) if parts else schema.empty_table()
+        lists = "".join(
+            f", list(text ORDER BY ordinal) FILTER (WHERE key = '{c['key']}') AS \"{c['key']}\"" for c in columns
         )
+        fields = "".join(f", '{c['key']}', l.\"{c['key']}\"" for c in columns)
+        with tables.connect() as db:
+            db.register("names", names)
+            db.register("items", items.append_column("ordinal", pa.array(np.arange(items.num_rows))))
+            buckets = db.sql(
+                f"""
+                WITH entity AS (
+                    SELECT code, max(name) AS name FROM names GROUP BY code
+                ),
+                lists AS (SELECT code{lists} FROM items GROUP BY code),
+                joined AS (
+                    SELECT coalesce(e.code, l.code) AS code,
+                           json_object('name', coalesce(e.name, ''){fields}) AS body
+                    FROM entity e FULL JOIN lists l USING (code)
+                )
+                SELECT CASE WHEN length(code) >= {checking.START + chars}
+                            THEN substr(code, {checking.START + 1}, {chars}) ELSE '_' END AS bucket,
+                       '{{' || string_agg(to_json(code)::VARCHAR || ':' || body::VARCHAR, ',' ORDER BY code)
+                            || '}}' AS data
+                FROM joined GROUP BY bucket ORDER BY bucket
+                """
+            ).fetchall()
+        for bucket, data in buckets:
+            self.bytes_file(f"{checking.FOLDER}/{bucket}.json", data.encode("utf-8") + b"\n")
+        self.json_file(checking.META, {"release": self.day, "chars": chars, "columns": columns, "entities": entities})
+
+    def bytes_file(self, path: str, data: bytes) -> None:
+        if not self._reuse(path, hashlib.sha256(data).hexdigest()):
+            self._write(path, data)
+
+
+def _template_column(template: str, rows: pa.Table) -> pa.Array:
+    """A "{field}（{other} 列入）" template filled in for every row at once (missing values empty)."""
+    pieces = re.split(r"\{(\w*)\}", template)
+    columns = []
+    for index, piece in enumerate(pieces):
+        if index % 2:
+            column = rows[piece] if piece in rows.column_names else pa.nulls(rows.num_rows, pa.string())
+            columns.append(pc.fill_null(pc.cast(column, pa.string()), ""))
+        elif piece:
+            columns.append(pa.array([piece] * rows.num_rows, pa.string()))
+    if not columns:
+        return pa.array([""] * rows.num_rows, pa.string())
+    return pc.binary_join_element_wise(*columns, "")
 
 
 def _entity_fingerprints(digests: dict[str, pa.Table], salt: str) -> pa.Table:

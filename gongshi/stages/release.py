@@ -105,38 +105,29 @@ def run(settings: Settings, catalog: dict[str, Dataset], day: str) -> ReleaseRes
         feeds[dataset.id] = day_feed(
             layout, dataset.id, day, previous, before, tables[dataset.id], digests[dataset.id], change
         )
-    history, history_fingerprints = change_history(settings, catalog, target, today)
-    feed_history, feed_fingerprints = change_history(settings, catalog, target, feeds, feed=True)
-    history_fingerprints |= feed_fingerprints
-    for name in today:  # kept as the published tables of `target` once the release goes out
-        history_fingerprints[f"changes/{target}/{name}"] = changes_fingerprint(layout.changes(day, name))
-        history_fingerprints[f"changes/{target}/{name}.sync"] = changes_fingerprint(layout.sync(day, name))
+    data = data_files(
+        settings,
+        catalog,
+        target,
+        tables,
+        digests,
+        base_build,
+        base_record.parts if base_record else {},
+        reuse,
+        today={n: (today[n], feeds[n], layout.changes(day, n), layout.sync(day, n)) for n in today},
+    )
     build = layout.new_build(target)
     site = SiteStep(
         settings,
         catalog,
         target,
         tables,
-        history,
+        data.history,
         base_build,
         base_record.site if base_record else {},
         quality_history(settings, catalog, day, target),
         digests,
         base_record.modified if base_record else {},
-    )
-    data = DataFiles(
-        tables,
-        digests,
-        history,
-        history_fingerprints,
-        settings.parts_above,
-        reuse,
-        base_build,
-        base_record.parts if base_record else {},
-        first_release=min(published_days(layout), default=None),
-        feeds=feed_history,
-        feed_sources=kept_feeds(settings, catalog, feed_history, target),
-        **base_of_feed(settings, catalog, target),
     )
     files = build_files(build, catalog, target, data, settings.base_url, site)
     record = BuildRecord(
@@ -267,8 +258,48 @@ def change_history(
     return history, fingerprints
 
 
+def data_files(
+    settings: Settings,
+    catalog: dict[str, Dataset],
+    day: str,
+    tables: dict[str, pa.Table],
+    digests: dict[str, pa.Array],
+    previous_build: Path | None,
+    previous_fingerprints: dict[str, str],
+    reuse: dict[str, Path] | None = None,
+    today: dict[str, tuple[pa.Table, pa.Table, Path, Path]] | None = None,
+) -> DataFiles:
+    """What the data files of the release of `day` are made from: its tables, the change tables and
+    sync feeds of every retained day with their fingerprints, where a sync consumer starts. `today`
+    (a new release) gives per dataset the day's change table and feed and the files they are kept
+    in; without it, `day` is a release being rebuilt from what was kept (a takedown)."""
+    changes_today = {n: t[0] for n, t in today.items()} if today is not None else None
+    feeds_today = {n: t[1] for n, t in today.items()} if today is not None else None
+    history, fingerprints = change_history(settings, catalog, day, changes_today)
+    feeds, feed_fingerprints = change_history(settings, catalog, day, feeds_today, feed=True)
+    fingerprints |= feed_fingerprints
+    for name, (_, _, changes_file, feed_file) in (today or {}).items():
+        # kept as the published tables of `day` once the release goes out
+        fingerprints[f"changes/{day}/{name}"] = changes_fingerprint(changes_file)
+        fingerprints[f"changes/{day}/{name}.sync"] = changes_fingerprint(feed_file)
+    return DataFiles(
+        tables,
+        digests,
+        history,
+        fingerprints,
+        settings.parts_above,
+        reuse or {},
+        previous_build,
+        previous_fingerprints,
+        first_release=min(published_days(settings.layout), default=None),
+        feeds=feeds,
+        feed_sources=kept_feeds(settings, catalog, feeds, day if today is not None else None),
+        **base_of_feed(settings, catalog, day),
+    )
+
+
 def kept_feeds(
-    settings: Settings, catalog: dict[str, Dataset], feeds: dict[str, dict[str, pa.Table]], day: str
+    settings: Settings, catalog: dict[str, Dataset], feeds: dict[str, dict[str, pa.Table]], day: str | None
 ) -> dict[str, dict[str, tuple[Path, dict]]]:
     """Where each past day's feed (read as its operations only) is kept, with the withdrawn ids to
     scrub from it when its file is written again."""

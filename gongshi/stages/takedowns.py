@@ -20,16 +20,7 @@ from gongshi.snapshots import published_days
 from gongshi.stages import Json
 from gongshi.stages.checks import leak_gate
 from gongshi.stages.publish import install, switch, write_root_package
-from gongshi.stages.release import (
-    DataFiles,
-    SiteStep,
-    base_of_feed,
-    build_files,
-    change_history,
-    kept_feeds,
-    quality_history,
-    verify_build,
-)
+from gongshi.stages.release import SiteStep, build_files, data_files, quality_history, verify_build
 from gongshi.storage import write_parquet
 from gongshi.tables import row_digests
 from gongshi.takedown import audit, lifted, withdrawn
@@ -66,8 +57,10 @@ def run(settings: Settings, catalog: dict[str, Dataset], skip: str | None = None
             present = pc.is_in(table["record_id"], value_set=pa.array(sorted(ids), pa.string()))
             found |= set(table.filter(present)["record_id"].to_pylist())
             tables[name] = table.filter(pc.invert(present))
-        history, history_fingerprints = change_history(settings, catalog, day)
-        feeds, feed_fingerprints = change_history(settings, catalog, day, feed=True)
+        digests = {name: row_digests(table) for name, table in tables.items()}
+        old_build = public.builds / record.build
+        data = data_files(settings, catalog, day, tables, digests, old_build, record.parts)
+        history, feeds = data.history, data.feeds
         raw_history = {d: {n: snapshots.table(layout.published_changes(d, n)) for n in catalog} for d in history}
         for d, per_dataset in history.items():
             for name, table in per_dataset.items():
@@ -75,27 +68,11 @@ def run(settings: Settings, catalog: dict[str, Dataset], skip: str | None = None
                     found |= set(raw_history[d][name]["record_id"].to_pylist()) & set(withdrawn_by_dataset[name])
         if not found:
             continue
-        old_build = public.builds / record.build
         staged = layout.new_build(day)
         quality = quality_history(settings, catalog, day, day)
-        digests = {name: row_digests(table) for name, table in tables.items()}
         site = SiteStep(
             settings, catalog, day, tables, history, old_build, record.site, quality, digests, record.modified
         )
-        data = DataFiles(
-            tables,
-            digests,
-            history,
-            history_fingerprints,
-            settings.parts_above,
-            previous_build=old_build,
-            previous_fingerprints=record.parts,
-            first_release=min(published_days(layout), default=None),
-            feeds=feeds,
-            feed_sources=kept_feeds(settings, catalog, feeds, None),
-            **base_of_feed(settings, catalog, day),
-        )
-        data.history_fingerprints |= feed_fingerprints
         files = build_files(staged, catalog, day, data, settings.base_url, site=site)
         problems = [leak.describe() for leak in leak_gate(settings, catalog, staged).leaks] + verify_build(staged)
         if problems:
