@@ -118,7 +118,7 @@ def check(codes: Iterable[str], release: Release) -> tuple[list[str], list[dict]
             entity = buckets[bucket].get(code)
             if entity is None:
                 row["核查结果"] = UNKNOWN
-        row["市场主体名称"] = entity["name"] if entity else ""
+        row["市场主体名称"] = entity["n"] if entity else ""
         for column in meta["columns"]:
             row[column["label"]] = "；".join(entity.get(column["key"]) or []) or column["none"] if entity else ""
         row["数据日期"] = meta["release"]

@@ -985,10 +985,14 @@ class SiteBuilder:
         chars = checking.chars_for(entities)
         schema = pa.schema([("code", pa.string()), ("key", pa.string()), ("text", pa.string())])
         items = pa.concat_tables([p.cast(schema) for p in parts]) if parts else schema.empty_table()
+        # short keys (the column's position, named in meta.json) and no key for an empty list: 5,000
+        # codes can touch every bucket, and every byte of them is fetched
         lists = "".join(
             f", list(text ORDER BY ordinal) FILTER (WHERE key = '{c['key']}') AS \"{c['key']}\"" for c in columns
         )
-        fields = "".join(f", '{c['key']}', l.\"{c['key']}\"" for c in columns)
+        fields = "".join(
+            f" || coalesce(',\"{i}\":' || to_json(l.\"{c['key']}\")::VARCHAR, '')" for i, c in enumerate(columns)
+        )
         with tables.connect() as db:
             db.register("names", names)
             db.register("items", items.append_column("ordinal", pa.array(np.arange(items.num_rows))))
@@ -1000,7 +1004,7 @@ class SiteBuilder:
                 lists AS (SELECT code{lists} FROM items GROUP BY code),
                 joined AS (
                     SELECT coalesce(e.code, l.code) AS code,
-                           json_object('name', coalesce(e.name, ''){fields}) AS body
+                           '{{"n":' || to_json(coalesce(e.name, ''))::VARCHAR{fields} || '}}' AS body
                     FROM entity e FULL JOIN lists l USING (code)
                 )
                 SELECT CASE WHEN length(code) >= {checking.START + chars}
@@ -1012,6 +1016,8 @@ class SiteBuilder:
             ).fetchall()
         for bucket, data in buckets:
             self.bytes_file(f"{checking.FOLDER}/{bucket}.json", data.encode("utf-8") + b"\n")
+        for index, column in enumerate(columns):
+            column["key"] = str(index)
         self.json_file(checking.META, {"release": self.day, "chars": chars, "columns": columns, "entities": entities})
 
     def bytes_file(self, path: str, data: bytes) -> None:

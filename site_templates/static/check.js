@@ -132,7 +132,7 @@
     prepared.forEach(function (p) {
       var entity = p.why ? null : buckets[bucketOf(p.code, meta.chars)][p.code];
       var verdict = p.why ? "代码有误：" + PROBLEMS[p.why] : entity ? "已收录" : "未收录";
-      var row = [p.given, verdict, entity ? entity.name : ""];
+      var row = [p.given, verdict, entity ? entity.n : ""];
       meta.columns.forEach(function (c) { row.push(entity ? ((entity[c.key] || []).join("；") || c.none) : ""); });
       row.push(meta.release);
       rows.push(row);
