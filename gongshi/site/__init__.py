@@ -987,8 +987,15 @@ class SiteBuilder:
         items = pa.concat_tables([p.cast(schema) for p in parts]) if parts else schema.empty_table()
         # short keys (the column's position, named in meta.json) and no key for an empty list: 5,000
         # codes can touch every bucket, and every byte of them is fetched
+        # a standing: every current item; findings: how many in the 12 months, and the newest (the
+        # entity's page has them all) — a 5,000-code check fetches a fraction of what full lists weigh
         lists = "".join(
-            f", list(text ORDER BY ordinal) FILTER (WHERE key = '{c['key']}') AS \"{c['key']}\"" for c in columns
+            f", list(text ORDER BY ordinal) FILTER (WHERE key = '{c['key']}') AS \"{c['key']}\""
+            if c["key"].endswith(":standing")
+            else f", CASE WHEN count(*) FILTER (WHERE key = '{c['key']}') > 0 THEN ["
+            f"count(*) FILTER (WHERE key = '{c['key']}')::VARCHAR || ' 次，最近一次：' || "
+            f"max(text) FILTER (WHERE key = '{c['key']}')] END AS \"{c['key']}\""
+            for c in columns
         )
         fields = "".join(
             f" || coalesce(',\"{i}\":' || to_json(l.\"{c['key']}\")::VARCHAR, '')" for i, c in enumerate(columns)
