@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import re
 import unicodedata
@@ -458,8 +457,7 @@ def load_departments(root: Path | None = None) -> dict[str, Office]:
 
 def departments(catalog: dict[str, Dataset]) -> dict[str, Office]:
     """The departments.yaml beside the datasets of `catalog`."""
-    roots = {d.directory.parent for d in catalog.values()}
-    return load_departments(min(roots) if roots else DATASETS_DIR)
+    return load_departments(catalog_root(catalog))
 
 
 # The EU data theme vocabulary (DCAT-AP's dcat:theme): the codes a dataset may name.
@@ -624,14 +622,14 @@ def load_catalogue_info(root: Path | None = None) -> CatalogueInfo:
 
 
 def catalogue_info(catalog: dict[str, Dataset]) -> CatalogueInfo:
-    """The catalogue.yaml beside the datasets of `catalog`."""
+    """The catalog.yaml beside the datasets of `catalog`."""
+    return load_catalogue_info(catalog_root(catalog))
+
+
+def catalog_root(catalog: dict[str, Dataset]) -> Path:
+    """The folder the datasets of `catalog` were loaded from (its catalog.yaml and departments.yaml)."""
     roots = {d.directory.parent for d in catalog.values()}
-    return _catalogue_info_at(min(roots) if roots else DATASETS_DIR)
-
-
-@functools.lru_cache(maxsize=8)
-def _catalogue_info_at(root: Path) -> CatalogueInfo:
-    return load_catalogue_info(root)
+    return min(roots) if roots else DATASETS_DIR
 
 
 def load_catalog(root: Path | None = None) -> dict[str, Dataset]:

@@ -960,11 +960,7 @@ class SiteBuilder:
             if declared.standing is not None:
                 key = f"{dataset.id}:standing"
                 columns.append({"key": key, "label": declared.standing.label, "none": "无"})
-                mask = np.ones(view.rows, dtype=bool)
-                for name, values in declared.standing.current.items():
-                    found = pc.is_in(view.column(name), value_set=pa.array(values, pa.string()))
-                    mask &= np.asarray(found.to_numpy(zero_copy_only=False), dtype=bool)
-                rows = view.table.filter(pa.array(mask))
+                rows = view.table.filter(pa.array(view.matches(declared.standing.current)))
                 text = _template_column(declared.standing.item, rows)
                 if dataset.authority:
                     who = pc.fill_null(pc.cast(rows[dataset.authority], pa.string()), "")

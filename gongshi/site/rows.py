@@ -58,10 +58,7 @@ class TableView:
         descending, missing values as empty text), ties in table order."""
         if not self.rows:
             return np.array([], dtype=np.int64)
-        mask = np.ones(self.rows, dtype=bool)
-        for name, values in where.items():
-            found = pc.is_in(self.table[name], value_set=pa.array(values, pa.string()))
-            mask &= np.asarray(found.to_numpy(zero_copy_only=False), dtype=bool)
+        mask = self.matches(where)
         if flag is not None:
             mask &= self.flagged(flag)
         columns = {
@@ -70,6 +67,14 @@ class TableView:
         keys = pa.table(columns | {"i": pa.array(np.arange(self.rows))}).filter(pa.array(mask))
         sort = [(f"k{i}", "descending" if key.startswith("-") else "ascending") for i, key in enumerate(order)]
         return np.asarray(pc.take(keys["i"], pc.sort_indices(keys, sort_keys=[*sort, ("i", "ascending")])))
+
+    def matches(self, where: dict[str, list[str]]) -> np.ndarray:
+        """Which rows have, in each field of `where`, one of its values."""
+        mask = np.ones(self.rows, dtype=bool)
+        for name, values in where.items():
+            found = pc.is_in(self.table[name], value_set=pa.array(values, pa.string()))
+            mask &= np.asarray(found.to_numpy(zero_copy_only=False), dtype=bool)
+        return mask
 
     def flagged(self, flag: str) -> np.ndarray:
         if "flags" not in self.table.column_names:
