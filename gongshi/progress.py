@@ -102,6 +102,12 @@ def configure(stream: TextIO = sys.stderr) -> None:
     LOGGER.setLevel(logging.INFO)
 
 
+def configure_quiet() -> None:
+    """No bars (a worker process: its parent shows the progress)."""
+    global _TERMINAL
+    _TERMINAL = None
+
+
 def _bar(name: str, total: int | None, unit: str):
     if _TERMINAL is None:
         return None

@@ -337,3 +337,55 @@ def test_an_entity_with_hundreds_of_records_has_a_small_page_and_a_complete_twin
     assert len(page.encode()) + css < 50 * 1024
     twin = json.loads((tmp_path / "entity" / f"{code}.json").read_text(encoding="utf-8"))
     assert len(twin["records"]["inspection_results"]) == n
+
+
+def test_the_site_rendered_in_two_processes_is_the_site_rendered_in_one(published_demo, tmp_path, monkeypatch):
+    """Entity pages in this process and every other page in a forked one: the same files, the same
+    fingerprints and dates, the same sitemap, as one process makes."""
+    import hashlib
+
+    import pyarrow.parquet as pq
+
+    import gongshi.site as site
+    from gongshi.catalog import load_catalog
+    from gongshi.tables import row_digests
+
+    catalog = load_catalog()
+    latest = published_demo.public / "latest"
+    tables = {n: pq.read_table(latest / "datasets" / n / f"{n}.parquet") for n in catalog}
+    digests = {n: row_digests(t) for n, t in tables.items()}
+    files = json.loads((latest / "manifest.json").read_text("utf-8"))["files"]
+    built = {}
+    for name, above in (("one", 10**12), ("two", 0)):
+        monkeypatch.setattr(site, "PARALLEL_ABOVE", above)
+        folder = tmp_path / name
+        (folder / "datasets").mkdir(parents=True)
+        result = site.SiteBuilder(
+            folder, catalog, "2026-11-26", "https://x.org/", tables, {}, files, {}, digests=digests
+        ).build_all()
+        contents = {
+            p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in folder.rglob("*")
+            if p.is_file()
+        }
+        built[name] = (contents, result.fingerprints, result.modified, result.rendered, result.hashes)
+    assert built["one"] == built["two"]
+    contents = built["two"][0]
+    assert any(p.startswith("entity/") for p in contents) and "search/index.html" in built["two"][1]
+    assert "sitemap.xml" in contents and "check/index.html" in contents
+
+
+def test_work_beside_fails_loudly():
+    import os
+
+    from gongshi import parallel
+
+    def boom():
+        raise ValueError("bad row")
+
+    with pytest.raises(parallel.ChildFailed, match="bad row"):
+        parallel.both(lambda: 1, boom)
+    with pytest.raises(parallel.ChildFailed, match="exit code 3"):
+        parallel.both(lambda: 1, lambda: os._exit(3))
+    assert parallel.both(lambda: 1, lambda: {"a": [2]}) == (1, {"a": [2]})
+    assert parallel.both(lambda: 1, lambda: 2, parallel=False) == (1, 2)
