@@ -43,6 +43,7 @@ from gongshi.pii import (
     number_digits,
     scan_column,
 )
+from gongshi.storage import write_parquet
 
 TEXT_SUFFIXES = {
     ".html",
@@ -127,6 +128,7 @@ class _Scanner:
         self.root = root
         self.known = known if known is not None and len(known) else None
         self.known_here = True  # whether the file being read is searched for the known values
+        self.runs: list[pa.Array] | None = None  # when set, the digit runs read are kept here
         self.report = ScanReport(str(root))
 
     def leak(self, relative: str, location: str, kind: str, value: str) -> None:
@@ -152,12 +154,17 @@ class _Scanner:
             code = re.search(CONTROL_CHARACTERS, cells[int(row)].as_py()).group()
             for place in where(int(row)):
                 self.report.leaks.append(Leak(*place, "control_character", f"U+{ord(code):04X}"))
-        if self.known is not None and self.known_here:
+        looking = self.known is not None and self.known_here
+        if looking or self.runs is not None:
             maybe = np.flatnonzero(near_known(cells))
             if len(maybe):
-                for index, digits in known_value_hits(pc.take(cells, pa.array(maybe)), self.known):
-                    for place in where(int(maybe[index])):
-                        self.leak(*place, "known_value", digits)
+                parents, runs = digit_runs(pc.take(cells, pa.array(maybe)))
+                if self.runs is not None:
+                    self.runs.append(runs)
+                if looking:
+                    for index, digits in _hits(parents, runs, self.known):
+                        for place in where(int(maybe[index])):
+                            self.leak(*place, "known_value", digits)
 
 
 class _TextBatch:
@@ -211,9 +218,16 @@ class _TextBatch:
 
 
 def known_value_hits(cells: pa.Array, known: frozenset[str] | pa.Array) -> list[tuple[int, str]]:
-    """(cell index, digits) for every run of 7+ digits in `cells` that is in `known`: read as the
-    pattern detector reads numbers (invisible characters removed, full-width folded, groups joined
-    by one space, two spaces, a dot or a hyphen — and each group alone), a +86/0086 prefix dropped."""
+    """(cell index, digits) for every run of 7+ digits in `cells` that is in `known` (`digit_runs`)."""
+    values = known if isinstance(known, pa.Array) else pa.array(sorted(known), pa.string())
+    return _hits(*digit_runs(cells), values)
+
+
+def digit_runs(cells: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """Every run of 7+ digits in `cells` and the index of the cell it is in, read as the pattern
+    detector reads numbers: invisible characters removed, full-width folded, groups joined by one
+    space, two spaces, a dot or a hyphen — and each group alone. A run is compared with the known
+    values as it is and without a +86/0086 prefix (`in_known`)."""
     text = pc.replace_substring_regex(cells, f"[{RE2_INVISIBLE}]", "")
     text = pc.utf8_normalize(text, form="NFKC")
     text = pc.replace_substring_regex(text, f"[{RE2_DASHES}]", "-")
@@ -221,21 +235,29 @@ def known_value_hits(cells: pa.Array, known: frozenset[str] | pa.Array) -> list[
     joined = text
     for _ in range(2):  # "1-2-3": one pass joins every other pair
         joined = pc.replace_substring_regex(joined, r"([0-9])(?: {1,2}|[.\-]| - )([0-9])", r"\1\2")
-    values = known if isinstance(known, pa.Array) else pa.array(sorted(known), pa.string())
-    hits: dict[tuple[int, str], None] = {}
+    parents, runs = [], []
     for variant in (joined, text):
-        runs = pc.split_pattern_regex(pc.fill_null(variant, ""), pattern=r"[^0-9]+")
-        flat = pc.list_flatten(runs)
-        parents = pc.list_parent_indices(runs)
+        split = pc.split_pattern_regex(pc.fill_null(variant, ""), pattern=r"[^0-9]+")
+        flat = pc.list_flatten(split)
         long_enough = pc.greater_equal(pc.utf8_length(flat), KNOWN_MIN_DIGITS)
-        flat, parents = flat.filter(long_enough), parents.filter(long_enough)
-        found = pc.is_in(flat, value_set=values)  # one hash set per call, every run looked up in it
-        for prefix in ("86", "0086"):
-            national = pc.utf8_slice_codeunits(flat, len(prefix))
-            found = pc.or_(found, pc.and_(pc.starts_with(flat, prefix), pc.is_in(national, value_set=values)))
-        for parent, run in zip(parents.filter(found).to_pylist(), flat.filter(found).to_pylist(), strict=True):
-            hits[(parent, run)] = None
-    return sorted(hits)
+        parents.append(pc.list_parent_indices(split).filter(long_enough))
+        runs.append(flat.filter(long_enough))
+    return pa.concat_arrays(parents), pa.concat_arrays(runs)
+
+
+def in_known(runs: pa.Array, values: pa.Array) -> pa.Array:
+    """Which runs are a known value, as they are or without a +86/0086 prefix (one hash set per call)."""
+    found = pc.is_in(runs, value_set=values)
+    for prefix in ("86", "0086"):
+        national = pc.utf8_slice_codeunits(runs, len(prefix))
+        found = pc.or_(found, pc.and_(pc.starts_with(runs, prefix), pc.is_in(national, value_set=values)))
+    return found
+
+
+def _hits(parents: pa.Array, runs: pa.Array, values: pa.Array) -> list[tuple[int, str]]:
+    found = in_known(runs, values)
+    pairs = zip(parents.filter(found).to_pylist(), runs.filter(found).to_pylist(), strict=True)
+    return sorted(dict.fromkeys(pairs))
 
 
 def scan_directory(
@@ -246,6 +268,7 @@ def scan_directory(
     advance: Callable[[int], None] = lambda count: None,
     known_in_tables_only: bool = False,
     workers: int = 1,
+    runs: Path | None = None,
 ) -> ScanReport:
     """Scan every file under `root` (symlinks to files are followed, to directories not).
 
@@ -259,10 +282,16 @@ def scan_directory(
     file is made from those cells — that finds every known value the other files could hold, at a
     fraction of the cost (the daily gate; `gongshi scan` looks everywhere).
 
+    `runs` (with `known_in_tables_only`): a folder where the digit runs of each Parquet table found
+    clean are kept by its sha256. A table whose bytes passed before and whose runs are kept is not
+    read again: its runs are looked up in today's known values (patterns found nothing in those
+    bytes before, and the detector is the same); only a hit has the whole table read again.
+
     `workers` > 1 scans parts of the files in that many processes at once (the report is the same)."""
     paths = sorted(p for p in root.rglob("*") if p.is_file())
     known_values = pa.array(sorted(known), pa.string()) if known else None  # sorted once, shared
-    arguments = (root, known_values, passed, hashes or {}, known_in_tables_only)
+    runs = runs if known_in_tables_only else None
+    arguments = (root, known_values, passed, hashes or {}, known_in_tables_only, runs)
     if workers <= 1 or len(paths) < PARALLEL_ABOVE:
         return _scan_paths(paths, *arguments, advance)
     count = workers * 4  # interleaved, so that the large data files are spread over the parts
@@ -298,6 +327,7 @@ def _scan_paths(
     passed: frozenset[str],
     hashes: dict[str, str],
     known_in_tables_only: bool,
+    runs: Path | None = None,
     advance: Callable[[int], None] = lambda count: None,
 ) -> ScanReport:
     scanner = _Scanner(root, known)
@@ -307,7 +337,9 @@ def _scan_paths(
         relative = path.relative_to(root).as_posix()
         suffix = path.suffix.lower()
         digest = hashes.get(relative)
-        if digest is not None and digest in passed and suffix != ".parquet":
+        if digest is not None and digest in passed and (
+            suffix != ".parquet" or _kept_runs_clean(runs, digest, known)
+        ):
             scanner.report.files_passed_before += 1
             scanner.report.passed.add(digest)
             continue
@@ -323,15 +355,35 @@ def _scan_paths(
                 scanner.report.files_scanned += 1
                 batch.add(relative, text, digest)  # its verdict comes with the batch's scan
                 continue
+            keep_runs = runs is not None and digest is not None and suffix == ".parquet"
+            scanner.runs = [] if keep_runs else None
             _scan_file(scanner, path, relative, suffix)
+            if keep_runs and len(scanner.report.leaks) == leaks_before:
+                found = pa.concat_arrays([pa.array([], pa.string()), *scanner.runs])
+                write_parquet(pa.table({"run": pc.unique(found)}), runs / f"{digest}.parquet")
         except Exception as error:  # an unreadable file is not a clean file
             scanner.report.leaks.append(Leak(relative, "whole file", "unreadable", f"{type(error).__name__}: {error}"))
+        finally:
+            scanner.runs = None
         scanner.report.files_scanned += 1
         if digest is not None and len(scanner.report.leaks) == leaks_before:
             scanner.report.passed.add(digest)
     batch.flush()
     scanner.report.leaks.sort(key=lambda leak: leak.file)  # stable: a file's leaks stay in order
     return scanner.report
+
+
+def _kept_runs_clean(runs: Path | None, digest: str, known: pa.Array | None) -> bool:
+    """Whether the digit runs kept for a Parquet table that passed before hold no known value (False
+    when none are kept, or they cannot be read: the table is read again)."""
+    path = runs / f"{digest}.parquet" if runs is not None else None
+    if path is None or not path.is_file():
+        return False
+    try:
+        kept = pq.read_table(path)["run"].combine_chunks()
+    except Exception:  # noqa: BLE001 - a damaged cache means reading the table itself
+        return False
+    return known is None or not len(kept) or not pc.any(in_known(kept, known)).as_py()
 
 
 def _plain_text(path: Path, suffix: str) -> str | None:

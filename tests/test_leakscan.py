@@ -8,9 +8,13 @@ import json
 import sqlite3
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 import xlsxwriter
+from hypothesis import given
+from hypothesis import settings as examples
+from hypothesis import strategies as st
 
 from gongshi.cli import main
 from gongshi.ingest import read_delivery
@@ -204,3 +208,48 @@ def test_scanning_in_several_processes_gives_the_same_report(tmp_path):
         == (one.files_scanned, one.bytes_scanned)
         == (PARALLEL_ABOVE + 52, two.bytes_scanned)
     )
+
+
+def test_a_table_that_passed_before_is_looked_up_by_its_kept_digit_runs(tmp_path):
+    """The daily gate keeps the digit runs of each clean Parquet table: the same bytes are not read
+    again, yet a protected value delivered later that an old table holds is still found, in place."""
+    import hashlib
+
+    root, runs = tmp_path / "build", tmp_path / "runs"
+    root.mkdir()
+    runs.mkdir()
+    pq.write_table(pa.table({"note": ["联系 025-8345 6789", "总机 +86 25 8111 2222"], "n": ["JS2026000001", "x"]}), root / "t.parquet")
+    digest = hashlib.sha256((root / "t.parquet").read_bytes()).hexdigest()
+    hashes = {"t.parquet": digest}
+
+    def gate(known, passed=frozenset()):
+        return scan_directory(root, frozenset(known), frozenset(passed), hashes, known_in_tables_only=True, runs=runs)
+
+    first = gate({"11111111"})
+    assert first.clean and first.passed == {digest} and (runs / f"{digest}.parquet").is_file()
+    again = gate({"11111111", "99999999"}, first.passed)
+    assert again.clean and (again.files_passed_before, again.files_scanned, again.bytes_scanned) == (1, 0, 0)
+    for value, place in (("02583456789", "note, row 1"), ("2026000001", "n, row 1"), ("2581112222", "note, row 2")):
+        found = gate({value}, first.passed)
+        assert [(leak.file, leak.location, leak.kind) for leak in found.leaks] == [
+            ("t.parquet", f"column {place}", "known_value")
+        ], value
+        assert found.files_scanned == 1 and digest not in found.passed
+    (runs / f"{digest}.parquet").write_bytes(b"not parquet")  # a damaged cache: the table is read
+    damaged = gate({"11111111"}, first.passed)
+    assert damaged.clean and (damaged.files_passed_before, damaged.files_scanned) == (0, 1)
+
+
+@examples(max_examples=200, deadline=None)
+@given(
+    cells=st.lists(st.text(alphabet="0123456789０１２ -.+86号电话\u200b", max_size=30), min_size=1, max_size=8),
+    known=st.sets(st.text(alphabet="0123456789", min_size=7, max_size=12), max_size=4),
+)
+def test_kept_runs_give_the_verdict_reading_the_cells_gives(cells, known):
+    from gongshi.leakscan import digit_runs, in_known, known_value_hits
+
+    values = pa.array(sorted(known), pa.string())
+    _, runs = digit_runs(pa.array(cells, pa.string()))
+    kept = pc.unique(runs)
+    by_runs = bool(len(kept)) and bool(pc.any(in_known(kept, values)).as_py()) if known else False
+    assert by_runs == bool(known_value_hits(pa.array(cells, pa.string()), values))

@@ -389,3 +389,50 @@ def test_work_beside_fails_loudly():
         parallel.both(lambda: 1, lambda: os._exit(3))
     assert parallel.both(lambda: 1, lambda: {"a": [2]}) == (1, {"a": [2]})
     assert parallel.both(lambda: 1, lambda: 2, parallel=False) == (1, 2)
+
+
+def test_a_flag_count_changes_the_newest_list_page_only(tmp_path):
+    """A list with a notice ("N items without supervision measures"): the count stands on the newest
+    page; older pages link to the flagged records without it, so a day that adds one flagged
+    record does not make every numbered page new."""
+    from gongshi.site.context import Notice
+
+    asked = {}
+    from gongshi.catalog import load_catalog
+    from gongshi.site import SiteBuilder
+    from gongshi.site.rows import Lazy
+
+    builder = SiteBuilder(tmp_path, load_catalog(), DAY1, "https://example.org/", {}, {}, {}, {})
+
+    def page(path, template, title, description, fingerprint_data=None, fingerprint=None, **context):
+        asked[path] = {k: v() if isinstance(v, Lazy) else v for k, v in context.items()}
+
+    builder.page = page
+    newest, older = Notice("lists/y", "7 项未报送", "。", 7), Notice("lists/y", "未报送的事项", "", 1)
+    rows = [{"n": n} for n in range(120, 0, -1)]
+    builder.paginated("lists/x", "records.html", "列表", "说明", rows, numbered={"notice": older}, notice=newest)
+    assert asked["lists/x/index.html"]["notice"] == newest
+    assert asked["lists/x/1/index.html"]["notice"] == asked["lists/x/2/index.html"]["notice"] == older
+
+
+def test_approval_pages_carry_the_notice_count_on_the_newest_page_only(published_demo, tmp_path, monkeypatch):
+    import pyarrow.parquet as pq
+
+    import gongshi.site as site
+    from gongshi.catalog import load_catalog
+    from gongshi.tables import row_digests
+
+    monkeypatch.setattr(site, "PAGE_SIZE", 1)  # the demo's few approvals, one per page
+    catalog = load_catalog()
+    latest = published_demo.public / "latest"
+    tables = {n: pq.read_table(latest / "datasets" / n / f"{n}.parquet") for n in catalog}
+    digests = {n: row_digests(t) for n, t in tables.items()}
+    (tmp_path / "datasets").mkdir()
+    site.SiteBuilder(tmp_path, catalog, DAY2, "https://x.org/", tables, {}, {}, {}, digests=digests).build_all()
+    newest = (tmp_path / "approvals" / "index.html").read_text(encoding="utf-8")
+    assert re.search(r"\d+ 项已调整的审批事项未报送事中事后监管措施", newest)
+    numbered = sorted((tmp_path / "approvals").glob("[0-9]*/index.html"))
+    assert len(numbered) >= 2
+    for path in numbered:
+        text = path.read_text(encoding="utf-8")
+        assert "未报送监管措施的审批事项</a>" in text and "项已调整的审批事项未报送" not in text

@@ -496,12 +496,22 @@ class SiteBuilder:
         }
         self.json_file(f"entity/{entity.credit_code}.json", twin, fingerprint)
 
-    def paginated(self, folder: str, template: str, title: str, description: str, rows: Rows, **context) -> None:
+    def paginated(
+        self,
+        folder: str,
+        template: str,
+        title: str,
+        description: str,
+        rows: Rows,
+        numbered: dict | None = None,
+        **context,
+    ) -> None:
         """`rows` (newest first) as pages of PAGE_SIZE: the newest at `folder/`, older ones numbered
         from the oldest (`folder/1/` holds the first PAGE_SIZE rows ever listed), so that rows added
         at the top change the newest page and not the numbered ones. A page is compared by the
         digests of its rows and a few links: what that costs does not grow with the list, and its
-        rows become Python objects only if it is rendered."""
+        rows become Python objects only if it is rendered. `numbered` replaces context values on the
+        numbered pages (what changes every day belongs on the newest page only)."""
         rows = rows if isinstance(rows, Rows) else ListRows(rows)
         total = len(rows)
         older = max(0, (total - 1) // PAGE_SIZE)  # full pages before the newest
@@ -510,11 +520,12 @@ class SiteBuilder:
             return f"{here}{folder}/" if number is None else f"{here}{folder}/{number}/"
 
         def one(path: str, page_title: str, start: int, end: int, pagination: Pagination) -> None:
+            here = context if pagination.newest else context | (numbered or {})
             fingerprint_data = {
                 "rows": rows.digest(start, end),
                 "declarations": self.declarations,
                 "pagination": pagination,
-                **context,
+                **here,
             }
             self.page(
                 path,
@@ -524,7 +535,7 @@ class SiteBuilder:
                 fingerprint_data=fingerprint_data,
                 rows=Lazy(lambda: rows.dicts(start, end)),
                 pagination=pagination,
-                **context,
+                **here,
             )
 
         here = _root(f"{folder}/index.html")
@@ -567,10 +578,14 @@ class SiteBuilder:
     def list_page(self, dataset: Dataset, spec: ListPage, view: TableView) -> int:
         """One declared list: the records matching its `where` (and flag), in its order; how many."""
         selected = view.select(spec.where, spec.flag, spec.order)
-        notice = None
+        notice = older_notice = None
         if spec.notice:
             count = int(view.flagged(spec.notice.flag)[selected].sum())
             notice = Notice(spec.notice.path, spec.notice.text.format(count=count), spec.notice.after, count)
+            # Older pages link to the flagged records without their count: a day that adds one
+            # flagged record changes the newest page only.
+            target = next((p.title for p in dataset.site.lists if p.path == spec.notice.path), spec.notice.path)
+            older_notice = Notice(spec.notice.path, target, "", int(count > 0))
         self.paginated(
             spec.path,
             "records.html",
@@ -581,6 +596,7 @@ class SiteBuilder:
             empty=spec.empty,
             notice=notice,
             browse=None,
+            numbered={"notice": older_notice},
         )
         return len(selected)
 

@@ -10,6 +10,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -137,6 +138,9 @@ def leak_gate(settings: Settings, catalog: dict[str, Dataset], directory: Path) 
         else frozenset()
     )
     hashes = manifest_hashes(directory)
+    runs = cache.parent / f"runs-{detector_version()}"
+    if every_cell_in_parquet:
+        runs.mkdir(parents=True, exist_ok=True)
     with progress.step("泄露闸门", total=len(hashes) + 2, unit="个文件") as bar:  # + manifest and sums
         known = known_protected_values(registers)
         # Known values in the Parquet tables only: sound while they hold every published cell.
@@ -148,12 +152,20 @@ def leak_gate(settings: Settings, catalog: dict[str, Dataset], directory: Path) 
             bar.advance,
             known_in_tables_only=every_cell_in_parquet,
             workers=min(4, os.cpu_count() or 1),
+            runs=runs if every_cell_in_parquet else None,
         )
     if every_cell_in_parquet:
         cache.parent.mkdir(parents=True, exist_ok=True)
         for stale in cache.parent.glob("passed-*.parquet"):
             stale.unlink()
         write_parquet(pa.table({"sha256": pa.array(sorted(report.passed), pa.string())}), cache)
+        # the runs of tables that are no longer in the release, or were read by another detector
+        for stale in cache.parent.glob("runs-*"):
+            if stale != runs:
+                shutil.rmtree(stale, ignore_errors=True)
+        for kept in runs.glob("*.parquet"):
+            if kept.stem not in report.passed:
+                kept.unlink(missing_ok=True)
     return report
 
 
