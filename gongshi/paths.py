@@ -99,6 +99,10 @@ class StateLayout:
     def quality_report(self, day: str) -> Path:
         return self.reports_dir(day) / "quality.json"
 
+    def redacted_rows(self, dataset: str) -> Path:
+        """redact → redact (the next day): each public row's input digest, redacted fields and counts."""
+        return self.root / "redaction" / f"{dataset}.parquet"
+
     def leak_gate_passed(self, version: str) -> Path:
         """sha256 of the files the leak gate (detector `version`) found clean in the last build."""
         return self.root / "leakgate" / f"passed-{version}.parquet"

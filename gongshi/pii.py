@@ -451,17 +451,26 @@ def scan_column(column: pa.Array | pa.ChunkedArray, known: pa.Table | None = Non
 
 def mask_column(column: pa.Array | pa.ChunkedArray, known: pa.Table | None = None) -> tuple[pa.Array, Counter]:
     """Mask protected values in a whole text column (`known` as for `scan_column`); only
-    prefiltered cells reach the precise pass."""
+    prefiltered cells reach the precise pass. The masked column and how many values of each kind."""
+    masked, by_row = mask_column_by_row(column, known)
+    return masked, Counter({kind: int(per_row.sum()) for kind, per_row in by_row.items()})
+
+
+def mask_column_by_row(
+    column: pa.Array | pa.ChunkedArray, known: pa.Table | None = None
+) -> tuple[pa.Array, dict[str, np.ndarray]]:
+    """`mask_column`, counting per row: kind -> how many values of that kind each row had masked."""
     column = _as_strings(column)
     found = scan_column(column, known)
-    counts: Counter = Counter()
+    counts: dict[str, np.ndarray] = {}
     if not found:
         return column, counts
     rows = np.array([row for row, _ in found])
     replaced = []
-    for value, (_, hits) in zip(pc.take(column, pa.array(rows)).to_pylist(), found, strict=True):
+    for value, (row, hits) in zip(pc.take(column, pa.array(rows)).to_pylist(), found, strict=True):
         replaced.append(_masked(value, hits))
-        counts.update(hit.kind for hit in hits)
+        for hit in hits:
+            counts.setdefault(hit.kind, np.zeros(len(column), dtype=np.int32))[row] += 1
     cells = column.to_numpy(zero_copy_only=False).astype(object)
     cells[rows] = replaced
     return pa.array(cells, pa.string()), counts

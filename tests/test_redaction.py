@@ -135,3 +135,50 @@ def test_pseudonym_key_from_state_or_environment(tmp_path, monkeypatch):
     assert (tmp_path / "secrets" / "pseudonym.key").stat().st_mode & 0o777 == 0o600
     monkeypatch.setenv("GONGSHI_PSEUDONYM_KEY", "from-the-vault")
     assert pseudonym_key(layout) == b"from-the-vault"
+
+
+def _more_blacklist_rows(n: int) -> pa.Table:
+    """`_blacklist_rows` grown to n rows, each different, free text with personal data in some."""
+    base = _blacklist_rows().to_pylist()
+    rows = []
+    for i in range(n):
+        row = dict(base[i % 2])
+        row["record_id"] = f"r{i}"
+        row["entity_name"] = f"{row['entity_name']}{i}"
+        if i % 3 == 0:
+            row["listing_reason"] = f"{row['legal_representative']}称第{i}次已整改，电话1395123{i:04d}"
+        rows.append(row)
+    return pa.Table.from_pylist(rows, schema=_blacklist_rows().schema)
+
+
+def test_redacting_again_reuses_unchanged_rows_and_gives_what_redacting_all_gives(catalog):
+    from gongshi.redaction import redact_rows
+
+    dataset = catalog["blacklist_entries"]
+    every = _more_blacklist_rows(40)
+    whole, report = redact(every, dataset, KEY)
+    yesterday = redact_rows(every.slice(5, 20), dataset, KEY)  # 20 of today's rows, unchanged
+    changed = every.to_pylist()
+    changed[10]["listing_reason"] = "改正后的原因，联系人13951230000"  # one row changed since
+    changed = pa.Table.from_pylist(changed, schema=every.schema)
+    today = redact_rows(changed, dataset, KEY, yesterday.kept)
+    assert today.reused == 19
+    expected, expected_report = redact(changed, dataset, KEY)
+    assert today.table.equals(expected) and today.report.to_dict() == expected_report.to_dict()
+    assert redact_rows(every, dataset, KEY, today.kept).table.equals(whole)
+    assert redact_rows(every, dataset, KEY, today.kept).report.to_dict() == report.to_dict()
+    assert report.free_text["listing_reason"]["mobile"] == 27  # 14 written in, 13 in the base row
+    # another key (or other policies, or other code) redacts every row again
+    assert redact_rows(every, dataset, b"another key", today.kept).reused == 0
+    # the row order is the table's, whatever was reused
+    shuffled = every.take(pa.array(list(range(39, -1, -1))))
+    assert redact_rows(shuffled, dataset, KEY, today.kept).table.equals(redact(shuffled, dataset, KEY)[0])
+
+
+def test_the_redaction_stage_keeps_rows_for_the_next_day(published_demo):
+    import pyarrow.parquet as pq
+
+    kept = pq.read_table(published_demo.layout.redacted_rows("blacklist_entries"))
+    public = pq.read_table(published_demo.public / "latest" / "datasets" / "blacklist_entries" / "blacklist_entries.parquet")
+    assert kept.num_rows == public.num_rows and "_source" in kept.column_names
+    assert "legal_representative_id_number" not in kept.column_names  # never published, never kept

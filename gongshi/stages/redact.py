@@ -5,14 +5,16 @@ scanned for personal data (`gongshi.redaction`). Nothing reaches a public file w
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from gongshi import ledger, progress
 from gongshi.catalog import Dataset
-from gongshi.redaction import pseudonym_key, redact
+from gongshi.redaction import pseudonym_key, redact_rows
 from gongshi.register import ACTIVE, EXPIRED, REMOVED, UNMATCHED_REMOVAL, Register
 from gongshi.settings import Settings
 from gongshi.snapshots import release_day
@@ -59,8 +61,14 @@ def run(settings: Settings, dataset: Dataset, day: str) -> RedactResult:
     with Register(layout.register_path(dataset.id), dataset) as register:
         records = register.records_as_of(target)
     taken_down = withdrawn(layout, dataset.id)
-    table, report = redact(public_view(records, dataset, set(taken_down)), dataset, pseudonym_key(layout))
+    kept_path = layout.redacted_rows(dataset.id)
+    redacted = redact_rows(
+        public_view(records, dataset, set(taken_down)), dataset, pseudonym_key(layout), _kept(kept_path)
+    )
+    table, report = redacted.table, redacted.report
     write_parquet(table, layout.public_table(day, dataset.id))
+    kept_path.parent.mkdir(parents=True, exist_ok=True)
+    write_parquet(redacted.kept, kept_path)
     write_json(layout.redaction_report(day, dataset.id), report.to_dict())
     expired = pc.equal(records["status"], EXPIRED)
     write_parquet(records.filter(expired).select(["record_id"]), layout.expired(day, dataset.id))
@@ -84,6 +92,15 @@ def run(settings: Settings, dataset: Dataset, day: str) -> RedactResult:
         totals=report.totals(),
         problems=entry.problems() if entry else [],
     )
+
+
+def _kept(path: Path) -> pa.Table | None:
+    """What the last redaction kept (`redaction.redact_rows`); None when there is none or it cannot be
+    read — every row is then redacted again."""
+    try:
+        return pq.read_table(path) if path.is_file() else None
+    except (OSError, pa.ArrowInvalid):
+        return None
 
 
 def public_flags(dataset: Dataset) -> set[str]:
