@@ -261,6 +261,12 @@ def test_bulk_check_of_five_thousand_pasted_codes_on_a_phone(browser, site, tmp_
         row = page.locator("#check-results tbody tr").first.locator("td").all_inner_texts()
         assert row[:3] == ["91320200A270313CX1", "已收录", "无锡长江餐饮管理有限公司"]
         assert "经营异常名录（2026-11-03 列入），决定机关：无锡市市场监督管理局" in row[3]
+        # the first 200 rows in the table (a phone lays out 5,000 slowly), every row on request
+        assert page.locator("#check-results tbody tr").count() == 200
+        assert "表中列出前 200 行，全部结果见下载的 CSV" in page.inner_text("#check-results caption")
+        page.click("#check-all")
+        assert page.locator("#check-results tbody tr").count() == 5000
+        assert page.locator("#check-more").is_hidden()
         with page.expect_download() as waiting:
             page.click("#check-download")
         download = waiting.value

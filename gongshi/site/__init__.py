@@ -185,6 +185,7 @@ class SiteBuilder:
             ).encode()
         ).hexdigest()
         self.result = SiteResult()
+        self._folders: set[Path] = set()
 
     # -- writing ------------------------------------------------------------------------------------
 
@@ -231,7 +232,7 @@ class SiteBuilder:
         source = self.previous_build / path if self.previous_build else None
         if self.previous.get(path) == fingerprint and source is not None and source.is_file():
             target = self.build / path
-            target.parent.mkdir(parents=True, exist_ok=True)
+            self._folder(target.parent)
             link_or_copy(source, target)
             self.result.modified[path] = self.previous_modified.get(path, self.day)
             self.result.skipped += 1
@@ -245,7 +246,7 @@ class SiteBuilder:
             return False
         try:
             for path in paths:
-                (self.build / path).parent.mkdir(parents=True, exist_ok=True)
+                self._folder((self.build / path).parent)
                 link_or_copy(self.previous_build / path, self.build / path)
         except FileNotFoundError:
             for path in paths:
@@ -257,9 +258,15 @@ class SiteBuilder:
         self.result.skipped += len(paths)
         return True
 
+    def _folder(self, folder: Path) -> None:
+        """Make `folder` once (a release has a page per market entity in a few folders)."""
+        if folder not in self._folders:
+            folder.mkdir(parents=True, exist_ok=True)
+            self._folders.add(folder)
+
     def _write(self, path: str, data: bytes) -> None:
         target = self.build / path
-        target.parent.mkdir(parents=True, exist_ok=True)
+        self._folder(target.parent)
         target.write_bytes(data)
         self.result.hashes[path] = hashlib.sha256(data).hexdigest()
         self.result.modified[path] = self.day

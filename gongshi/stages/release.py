@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -607,19 +609,35 @@ def _describe_rest(
     if hashes is None:
         hashes = manifest_hashes(previous) if previous is not None else {}
     described = {}
-    for path in sorted(p for p in build.rglob("*") if p.is_file()):
-        relative = path.relative_to(build).as_posix()
-        if relative in known or relative in {"manifest.json", "SHA256SUMS"}:
-            continue
-        source = previous / relative if previous is not None else None
-        same = (
-            source is not None
-            and relative in hashes
-            and source.is_file()
-            and source.stat().st_ino == path.stat().st_ino
-        )
-        described[relative] = _describe(path, hashes[relative] if same else written.get(relative))
-    return described
+    # os.walk and os.stat on strings: a release has a file per market entity, and pathlib's objects
+    # cost more than the system calls
+    root = str(build)
+    for folder, _, names in os.walk(root):
+        prefix = os.path.relpath(folder, root).replace(os.sep, "/")
+        for name in names:
+            relative = name if prefix == "." else f"{prefix}/{name}"
+            if relative in known or relative in {"manifest.json", "SHA256SUMS"}:
+                continue
+            try:
+                info = os.stat(os.path.join(folder, name))
+            except FileNotFoundError:  # a dangling link is not a file of the release
+                continue
+            if not stat.S_ISREG(info.st_mode):
+                continue
+            sha256 = written.get(relative)
+            if relative in hashes and previous is not None:
+                try:
+                    if os.stat(os.path.join(previous, relative)).st_ino == info.st_ino:
+                        sha256 = hashes[relative]
+                except FileNotFoundError:
+                    pass
+            path = build / relative
+            described[relative] = {
+                "bytes": info.st_size,
+                "sha256": sha256 or sha256_file(path),
+                "media_type": media_type(name),
+            }
+    return dict(sorted(described.items()))
 
 
 def write_manifest(build: Path, day: str, files: dict[str, dict]) -> None:

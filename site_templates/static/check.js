@@ -4,7 +4,7 @@
 // offers the result as CSV (UTF-8 with BOM). Nothing is sent anywhere but this site's own files.
 (function () {
   "use strict";
-  var MAX = 5000, START = 8;
+  var MAX = 5000, START = 8, SHOWN = 200;
   var ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY";
   var WEIGHTS = [1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28];
   var ORG = [3, 7, 9, 10, 5, 8, 4, 2];
@@ -14,6 +14,7 @@
   var form = document.getElementById("check-form"), area = document.getElementById("check-codes");
   var file = document.getElementById("check-file"), status = document.getElementById("check-status");
   var table = document.getElementById("check-results"), download = document.getElementById("check-download");
+  var more = document.getElementById("check-more"), moreButton = document.getElementById("check-all");
   var result = null;
 
   function normalise(value) {
@@ -139,12 +140,19 @@
     });
     return { header: header, rows: rows, day: meta.release };
   }
-  function render(found) {
+  // The first SHOWN rows go in the table (laying out 5,000 rows of eight cells takes seconds on a
+  // phone); the rest on request. The download always has every row.
+  function render(found, all) {
     var head = table.tHead.rows[0], body = table.tBodies[0];
     head.textContent = "";
     found.header.forEach(function (h) { var th = document.createElement("th"); th.scope = "col"; th.textContent = h; head.appendChild(th); });
     var fragment = document.createDocumentFragment();
-    found.rows.forEach(function (r) {
+    var rows = all ? found.rows : found.rows.slice(0, SHOWN);
+    more.hidden = rows.length === found.rows.length;
+    moreButton.textContent = "在表中列出全部 " + found.rows.length.toLocaleString() + " 行";
+    document.getElementById("check-shown").textContent = rows.length < found.rows.length ?
+      "，表中列出前 " + rows.length.toLocaleString() + " 行，全部结果见下载的 CSV" : "";
+    rows.forEach(function (r) {
       var tr = document.createElement("tr");
       if (r[1] !== "已收录") tr.className = "unknown";
       r.forEach(function (v, i) { var td = document.createElement("td"); td.dataset.label = found.header[i]; td.textContent = v; tr.appendChild(td); });
@@ -188,6 +196,9 @@
     } catch (error) {
       status.textContent = "核查失败：" + error.message;
     }
+  });
+  moreButton.addEventListener("click", function () {
+    if (result) render(result, true);
   });
   download.addEventListener("click", function () {
     if (!result) return;
