@@ -4,13 +4,16 @@ waiting to be applied), and the pull job chained to the publication."""
 import dagster as dg
 
 from assets.resources import GongshiResource
-from gongshi import inbox, snapshots
+from gongshi import alerts, inbox, ledger, snapshots
 from gongshi.stages import takedowns
 
 DAILY_JOB = "daily_publish"
 PULL_JOB = "pull_sources"
 PULL = "pull"
 STAGE_TAG = "gongshi/stage"
+# Every run that writes the state directory: the instance's run queue lets one such run at a time start
+# (dagster.yaml: concurrency.runs.tag_concurrency_limits), whoever asked for it.
+STATE_TAG = {"gongshi/state": "writes"}
 
 
 def automation(partitions: dg.PartitionsDefinition, pulls: bool) -> dict:
@@ -20,19 +23,22 @@ def automation(partitions: dg.PartitionsDefinition, pulls: bool) -> dict:
         DAILY_JOB,
         selection=dg.AssetSelection.all() - dg.AssetSelection.tag(STAGE_TAG, PULL),
         partitions_def=partitions,
+        tags=STATE_TAG,
         description="处理一天的报送：读取、校验、登记、对账、脱敏、构建发布、检查、上线。",
     )
     sensor = _inbox_sensor(daily_job, partitions)
+    watchers = [_failure_alerts(), _deadline_alerts()]
     if not pulls:
         # 06:30 in the partitions' timezone (Shanghai), for the day that just ended: departments deliver all day.
         schedule = dg.build_schedule_from_partitioned_job(
             daily_job, hour_of_day=6, minute_of_hour=30, description="每天 06:30（北京时间）处理前一天的报送。"
         )
-        return {"jobs": [daily_job], "schedules": [schedule], "sensors": [sensor]}
+        return {"jobs": [daily_job], "schedules": [schedule], "sensors": [sensor, *watchers]}
     pull_job = dg.define_asset_job(
         PULL_JOB,
         selection=dg.AssetSelection.tag(STAGE_TAG, PULL),
         partitions_def=partitions,
+        tags=STATE_TAG,
         description="从各部门的前置库和接口增量拉取当天的数据（每个来源一个资产，互不影响）。",
     )
     pull_schedule = dg.build_schedule_from_partitioned_job(
@@ -63,7 +69,7 @@ def automation(partitions: dg.PartitionsDefinition, pulls: bool) -> dict:
     return {
         "jobs": [daily_job, pull_job],
         "schedules": [pull_schedule],
-        "sensors": [sensor, after_success, after_failure],
+        "sensors": [sensor, after_success, after_failure, *watchers],
     }
 
 
@@ -95,3 +101,53 @@ def _inbox_sensor(daily_job, partitions: dg.PartitionsDefinition) -> dg.SensorDe
         return requests or dg.SkipReason("no new or changed delivery folders, no takedown waiting")
 
     return inbox_sensor
+
+
+def _failure_alerts() -> dg.SensorDefinition:
+    @dg.run_failure_sensor(
+        name="alert_on_failure",
+        description="运行失败（含阻断检查未通过）时发送告警：webhook（GONGSHI_ALERT_WEBHOOK）和/或邮件（SMTP 设置）。"
+        "`gongshi publish` 自己发送它的告警，此处不再重复。",
+        default_status=dg.DefaultSensorStatus.RUNNING,
+    )
+    def alert_on_failure(context: dg.RunFailureSensorContext):
+        run = context.dagster_run
+        if run.tags.get("gongshi/trigger") == "cli" or not alerts.configured():
+            return
+        day = run.tags.get("dagster/partition", "")
+        reason = context.failure_event.message or "运行失败"
+        steps = [e.message for e in context.get_step_failure_events() if e.message]
+        kind = "check_blocked" if any("AssetCheckFailed" in (m or "") for m in [reason, *steps]) else "run_failed"
+        alert = alerts.Alert(kind, day, "；".join([reason, *steps])[:2000], run_id=run.run_id)
+        context.log.info(f"告警已发送：{alerts.send(alert)}")
+
+    return alert_on_failure
+
+
+def _deadline_alerts() -> dg.SensorDefinition:
+    @dg.sensor(
+        name="alert_when_not_published",
+        minimum_interval_seconds=300,
+        description="到 GONGSHI_PUBLISH_BY（北京时间，默认 09:00）前一天的报送仍未上线时发送告警（每天一次）。",
+        default_status=dg.DefaultSensorStatus.RUNNING,
+    )
+    def alert_when_not_published(context: dg.SensorEvaluationContext, gongshi: GongshiResource):
+        import datetime as dt
+
+        settings = gongshi.settings()
+        live = set(snapshots.published_days(settings.layout))
+        live |= {
+            d
+            for d in inbox.inbox_days(settings.inbox, list(settings.catalog()))
+            if ledger.published_in(settings.layout, d)
+        }
+        day = alerts.overdue_day(dt.datetime.now(dt.UTC), live)
+        if day is None or context.cursor == day or not alerts.configured():
+            return dg.SkipReason("nothing overdue, or already said")
+        alerts.send(
+            alerts.Alert("not_published", day, f"到 {alerts.deadline()} 仍未发布 {day} 的报送（请查看最近的运行）")
+        )
+        context.update_cursor(day)
+        return dg.SkipReason(f"alerted: {day} not published")
+
+    return alert_when_not_published

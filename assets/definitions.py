@@ -13,13 +13,14 @@ from assets.partitions import daily_partitions
 from assets.release import release_assets
 from assets.resources import StateLockResource, resource_for
 from assets.sources import pull_assets, source_resources
+from gongshi.inbox import first_partition
 from gongshi.settings import Settings
 
 
 def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     settings = settings or Settings.from_environment()
     catalog = settings.catalog()
-    partitions = daily_partitions(settings.first_day)
+    partitions = daily_partitions(first_partition(settings, list(catalog)))
     pulls = pull_assets(catalog, partitions)
     return dg.Definitions.merge(
         *[dg.Definitions(assets=dataset_assets(dataset, partitions)) for dataset in catalog.values()],

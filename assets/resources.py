@@ -28,7 +28,7 @@ class GongshiResource(dg.ConfigurableResource):
     datasets: str
     keep_releases: int
     base_url: str
-    first_day: str
+    first_day: str | None
     read_memory_mb: int
     read_cpu_seconds: int
     read_seconds: float

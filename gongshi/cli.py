@@ -10,12 +10,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from gongshi import ledger, progress
+from gongshi import alerts, ledger, progress
 from gongshi.faults import Fault, in_words
-from gongshi.inbox import ignored_in_inbox, inbox_days, pending_days
+from gongshi.inbox import first_partition, ignored_in_inbox, inbox_days, pending_days
 from gongshi.locking import describe, process_alive, state_lock
 from gongshi.paths import PROJECT_ROOT
-from gongshi.settings import Settings, default
+from gongshi.settings import DAGSTER_POSTGRES_URL, Settings, default, secret
 from gongshi.snapshots import published_days
 from gongshi.stages.publish import tidy
 from gongshi.stages.takedowns import unapplied_lifts, unapplied_takedowns
@@ -26,11 +26,28 @@ telemetry:
   enabled: false
 nux:
   enabled: false
+# The run queue: runs from the schedule, the sensors, a backfill or the UI wait their turn — one at
+# a time writes the state directory (every run of the daily and pull jobs carries the tag).
+concurrency:
+  runs:
+    tag_concurrency_limits:
+      - key: gongshi/state
+        limit: 1
 # The stages' progress lines (rows, pages, files) go into each run's log.
 python_logs:
   managed_python_loggers:
     - gongshi.progress
   python_log_level: INFO
+"""
+# With GONGSHI_DAGSTER_POSTGRES_URL set: runs, event logs (materializations, check results) and
+# schedule state in PostgreSQL through dagster-postgres. The URL (it holds a password) stays in the
+# environment: the file names the variable, never its value.
+POSTGRES_STORAGE = """\
+# Runs, events, schedules and asset checks in PostgreSQL ($GONGSHI_DAGSTER_POSTGRES_URL).
+storage:
+  postgres:
+    postgres_url:
+      env: GONGSHI_DAGSTER_POSTGRES_URL
 """
 PID_TAG = "gongshi/pid"  # the process that ran it: a run marked running whose process is gone was killed
 PROBLEMS_SHOWN = 20  # per failed check, in the command's output (all of them are in the Dagster run)
@@ -64,6 +81,21 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="YYYY-MM-DD",
         help="process only this delivery day (even if already processed); "
         "default: every day in the inbox not yet processed, oldest first",
+    )
+    publish.add_argument(
+        "--from",
+        dest="date_from",
+        type=_day,
+        metavar="YYYY-MM-DD",
+        help="backfill: process the inbox's pending days from this day on, oldest first (resumable: "
+        "days that went live are not run again)",
+    )
+    publish.add_argument(
+        "--to",
+        dest="date_to",
+        type=_day,
+        metavar="YYYY-MM-DD",
+        help="backfill: up to and including this day (with or without --from)",
     )
     publish.add_argument(
         "--keep-releases",
@@ -206,14 +238,20 @@ def is_local_address(url: str) -> bool:
     return host in {"localhost", "127.0.0.1", "::1", "0.0.0.0", ""} or host.endswith(".localhost")
 
 
+def instance_yaml() -> str:
+    """The dagster.yaml `gongshi` writes: local storage under the state directory, or PostgreSQL."""
+    return DAGSTER_YAML + (POSTGRES_STORAGE if secret(DAGSTER_POSTGRES_URL) else "")
+
+
 def prepare_instance(settings: Settings) -> Path:
     """The persistent Dagster home under the state directory; the same env the code location reads."""
     home = settings.layout.dagster_home
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
+    wanted = instance_yaml()
     ours = not config.exists() or config.read_text(encoding="utf-8").startswith(DAGSTER_YAML.splitlines()[0])
-    if ours and (not config.exists() or config.read_text(encoding="utf-8") != DAGSTER_YAML):
-        config.write_text(DAGSTER_YAML, encoding="utf-8")  # an operator's own dagster.yaml is left alone
+    if ours and (not config.exists() or config.read_text(encoding="utf-8") != wanted):
+        config.write_text(wanted, encoding="utf-8")  # an operator's own dagster.yaml is left alone
     os.environ.update({"DAGSTER_HOME": str(home), **settings.to_environment()})
     return home
 
@@ -221,6 +259,12 @@ def prepare_instance(settings: Settings) -> Path:
 def cmd_publish(args: argparse.Namespace) -> int:
     if args.retract and not (args.date and args.reason):
         print("--retract 需要同时给出 --date（撤回的报送日期）和 --reason（撤回原因）", file=sys.stderr)
+        return 2
+    if args.date and (args.date_from or args.date_to):
+        print("--date 不能与 --from/--to 同时使用", file=sys.stderr)
+        return 2
+    if args.date_from and args.date_to and args.date_from > args.date_to:
+        print(f"--from {args.date_from} 晚于 --to {args.date_to}", file=sys.stderr)
         return 2
     if args.keep_releases is not None and args.keep_releases < 1:
         print("--keep-releases 至少为 1", file=sys.stderr)
@@ -252,6 +296,11 @@ def _publish(settings: Settings, args: argparse.Namespace) -> int:
     from assets.partitions import daily_partitions
 
     days = [args.date] if args.date else pending_days(settings, list(catalog))
+    if args.date_from or args.date_to:
+        # a backfill: the range's days not yet processed, oldest first — run again after an
+        # interruption, it goes on from the first day that did not go live
+        days = [d for d in days if (args.date_from or d) <= d <= (args.date_to or d)]
+        print(f"补录 {args.date_from or '最早'} 至 {args.date_to or '最新'}：{len(days)} 个待处理的报送日期。")
     print(f"gongshi publish: inbox {settings.inbox}")
     print(f"                 state {settings.state} (Dagster instance {home})")
     if is_local_address(settings.base_url):
@@ -271,12 +320,13 @@ def _publish(settings: Settings, args: argparse.Namespace) -> int:
         known = inbox_days(settings.inbox, list(catalog))
         print(f"没有待处理的报送日期（收件箱中 {len(known)} 个日期均已处理，文件未变化）。")
         return 0
-    partitions = daily_partitions(settings.first_day)
+    first = first_partition(settings, list(catalog))
+    partitions = daily_partitions(first)
     valid = set(partitions.get_partition_keys())
     outside = [d for d in days if d not in valid]
     if outside:
         print(
-            f"以下日期不在分区范围内（{settings.first_day} 至明天），未处理：{'、'.join(outside)}；"
+            f"以下日期不在分区范围内（{first} 至明天），未处理：{'、'.join(outside)}；"
             "可设置环境变量 GONGSHI_FIRST_DAY 调整起始日期。",
             file=sys.stderr,
         )
@@ -317,24 +367,34 @@ def _publish(settings: Settings, args: argparse.Namespace) -> int:
             run_config=QUIET_LOGS,
             tags=tags,
         )
+        sources_failed = {}
         for name in catalog:
             entry = ledger.read(settings.layout, day, name)
             if entry is not None:
+                sources_failed[name] = entry.sources_failed
                 failed_sources = f"  来源失败 {entry.sources_failed}" if entry.sources_failed else ""
                 print(
                     f"    {name:<24} 读入 {entry.rows_in:>7}  接受 {entry.accepted:>7}  "
                     f"隔离 {entry.quarantined:>6}  退回文件 {entry.files_rejected}{failed_sources}"
                 )
+        failed_checks: dict[str, list[str]] = {}
         for check in result.get_asset_check_evaluations():
             if not check.passed and check.severity == dg.AssetCheckSeverity.ERROR:
                 print(f"    阻断检查未通过：{check.asset_key.to_user_string()} {check.check_name}")
                 problems = check.metadata.get("problems")
-                for problem in (problems.value if problems is not None else [])[:PROBLEMS_SHOWN]:
+                failed_checks[check.check_name] = list(problems.value if problems is not None else [])
+                for problem in failed_checks[check.check_name][:PROBLEMS_SHOWN]:
                     print(f"      {problem}")
+        step_failures = []
         for event in result.all_events:
             error = event.event_specific_data.error if event.is_step_failure else None
             if error is not None and error.cls_name != "DagsterAssetCheckFailedError":  # checks are listed above
-                print(f"    步骤失败：{event.step_key}：{_reason(error)}")
+                step_failures.append(f"{event.step_key}：{_reason(error)}")
+                print(f"    步骤失败：{step_failures[-1]}")
+        for alert in alerts.day_alerts(day, result.run_id, failed_checks, step_failures, sources_failed):
+            sent = alerts.send(alert) if alerts.configured() else []
+            if sent:
+                print(f"    已发送告警（{'、'.join(sent)}）：{alert.subject}")
         release = ledger.published_in(settings.layout, day)
         status = (
             ("完成，已发布" if release == day else f"完成：较晚送达，已并入 {release} 的发布重新发布")

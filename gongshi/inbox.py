@@ -162,6 +162,19 @@ def registered_days(settings, datasets: list[str]) -> dict[str, set[str]]:
     return {name: registered_days_of(settings.layout.register_path(name)) for name in datasets}
 
 
+def first_partition(settings, datasets: list[str]) -> str:
+    """The first daily partition: the setting if given, else the first day the inbox or any register
+    has (a year of history delivered at once starts the partitions at its first day), else today in
+    China Standard Time."""
+    if settings.first_day:
+        return settings.first_day
+    registered = set().union(*registered_days(settings, datasets).values())
+    days = sorted({*inbox_days(settings.inbox, datasets), *registered})
+    if days:
+        return days[0]
+    return dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).date().isoformat()
+
+
 def pending_days(settings, datasets: list[str]) -> list[str]:
     """Delivery days in the inbox not yet processed (or whose files changed since), oldest first."""
     registered = registered_days(settings, datasets)

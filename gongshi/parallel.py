@@ -47,7 +47,7 @@ def both(here: Callable[[], A], beside: Callable[[], B], parallel: bool = True) 
         progress.configure_quiet()
         try:
             outcome = ("ok", beside())
-        except BaseException:  # noqa: BLE001 - everything goes back to the caller
+        except BaseException:
             outcome = ("error", traceback.format_exc())
         writer.send(outcome)
         writer.close()

@@ -36,8 +36,9 @@ class Settings:
     # A dataset with more public records than this is published in parts, one per first-published
     # day (gongshi/parts.py), so that a day rewrites only the parts it changed.
     parts_above: int = 100_000
-    # The first daily partition Dagster offers.
-    first_day: str = "2024-01-01"
+    # The first daily partition Dagster offers; None: the first day the inbox or the registers have
+    # (`inbox.first_partition`).
+    first_day: str | None = None
     datasets: Path = DATASETS_DIR
     read_limits: ReadLimits = field(default_factory=ReadLimits)
     # The operator's decision, for one run, that a registered day's vanished files are a retraction.
@@ -86,7 +87,11 @@ class Settings:
     def to_environment(self) -> dict[str, str]:
         """The variables that give another process (a code location started by `dagster dev`) these
         settings."""
-        environment = {variable: str(getattr(self, name)) for name, (variable, _) in ENVIRONMENT.items()}
+        environment = {
+            variable: str(getattr(self, name))
+            for name, (variable, _) in ENVIRONMENT.items()
+            if getattr(self, name) is not None
+        }
         for name, (variable, _) in READ_LIMITS_ENVIRONMENT.items():
             environment[variable] = str(getattr(self.read_limits, name))
         return environment
@@ -110,6 +115,9 @@ READ_LIMITS_ENVIRONMENT: dict[str, tuple[str, Callable[[str], object]]] = {
 }
 # Secrets are never settings (they are not printed, copied or passed on): read when needed, by name.
 PSEUDONYM_KEY = "GONGSHI_PSEUDONYM_KEY"
+# The Dagster instance in PostgreSQL (postgresql://user:password@host:5432/database); unset: SQLite
+# files under state/dagster.
+DAGSTER_POSTGRES_URL = "GONGSHI_DAGSTER_POSTGRES_URL"
 FAULT_AT = "GONGSHI_FAULT_AT"  # the crash-consistency test's crash points (`faults.checkpoint`)
 
 

@@ -218,7 +218,10 @@ def test_a_table_that_passed_before_is_looked_up_by_its_kept_digit_runs(tmp_path
     root, runs = tmp_path / "build", tmp_path / "runs"
     root.mkdir()
     runs.mkdir()
-    pq.write_table(pa.table({"note": ["联系 025-8345 6789", "总机 +86 25 8111 2222"], "n": ["JS2026000001", "x"]}), root / "t.parquet")
+    pq.write_table(
+        pa.table({"note": ["联系 025-8345 6789", "总机 +86 25 8111 2222"], "n": ["JS2026000001", "x"]}),
+        root / "t.parquet",
+    )
     digest = hashlib.sha256((root / "t.parquet").read_bytes()).hexdigest()
     hashes = {"t.parquet": digest}
 

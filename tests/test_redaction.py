@@ -179,6 +179,8 @@ def test_the_redaction_stage_keeps_rows_for_the_next_day(published_demo):
     import pyarrow.parquet as pq
 
     kept = pq.read_table(published_demo.layout.redacted_rows("blacklist_entries"))
-    public = pq.read_table(published_demo.public / "latest" / "datasets" / "blacklist_entries" / "blacklist_entries.parquet")
+    public = pq.read_table(
+        published_demo.public / "latest" / "datasets" / "blacklist_entries" / "blacklist_entries.parquet"
+    )
     assert kept.num_rows == public.num_rows and "_source" in kept.column_names
     assert "legal_representative_id_number" not in kept.column_names  # never published, never kept
