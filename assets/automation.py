@@ -5,6 +5,7 @@ import dagster as dg
 
 from assets.resources import GongshiResource
 from gongshi import alerts, inbox, ledger, snapshots
+from gongshi.faults import step_error_text
 from gongshi.stages import takedowns
 
 DAILY_JOB = "daily_publish"
@@ -115,10 +116,11 @@ def _failure_alerts() -> dg.SensorDefinition:
         if run.tags.get("gongshi/trigger") == "cli" or not alerts.configured():
             return
         day = run.tags.get("dagster/partition", "")
-        reason = context.failure_event.message or "运行失败"
-        steps = [e.message for e in context.get_step_failure_events() if e.message]
-        kind = "check_blocked" if any("AssetCheckFailed" in (m or "") for m in [reason, *steps]) else "run_failed"
-        alert = alerts.Alert(kind, day, "；".join([reason, *steps])[:2000], run_id=run.run_id)
+        failures = [e.step_failure_data.error for e in context.get_step_failure_events() if e.step_failure_data]
+        blocked = any(error is not None and error.cls_name == "DagsterAssetCheckFailedError" for error in failures)
+        steps = [step_error_text(error) for error in failures if error is not None]
+        reason = "；".join(steps) or context.failure_event.message or "运行失败"
+        alert = alerts.Alert("check_blocked" if blocked else "run_failed", day, reason[:2000], run_id=run.run_id)
         context.log.info(f"告警已发送：{alerts.send(alert)}")
 
     return alert_on_failure

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from gongshi import alerts, ledger, progress
-from gongshi.faults import Fault, in_words
+from gongshi.faults import Fault, in_words, step_error_text
 from gongshi.inbox import first_partition, ignored_in_inbox, inbox_days, pending_days
 from gongshi.locking import describe, process_alive, state_lock
 from gongshi.paths import PROJECT_ROOT
@@ -409,12 +409,7 @@ def _publish(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _reason(error) -> str:
-    """The message of the exception a step raised, without Dagster's wrapping around it."""
-    while error.cause is not None and error.cls_name.startswith("Dagster"):
-        error = error.cause
-    message = error.message.strip()
-    qualified = message.split(": ", 1)[0]
-    return message.split(": ", 1)[1] if qualified.split(".")[-1] == error.cls_name else message
+    return step_error_text(error)
 
 
 def _stale_runs(instance) -> list:

@@ -91,3 +91,13 @@ def in_words() -> Iterator[None]:
         if "No space left on device" in str(error) or "Disk quota exceeded" in str(error):
             raise DiskFault(_path_in(str(error)), *_DISK[errno.ENOSPC]) from error
         raise
+
+
+def step_error_text(error) -> str:
+    """The message of the exception a step raised, from the error record an orchestrator keeps (with
+    `message`, `cls_name` and `cause`), without the orchestrator's wrapping around it."""
+    while error.cause is not None and error.cls_name.startswith("Dagster"):
+        error = error.cause
+    message = error.message.strip()
+    qualified = message.split(": ", 1)[0]
+    return message.split(": ", 1)[1] if qualified.split(".")[-1] == error.cls_name else message

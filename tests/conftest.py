@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 import shutil
 from pathlib import Path
 
@@ -69,3 +70,22 @@ def published_demo(tmp_path_factory):
             os.environ["GONGSHI_PSEUDONYM_KEY"] = previous
     assert all(not r.failed_checks and not r.ledger.problems for r in results), results
     return settings
+
+
+POSTGRES_ADMIN = os.environ.get("GONGSHI_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture
+def postgres_url():
+    """A fresh database on the local PostgreSQL, dropped afterwards."""
+    import psycopg
+
+    name = f"gongshi_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(POSTGRES_ADMIN, autocommit=True, connect_timeout=10) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    url = POSTGRES_ADMIN.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        yield url
+    finally:
+        with psycopg.connect(POSTGRES_ADMIN, autocommit=True, connect_timeout=10) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 
 import dagster as dg
@@ -17,24 +16,6 @@ from gongshi.paths import DEMO_INBOX
 from .conftest import DAY1
 
 ROOT = Path(__file__).resolve().parent.parent
-POSTGRES_ADMIN = os.environ.get("GONGSHI_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
-
-
-@pytest.fixture
-def postgres_url():
-    """A fresh database on the local PostgreSQL, dropped afterwards."""
-    psycopg = pytest.importorskip("psycopg")
-    name = f"gongshi_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(POSTGRES_ADMIN, autocommit=True, connect_timeout=10) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    url = POSTGRES_ADMIN.rsplit("/", 1)[0] + f"/{name}"
-    try:
-        yield url
-    finally:
-        with psycopg.connect(POSTGRES_ADMIN, autocommit=True, connect_timeout=10) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 def test_a_day_published_by_the_command_is_in_the_postgres_instance(tmp_path, postgres_url):
     """`gongshi publish` with GONGSHI_DAGSTER_POSTGRES_URL: its run, materializations and check results
     are stored in PostgreSQL (nothing in SQLite files), and Dagster's API reads them back."""
