@@ -253,6 +253,11 @@ def prepare_instance(settings: Settings) -> Path:
     if ours and (not config.exists() or config.read_text(encoding="utf-8") != wanted):
         config.write_text(wanted, encoding="utf-8")  # an operator's own dagster.yaml is left alone
     os.environ.update({"DAGSTER_HOME": str(home), **settings.to_environment()})
+    url = secret(DAGSTER_POSTGRES_URL)
+    if url and re.match(r"postgres(ql)?://", url):
+        # dagster-postgres speaks through psycopg2; SQLAlchemy 2.1 would take psycopg 3 for a bare
+        # postgresql:// (and fail on Dagster's queries): name the driver for this process and its children
+        os.environ[DAGSTER_POSTGRES_URL] = re.sub(r"^postgres(ql)?://", "postgresql+psycopg2://", url)
     return home
 
 

@@ -164,15 +164,17 @@ def registered_days(settings, datasets: list[str]) -> dict[str, set[str]]:
 
 def first_partition(settings, datasets: list[str]) -> str:
     """The first daily partition: the setting if given, else the first day the inbox or any register
-    has (a year of history delivered at once starts the partitions at its first day), else today in
-    China Standard Time."""
+    has (a year of history delivered at once starts the partitions at its first day), else — nothing
+    delivered yet, as with sources that are pulled — a year before today (China Standard Time), so
+    that a year can be pulled as a backfill."""
     if settings.first_day:
         return settings.first_day
     registered = set().union(*registered_days(settings, datasets).values())
     days = sorted({*inbox_days(settings.inbox, datasets), *registered})
     if days:
         return days[0]
-    return dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).date().isoformat()
+    today = dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).date()
+    return (today - dt.timedelta(days=365)).isoformat()
 
 
 def pending_days(settings, datasets: list[str]) -> list[str]:

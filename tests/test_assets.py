@@ -26,6 +26,7 @@ from assets.factory import dataset_assets
 from assets.partitions import daily_partitions
 from assets.resources import StateLockResource, resource_for
 from gongshi import ledger
+from gongshi.inbox import first_partition
 
 from .conftest import DAY1, DAY2
 
@@ -43,7 +44,8 @@ def _metadata(result, *key):
 
 
 def test_one_asset_with_build_asset_context(settings, catalog):
-    raw = dataset_assets(catalog["approval_item_changes"], daily_partitions(settings.first_day))[0]
+    first = first_partition(settings, list(catalog))
+    raw = dataset_assets(catalog["approval_item_changes"], daily_partitions(first))[0]
     resources = {"gongshi": resource_for(settings), "state_lock": StateLockResource(state=str(settings.state))}
     with dg.build_asset_context(partition_key=DAY2, resources=resources) as context:
         result = raw(context)
@@ -103,9 +105,7 @@ def test_a_failing_blocking_check_stops_the_day(settings, monkeypatch):
 
 
 def test_a_leak_stops_publication(settings, monkeypatch):
-    from gongshi import pii
-
-    monkeypatch.setattr("gongshi.redaction.mask_column", lambda values, known=None: (values, pii.Counter()))
+    monkeypatch.setattr("gongshi.redaction.mask_column_by_row", lambda values, known=None: (values, {}))
     result = _run(settings, DAY1)
     assert not result.success
     gate = [e for e in result.get_asset_check_evaluations() if e.check_name == LEAK_GATE]

@@ -5,6 +5,7 @@ they name exists, and the image installs the way the README says."""
 from __future__ import annotations
 
 import importlib
+import itertools
 import os
 import shutil
 from pathlib import Path
@@ -30,7 +31,7 @@ def test_every_deploy_file_parses():
 
 def test_the_production_instance_is_one_dagster_opens_in_postgres(tmp_path, postgres_url, monkeypatch):
     shutil.copy(DEPLOY / "dagster.yaml", tmp_path / "dagster.yaml")
-    monkeypatch.setenv("GONGSHI_DAGSTER_POSTGRES_URL", postgres_url)
+    monkeypatch.setenv("GONGSHI_DAGSTER_POSTGRES_URL", postgres_url.replace("postgresql://", "postgresql+psycopg2://"))
     with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
         assert type(instance.run_storage).__name__ == "PostgresRunStorage"
         assert type(instance.event_log_storage).__name__ == "PostgresEventLogStorage"
@@ -51,7 +52,7 @@ def test_compose_services_name_real_commands_volumes_and_settings():
         command = service.get("command")
         if command and service["image"].startswith("gongshi"):
             assert (VENV_BIN / command[0]).is_file(), (name, command[0])  # installed by the production extra
-            for flag, value in zip(command, command[1:], strict=False):
+            for flag, value in itertools.pairwise(command):
                 if flag in {"-w", "-y"}:
                     assert (DEPLOY / Path(value).name).is_file(), value
     web = services["web"]

@@ -16,6 +16,8 @@ from gongshi.paths import DEMO_INBOX
 from .conftest import DAY1
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
 def test_a_day_published_by_the_command_is_in_the_postgres_instance(tmp_path, postgres_url):
     """`gongshi publish` with GONGSHI_DAGSTER_POSTGRES_URL: its run, materializations and check results
     are stored in PostgreSQL (nothing in SQLite files), and Dagster's API reads them back."""
@@ -34,7 +36,8 @@ def test_a_day_published_by_the_command_is_in_the_postgres_instance(tmp_path, po
     assert "env: GONGSHI_DAGSTER_POSTGRES_URL" in config and postgres_url not in config  # the URL stays secret
     assert not list(home.rglob("*.db"))  # no SQLite run or event storage
 
-    os.environ["GONGSHI_DAGSTER_POSTGRES_URL"] = postgres_url
+    # as the command set it for itself: the psycopg2 driver dagster-postgres speaks through
+    os.environ["GONGSHI_DAGSTER_POSTGRES_URL"] = postgres_url.replace("postgresql://", "postgresql+psycopg2://")
     try:
         with dg.DagsterInstance.from_config(str(home)) as instance:
             assert type(instance.run_storage).__name__ == "PostgresRunStorage"
@@ -46,7 +49,8 @@ def test_a_day_published_by_the_command_is_in_the_postgres_instance(tmp_path, po
             checks = instance.event_log_storage.get_asset_check_execution_history(
                 dg.AssetCheckKey(key, "leak_gate"), limit=10
             )
-            assert len(checks) == 1 and checks[0].status.value == "SUCCEEDED"
+            assert checks and {c.run_id for c in checks} == {runs[0].run_id}
+            assert checks[0].status.value == "SUCCEEDED"  # the newest
     finally:
         del os.environ["GONGSHI_DAGSTER_POSTGRES_URL"]
     with psycopg.connect(postgres_url) as connection:
@@ -99,5 +103,5 @@ def test_the_daily_partitions_start_at_the_first_day_delivered(tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
     nothing = Settings(inbox=empty, state=tmp_path / "s2", public=tmp_path / "p2")
-    only_today = build_definitions(nothing).resolve_job_def(DAILY_JOB).partitions_def.get_partition_keys()
-    assert 1 <= len(only_today) <= 2  # today (and tomorrow's, which deliveries may already be filling)
+    a_year = build_definitions(nothing).resolve_job_def(DAILY_JOB).partitions_def.get_partition_keys()
+    assert 366 <= len(a_year) <= 368  # nothing delivered yet: a year back to today (and tomorrow)

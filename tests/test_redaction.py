@@ -184,3 +184,11 @@ def test_the_redaction_stage_keeps_rows_for_the_next_day(published_demo):
     )
     assert kept.num_rows == public.num_rows and "_source" in kept.column_names
     assert "legal_representative_id_number" not in kept.column_names  # never published, never kept
+
+
+def test_a_damaged_or_missing_kept_file_means_redacting_every_row(tmp_path):
+    from gongshi.stages.redact import _kept
+
+    assert _kept(tmp_path / "missing.parquet") is None
+    (tmp_path / "damaged.parquet").write_bytes(b"PAR1 not really")
+    assert _kept(tmp_path / "damaged.parquet") is None
