@@ -4,7 +4,7 @@ into a stage of `gongshi.stages` whose result carries its own metadata."""
 import dagster as dg
 
 from assets.checks import FILES_READABLE, REGISTER_MATCHES_ACCEPTED, ROWS_RECONCILE
-from assets.resources import GongshiResource, StateLockResource, in_words, metadata
+from assets.resources import GongshiResource, StateLockResource, in_words, metadata, one_writer
 from gongshi.catalog import Dataset
 from gongshi.stages import read, redact, register, validate
 
@@ -33,8 +33,9 @@ def dataset_assets(dataset: Dataset, partitions: dg.PartitionsDefinition) -> lis
         ],
     )
     @in_words
+    @one_writer(key)
     def raw(
-        context: dg.AssetExecutionContext, gongshi: GongshiResource, state_lock: StateLockResource
+        context: dg.AssetExecutionContext, gongshi: GongshiResource, intake_lock: StateLockResource
     ) -> dg.MaterializeResult:
         result = read.run(gongshi.settings(), dataset, context.partition_key)
         return dg.MaterializeResult(
@@ -67,8 +68,9 @@ def dataset_assets(dataset: Dataset, partitions: dg.PartitionsDefinition) -> lis
         ],
     )
     @in_words
+    @one_writer(key)
     def validated(
-        context: dg.AssetExecutionContext, gongshi: GongshiResource, state_lock: StateLockResource
+        context: dg.AssetExecutionContext, gongshi: GongshiResource, intake_lock: StateLockResource
     ) -> dg.MaterializeResult:
         result = validate.run(gongshi.settings(), dataset, context.partition_key)
         return dg.MaterializeResult(
@@ -99,8 +101,9 @@ def dataset_assets(dataset: Dataset, partitions: dg.PartitionsDefinition) -> lis
         ],
     )
     @in_words
+    @one_writer(key)
     def register_(
-        context: dg.AssetExecutionContext, gongshi: GongshiResource, state_lock: StateLockResource
+        context: dg.AssetExecutionContext, gongshi: GongshiResource, intake_lock: StateLockResource
     ) -> dg.MaterializeResult:
         result = register.run(gongshi.settings(), dataset, context.partition_key)
         return dg.MaterializeResult(
@@ -124,8 +127,9 @@ def dataset_assets(dataset: Dataset, partitions: dg.PartitionsDefinition) -> lis
         "（删除、遮盖、化名、概化），并扫描公开文本中的身份证号、手机号、银行卡号和个人邮箱。",
     )
     @in_words
+    @one_writer(key)
     def redacted(
-        context: dg.AssetExecutionContext, gongshi: GongshiResource, state_lock: StateLockResource
+        context: dg.AssetExecutionContext, gongshi: GongshiResource, intake_lock: StateLockResource
     ) -> dg.MaterializeResult:
         return dg.MaterializeResult(
             metadata=metadata(redact.run(gongshi.settings(), dataset, context.partition_key).metadata())

@@ -13,7 +13,7 @@ from pydantic import PrivateAttr
 
 from gongshi import faults
 from gongshi.catalog import Dataset
-from gongshi.locking import describe, state_lock
+from gongshi.locking import dataset_lock, describe, state_lock
 from gongshi.paths import StateLayout
 from gongshi.settings import ReadLimits, Settings
 from gongshi.stages import Json, Markdown
@@ -76,6 +76,11 @@ class StateLockResource(dg.ConfigurableResource):
     same state at once. A run that finds it taken waits, and says so in its log."""
 
     state: str
+    # Shared: held by the intake steps of a run, each also holding its dataset's lock (`one_writer`),
+    # so that with the multiprocess or Celery executor the datasets' steps run side by side; the
+    # ledger, the release and the switch hold it exclusively, so they start once every intake step
+    # has let go, and never beside a command's run.
+    shared: bool = False
     _lock: ExitStack | None = PrivateAttr(default=None)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
@@ -85,6 +90,7 @@ class StateLockResource(dg.ConfigurableResource):
                 StateLayout(Path(self.state)),
                 f"dagster run {context.run_id}",
                 on_wait=lambda info: context.log.info(f"状态目录正被{describe(info)}使用，等待其结束 …"),
+                shared=self.shared,
             )
         )
         self._lock = stack
@@ -92,6 +98,22 @@ class StateLockResource(dg.ConfigurableResource):
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         if self._lock is not None:
             self._lock.close()
+
+
+def one_writer(dataset: str) -> Callable[[Callable], Callable]:
+    """An intake asset's body holds its dataset's lock: one step at a time writes a dataset's register
+    and stage files, whichever process or machine it runs in."""
+
+    def decorate(compute: Callable) -> Callable:
+        @functools.wraps(compute)
+        def wrapped(context, *args, **kwargs):
+            layout = StateLayout(Path(kwargs["gongshi"].state))
+            with dataset_lock(layout, dataset, f"dagster run {context.run_id}"):
+                return compute(context, *args, **kwargs)
+
+        return wrapped
+
+    return decorate
 
 
 def in_words(compute: Callable) -> Callable:

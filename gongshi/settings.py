@@ -40,6 +40,10 @@ class Settings:
     # (`inbox.first_partition`).
     first_day: str | None = None
     datasets: Path = DATASETS_DIR
+    # How Dagster runs the steps of a run it launches (the command always runs in one process):
+    # in_process, multiprocess (the datasets' intake side by side) or celery (on workers, Redis as
+    # broker: GONGSHI_CELERY_BROKER).
+    executor: str = "in_process"
     read_limits: ReadLimits = field(default_factory=ReadLimits)
     # The operator's decision, for one run, that a registered day's vanished files are a retraction.
     retract: bool = False
@@ -107,7 +111,10 @@ ENVIRONMENT: dict[str, tuple[str, Callable[[str], object]]] = {
     "first_day": ("GONGSHI_FIRST_DAY", str),
     "parts_above": ("GONGSHI_PARTS_ABOVE", int),
     "datasets": ("GONGSHI_DATASETS", Path),
+    "executor": ("GONGSHI_EXECUTOR", str),
 }
+EXECUTORS = ("in_process", "multiprocess", "celery")
+CELERY_BROKER = "GONGSHI_CELERY_BROKER"  # redis://host:6379/0 (a URL that may hold a password)
 READ_LIMITS_ENVIRONMENT: dict[str, tuple[str, Callable[[str], object]]] = {
     "memory_mb": ("GONGSHI_READ_MEMORY_MB", int),
     "cpu_seconds": ("GONGSHI_READ_CPU_SECONDS", int),

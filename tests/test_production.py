@@ -105,3 +105,139 @@ def test_the_daily_partitions_start_at_the_first_day_delivered(tmp_path):
     nothing = Settings(inbox=empty, state=tmp_path / "s2", public=tmp_path / "p2")
     a_year = build_definitions(nothing).resolve_job_def(DAILY_JOB).partitions_def.get_partition_keys()
     assert 366 <= len(a_year) <= 368  # nothing delivered yet: a year back to today (and tomorrow)
+
+
+def daily_job():
+    """The daily job as a code location builds it from the environment's settings (for
+    `dg.reconstructable`: worker processes build it again from here)."""
+    from assets.automation import DAILY_JOB
+    from assets.definitions import build_definitions
+
+    return build_definitions().resolve_job_def(DAILY_JOB)
+
+
+def _step_events(instance, run_id: str) -> dict[str, dict[str, float | int]]:
+    """step key -> start and end time and the process it ran in."""
+    steps: dict[str, dict] = {}
+    for record in instance.all_logs(run_id):
+        event = record.dagster_event
+        if event is None or event.step_key is None:
+            continue
+        if event.event_type_value == "STEP_START":
+            steps.setdefault(event.step_key, {})["start"] = record.timestamp
+            steps[event.step_key]["pid"] = event.pid
+        elif event.event_type_value in {"STEP_SUCCESS", "STEP_FAILURE"}:
+            steps.setdefault(event.step_key, {})["end"] = record.timestamp
+    return steps
+
+
+def _settings_env(monkeypatch, tmp_path: Path, executor: str) -> Path:
+    public = tmp_path / "public"
+    monkeypatch.setenv("GONGSHI_INBOX", str(DEMO_INBOX))
+    monkeypatch.setenv("GONGSHI_STATE", str(tmp_path / "state"))
+    monkeypatch.setenv("GONGSHI_PUBLIC", str(public))
+    monkeypatch.setenv("GONGSHI_EXECUTOR", executor)
+    monkeypatch.setenv("GONGSHI_PSEUDONYM_KEY", "test-key-not-secret")  # as the published demo's
+    return public
+
+
+def _same_tables_as(published_demo, public: Path) -> None:
+    import pyarrow.parquet as pq
+
+    from gongshi.catalog import load_catalog
+
+    for name in load_catalog():
+        mine = pq.read_table(public / "latest" / "datasets" / name / f"{name}.parquet")
+        clean = pq.read_table(published_demo.public / "latest" / "datasets" / name / f"{name}.parquet")
+        assert mine.equals(clean), name
+
+
+@pytest.mark.slow
+def test_the_intake_steps_run_in_worker_processes_and_give_what_one_process_gives(
+    tmp_path, monkeypatch, published_demo
+):
+    from .conftest import DAY2
+
+    public = _settings_env(monkeypatch, tmp_path, "multiprocess")
+    (tmp_path / "dagster").mkdir()
+    with dg.instance_for_test(temp_dir=str(tmp_path / "dagster")) as instance:
+        for day in (DAY1, DAY2):
+            result = dg.execute_job(dg.reconstructable(daily_job), instance=instance, tags={"dagster/partition": day})
+            assert result.success, day
+            steps = _step_events(instance, result.run_id)
+            intake = {
+                k: v for k, v in steps.items() if k.split("__")[-1] in {"raw", "validated", "register", "redacted"}
+            }
+            assert len(intake) == 16  # four datasets, four steps each
+            assert len({v["pid"] for v in steps.values()}) == len(steps)  # each step in a process of its own
+            release = steps["release"]
+            assert all(v["end"] <= release["start"] for v in intake.values())  # the release waits for all
+    _same_tables_as(published_demo, public)
+
+
+@pytest.mark.slow
+def test_steps_run_on_celery_workers_with_redis_as_broker(tmp_path, monkeypatch, published_demo):
+    """dagster-celery with the Redis on 127.0.0.1:6379 (a database of its own): two workers the test
+    starts take the steps; the published tables are those of a run in one process."""
+    import random
+    import signal
+    import time
+
+    import redis
+    from celery import Celery
+
+    from .conftest import DAY2
+
+    broker = f"redis://127.0.0.1:6379/{random.randint(1, 15)}"
+    redis.Redis.from_url(broker).flushdb()
+    public = _settings_env(monkeypatch, tmp_path, "celery")
+    monkeypatch.setenv("GONGSHI_CELERY_BROKER", broker)
+    home = tmp_path / "dagster"
+    home.mkdir()
+    bin_dir = Path(sys.executable).parent  # dagster-celery starts `celery` by name
+    env = os.environ | {
+        "DAGSTER_HOME": str(home),
+        "PYTHONPATH": str(ROOT),
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+    command = [str(bin_dir / "dagster-celery"), "worker", "start", "-A", "dagster_celery.app"]
+    command += ["-y", str(ROOT / "deploy" / "celery.yaml")]
+    logs = [tmp_path / f"worker-{n}.log" for n in (1, 2)]
+
+    def said() -> str:
+        return "\n".join(log.read_text("utf-8", errors="replace")[-2000:] for log in logs)
+
+    with dg.instance_for_test(temp_dir=str(home)) as instance:
+        workers = [
+            subprocess.Popen(
+                [*command, "-n", f"gongshi-test-{n}", "--", "--pool=solo"],
+                cwd=ROOT,
+                env=env,
+                stdout=log.open("wb"),
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+            for n, log in zip((1, 2), logs, strict=True)
+        ]
+        try:
+            deadline, answered = time.monotonic() + 90, []
+            while time.monotonic() < deadline and len(answered) < 2:
+                assert all(w.poll() is None for w in workers), said()
+                answered = Celery(broker=broker).control.ping(timeout=1.0)
+            assert len(answered) == 2, said()
+            for day in (DAY1, DAY2):
+                job = dg.reconstructable(daily_job)
+                result = dg.execute_job(job, instance=instance, tags={"dagster/partition": day})
+                assert result.success, (day, said())
+                steps = _step_events(instance, result.run_id)
+                assert len(steps) == 19  # 16 intake steps, ledger, release, published
+                assert os.getpid() not in {v["pid"] for v in steps.values()}
+                assert len({v["pid"] for v in steps.values()}) >= 2  # both workers took steps
+                assert all(v["end"] <= steps["release"]["start"] for k, v in steps.items() if "__" in k)
+        finally:
+            for worker in workers:
+                os.killpg(worker.pid, signal.SIGTERM)
+            for worker in workers:
+                worker.wait(timeout=60)
+            redis.Redis.from_url(broker).flushdb()
+    _same_tables_as(published_demo, public)
