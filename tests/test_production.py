@@ -116,6 +116,12 @@ def daily_job():
     return build_definitions().resolve_job_def(DAILY_JOB)
 
 
+def daily_job_on_celery():
+    """`daily_job` again: Dagster keeps a reconstructed job (with the resources' settings) for the
+    life of the process, by the function's name, and each test has a state directory of its own."""
+    return daily_job()
+
+
 def _step_events(instance, run_id: str) -> dict[str, dict[str, float | int]]:
     """step key -> start and end time and the process it ran in."""
     steps: dict[str, dict] = {}
@@ -226,7 +232,7 @@ def test_steps_run_on_celery_workers_with_redis_as_broker(tmp_path, monkeypatch,
                 answered = Celery(broker=broker).control.ping(timeout=1.0)
             assert len(answered) == 2, said()
             for day in (DAY1, DAY2):
-                job = dg.reconstructable(daily_job)
+                job = dg.reconstructable(daily_job_on_celery)
                 result = dg.execute_job(job, instance=instance, tags={"dagster/partition": day})
                 assert result.success, (day, said())
                 steps = _step_events(instance, result.run_id)
