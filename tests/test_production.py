@@ -3,6 +3,7 @@ its own per test), read back through Dagster's API."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import sys
@@ -246,4 +247,83 @@ def test_steps_run_on_celery_workers_with_redis_as_broker(tmp_path, monkeypatch,
             for worker in workers:
                 worker.wait(timeout=60)
             redis.Redis.from_url(broker).flushdb()
+    _same_tables_as(published_demo, public)
+
+
+@pytest.mark.slow
+def test_runs_from_the_sensor_a_backfill_and_by_hand_wait_in_the_queue(tmp_path, postgres_url, published_demo):
+    """The daemon on a PostgreSQL instance with the run queue gongshi's dagster.yaml sets: a run started
+    by hand, a backfill and the inbox sensor's runs, asked for together, run one after another, and
+    what they publish is what a clean run publishes."""
+    import json
+    import time
+
+    from gongshi.cli import prepare_instance
+    from gongshi.settings import Settings
+
+    from .conftest import DAY2
+
+    state, public = tmp_path / "state", tmp_path / "public"
+    url = postgres_url.replace("postgresql://", "postgresql+psycopg2://")
+    saved = {k: os.environ.get(k) for k in ("GONGSHI_DAGSTER_POSTGRES_URL", "DAGSTER_HOME")}
+    os.environ["GONGSHI_DAGSTER_POSTGRES_URL"] = url
+    try:
+        home = prepare_instance(Settings(inbox=DEMO_INBOX, state=state, public=public))
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("GONGSHI_", "DAGSTER_"))}
+        env |= Settings(inbox=DEMO_INBOX, state=state, public=public).to_environment()
+        env |= {
+            "DAGSTER_HOME": str(home),
+            "GONGSHI_DAGSTER_POSTGRES_URL": url,
+            "GONGSHI_PSEUDONYM_KEY": "test-key-not-secret",
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        }
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    bin_dir = Path(sys.executable).parent
+    workspace = ["-w", str(ROOT / "workspace.yaml")]
+
+    def dagster(*args: str) -> None:
+        done = subprocess.run(
+            [str(bin_dir / "dagster"), *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+        )
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+
+    log = (tmp_path / "daemon.log").open("wb")
+    daemon = subprocess.Popen(
+        [str(bin_dir / "dagster-daemon"), "run", *workspace], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    try:
+        dagster("job", "launch", *workspace, "-j", "daily_publish", "--tags", json.dumps({"dagster/partition": DAY2}))
+        dagster("job", "backfill", *workspace, "-j", "daily_publish", "--partitions", DAY1, "--noprompt")
+        dagster("sensor", "start", "inbox_sensor", *workspace)
+        os.environ["GONGSHI_DAGSTER_POSTGRES_URL"] = url
+        try:
+            with dg.DagsterInstance.from_config(str(home)) as instance:
+                deadline = time.monotonic() + 600
+                while time.monotonic() < deadline:
+                    records = instance.get_run_records()
+                    sources = {r.dagster_run.tags.get("dagster/sensor_name") for r in records}
+                    finished = all(r.dagster_run.is_finished for r in records)
+                    if finished and "inbox_sensor" in sources and len(records) >= 3:
+                        break
+                    assert daemon.poll() is None, (tmp_path / "daemon.log").read_text("utf-8")[-3000:]
+                    time.sleep(2)
+                records = sorted(instance.get_run_records(), key=lambda r: r.start_time or 0)
+        finally:
+            os.environ.pop("GONGSHI_DAGSTER_POSTGRES_URL", None)
+    finally:
+        daemon.terminate()
+        daemon.wait(timeout=60)
+    runs = [r.dagster_run for r in records]
+    assert len(runs) >= 3
+    assert all(run.status == dg.DagsterRunStatus.SUCCESS for run in runs), [(r.run_id, r.status) for r in runs]
+    assert all(run.tags.get("gongshi/state") == "writes" for run in runs)
+    assert any("dagster/backfill" in run.tags for run in runs)
+    assert any(run.tags.get("dagster/sensor_name") == "inbox_sensor" for run in runs)
+    for earlier, later in itertools.pairwise(records):
+        assert earlier.end_time <= later.start_time  # one after another, never two at once
     _same_tables_as(published_demo, public)
