@@ -188,3 +188,40 @@ def test_alert_settings_are_documented():
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text("utf-8")
     for variable in (alerts.WEBHOOK, alerts.SMTP_HOST, alerts.SMTP_TO, alerts.PUBLISH_BY, alerts.DAGSTER_URL):
         assert variable in readme, variable
+
+
+def test_a_source_not_received_and_a_blocked_check_make_one_alert_each():
+    made = alerts.day_alerts(
+        DAY1,
+        "run-1",
+        {"leak_gate": ["public/x.csv: line 2: mobile 139*****67"]},
+        [],
+        {"inspection_results": 1, "honour_list": 0},
+    )
+    assert [(a.kind, a.dataset) for a in made] == [("check_blocked", None), ("source_missing", "inspection_results")]
+    assert "1 个来源未收到" in made[1].reason and made[1].run_id == "run-1"
+    assert "leak_gate（1 项" in made[0].reason
+
+
+def test_the_deadline_sensor_alerts_once_a_day(tmp_path, monkeypatch, webhook):
+    from assets.automation import _deadline_alerts
+    from assets.resources import resource_for
+    from gongshi.settings import Settings
+
+    url, posts = webhook
+    monkeypatch.setenv("GONGSHI_ALERT_WEBHOOK", url)
+    monkeypatch.setenv("GONGSHI_PUBLISH_BY", "00:00")  # any hour of today is past it
+    settings = Settings(inbox=DEMO_INBOX, state=tmp_path / "state", public=tmp_path / "public")
+    sensor = _deadline_alerts()
+    with dg.instance_for_test() as instance:
+        context = dg.build_sensor_context(instance=instance, resources={"gongshi": resource_for(settings)})
+        sensor(context)
+        (post,) = posts
+        yesterday = (dt.datetime.now(alerts.CHINA).date() - dt.timedelta(days=1)).isoformat()
+        assert post["json"]["kind"] == "not_published" and post["json"]["day"] == yesterday
+        assert "00:00" in post["json"]["reason"]
+        again = dg.build_sensor_context(
+            instance=instance, cursor=context.cursor, resources={"gongshi": resource_for(settings)}
+        )
+        sensor(again)
+        assert len(posts) == 1  # said once
