@@ -1,8 +1,12 @@
 """The daily job, its schedule, the sensor that notices new or changed delivery folders (and decisions
 waiting to be applied), and the pull job chained to the publication."""
 
+import datetime as dt
+from zoneinfo import ZoneInfo
+
 import dagster as dg
 
+from assets.partitions import TIMEZONE
 from assets.resources import GongshiResource
 from gongshi import alerts, inbox, ledger, snapshots
 from gongshi.faults import step_error_text
@@ -17,9 +21,11 @@ STAGE_TAG = "gongshi/stage"
 STATE_TAG = {"gongshi/state": "writes"}
 
 
-def automation(partitions: dg.PartitionsDefinition, pulls: bool) -> dict:
+def automation(partitions: dg.PartitionsDefinition, pulls: bool, at: str = "06:30") -> dict:
     """Jobs, schedules and sensors. With pulled sources the schedule pulls, and the publication follows
-    the pulls whether every source answered or not; without, the schedule publishes."""
+    the pulls whether every source answered or not; without, the schedule publishes. `at`: the
+    schedule's time of day (HH:MM, Beijing time), for the day that just ended."""
+    hour, minute = (int(part) for part in at.split(":"))
     daily_job = dg.define_asset_job(
         DAILY_JOB,
         selection=dg.AssetSelection.all() - dg.AssetSelection.tag(STAGE_TAG, PULL),
@@ -30,10 +36,8 @@ def automation(partitions: dg.PartitionsDefinition, pulls: bool) -> dict:
     sensor = _inbox_sensor(daily_job, partitions)
     watchers = [_failure_alerts(), _deadline_alerts()]
     if not pulls:
-        # 06:30 in the partitions' timezone (Shanghai), for the day that just ended: departments deliver all day.
-        schedule = dg.build_schedule_from_partitioned_job(
-            daily_job, hour_of_day=6, minute_of_hour=30, description="每天 06:30（北京时间）处理前一天的报送。"
-        )
+        # in the partitions' timezone (Shanghai), for the day that just ended: departments deliver all day.
+        schedule = _day_before(daily_job, hour, minute, f"每天 {at}（北京时间）处理前一天的报送。")
         return {"jobs": [daily_job], "schedules": [schedule], "sensors": [sensor, *watchers]}
     pull_job = dg.define_asset_job(
         PULL_JOB,
@@ -42,11 +46,8 @@ def automation(partitions: dg.PartitionsDefinition, pulls: bool) -> dict:
         tags=STATE_TAG,
         description="从各部门的前置库和接口增量拉取当天的数据（每个来源一个资产，互不影响）。",
     )
-    pull_schedule = dg.build_schedule_from_partitioned_job(
-        pull_job,
-        hour_of_day=6,
-        minute_of_hour=30,
-        description="每天 06:30（北京时间）从前置库和接口拉取前一天的数据，结束后自动发布。",
+    pull_schedule = _day_before(
+        pull_job, hour, minute, f"每天 {at}（北京时间）从前置库和接口拉取前一天的数据，结束后自动发布。"
     )
 
     def publish_after_pull(context: dg.RunStatusSensorContext):
@@ -72,6 +73,27 @@ def automation(partitions: dg.PartitionsDefinition, pulls: bool) -> dict:
         "schedules": [pull_schedule],
         "sensors": [sensor, after_success, after_failure, *watchers],
     }
+
+
+def _day_before(job, hour: int, minute: int, description: str) -> dg.ScheduleDefinition:
+    """A run of `job` every day at hour:minute in Shanghai for the day before: the partitions reach
+    one day ahead (a folder that lands today can run today), so the newest partition at 06:30 is
+    today's, which departments have only begun to deliver."""
+
+    @dg.schedule(
+        job=job,
+        name=f"{job.name}_schedule",
+        cron_schedule=f"{minute} {hour} * * *",
+        execution_timezone=TIMEZONE,
+        description=description,
+    )
+    def every_day(context: dg.ScheduleEvaluationContext):
+        when = context.scheduled_execution_time
+        local = when.astimezone(ZoneInfo(TIMEZONE)) if when is not None else dt.datetime.now(ZoneInfo(TIMEZONE))
+        day = (local.date() - dt.timedelta(days=1)).isoformat()
+        return dg.RunRequest(run_key=day, partition_key=day)
+
+    return every_day
 
 
 def _inbox_sensor(daily_job, partitions: dg.PartitionsDefinition) -> dg.SensorDefinition:

@@ -26,7 +26,7 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
         *[dg.Definitions(assets=dataset_assets(dataset, partitions)) for dataset in catalog.values()],
         dg.Definitions(
             assets=[ledger_asset(catalog, partitions), *release_assets(catalog, partitions), *pulls],
-            **automation(partitions, pulls=bool(pulls)),
+            **automation(partitions, pulls=bool(pulls), at=settings.schedule_at),
             resources={
                 "gongshi": resource_for(settings),
                 "state_lock": StateLockResource(state=str(settings.state)),

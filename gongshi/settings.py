@@ -44,6 +44,8 @@ class Settings:
     # in_process, multiprocess (the datasets' intake side by side) or celery (on workers, Redis as
     # broker: GONGSHI_CELERY_BROKER).
     executor: str = "in_process"
+    # When the daily schedule runs (HH:MM, Beijing time), for the day that just ended.
+    schedule_at: str = "06:30"
     read_limits: ReadLimits = field(default_factory=ReadLimits)
     # The operator's decision, for one run, that a registered day's vanished files are a retraction.
     retract: bool = False
@@ -112,6 +114,7 @@ ENVIRONMENT: dict[str, tuple[str, Callable[[str], object]]] = {
     "parts_above": ("GONGSHI_PARTS_ABOVE", int),
     "datasets": ("GONGSHI_DATASETS", Path),
     "executor": ("GONGSHI_EXECUTOR", str),
+    "schedule_at": ("GONGSHI_SCHEDULE_AT", str),
 }
 EXECUTORS = ("in_process", "multiprocess", "celery")
 CELERY_BROKER = "GONGSHI_CELERY_BROKER"  # redis://host:6379/0 (a URL that may hold a password)

@@ -46,7 +46,10 @@ def _metadata(result, *key):
 def test_one_asset_with_build_asset_context(settings, catalog):
     first = first_partition(settings, list(catalog))
     raw = dataset_assets(catalog["approval_item_changes"], daily_partitions(first))[0]
-    resources = {"gongshi": resource_for(settings), "state_lock": StateLockResource(state=str(settings.state))}
+    resources = {
+        "gongshi": resource_for(settings),
+        "intake_lock": StateLockResource(state=str(settings.state), shared=True),
+    }
     with dg.build_asset_context(partition_key=DAY2, resources=resources) as context:
         result = raw(context)
     assert result.metadata["files_rejected"] == 1 and result.metadata["rows_in"] == 0

@@ -251,10 +251,14 @@ def test_steps_run_on_celery_workers_with_redis_as_broker(tmp_path, monkeypatch,
 
 
 @pytest.mark.slow
-def test_runs_from_the_sensor_a_backfill_and_by_hand_wait_in_the_queue(tmp_path, postgres_url, published_demo):
+def test_runs_from_the_schedule_the_sensor_a_backfill_and_by_hand_wait_in_the_queue(
+    tmp_path, postgres_url, published_demo
+):
     """The daemon on a PostgreSQL instance with the run queue gongshi's dagster.yaml sets: a run started
-    by hand, a backfill and the inbox sensor's runs, asked for together, run one after another, and
-    what they publish is what a clean run publishes."""
+    by hand, a backfill, the inbox sensor's runs and the schedule's (set to tick a minute or two from
+    now), asked for together, run one after another, and what they publish is what a clean run
+    publishes."""
+    import datetime as dt
     import json
     import time
 
@@ -265,6 +269,8 @@ def test_runs_from_the_sensor_a_backfill_and_by_hand_wait_in_the_queue(tmp_path,
 
     state, public = tmp_path / "state", tmp_path / "public"
     url = postgres_url.replace("postgresql://", "postgresql+psycopg2://")
+    now = dt.datetime.now(dt.timezone(dt.timedelta(hours=8)))
+    tick = (now + dt.timedelta(minutes=2 if now.second > 30 else 1)).replace(second=0, microsecond=0)
     saved = {k: os.environ.get(k) for k in ("GONGSHI_DAGSTER_POSTGRES_URL", "DAGSTER_HOME")}
     os.environ["GONGSHI_DAGSTER_POSTGRES_URL"] = url
     try:
@@ -276,6 +282,7 @@ def test_runs_from_the_sensor_a_backfill_and_by_hand_wait_in_the_queue(tmp_path,
             "GONGSHI_DAGSTER_POSTGRES_URL": url,
             "GONGSHI_PSEUDONYM_KEY": "test-key-not-secret",
             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+            "GONGSHI_SCHEDULE_AT": tick.strftime("%H:%M"),
         }
     finally:
         for key, value in saved.items():
@@ -300,6 +307,7 @@ def test_runs_from_the_sensor_a_backfill_and_by_hand_wait_in_the_queue(tmp_path,
         dagster("job", "launch", *workspace, "-j", "daily_publish", "--tags", json.dumps({"dagster/partition": DAY2}))
         dagster("job", "backfill", *workspace, "-j", "daily_publish", "--partitions", DAY1, "--noprompt")
         dagster("sensor", "start", "inbox_sensor", *workspace)
+        dagster("schedule", "start", "daily_publish_schedule", *workspace)
         os.environ["GONGSHI_DAGSTER_POSTGRES_URL"] = url
         try:
             with dg.DagsterInstance.from_config(str(home)) as instance:
@@ -307,8 +315,9 @@ def test_runs_from_the_sensor_a_backfill_and_by_hand_wait_in_the_queue(tmp_path,
                 while time.monotonic() < deadline:
                     records = instance.get_run_records()
                     sources = {r.dagster_run.tags.get("dagster/sensor_name") for r in records}
+                    sources |= {r.dagster_run.tags.get("dagster/schedule_name") for r in records}
                     finished = all(r.dagster_run.is_finished for r in records)
-                    if finished and "inbox_sensor" in sources and len(records) >= 3:
+                    if finished and {"inbox_sensor", "daily_publish_schedule"} <= sources and len(records) >= 4:
                         break
                     assert daemon.poll() is None, (tmp_path / "daemon.log").read_text("utf-8")[-3000:]
                     time.sleep(2)
@@ -324,6 +333,30 @@ def test_runs_from_the_sensor_a_backfill_and_by_hand_wait_in_the_queue(tmp_path,
     assert all(run.tags.get("gongshi/state") == "writes" for run in runs)
     assert any("dagster/backfill" in run.tags for run in runs)
     assert any(run.tags.get("dagster/sensor_name") == "inbox_sensor" for run in runs)
+    scheduled = [run for run in runs if run.tags.get("dagster/schedule_name") == "daily_publish_schedule"]
+    assert [run.tags["dagster/partition"] for run in scheduled] == [(tick.date() - dt.timedelta(days=1)).isoformat()]
     for earlier, later in itertools.pairwise(records):
         assert earlier.end_time <= later.start_time  # one after another, never two at once
     _same_tables_as(published_demo, public)
+
+
+def test_the_schedule_runs_the_day_that_just_ended(tmp_path):
+    """At 06:30 in Shanghai the newest partition is today's (they reach a day ahead): the schedule asks
+    for yesterday's, the day departments finished delivering."""
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    from assets.definitions import build_definitions
+    from gongshi.settings import Settings
+
+    settings = Settings(inbox=DEMO_INBOX, state=tmp_path / "state", public=tmp_path / "public", schedule_at="05:45")
+    definitions = build_definitions(settings)
+    schedule = definitions.resolve_schedule_def("daily_publish_schedule")
+    assert schedule.cron_schedule == "45 5 * * *" and schedule.execution_timezone == "Asia/Shanghai"
+    when = dt.datetime(2026, 11, 27, 5, 45, tzinfo=ZoneInfo("Asia/Shanghai"))
+    with dg.instance_for_test() as instance:
+        context = dg.build_schedule_context(
+            instance=instance, scheduled_execution_time=when, repository_def=definitions.get_repository_def()
+        )
+        (request,) = schedule.evaluate_tick(context).run_requests
+    assert request.partition_key == DAY1
