@@ -163,3 +163,18 @@ def test_dagster_definitions_validate(tmp_path):
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "All code locations passed validation" in done.stdout + done.stderr
+
+
+def test_the_site_renders_in_two_processes_inside_a_dagster_run(settings, monkeypatch):
+    """A release large enough renders its site in a forked process: inside a Dagster run (its threads,
+    its log handlers) that works and publishes, with every page in the manifest."""
+    import json
+
+    import gongshi.site as site
+
+    monkeypatch.setattr(site, "PARALLEL_ABOVE", 0)
+    result = _run(settings, DAY1)
+    assert result.success
+    manifest = json.loads((settings.public / "latest" / "manifest.json").read_text("utf-8"))["files"]
+    assert "search/index.html" in manifest and any(p.startswith("entity/") for p in manifest)
+    assert "sitemap.xml" in manifest
