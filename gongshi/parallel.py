@@ -1,13 +1,18 @@
 """Two pieces of work at once on a machine with more than one core: one in a forked child process,
 one in the caller's. The child sees everything the caller had built up to the fork (nothing is
 pickled on the way in, pages are shared until written); only its return value comes back, pickled
-through a pipe. A failure in either is raised in the caller, with the child's traceback."""
+through a pipe. A failure in either is raised in the caller, with the child's traceback.
+
+The child is made with `os.fork`, not `multiprocessing`: a multiprocessing child runs the hooks
+libraries registered for it (kombu's, in a Celery worker, closes the parent's broker connections
+and can wait on them for ever); a bare fork runs only the interpreter's own at-fork handlers."""
 
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
+import pickle
+import signal
 import traceback
 from collections.abc import Callable
 from typing import TypeVar
@@ -33,42 +38,44 @@ def cores() -> int:
 def both(here: Callable[[], A], beside: Callable[[], B], parallel: bool = True) -> tuple[A, B]:
     """`here()` in this process and `beside()` in a forked child at the same time, when `parallel`
     and there is a second core (else one after the other, `beside` first); both results."""
-    if not parallel or cores() < 2 or "fork" not in multiprocessing.get_all_start_methods():
+    if not parallel or cores() < 2 or not hasattr(os, "fork"):
         second = beside()
         return here(), second
-    context = multiprocessing.get_context("fork")
-    reader, writer = context.Pipe(duplex=False)
-
-    def child() -> None:
-        # The caller reports progress; lines from here would interleave with its own, and a log
-        # handler the parent holds (Dagster's) must not be written to from another process.
-        logging.getLogger("gongshi").disabled = True
-        logging.getLogger("gongshi.progress").disabled = True
-        progress.configure_quiet()
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns
+        status = 0
         try:
-            outcome = ("ok", beside())
+            os.close(reader)
+            # The caller reports progress; lines from here would interleave with its own, and a log
+            # handler the parent holds (Dagster's) must not be written to from another process.
+            logging.getLogger("gongshi").disabled = True
+            logging.getLogger("gongshi.progress").disabled = True
+            progress.configure_quiet()
+            try:
+                data = pickle.dumps(("ok", beside()))
+            except BaseException:
+                data = pickle.dumps(("error", traceback.format_exc()))
+            with os.fdopen(writer, "wb") as pipe:
+                pipe.write(data)
         except BaseException:
-            outcome = ("error", traceback.format_exc())
-        writer.send(outcome)
-        writer.close()
-
-    process = context.Process(target=child, name="gongshi-beside", daemon=True)
-    process.start()
-    writer.close()
+            status = 1
+        finally:
+            os._exit(status)
+    os.close(writer)
     try:
         first = here()
     except BaseException:
-        process.terminate()
-        process.join()
+        os.kill(pid, signal.SIGKILL)
+        os.close(reader)
+        os.waitpid(pid, 0)
         raise
-    try:
-        status, payload = reader.recv()  # before join: a large result would fill the pipe
-    except EOFError:
-        process.join()
-        raise ChildFailed(f"the parallel worker died (exit code {process.exitcode})") from None
-    finally:
-        reader.close()
-    process.join()
-    if status != "ok":
+    with os.fdopen(reader, "rb") as pipe:
+        data = pipe.read()  # before waiting: a large result fills the pipe until it is read
+    _, status = os.waitpid(pid, 0)
+    if not data:
+        raise ChildFailed(f"the parallel worker died (exit code {os.waitstatus_to_exitcode(status)})")
+    outcome, payload = pickle.loads(data)
+    if outcome != "ok":
         raise ChildFailed(f"the parallel worker failed:\n{payload}")
     return first, payload
