@@ -156,8 +156,6 @@ def _deadline_alerts() -> dg.SensorDefinition:
         default_status=dg.DefaultSensorStatus.RUNNING,
     )
     def alert_when_not_published(context: dg.SensorEvaluationContext, gongshi: GongshiResource):
-        import datetime as dt
-
         settings = gongshi.settings()
         live = set(snapshots.published_days(settings.layout))
         live |= {
