@@ -360,7 +360,7 @@ def _publish(settings: Settings, args: argparse.Namespace) -> int:
             )
             for event in pulling.all_events:
                 if event.is_step_failure:
-                    print(f"    来源失败：{event.step_key}：{_reason(event.event_specific_data.error)}")
+                    print(f"    来源失败：{event.step_key}：{step_error_text(event.event_specific_data.error)}")
                 elif event.is_step_materialization:
                     metadata = event.step_materialization_data.materialization.metadata
                     print(f"    {event.step_key}：{metadata['rows'].value} 行")
@@ -394,7 +394,7 @@ def _publish(settings: Settings, args: argparse.Namespace) -> int:
         for event in result.all_events:
             error = event.event_specific_data.error if event.is_step_failure else None
             if error is not None and error.cls_name != "DagsterAssetCheckFailedError":  # checks are listed above
-                step_failures.append(f"{event.step_key}：{_reason(error)}")
+                step_failures.append(f"{event.step_key}：{step_error_text(error)}")
                 print(f"    步骤失败：{step_failures[-1]}")
         for alert in alerts.day_alerts(day, result.run_id, failed_checks, step_failures, sources_failed):
             sent = alerts.send(alert) if alerts.configured() else []
@@ -411,10 +411,6 @@ def _publish(settings: Settings, args: argparse.Namespace) -> int:
             failed.append(day)
     _print_summary(settings, catalog, days)
     return 1 if failed else 0
-
-
-def _reason(error) -> str:
-    return step_error_text(error)
 
 
 def _stale_runs(instance) -> list:

@@ -155,7 +155,7 @@ def redact_rows(table: pa.Table, dataset: Dataset, key: bytes, kept: pa.Table | 
     conditions = {p.generalise.when.field for p in dataset.fields.values() if p.generalise and p.generalise.when}
     inputs = [n for n in table.column_names if n in dataset.fields or n in conditions]
     salt = _salt(dataset, key)
-    source = row_digests(table.select(inputs)) if table.num_rows else pa.array([], pa.string())
+    source = row_digests(table.select(inputs))  # an empty array for no rows
     reuse = kept is not None and (kept.schema.metadata or {}).get(b"gongshi.salt") == salt.encode()
     if reuse and kept.num_rows and table.num_rows:
         position = pc.index_in(source, value_set=kept["_source"].combine_chunks())
@@ -305,14 +305,8 @@ def pseudonymise(values: pa.Array | pa.ChunkedArray, key: bytes) -> pa.Array:
     )
 
 
-def generalise(values, policy: FieldPolicy, table: pa.Table) -> tuple[pa.Array, int]:
-    """Coarsen values (on the rows the rule's condition selects); returns them and how many changed."""
-    coarse, selected = generalise_rows(values, policy, table)
-    return coarse, int(selected.sum())
-
-
 def generalise_rows(values, policy: FieldPolicy, table: pa.Table) -> tuple[pa.Array, np.ndarray]:
-    """`generalise`, with which rows it changed."""
+    """Coarsen values (on the rows the rule's condition selects); returns them and which rows changed."""
     rule = policy.generalise
     if rule.to == "surname":
         coarse = pc.replace_substring_regex(pc.cast(values, pa.string()), _SURNAME, r"\1某")

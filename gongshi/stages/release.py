@@ -631,12 +631,7 @@ def _describe_rest(
                         sha256 = hashes[relative]
                 except FileNotFoundError:
                     pass
-            path = build / relative
-            described[relative] = {
-                "bytes": info.st_size,
-                "sha256": sha256 or sha256_file(path),
-                "media_type": media_type(name),
-            }
+            described[relative] = _describe(build / relative, sha256, info.st_size)
     return dict(sorted(described.items()))
 
 
@@ -666,10 +661,10 @@ def verify_build(build: Path) -> list[str]:
         if not path.is_file():
             problems.append(f"{relative}: missing")
             continue
-        stat = path.stat()
-        if stat.st_size != info["bytes"]:
-            problems.append(f"{relative}: {stat.st_size} bytes, the manifest says {info['bytes']}")
-        elif stat.st_nlink == 1 and sha256_file(path) != info["sha256"]:
+        found = path.stat()
+        if found.st_size != info["bytes"]:
+            problems.append(f"{relative}: {found.st_size} bytes, the manifest says {info['bytes']}")
+        elif found.st_nlink == 1 and sha256_file(path) != info["sha256"]:
             problems.append(f"{relative}: sha256 differs")
     return problems
 
@@ -681,6 +676,11 @@ def manifest_hashes(build: Path) -> dict[str, str]:
     return {p: i["sha256"] for p, i in json.loads(path.read_text(encoding="utf-8"))["files"].items()}
 
 
-def _describe(path: Path, known_sha256: str | None = None) -> dict:
+def _describe(path: Path, known_sha256: str | None = None, size: int | None = None) -> dict:
+    """A file of the release: bytes (`size` if already known), sha256 (read unless known), media type."""
     sha256 = known_sha256 or sha256_file(path)
-    return {"bytes": path.stat().st_size, "sha256": sha256, "media_type": media_type(path.name)}
+    return {
+        "bytes": path.stat().st_size if size is None else size,
+        "sha256": sha256,
+        "media_type": media_type(path.name),
+    }
