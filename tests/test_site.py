@@ -344,6 +344,8 @@ def test_the_site_rendered_in_two_processes_is_the_site_rendered_in_one(publishe
     fingerprints and dates, the same sitemap, as one process makes."""
     import hashlib
 
+    import pyarrow as pa
+    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     import gongshi.site as site
@@ -355,7 +357,7 @@ def test_the_site_rendered_in_two_processes_is_the_site_rendered_in_one(publishe
     tables = {n: pq.read_table(latest / "datasets" / n / f"{n}.parquet") for n in catalog}
     digests = {n: row_digests(t) for n, t in tables.items()}
     files = json.loads((latest / "manifest.json").read_text("utf-8"))["files"]
-    built = {}
+    built, again = {}, {}
     for name, above in (("one", 10**12), ("two", 0)):
         monkeypatch.setattr(site, "PARALLEL_ABOVE", above)
         folder = tmp_path / name
@@ -363,16 +365,46 @@ def test_the_site_rendered_in_two_processes_is_the_site_rendered_in_one(publishe
         result = site.SiteBuilder(
             folder, catalog, "2026-11-26", "https://x.org/", tables, {}, files, {}, digests=digests
         ).build_all()
-        contents = {
-            p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in folder.rglob("*")
-            if p.is_file()
-        }
-        built[name] = (contents, result.fingerprints, result.modified, result.rendered, result.hashes)
+        built[name] = (_contents(folder), result.fingerprints, result.modified, result.rendered, result.hashes)
+        # The next day, on top of that build, with one record changed: few entity pages to render, so
+        # the search and check indexes are built beside them rather than beside the other pages.
+        changed = dict(tables)
+        first = changed["inspection_results"]
+        mine = pc.equal(first["credit_code"], first["credit_code"][0])  # every row of one entity
+        changed["inspection_results"] = first.set_column(
+            first.column_names.index("entity_name"),
+            "entity_name",
+            pc.if_else(mine, pa.scalar("改了名的公司"), first["entity_name"]),
+        )
+        changed_digests = {n: row_digests(t) for n, t in changed.items()}
+        folder2 = tmp_path / f"{name}-next"
+        (folder2 / "datasets").mkdir(parents=True)
+        builder = site.SiteBuilder(
+            folder2, catalog, "2026-11-27", "https://x.org/", changed, {}, files, {}, folder,
+            result.fingerprints, changed_digests, result.modified,
+        )
+        assert 0 < builder._entity_plan(
+            {d.id: site.TableView(changed[d.id], d, changed_digests[d.id]) for d in site.ordered(catalog)}
+        ).to_render < site.SEARCH_WITH_ENTITIES_BELOW * 50
+        next_result = builder.build_all()
+        again[name] = (_contents(folder2), next_result.fingerprints, next_result.modified, next_result.hashes)
+        assert next_result.entity_pages_rendered == 1 and next_result.search_shards_written
     assert built["one"] == built["two"]
+    assert again["one"] == again["two"]
     contents = built["two"][0]
     assert any(p.startswith("entity/") for p in contents) and "search/index.html" in built["two"][1]
     assert "sitemap.xml" in contents and "check/index.html" in contents
+    assert any("改了名的公司" in (tmp_path / "two-next" / p).read_text("utf-8") for p in again["two"][0] if p.startswith("search/") and p.endswith(".json"))
+
+
+def _contents(folder):
+    import hashlib
+
+    return {
+        p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in folder.rglob("*")
+        if p.is_file()
+    }
 
 
 def test_work_beside_fails_loudly():

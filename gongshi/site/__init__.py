@@ -58,8 +58,19 @@ PAGE_PARTS = 10  # a dataset in parts: the newest days' parts listed on its page
 ENTITY_BATCH = 2000  # entities whose rows are turned into Python objects at once
 ENTITY_SECTION_LIMIT = 50  # records per section on an entity page; the JSON twin has them all
 PARALLEL_ABOVE = 50_000  # public records: fewer are rendered in one process (forking costs more than it saves)
+SEARCH_WITH_ENTITIES_BELOW = 0.2  # share of entity pages to render under which the indexes are built beside them
 CHANGE_PAGE_LIMIT = 100  # rows on a day's change page (under 50 KB); the CSV has them all
 FORMAT_NAMES = {"csv": "CSV", "parquet": "Parquet", "jsonl": "JSON Lines", "xlsx": "XLSX", "sqlite": "SQLite"}
+
+
+@dataclass
+class EntityPlan:
+    """The entity pages of a release: datasets joined, credit codes, fingerprints, how many differ."""
+
+    joined: list[Dataset]
+    codes: list[str]
+    prints: list[str]
+    to_render: int
 
 
 @dataclass
@@ -278,13 +289,17 @@ class SiteBuilder:
         self.static()
         views = {d.id: TableView(self.tables.get(d.id), d, self.digests.get(d.id)) for d in ordered(self.catalog)}
         started = dt.datetime.now()
-        # Entity pages here, every other page and the indexes in a second process at the same time
-        # (on one core, one after the other): the largest releases render in about half the time.
+        plan = self._entity_plan(views)
+        # Entity pages here, every other page in a second process at the same time (on one core, one
+        # after the other): the largest releases render in about half the time. The search and check
+        # indexes go with the half that has less to do: the other pages on a first day (every entity
+        # page is rendered), the entity pages on a normal day (a few are).
+        search_here = plan.to_render < SEARCH_WITH_ENTITIES_BELOW * max(1, len(plan.codes))
         rows = sum(view.rows for view in views.values())
         with progress.step("网站：列表、数据集与其他页面、查询索引（并行）", unit=""):
             _, others = parallel.both(
-                lambda: self._timed_entities(views, started),
-                lambda: self._other_pages(views),
+                lambda: self._timed_entities(views, plan, started, search_here),
+                lambda: self._other_pages(views, search=not search_here),
                 parallel=rows >= PARALLEL_ABOVE,
             )
         self.result.merge(others)
@@ -292,17 +307,22 @@ class SiteBuilder:
         write_sitemap(self.build, self.base_url, {p: self.result.modified.get(p, self.day) for p in pages}, self.day)
         return self.result
 
-    def _timed_entities(self, views: dict[str, TableView], started: dt.datetime) -> None:
-        self.entities(views)
+    def _timed_entities(
+        self, views: dict[str, TableView], plan: EntityPlan, started: dt.datetime, search: bool
+    ) -> None:
+        self.entities(views, plan)
         self.result.entity_seconds = (dt.datetime.now() - started).total_seconds()
+        if search:
+            self.search_index(views)
 
-    def _other_pages(self, views: dict[str, TableView]) -> SiteResult:
-        """Every page but the entities', and the search and check indexes — what they did, on its own
-        `SiteResult` (the caller merges it with the entities')."""
+    def _other_pages(self, views: dict[str, TableView], search: bool = True) -> SiteResult:
+        """Every page but the entities' (and, with `search`, the search and check indexes) — what
+        they did, on its own `SiteResult` (the caller merges it with the entities')."""
         entities, self.result = self.result, SiteResult()
         try:
             self.lists_and_pages(views)
-            self.search_index(views)
+            if search:
+                self.search_index(views)
             return self.result
         finally:
             self.result = entities
@@ -355,14 +375,12 @@ class SiteBuilder:
         if not self._reuse(path, fingerprint):
             self._write(path, data)
 
-    def entities(self, views: dict[str, TableView]) -> None:
-        """A page and a JSON twin per market entity (by credit code) in the datasets whose
-        declarations name an entity. An entity's fingerprint is computed over the digests of its
-        rows in columns; only the entities whose fingerprint changed become Python objects and are
-        rendered, the others are hard-linked from the previous build."""
+    def _entity_plan(self, views: dict[str, TableView]) -> EntityPlan:
+        """Every entity's credit code and fingerprint, computed over the digests of its rows in
+        columns, and how many of them differ from the previous build's (pages to render)."""
         joined = [d for d in ordered(self.catalog) if d.site.entity and views[d.id].rows]
         if not joined:
-            return
+            return EntityPlan([], [], [], 0)
         # What else makes an entity page: templates, address, and every dataset's site declarations.
         salt = f"{self.template_version}|{self.base_url}|{self.declarations}|{ENTITY_SECTION_LIMIT}|"
         fingerprints = _entity_fingerprints(
@@ -379,6 +397,18 @@ class SiteBuilder:
         )
         codes = fingerprints["code"].to_pylist()
         prints = fingerprints["f"].to_pylist()
+        previous = self.previous if self.previous_build is not None else {}
+        to_render = sum(previous.get(f"entity/{c}.html") != f for c, f in zip(codes, prints, strict=True))
+        return EntityPlan(joined, codes, prints, to_render)
+
+    def entities(self, views: dict[str, TableView], plan: EntityPlan | None = None) -> None:
+        """A page and a JSON twin per market entity (by credit code) in the datasets whose
+        declarations name an entity (`_entity_plan`): only the entities whose fingerprint changed
+        become Python objects and are rendered, the others are hard-linked from the previous build."""
+        plan = plan or self._entity_plan(views)
+        joined, codes, prints = plan.joined, plan.codes, plan.prints
+        if not joined:
+            return
         changed = []
         with progress.step("网站：市场主体页", total=len(codes), unit="个主体") as bar:
             for code, fingerprint in zip(codes, prints, strict=True):
