@@ -342,7 +342,6 @@ def test_an_entity_with_hundreds_of_records_has_a_small_page_and_a_complete_twin
 def test_the_site_rendered_in_two_processes_is_the_site_rendered_in_one(published_demo, tmp_path, monkeypatch):
     """Entity pages in this process and every other page in a forked one: the same files, the same
     fingerprints and dates, the same sitemap, as one process makes."""
-    import hashlib
 
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -380,12 +379,26 @@ def test_the_site_rendered_in_two_processes_is_the_site_rendered_in_one(publishe
         folder2 = tmp_path / f"{name}-next"
         (folder2 / "datasets").mkdir(parents=True)
         builder = site.SiteBuilder(
-            folder2, catalog, "2026-11-27", "https://x.org/", changed, {}, files, {}, folder,
-            result.fingerprints, changed_digests, result.modified,
+            folder2,
+            catalog,
+            "2026-11-27",
+            "https://x.org/",
+            changed,
+            {},
+            files,
+            {},
+            folder,
+            result.fingerprints,
+            changed_digests,
+            result.modified,
         )
-        assert 0 < builder._entity_plan(
-            {d.id: site.TableView(changed[d.id], d, changed_digests[d.id]) for d in site.ordered(catalog)}
-        ).to_render < site.SEARCH_WITH_ENTITIES_BELOW * 50
+        assert (
+            0
+            < builder._entity_plan(
+                {d.id: site.TableView(changed[d.id], d, changed_digests[d.id]) for d in site.ordered(catalog)}
+            ).to_render
+            < site.SEARCH_WITH_ENTITIES_BELOW * 50
+        )
         next_result = builder.build_all()
         again[name] = (_contents(folder2), next_result.fingerprints, next_result.modified, next_result.hashes)
         assert next_result.entity_pages_rendered == 1 and next_result.search_shards_written
@@ -394,7 +407,11 @@ def test_the_site_rendered_in_two_processes_is_the_site_rendered_in_one(publishe
     contents = built["two"][0]
     assert any(p.startswith("entity/") for p in contents) and "search/index.html" in built["two"][1]
     assert "sitemap.xml" in contents and "check/index.html" in contents
-    assert any("改了名的公司" in (tmp_path / "two-next" / p).read_text("utf-8") for p in again["two"][0] if p.startswith("search/") and p.endswith(".json"))
+    assert any(
+        "改了名的公司" in (tmp_path / "two-next" / p).read_text("utf-8")
+        for p in again["two"][0]
+        if p.startswith("search/") and p.endswith(".json")
+    )
 
 
 def _contents(folder):
