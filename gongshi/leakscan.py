@@ -16,6 +16,7 @@ import gzip
 import hashlib
 import html
 import multiprocessing
+import os
 import re
 import sqlite3
 from collections import Counter
@@ -262,7 +263,7 @@ def _hits(parents: pa.Array, runs: pa.Array, values: pa.Array) -> list[tuple[int
 
 def scan_directory(
     root: Path,
-    known: frozenset[str] = frozenset(),
+    known: frozenset[str] | pa.Array = frozenset(),
     passed: frozenset[str] = frozenset(),
     hashes: dict[str, str] | None = None,
     advance: Callable[[int], None] = lambda count: None,
@@ -288,8 +289,11 @@ def scan_directory(
     bytes before, and the detector is the same); only a hit has the whole table read again.
 
     `workers` > 1 scans parts of the files in that many processes at once (the report is the same)."""
-    paths = sorted(p for p in root.rglob("*") if p.is_file())
-    known_values = pa.array(sorted(known), pa.string()) if known else None  # sorted once, shared
+    paths = _files(root)
+    if isinstance(known, pa.Array):  # made once by the caller
+        known_values = known if len(known) else None
+    else:
+        known_values = pa.array(sorted(known), pa.string()) if known else None  # sorted once, shared
     runs = runs if known_in_tables_only else None
     arguments = (root, known_values, passed, hashes or {}, known_in_tables_only, runs)
     if workers <= 1 or len(paths) < PARALLEL_ABOVE:
@@ -313,6 +317,20 @@ def scan_directory(
 
 
 PARALLEL_ABOVE = 2000  # files: fewer are scanned in one process
+
+
+def _files(root: Path) -> list[Path]:
+    """Every file under `root`, in path order: symlinks to files followed, to directories not (os.walk
+    on strings: a release has a file per market entity, and pathlib's objects cost more than the
+    system calls)."""
+    found = []
+    top = str(root)
+    for folder, _, names in os.walk(top):
+        for name in names:
+            path = os.path.join(folder, name)
+            if os.path.isfile(path):
+                found.append(path)
+    return [Path(p) for p in sorted(found, key=lambda p: p.split(os.sep))]
 
 
 def _scan_part(arguments) -> ScanReport:
@@ -513,6 +531,11 @@ def _cell(column: int, row: int) -> str:
         column, remainder = divmod(column - 1, 26)
         letters = chr(65 + remainder) + letters
     return f"{letters}{row + 1}"
+
+
+def protected_columns(dataset: Dataset) -> list[str]:
+    """The columns whose delivered values `known_protected_values` reads."""
+    return [n for n, p in dataset.fields.items() if p.holds_protected_number or p.scanned]
 
 
 def known_protected_values(registers: list[tuple[Dataset, pa.Table]]) -> frozenset[str]:

@@ -377,6 +377,35 @@ class Register:
         ).to_arrow_table()
 
     @_reads_the_file
+    def column_names(self) -> list[str]:
+        """The columns of the events table."""
+        return list(self.db.sql("SELECT * FROM events LIMIT 0").columns)
+
+    @_reads_the_file
+    def delivery_fingerprints(self, columns: list[str]) -> dict[str, str]:
+        """Per delivery day, a fingerprint of the values of `columns` in its events (row count and the
+        sum of the rows' hashes): it changes when the day is delivered again with other values."""
+        if not columns:
+            return {}
+        hashed = ", ".join(f'"{c}"' for c in columns)
+        rows = self.db.sql(
+            f"SELECT CAST(delivery_date AS VARCHAR), count(*), sum(hash({hashed})), min(hash({hashed})) "
+            "FROM events GROUP BY delivery_date"
+        ).fetchall()
+        return {
+            day: hashlib.sha256(f"{count}|{total}|{least}|{hashed}".encode()).hexdigest()[:16]
+            for day, count, total, least in rows
+        }
+
+    @_reads_the_file
+    def delivered(self, day: str, columns: list[str]) -> pa.Table:
+        """The values of `columns` in the events delivered on `day`."""
+        quoted = ", ".join(f'"{c}"' for c in columns)
+        return self.db.sql(
+            f"SELECT {quoted} FROM events WHERE delivery_date = ?", params=[dt.date.fromisoformat(day)]
+        ).to_arrow_table()
+
+    @_reads_the_file
     def events_on(self, day: str) -> int:
         return self.db.execute(
             "SELECT count(*) FROM events WHERE delivery_date = ?", [dt.date.fromisoformat(day)]

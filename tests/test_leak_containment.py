@@ -172,3 +172,53 @@ def test_record_ids_and_pseudonyms_have_no_digits(published_demo):
     pseudonyms = [p for p in table["legal_representative_id_number_pseudonym"].to_pylist() if p]
     assert table.num_rows and pseudonyms
     assert not any(c.isdigit() for i in table["record_id"].to_pylist() + pseudonyms for c in i)
+
+
+def test_known_values_kept_per_delivery_day_equal_reading_every_event(published_demo, catalog, tmp_path):
+    """The gate's protected values, kept per dataset and delivery day, are those of reading every
+    event of every register; a day whose delivered values change is read again, a stale day goes."""
+    import shutil
+
+    import pyarrow as pa
+
+    from gongshi.stages.checks import known_values
+
+    settings = Settings(inbox=published_demo.inbox, public=tmp_path / "public", state=tmp_path / "state")
+    for dataset in catalog:
+        settings.layout.register_path(dataset).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(published_demo.layout.register_path(dataset), settings.layout.register_path(dataset))
+
+    def every_event() -> frozenset[str]:
+        registers = []
+        for dataset in catalog.values():
+            with Register(settings.layout.register_path(dataset.id), dataset) as register:
+                registers.append((dataset, register.events()))
+        return known_protected_values(registers)
+
+    folder = tmp_path / "known-v1"
+    first = known_values(settings, catalog, folder)
+    assert isinstance(first, pa.Array) and len(first) == len(set(first.to_pylist()))
+    assert set(first.to_pylist()) == every_event() and len(first) > 10
+    kept = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*.parquet"))
+    assert f"inspection_results/{DAY1}" in " ".join(kept) and f"inspection_results/{DAY2}" in " ".join(kept)
+    assert set(known_values(settings, catalog, folder).to_pylist()) == set(first.to_pylist())  # from what is kept
+
+    # a day delivered again with another phone number: only that day's values are read again
+    dataset = catalog["inspection_results"]
+    with Register(settings.layout.register_path(dataset.id), dataset) as register:
+        register.db.execute(
+            "UPDATE events SET contact_phone = '13987654321' WHERE delivery_date = ? "
+            "AND record_id = (SELECT min(record_id) FROM events WHERE delivery_date = ?)",
+            [DAY2, DAY2],
+        )
+    untouched = {p: p.stat().st_mtime_ns for p in (folder / dataset.id).glob(f"{DAY1}-*.parquet")}
+    again = known_values(settings, catalog, folder)
+    assert "13987654321" in again.to_pylist() and set(again.to_pylist()) == every_event()
+    assert {p: p.stat().st_mtime_ns for p in (folder / dataset.id).glob(f"{DAY1}-*.parquet")} == untouched
+    assert len(list((folder / dataset.id).glob(f"{DAY2}-*.parquet"))) == 1  # the stale file of the day went
+    # a damaged file is made again, and another detector's folder is removed
+    for path in (folder / dataset.id).glob("*.parquet"):
+        path.write_bytes(b"not parquet")
+    assert set(known_values(settings, catalog, tmp_path / "known-v2").to_pylist()) == every_event()
+    assert not folder.exists()
+    assert set(known_values(settings, catalog, folder).to_pylist()) == every_event()

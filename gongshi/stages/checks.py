@@ -15,12 +15,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from frictionless import Package, system
 
 from gongshi import ledger, progress, retraction, snapshots
 from gongshi.catalog import Dataset
-from gongshi.leakscan import ScanReport, detector_version, format_report, known_protected_values, scan_directory
+from gongshi.leakscan import (
+    ScanReport,
+    detector_version,
+    format_report,
+    known_protected_values,
+    protected_columns,
+    scan_directory,
+)
 from gongshi.register import Register
 from gongshi.settings import Settings
 from gongshi.snapshots import BuildRecord, published_days
@@ -124,12 +132,6 @@ def leak_gate(settings: Settings, catalog: dict[str, Dataset], directory: Path) 
     column that is not published as is. Bytes that passed the same detector before (by sha256) are
     not read again; that holds only while every dataset's Parquet table — where the known values are
     looked for in every published cell — is part of the release."""
-    registers = []
-    for dataset in catalog.values():
-        path = settings.layout.register_path(dataset.id)
-        if path.exists():
-            with Register(path, dataset) as register:
-                registers.append((dataset, register.events()))
     cache = settings.layout.leak_gate_passed(detector_version())
     every_cell_in_parquet = all("parquet" in d.exports for d in catalog.values())
     passed = (
@@ -142,7 +144,7 @@ def leak_gate(settings: Settings, catalog: dict[str, Dataset], directory: Path) 
     if every_cell_in_parquet:
         runs.mkdir(parents=True, exist_ok=True)
     with progress.step("泄露闸门", total=len(hashes) + 2, unit="个文件") as bar:  # + manifest and sums
-        known = known_protected_values(registers)
+        known = known_values(settings, catalog, cache.parent / f"known-{detector_version()}")
         # Known values in the Parquet tables only: sound while they hold every published cell.
         report = scan_directory(
             directory,
@@ -167,6 +169,43 @@ def leak_gate(settings: Settings, catalog: dict[str, Dataset], directory: Path) 
             if kept.stem not in report.passed:
                 kept.unlink(missing_ok=True)
     return report
+
+
+def known_values(settings: Settings, catalog: dict[str, Dataset], folder: Path) -> pa.Array:
+    """`known_protected_values` of every register, as one array of distinct values. They are kept
+    per dataset and delivery day (`folder/<dataset>/<day>-<fingerprint>.parquet`, the fingerprint of
+    the day's delivered values, `Register.delivery_fingerprints`): a day delivered again, or a
+    detector of another version (`folder` is named after it), makes them again; a normal day reads
+    only its own delivery."""
+    arrays = [pa.array([], pa.string())]
+    for dataset in catalog.values():
+        path = settings.layout.register_path(dataset.id)
+        kept = folder / dataset.id
+        if not path.exists():
+            shutil.rmtree(kept, ignore_errors=True)
+            continue
+        with Register(path, dataset) as register:
+            columns = [c for c in protected_columns(dataset) if c in register.column_names()]
+            wanted = {f"{day}-{f}.parquet": day for day, f in register.delivery_fingerprints(columns).items()}
+            kept.mkdir(parents=True, exist_ok=True)
+            for name, day in sorted(wanted.items()):
+                file = kept / name
+                try:
+                    arrays.append(pq.read_table(file)["value"].combine_chunks())
+                    continue
+                except (OSError, KeyError, pa.ArrowException):  # not made yet, or damaged: made again
+                    pass
+                values = known_protected_values([(dataset, register.delivered(day, columns))])
+                array = pa.array(sorted(values), pa.string())
+                write_parquet(pa.table({"value": array}), file)
+                arrays.append(array)
+        for stale in kept.iterdir():
+            if stale.name not in wanted:
+                stale.unlink(missing_ok=True)
+    for stale in folder.parent.glob("known-*"):
+        if stale != folder:
+            shutil.rmtree(stale, ignore_errors=True)
+    return pc.unique(pa.chunked_array(arrays, pa.string()).combine_chunks())
 
 
 def package_check(settings: Settings, build: Path) -> list[str]:
