@@ -1,7 +1,8 @@
 """Two pieces of work at once on a machine with more than one core: one in a forked child process,
 one in the caller's. The child sees everything the caller had built up to the fork (nothing is
 pickled on the way in, pages are shared until written); only its return value comes back, pickled
-through a pipe. A failure in either is raised in the caller, with the child's traceback.
+through a pipe. A failure in either is raised in the caller, with the child's traceback (an OSError as itself, so
+that a full disk is reported as one).
 
 The child is made with `os.fork`, not `multiprocessing`: a multiprocessing child runs the hooks
 libraries registered for it (kombu's, in a Celery worker, closes the parent's broker connections
@@ -53,9 +54,13 @@ def both(here: Callable[[], A], beside: Callable[[], B], parallel: bool = True) 
             logging.getLogger("gongshi.progress").disabled = True
             progress.configure_quiet()
             try:
-                data = pickle.dumps(("ok", beside()))
+                data = pickle.dumps(("ok", beside(), None))
+            except OSError as error:  # the disk's errors reach the caller as themselves (a full disk)
+                data = pickle.dumps(
+                    ("error", traceback.format_exc(), OSError(error.errno, error.strerror, error.filename))
+                )
             except BaseException:
-                data = pickle.dumps(("error", traceback.format_exc()))
+                data = pickle.dumps(("error", traceback.format_exc(), None))
             with os.fdopen(writer, "wb") as pipe:
                 pipe.write(data)
         except BaseException:
@@ -75,7 +80,10 @@ def both(here: Callable[[], A], beside: Callable[[], B], parallel: bool = True) 
     _, status = os.waitpid(pid, 0)
     if not data:
         raise ChildFailed(f"the parallel worker died (exit code {os.waitstatus_to_exitcode(status)})")
-    outcome, payload = pickle.loads(data)
+    outcome, payload, error = pickle.loads(data)
     if outcome != "ok":
+        if error is not None:
+            error.add_note(f"in the parallel worker:\n{payload}")
+            raise error
         raise ChildFailed(f"the parallel worker failed:\n{payload}")
     return first, payload

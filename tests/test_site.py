@@ -425,6 +425,7 @@ def _contents(folder):
 
 
 def test_work_beside_fails_loudly():
+    import errno
     import os
 
     from gongshi import parallel
@@ -436,6 +437,14 @@ def test_work_beside_fails_loudly():
         parallel.both(lambda: 1, boom)
     with pytest.raises(parallel.ChildFailed, match="exit code 3"):
         parallel.both(lambda: 1, lambda: os._exit(3))
+
+    def full_disk():
+        raise OSError(errno.ENOSPC, "No space left on device", "/srv/build/x.xlsx")
+
+    with pytest.raises(OSError) as raised:
+        parallel.both(lambda: 1, full_disk)
+    assert (raised.value.errno, raised.value.filename) == (errno.ENOSPC, "/srv/build/x.xlsx")
+    assert "full_disk" in "".join(raised.value.__notes__)  # the child's traceback
     assert parallel.both(lambda: 1, lambda: {"a": [2]}) == (1, {"a": [2]})
     assert parallel.both(lambda: 1, lambda: 2, parallel=False) == (1, 2)
 

@@ -6,6 +6,7 @@ release being replaced (or the day before)."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -19,7 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from gongshi import ledger, parts, progress, snapshots, sync
+from gongshi import ledger, parallel, parts, progress, snapshots, sync
 from gongshi.catalog import Dataset
 from gongshi.changes import changes
 from gongshi.faults import checkpoint
@@ -462,8 +463,10 @@ def _data_files(
     advance: Callable[[int], None],
 ) -> list[str]:
     """Every dataset in every format (whole, or in parts), the SQLite database and the change files;
-    what was written or linked."""
+    what was written or linked. The whole-table spreadsheets and the SQLite database (a few microseconds
+    a cell in Python) are written by a second process while this one writes the rest."""
     written: list[str] = []
+    beside: list[Callable[[], None]] = []  # the slow whole-table files, written in the second process
 
     def reused(relative: str, source: Path | None, hashes: dict[str, str]) -> bool:
         if source is None or relative not in hashes or not (source / relative).is_file():
@@ -501,10 +504,12 @@ def _data_files(
                 continue
             relative = f"datasets/{dataset.id}/{dataset.id}{writer.SUFFIX}"
             if not reused(relative, source, hashes):
-                writer.write(table, fields, build / relative)
+                if name in WRITTEN_BESIDE:
+                    beside.append(functools.partial(writer.write, table, fields, build / relative))
+                else:
+                    writer.write(table, fields, build / relative)
             written.append(relative)
             advance(1)
-    checkpoint("build:datasets_written")
     in_database = {
         d.id: (data.tables[d.id], published_fields(d))
         for d in catalog.values()
@@ -512,10 +517,33 @@ def _data_files(
     }
     if in_database:
         search = {d: search_columns(catalog[d]) for d in in_database}
-        write_database(in_database, build / FILE_NAME, search)
+        beside.append(functools.partial(write_database, in_database, build / FILE_NAME, search))
         write_json(build / DATASETTE_METADATA, datasette_metadata(catalog, list(in_database), search), sort_keys=False)
         written += [FILE_NAME, DATASETTE_METADATA]
         advance(2)
+    cells = sum(data.tables[d].num_rows * data.tables[d].num_columns for d in catalog if not data.parted(d))
+    parallel.both(
+        lambda: _change_files(build, data, known, reused, written, advance),
+        lambda: [write() for write in beside],
+        parallel=bool(beside) and cells >= BESIDE_ABOVE_CELLS,
+    )
+    checkpoint("build:datasets_written")
+    return written
+
+
+WRITTEN_BESIDE = {"xlsx"}  # formats written by the second process (with the SQLite database)
+BESIDE_ABOVE_CELLS = 500_000  # cells of whole tables: fewer are written in one process (a fork costs more)
+
+
+def _change_files(
+    build: Path,
+    data: DataFiles,
+    known: dict[str, str],
+    reused: Callable[[str, Path | None, dict[str, str]], bool],
+    written: list[str],
+    advance: Callable[[int], None],
+) -> None:
+    """The change files and sync feeds of every retained day (appended to `written`)."""
     csv_writer, jsonl_writer = writer_for("csv"), writer_for("jsonl")
     for change_day, per_dataset in sorted(data.history.items()):
         for name, table in sorted(per_dataset.items()):
@@ -547,7 +575,6 @@ def _data_files(
                 jsonl_writer.write(table, [], build / relative)
             written.append(relative)
             advance(1)
-    return written
 
 
 def sync_index(catalog: dict[str, Dataset], day: str, data: DataFiles, files: dict[str, dict]) -> dict:
