@@ -37,7 +37,7 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def link_or_copy(source: Path, target: Path) -> None:
+def link_or_copy(source: Path | str, target: Path | str) -> None:
     """Hard-link an unchanged file into a new build; copy it where the two directories are on
     different file systems (the state and public directories need not share one)."""
     try:

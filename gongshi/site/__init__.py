@@ -14,6 +14,7 @@ import datetime as dt
 import hashlib
 import json
 import math
+import os
 import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -196,7 +197,7 @@ class SiteBuilder:
             ).encode()
         ).hexdigest()
         self.result = SiteResult()
-        self._folders: set[Path] = set()
+        self._folders: set[str] = set()
 
     # -- writing ------------------------------------------------------------------------------------
 
@@ -240,15 +241,18 @@ class SiteBuilder:
 
     def _reuse(self, path: str, fingerprint: str) -> bool:
         self.result.fingerprints[path] = fingerprint
-        source = self.previous_build / path if self.previous_build else None
-        if self.previous.get(path) == fingerprint and source is not None and source.is_file():
-            target = self.build / path
-            self._folder(target.parent)
-            link_or_copy(source, target)
-            self.result.modified[path] = self.previous_modified.get(path, self.day)
-            self.result.skipped += 1
-            return True
-        return False
+        if self.previous_build is None or self.previous.get(path) != fingerprint:
+            return False
+        # strings, not Paths: a release has a page per entity and per list page
+        target = f"{self.build}/{path}"
+        self._folder(target.rpartition("/")[0])
+        try:
+            link_or_copy(f"{self.previous_build}/{path}", target)
+        except FileNotFoundError:  # not in the previous build after all: rendered
+            return False
+        self.result.modified[path] = self.previous_modified.get(path, self.day)
+        self.result.skipped += 1
+        return True
 
     def _reuse_together(self, paths: tuple[str, ...], fingerprint: str) -> bool:
         """Hard-link all of `paths` from the previous build if each was made from `fingerprint`
@@ -257,8 +261,9 @@ class SiteBuilder:
             return False
         try:
             for path in paths:
-                self._folder((self.build / path).parent)
-                link_or_copy(self.previous_build / path, self.build / path)
+                target = f"{self.build}/{path}"
+                self._folder(target.rpartition("/")[0])
+                link_or_copy(f"{self.previous_build}/{path}", target)
         except FileNotFoundError:
             for path in paths:
                 (self.build / path).unlink(missing_ok=True)
@@ -269,10 +274,11 @@ class SiteBuilder:
         self.result.skipped += len(paths)
         return True
 
-    def _folder(self, folder: Path) -> None:
+    def _folder(self, folder: Path | str) -> None:
         """Make `folder` once (a release has a page per market entity in a few folders)."""
+        folder = str(folder)
         if folder not in self._folders:
-            folder.mkdir(parents=True, exist_ok=True)
+            os.makedirs(folder, exist_ok=True)
             self._folders.add(folder)
 
     def _write(self, path: str, data: bytes) -> None:
