@@ -476,14 +476,71 @@ def _data_files(
         linked[relative] = hashes[relative]
         return True
 
+    # First what the second process will write: each whole-table spreadsheet not linked from an
+    # earlier build, and the SQLite database.
+    for dataset in catalog.values():
+        (build / "datasets" / dataset.id).mkdir(parents=True, exist_ok=True)
+        if data.parted(dataset.id):
+            continue
+        table, fields = data.tables[dataset.id], published_fields(dataset)
+        source, hashes = _whole_table_source(data, dataset.id, known)
+        for name in (n for n in dataset.exports if n in WRITTEN_BESIDE):
+            writer = writer_for(name)
+            relative = f"datasets/{dataset.id}/{dataset.id}{writer.SUFFIX}"
+            if writer.fits(table):
+                if not reused(relative, source, hashes):
+                    beside.append(functools.partial(writer.write, table, fields, build / relative))
+                written.append(relative)
+                advance(1)
+    in_database = {
+        d.id: (data.tables[d.id], published_fields(d))
+        for d in catalog.values()
+        if "sqlite" in d.exports and not data.parted(d.id)
+    }
+    if in_database:
+        search = {d: search_columns(catalog[d]) for d in in_database}
+        beside.append(functools.partial(write_database, in_database, build / FILE_NAME, search))
+        write_json(build / DATASETTE_METADATA, datasette_metadata(catalog, list(in_database), search), sort_keys=False)
+        written += [FILE_NAME, DATASETTE_METADATA]
+        advance(2)
+
+    def the_rest() -> None:
+        _dataset_files(build, catalog, data, known, reused, written, advance)
+        _change_files(build, data, known, reused, written, advance)
+
+    cells = sum(data.tables[d].num_rows * data.tables[d].num_columns for d in catalog if not data.parted(d))
+    parallel.both(
+        the_rest,
+        lambda: [write() for write in beside],
+        parallel=bool(beside) and cells >= BESIDE_ABOVE_CELLS,
+    )
+    checkpoint("build:datasets_written")
+    return written
+
+
+def _whole_table_source(data: DataFiles, dataset: str, known: dict[str, str]) -> tuple[Path | None, dict[str, str]]:
+    """Where a dataset's whole-table files can be linked from, and their recorded sha256."""
+    source = data.reuse.get(dataset)
+    return source, manifest_hashes(source) if source is not None and source != data.previous_build else known
+
+
+def _dataset_files(
+    build: Path,
+    catalog: dict[str, Dataset],
+    data: DataFiles,
+    known: dict[str, str],
+    reused: Callable[[str, Path | None, dict[str, str]], bool],
+    written: list[str],
+    advance: Callable[[int], None],
+) -> None:
+    """Every dataset in every format but those written beside: whole, or in parts (appended to
+    `written`)."""
     for dataset in catalog.values():
         table, fields = data.tables[dataset.id], published_fields(dataset)
-        folder = build / "datasets" / dataset.id
-        folder.mkdir(parents=True, exist_ok=True)
         if data.parted(dataset.id):
             salt = ",".join(f.name for f in fields)
             formats = [n for n in dataset.exports if n in parts.FORMATS]
-            (folder / "parts").mkdir(exist_ok=True)
+            (build / "datasets" / dataset.id / "parts").mkdir(exist_ok=True)
             for part in parts.split(table, data.digests[dataset.id], salt):
                 stem = part.stem(dataset.id)
                 data.fingerprints[stem] = part.fingerprint
@@ -496,39 +553,16 @@ def _data_files(
                     written.append(relative)
                     advance(1)
             continue
-        source = data.reuse.get(dataset.id)
-        hashes = manifest_hashes(source) if source is not None and source != data.previous_build else known
-        for name in (n for n in dataset.exports if n != "sqlite"):
+        source, hashes = _whole_table_source(data, dataset.id, known)
+        for name in (n for n in dataset.exports if n != "sqlite" and n not in WRITTEN_BESIDE):
             writer = writer_for(name)
             if not writer.fits(table):
                 continue
             relative = f"datasets/{dataset.id}/{dataset.id}{writer.SUFFIX}"
             if not reused(relative, source, hashes):
-                if name in WRITTEN_BESIDE:
-                    beside.append(functools.partial(writer.write, table, fields, build / relative))
-                else:
-                    writer.write(table, fields, build / relative)
+                writer.write(table, fields, build / relative)
             written.append(relative)
             advance(1)
-    in_database = {
-        d.id: (data.tables[d.id], published_fields(d))
-        for d in catalog.values()
-        if "sqlite" in d.exports and not data.parted(d.id)
-    }
-    if in_database:
-        search = {d: search_columns(catalog[d]) for d in in_database}
-        beside.append(functools.partial(write_database, in_database, build / FILE_NAME, search))
-        write_json(build / DATASETTE_METADATA, datasette_metadata(catalog, list(in_database), search), sort_keys=False)
-        written += [FILE_NAME, DATASETTE_METADATA]
-        advance(2)
-    cells = sum(data.tables[d].num_rows * data.tables[d].num_columns for d in catalog if not data.parted(d))
-    parallel.both(
-        lambda: _change_files(build, data, known, reused, written, advance),
-        lambda: [write() for write in beside],
-        parallel=bool(beside) and cells >= BESIDE_ABOVE_CELLS,
-    )
-    checkpoint("build:datasets_written")
-    return written
 
 
 WRITTEN_BESIDE = {"xlsx"}  # formats written by the second process (with the SQLite database)
