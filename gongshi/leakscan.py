@@ -320,17 +320,20 @@ PARALLEL_ABOVE = 2000  # files: fewer are scanned in one process
 
 
 def _files(root: Path) -> list[Path]:
-    """Every file under `root`, in path order: symlinks to files followed, to directories not (os.walk
-    on strings: a release has a file per market entity, and pathlib's objects cost more than the
-    system calls)."""
-    found = []
-    top = str(root)
-    for folder, _, names in os.walk(top):
-        for name in names:
-            path = os.path.join(folder, name)
-            if os.path.isfile(path):
-                found.append(path)
-    return [Path(p) for p in sorted(found, key=lambda p: p.split(os.sep))]
+    """Every file under `root`, sorted by path: symlinks to files followed, to directories not
+    (os.scandir on strings: a release has a file per market entity, and the type of most entries
+    comes with the directory listing, without a stat each)."""
+    found: list[str] = []
+    folders = [str(root)]
+    while folders:
+        with os.scandir(folders.pop()) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    folders.append(entry.path)
+                elif entry.is_file():  # a symlink to a file is followed
+                    found.append(entry.path)
+    found.sort()
+    return [Path(p) for p in found]
 
 
 def _scan_part(arguments) -> ScanReport:

@@ -256,3 +256,20 @@ def test_kept_runs_give_the_verdict_reading_the_cells_gives(cells, known):
     kept = pc.unique(runs)
     by_runs = bool(len(kept)) and bool(pc.any(in_known(kept, values)).as_py()) if known else False
     assert by_runs == bool(known_value_hits(pa.array(cells, pa.string()), values))
+
+
+def test_the_gate_follows_links_to_files_not_to_folders(tmp_path):
+    """A symlink to a file is read (it would be served); one to a folder is not walked into (a
+    release links nothing but files, and a loop must not hang the gate); a dangling one is no file."""
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    (root / "a" / "b").mkdir(parents=True)
+    outside.mkdir()
+    (outside / "id.txt").write_text(f"证件 {ID}\n", encoding="utf-8")
+    (root / "a" / "b" / "page.html").write_text("<p>无</p>", encoding="utf-8")
+    (root / "linked.txt").symlink_to(outside / "id.txt")
+    (root / "folder").symlink_to(outside, target_is_directory=True)
+    (root / "loop").symlink_to(root, target_is_directory=True)
+    (root / "dangling.txt").symlink_to(tmp_path / "missing.txt")
+    report = scan_directory(root)
+    assert report.files_scanned == 2
+    assert [(leak.file, leak.kind) for leak in report.leaks] == [("linked.txt", "resident_id")]
