@@ -120,7 +120,6 @@ _GROUP = re.compile(r"[0-9]+")
 _JOINERS = frozenset({" ", "  ", ".", "-", " - "})
 _LONGEST = 19  # a bank card
 _COUNTRY_CODES = ("86", "0086")
-_USCC_TOKEN = re.compile(r"(?<![0-9A-Za-z])[0-9A-Za-z]{18}(?![0-9A-Za-z])")
 _DIGEST = re.compile(r"(?<![0-9A-Za-z])(?:[0-9a-f]{64}|[0-9a-f]{40}|[0-9a-f]{32})(?![0-9A-Za-z])")
 _CODE_CONTEXT = re.compile(r"(?:信用代码|统一代码|机构代码|代码)[：:\s]*$")
 _CARD_CONTEXT = re.compile(r"(?:银行卡|卡号|账号|帐号|账户|帐户|开户行|开户)[^，。；;,]{0,8}$")
@@ -180,7 +179,6 @@ def _to_original(hit: Hit, origin: list[int] | None) -> Hit:
 
 def _find_normalised(norm: str, known: frozenset[str] = frozenset()) -> list[Hit]:
     digests = [m.span() for m in _DIGEST.finditer(norm)]
-    codes = _public_codes(norm) + digests
     taken: list[tuple[int, int]] = []
     hits: list[Hit] = []
 
@@ -190,10 +188,10 @@ def _find_normalised(norm: str, known: frozenset[str] = frozenset()) -> list[Hit
     def claim(kind: str, start: int, end: int, digits: str, respect_codes: bool) -> None:
         # Digits inside a hex digest are never a number; an all-digit credit code that is also a
         # valid ID number is still masked as one (privacy wins).
-        public = codes if respect_codes else digests
-        if free(start, end, taken) and free(start, end, public):
-            taken.append((start, end))
-            hits.append(Hit(kind, start, end, digits))
+        if free(start, end, taken) and free(start, end, digests):
+            if not (respect_codes and _in_public_code(norm, start, end)):
+                taken.append((start, end))
+                hits.append(Hit(kind, start, end, digits))
 
     for hit in _emails(norm):
         claim(hit.kind, hit.start, hit.end, hit.digits, respect_codes=False)
@@ -230,14 +228,31 @@ def _numbers(norm: str, mixed: bool = False):
     has_x = "X" in norm or "x" in norm
     for match in _GROUP.finditer(norm):
         start, end = match.span()
-        group = _Group(start, end, match.group(), _check_x_end(norm, end) if has_x else 0)
-        if cluster and not cluster[-1].x_end and norm[cluster[-1].end : start] in _JOINERS:
-            gaps.append(norm[cluster[-1].end : start])
+        # whether an X ends the group is looked at only where it matters: before a joiner, and in
+        # a cluster long enough for an ID (most groups of a long text are neither)
+        group = _Group(start, end, match.group(), 0)
+        gap = norm[cluster[-1].end : start] if cluster else None
+        if gap in _JOINERS and not (has_x and _check_x_end(norm, cluster[-1].end)):
+            gaps.append(gap)
             cluster.append(group)
         else:
-            yield from _spans(cluster, gaps, mixed)
+            yield from _long_enough(norm, cluster, gaps, mixed, has_x)
             cluster, gaps = [group], []
+    yield from _long_enough(norm, cluster, gaps, mixed, has_x)
+
+
+def _long_enough(norm: str, cluster: list[_Group], gaps: list[str], mixed: bool, has_x: bool):
+    """`_spans` of a cluster with enough digits for a number that is ever reported."""
+    if sum(len(g.digits) for g in cluster) < _SHORTEST:
+        return
+    if has_x and sum(len(g.digits) for g in cluster) >= 17:
+        cluster = [_Group(g.start, g.end, g.digits, _check_x_end(norm, g.end)) for g in cluster]
     yield from _spans(cluster, gaps, mixed)
+
+
+# No number of fewer digits is ever reported (a known value has at least KNOWN_MIN_DIGITS; a mobile,
+# an ID and a card more): a cluster of groups with fewer digits in all is not spelled out.
+_SHORTEST = KNOWN_MIN_DIGITS
 
 
 def _spans(cluster: list[_Group], gaps: list[str], mixed: bool):
@@ -286,9 +301,27 @@ def _id_shaped(digits: str) -> bool:
     return len(digits) == 18 and digits[:2] in PROVINCES and resident_id_problem(digits) == "check"
 
 
-def _public_codes(norm: str) -> list[tuple[int, int]]:
-    """Spans of valid credit codes standing as tokens."""
-    return [m.span() for m in _USCC_TOKEN.finditer(norm) if uscc_problem(m.group().upper()) is None]
+def _in_public_code(norm: str, start: int, end: int) -> bool:
+    """Whether `norm[start:end]` overlaps a valid credit code standing as a token of 18 letters and
+    digits, looking only at the tokens around it: a long text (a search shard holds hundreds of
+    codes) costs what the number's neighbourhood costs, not every code of the text."""
+    position = start
+    while 0 < position < len(norm) and norm[position] in _ALNUM and norm[position - 1] in _ALNUM:
+        position -= 1  # to the start of the token `start` is in
+    while position < end:
+        if norm[position] not in _ALNUM:
+            position += 1
+            continue
+        token_end = position
+        while token_end < len(norm) and norm[token_end] in _ALNUM:
+            token_end += 1
+        if token_end - position == 18 and uscc_problem(norm[position:token_end].upper()) is None:
+            return True
+        position = token_end
+    return False
+
+
+_ALNUM = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")  # a token: 18 of these
 
 
 def _emails(norm: str):

@@ -274,3 +274,33 @@ def test_corpus_of_generated_deliveries_keeps_public_identifiers(tmp_path):
     assert len(values) > 3000
     changed = {v: mask_text(v)[0] for v in values if mask_text(v)[0] != v}
     assert not changed
+
+
+def _public_code_spans(text: str) -> list[tuple[int, int]]:
+    """The plain statement of what `_in_public_code` decides: spans of valid credit codes standing
+    as tokens of 18 letters and digits."""
+    import re
+
+    from gongshi.identifiers import uscc_problem
+
+    token = re.compile(r"(?<![0-9A-Za-z])[0-9A-Za-z]{18}(?![0-9A-Za-z])")
+    return [m.span() for m in token.finditer(text) if uscc_problem(m.group().upper()) is None]
+
+
+codes = st.sampled_from(["91320100MA1XYZ1234", "9132010001YR7XW964", "91320200921B86873E", "913201006CQ412WA50"])
+code_text = st.lists(st.one_of(codes, st.text(alphabet="0123456789ABXx -.,，代码", max_size=12)), max_size=8).map(
+    "".join
+)
+
+
+@given(text=code_text, start=st.integers(0, 120), length=st.integers(1, 25))
+@settings(max_examples=400)
+def test_a_number_in_a_credit_code_is_told_by_its_neighbourhood(text, start, length):
+    """Looking only at the tokens around a number says what checking it against every credit code
+    of the text says (a search shard holds hundreds of codes)."""
+    from gongshi.pii import _in_public_code
+
+    assume(start < len(text))
+    end = min(len(text), start + length)
+    overlaps = any(not (end <= a or start >= b) for a, b in _public_code_spans(text))
+    assert _in_public_code(text, start, end) == overlaps

@@ -465,17 +465,8 @@ def _data_files(
     """Every dataset in every format (whole, or in parts), the SQLite database and the change files;
     what was written or linked. The whole-table spreadsheets and the SQLite database (a few microseconds
     a cell in Python) are written by a second process while this one writes the rest."""
-    written: list[str] = []
+    out = _Writing(build, data, known, linked, advance)
     beside: list[Callable[[], None]] = []  # the slow whole-table files, written in the second process
-
-    def reused(relative: str, source: Path | None, hashes: dict[str, str]) -> bool:
-        if source is None or relative not in hashes or not (source / relative).is_file():
-            return False
-        (build / relative).parent.mkdir(parents=True, exist_ok=True)
-        link_or_copy(source / relative, build / relative)
-        linked[relative] = hashes[relative]
-        return True
-
     # First what the second process will write: each whole-table spreadsheet not linked from an
     # earlier build, and the SQLite database.
     for dataset in catalog.values():
@@ -483,15 +474,14 @@ def _data_files(
         if data.parted(dataset.id):
             continue
         table, fields = data.tables[dataset.id], published_fields(dataset)
-        source, hashes = _whole_table_source(data, dataset.id, known)
+        source, hashes = out.whole_table_source(dataset.id)
         for name in (n for n in dataset.exports if n in WRITTEN_BESIDE):
             writer = writer_for(name)
             relative = f"datasets/{dataset.id}/{dataset.id}{writer.SUFFIX}"
             if writer.fits(table):
-                if not reused(relative, source, hashes):
+                if not out.reused(relative, source, hashes):
                     beside.append(functools.partial(writer.write, table, fields, build / relative))
-                written.append(relative)
-                advance(1)
+                out.done(relative)
     in_database = {
         d.id: (data.tables[d.id], published_fields(d))
         for d in catalog.values()
@@ -501,12 +491,12 @@ def _data_files(
         search = {d: search_columns(catalog[d]) for d in in_database}
         beside.append(functools.partial(write_database, in_database, build / FILE_NAME, search))
         write_json(build / DATASETTE_METADATA, datasette_metadata(catalog, list(in_database), search), sort_keys=False)
-        written += [FILE_NAME, DATASETTE_METADATA]
-        advance(2)
+        out.done(FILE_NAME)
+        out.done(DATASETTE_METADATA)
 
     def the_rest() -> None:
-        _dataset_files(build, catalog, data, known, reused, written, advance)
-        _change_files(build, data, known, reused, written, advance)
+        _dataset_files(out, catalog)
+        _change_files(out)
 
     cells = sum(data.tables[d].num_rows * data.tables[d].num_columns for d in catalog if not data.parted(d))
     parallel.both(
@@ -515,100 +505,107 @@ def _data_files(
         parallel=bool(beside) and cells >= BESIDE_ABOVE_CELLS,
     )
     checkpoint("build:datasets_written")
-    return written
-
-
-def _whole_table_source(data: DataFiles, dataset: str, known: dict[str, str]) -> tuple[Path | None, dict[str, str]]:
-    """Where a dataset's whole-table files can be linked from, and their recorded sha256."""
-    source = data.reuse.get(dataset)
-    return source, manifest_hashes(source) if source is not None and source != data.previous_build else known
-
-
-def _dataset_files(
-    build: Path,
-    catalog: dict[str, Dataset],
-    data: DataFiles,
-    known: dict[str, str],
-    reused: Callable[[str, Path | None, dict[str, str]], bool],
-    written: list[str],
-    advance: Callable[[int], None],
-) -> None:
-    """Every dataset in every format but those written beside: whole, or in parts (appended to
-    `written`)."""
-    for dataset in catalog.values():
-        table, fields = data.tables[dataset.id], published_fields(dataset)
-        if data.parted(dataset.id):
-            salt = ",".join(f.name for f in fields)
-            formats = [n for n in dataset.exports if n in parts.FORMATS]
-            (build / "datasets" / dataset.id / "parts").mkdir(exist_ok=True)
-            for part in parts.split(table, data.digests[dataset.id], salt):
-                stem = part.stem(dataset.id)
-                data.fingerprints[stem] = part.fingerprint
-                same = data.previous_fingerprints.get(stem) == part.fingerprint
-                for name in formats:
-                    writer = writer_for(name)
-                    relative = stem + writer.SUFFIX
-                    if not (same and reused(relative, data.previous_build, known)):
-                        writer.write(part.rows, fields, build / relative)
-                    written.append(relative)
-                    advance(1)
-            continue
-        source, hashes = _whole_table_source(data, dataset.id, known)
-        for name in (n for n in dataset.exports if n != "sqlite" and n not in WRITTEN_BESIDE):
-            writer = writer_for(name)
-            if not writer.fits(table):
-                continue
-            relative = f"datasets/{dataset.id}/{dataset.id}{writer.SUFFIX}"
-            if not reused(relative, source, hashes):
-                writer.write(table, fields, build / relative)
-            written.append(relative)
-            advance(1)
+    return out.written
 
 
 WRITTEN_BESIDE = {"xlsx"}  # formats written by the second process (with the SQLite database)
 BESIDE_ABOVE_CELLS = 500_000  # cells of whole tables: fewer are written in one process (a fork costs more)
 
 
-def _change_files(
-    build: Path,
-    data: DataFiles,
-    known: dict[str, str],
-    reused: Callable[[str, Path | None, dict[str, str]], bool],
-    written: list[str],
-    advance: Callable[[int], None],
-) -> None:
-    """The change files and sync feeds of every retained day (appended to `written`)."""
+@dataclass
+class _Writing:
+    """The data files of a build as they are written: where, from what, what the previous build's
+    manifest recorded (`known`), which were hard-linked from it (`linked`) and every file so far."""
+
+    build: Path
+    data: DataFiles
+    known: dict[str, str]
+    linked: dict[str, str]
+    advance: Callable[[int], None]
+    written: list[str] = field(default_factory=list)
+
+    def done(self, relative: str) -> None:
+        self.written.append(relative)
+        self.advance(1)
+
+    def reused(self, relative: str, source: Path | None, hashes: dict[str, str]) -> bool:
+        """Hard-link `relative` from the build `source` if `hashes` (its manifest) lists it."""
+        if source is None or relative not in hashes or not (source / relative).is_file():
+            return False
+        (self.build / relative).parent.mkdir(parents=True, exist_ok=True)
+        link_or_copy(source / relative, self.build / relative)
+        self.linked[relative] = hashes[relative]
+        return True
+
+    def same_as_before(self, key: str, fingerprint: str | None, relative: str) -> bool:
+        """Whether `relative` was made from `fingerprint` (kept under `key`) in the previous build, and
+        could be hard-linked from it."""
+        if fingerprint is not None:
+            self.data.fingerprints[key] = fingerprint
+        same = fingerprint is not None and self.data.previous_fingerprints.get(key) == fingerprint
+        return same and self.reused(relative, self.data.previous_build, self.known)
+
+    def whole_table_source(self, dataset: str) -> tuple[Path | None, dict[str, str]]:
+        """Where a dataset's whole-table files can be linked from, and their recorded sha256."""
+        source = self.data.reuse.get(dataset)
+        if source is not None and source != self.data.previous_build:
+            return source, manifest_hashes(source)
+        return source, self.known
+
+
+def _dataset_files(out: _Writing, catalog: dict[str, Dataset]) -> None:
+    """Every dataset in every format but those written beside: whole, or in parts."""
+    data = out.data
+    for dataset in catalog.values():
+        table, fields = data.tables[dataset.id], published_fields(dataset)
+        if data.parted(dataset.id):
+            salt = ",".join(f.name for f in fields)
+            formats = [n for n in dataset.exports if n in parts.FORMATS]
+            (out.build / "datasets" / dataset.id / "parts").mkdir(exist_ok=True)
+            for part in parts.split(table, data.digests[dataset.id], salt):
+                stem = part.stem(dataset.id)
+                for name in formats:
+                    writer = writer_for(name)
+                    relative = stem + writer.SUFFIX
+                    if not out.same_as_before(stem, part.fingerprint, relative):
+                        writer.write(part.rows, fields, out.build / relative)
+                    out.done(relative)
+            continue
+        source, hashes = out.whole_table_source(dataset.id)
+        for name in (n for n in dataset.exports if n != "sqlite" and n not in WRITTEN_BESIDE):
+            writer = writer_for(name)
+            if not writer.fits(table):
+                continue
+            relative = f"datasets/{dataset.id}/{dataset.id}{writer.SUFFIX}"
+            if not out.reused(relative, source, hashes):
+                writer.write(table, fields, out.build / relative)
+            out.done(relative)
+
+
+def _change_files(out: _Writing) -> None:
+    """The change files and sync feeds of every retained day."""
+    data, build = out.data, out.build
     csv_writer, jsonl_writer = writer_for("csv"), writer_for("jsonl")
     for change_day, per_dataset in sorted(data.history.items()):
         for name, table in sorted(per_dataset.items()):
             stem = f"changes/{change_day}/{name}"
-            fingerprint = data.history_fingerprints.get(stem)
-            if fingerprint is not None:
-                data.fingerprints[stem] = fingerprint
-            same = fingerprint is not None and data.previous_fingerprints.get(stem) == fingerprint
             for writer in (csv_writer, jsonl_writer):
                 relative = stem + writer.SUFFIX
                 (build / relative).parent.mkdir(parents=True, exist_ok=True)
-                if not (same and reused(relative, data.previous_build, known)):
+                if not out.same_as_before(stem, data.history_fingerprints.get(stem), relative):
                     writer.write(table, CHANGE_FIELDS, build / relative)
-                written.append(relative)
-                advance(1)
+                out.done(relative)
     for feed_day, per_dataset in sorted(data.feeds.items()):
         for name, table in sorted(per_dataset.items()):
             key = f"changes/{feed_day}/{name}.sync"
             relative = f"changes/{feed_day}/{name}{sync.SUFFIX}"
-            fingerprint = data.history_fingerprints.get(key)
-            if fingerprint is not None:
-                data.fingerprints[key] = fingerprint
-            same = fingerprint is not None and data.previous_fingerprints.get(key) == fingerprint
             (build / relative).parent.mkdir(parents=True, exist_ok=True)
-            if not (same and reused(relative, data.previous_build, known)):
+            if not out.same_as_before(key, data.history_fingerprints.get(key), relative):
                 if data.feed_sources.get(feed_day, {}).get(name) is not None:
                     path, withdrawn_ids = data.feed_sources[feed_day][name]
                     table = sync.scrub(pq.read_table(path), withdrawn_ids)
                 jsonl_writer.write(table, [], build / relative)
-            written.append(relative)
-            advance(1)
+            out.done(relative)
 
 
 def sync_index(catalog: dict[str, Dataset], day: str, data: DataFiles, files: dict[str, dict]) -> dict:
