@@ -139,3 +139,20 @@ def test_three_characters_keep_a_query_exact_where_each_pair_is_common():
     files = search.shards(_entries(common + rare))
     assert _find(files, "金陵") == ([c for c, _ in common[: search.COMMON]], False)
     assert _find(files, "金陵贸") == ([c for c, _ in rare], True)
+
+
+@given(
+    entries=st.lists(
+        st.lists(st.text(alphabet=st.sampled_from('"[],\\\n\t 南京9X1{}:'), max_size=8), min_size=2, max_size=2),
+        max_size=12,
+    )
+)
+def test_shards_hold_one_entry_per_line_and_read_back_as_written(entries):
+    """Whatever the names hold (quotes, brackets, backslashes, line breaks), a shard is the same JSON
+    read back, with one entry per line (what the leak gate reads line by line)."""
+    from gongshi.site.search import _json
+
+    for value in (entries, {"南京": {"n": len(entries), "e": entries}}):
+        data = _json(value).decode("utf-8")
+        assert json.loads(data) == value
+        assert data.count("\n") == max(0, len(entries) - 1)

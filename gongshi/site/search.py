@@ -12,6 +12,8 @@ stay the same from day to day.
     search/codes/<first 8>.json        [[code, name], …], or {"split": 10, "n": …} when large:
     search/codes/<first 10>.json       then by the first ten characters
 
+Each shard is compact JSON with one `[code, name]` entry per line.
+
 A name is folded (NFKC, lower case, no white space) and indexed by each run of two and of three
 adjacent characters (its grams); a gram's bucket is its code points folded as `h = (h × 65599 +
 code point) mod buckets`, computed the same way by `static/search.js`. The browser looks up every
@@ -142,4 +144,8 @@ def write(entries: pa.Table, keep: Callable[[str, str], bool], write_file: Calla
 
 
 def _json(value) -> bytes:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    """Compact JSON with one `[code, name]` entry per line: a reader of lines (the leak gate, grep,
+    diff) sees a short line per entity, not one line of hundreds of codes. `"],["` is only ever
+    between two entries: inside a JSON string a quote is escaped, so it cannot follow `[` there."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return text.replace('"],["', '"],\n["').encode("utf-8")
