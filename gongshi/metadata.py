@@ -134,7 +134,7 @@ def download_files(dataset: Dataset, files: dict[str, dict]) -> list[tuple[str, 
     of the part or None for a whole-table file), whole files first, then parts newest first."""
     whole = f"datasets/{dataset.id}/{dataset.id}."
     parted = f"datasets/{dataset.id}/parts/{dataset.id}-"
-    found = [(p, i, None) for p, i in sorted(files.items()) if p.startswith(whole)]
+    found = sorted((p, i, None) for p, i in files.items() if p.startswith(whole))  # filtered, then sorted
     parts = [(p, i, p[len(parted) : len(parted) + 10]) for p, i in files.items() if p.startswith(parted)]
     return found + sorted(parts, key=lambda f: (f[2], f[0]), reverse=True)
 
@@ -193,9 +193,9 @@ def datapackage(catalog: dict[str, Dataset], day: str, files: dict[str, dict], p
                     " 字段及其中文名称、说明保存在 Parquet 文件自身的元数据中（与同名 CSV 的表结构一致）。"
                 )
             resources.append(resource)
-        for change_path, info in sorted(files.items()):
-            if not (change_path.startswith("changes/") and change_path.endswith(f"/{dataset.id}.csv")):
-                continue
+        changes = (p for p in files if p.startswith("changes/") and p.endswith(f"/{dataset.id}.csv"))
+        for change_path in sorted(changes):
+            info = files[change_path]
             change_day = change_path.split("/")[1]
             resources.append(
                 {
@@ -415,8 +415,9 @@ def dcat(
         if "gongshi.sqlite" in files and "sqlite" in dataset.exports and not parted:
             title = f"{dataset.title}（SQLite 数据库 gongshi.sqlite 中的表 {dataset.id}）"
             distributions.append(_distribution(root, "gongshi.sqlite", files["gongshi.sqlite"], title, licence, day))
-        for path, i in sorted(files.items()):
-            if path.startswith("changes/") and path.rsplit("/", 1)[-1].split(".")[0] == dataset.id:
+        for path in sorted(p for p in files if p.startswith("changes/")):
+            i = files[path]
+            if path.rsplit("/", 1)[-1].split(".")[0] == dataset.id:
                 change_day = path.split("/")[1]
                 kind = path.rsplit(".", 1)[1].upper()
                 what = "同步文件" if ".sync." in path else "变更"
