@@ -1,8 +1,8 @@
 """Two pieces of work at once on a machine with more than one core: one in a forked child process,
 one in the caller's. The child sees everything the caller had built up to the fork (nothing is
 pickled on the way in, pages are shared until written); only its return value comes back, pickled
-through a pipe. A failure in either is raised in the caller, with the child's traceback (an OSError as itself, so
-that a full disk is reported as one).
+through a pipe. A failure in either is raised in the caller, with the child's traceback (an OSError
+as itself, so that a full disk is reported as one).
 
 The child is made with `os.fork`, not `multiprocessing`: a multiprocessing child runs the hooks
 libraries registered for it (kombu's, in a Celery worker, closes the parent's broker connections

@@ -243,9 +243,10 @@ def _numbers(norm: str, mixed: bool = False):
 
 def _long_enough(norm: str, cluster: list[_Group], gaps: list[str], mixed: bool, has_x: bool):
     """`_spans` of a cluster with enough digits for a number that is ever reported."""
-    if sum(len(g.digits) for g in cluster) < _SHORTEST:
+    digits = sum(len(g.digits) for g in cluster)
+    if digits < _SHORTEST:
         return
-    if has_x and sum(len(g.digits) for g in cluster) >= 17:
+    if has_x and digits >= 17:
         cluster = [_Group(g.start, g.end, g.digits, _check_x_end(norm, g.end)) for g in cluster]
     yield from _spans(cluster, gaps, mixed)
 

@@ -407,11 +407,10 @@ class SiteBuilder:
         to_render = sum(previous.get(f"entity/{c}.html") != f for c, f in zip(codes, prints, strict=True))
         return EntityPlan(joined, codes, prints, to_render)
 
-    def entities(self, views: dict[str, TableView], plan: EntityPlan | None = None) -> None:
+    def entities(self, views: dict[str, TableView], plan: EntityPlan) -> None:
         """A page and a JSON twin per market entity (by credit code) in the datasets whose
         declarations name an entity (`_entity_plan`): only the entities whose fingerprint changed
         become Python objects and are rendered, the others are hard-linked from the previous build."""
-        plan = plan or self._entity_plan(views)
         joined, codes, prints = plan.joined, plan.codes, plan.prints
         if not joined:
             return

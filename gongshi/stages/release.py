@@ -471,17 +471,8 @@ def _data_files(
     # earlier build, and the SQLite database.
     for dataset in catalog.values():
         (build / "datasets" / dataset.id).mkdir(parents=True, exist_ok=True)
-        if data.parted(dataset.id):
-            continue
-        table, fields = data.tables[dataset.id], published_fields(dataset)
-        source, hashes = out.whole_table_source(dataset.id)
-        for name in (n for n in dataset.exports if n in WRITTEN_BESIDE):
-            writer = writer_for(name)
-            relative = f"datasets/{dataset.id}/{dataset.id}{writer.SUFFIX}"
-            if writer.fits(table):
-                if not out.reused(relative, source, hashes):
-                    beside.append(functools.partial(writer.write, table, fields, build / relative))
-                out.done(relative)
+        if not data.parted(dataset.id):
+            _whole_table_files(out, dataset, [n for n in dataset.exports if n in WRITTEN_BESIDE], beside.append)
     in_database = {
         d.id: (data.tables[d.id], published_fields(d))
         for d in catalog.values()
@@ -571,15 +562,25 @@ def _dataset_files(out: _Writing, catalog: dict[str, Dataset]) -> None:
                         writer.write(part.rows, fields, out.build / relative)
                     out.done(relative)
             continue
-        source, hashes = out.whole_table_source(dataset.id)
-        for name in (n for n in dataset.exports if n != "sqlite" and n not in WRITTEN_BESIDE):
-            writer = writer_for(name)
-            if not writer.fits(table):
-                continue
-            relative = f"datasets/{dataset.id}/{dataset.id}{writer.SUFFIX}"
-            if not out.reused(relative, source, hashes):
-                writer.write(table, fields, out.build / relative)
-            out.done(relative)
+        here = [n for n in dataset.exports if n != "sqlite" and n not in WRITTEN_BESIDE]
+        _whole_table_files(out, dataset, here, lambda write: write())
+
+
+def _whole_table_files(
+    out: _Writing, dataset: Dataset, formats: list[str], write: Callable[[Callable[[], None]], None]
+) -> None:
+    """A dataset's whole table in each of `formats` that can hold it: hard-linked from an earlier
+    build where it is the same, else handed to `write` (call it now, or later elsewhere)."""
+    table, fields = out.data.tables[dataset.id], published_fields(dataset)
+    source, hashes = out.whole_table_source(dataset.id)
+    for name in formats:
+        writer = writer_for(name)
+        if not writer.fits(table):
+            continue
+        relative = f"datasets/{dataset.id}/{dataset.id}{writer.SUFFIX}"
+        if not out.reused(relative, source, hashes):
+            write(functools.partial(writer.write, table, fields, out.build / relative))
+        out.done(relative)
 
 
 def _change_files(out: _Writing) -> None:
