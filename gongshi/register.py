@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hashlib
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -304,12 +305,13 @@ class Register:
                 FROM removals r LEFT JOIN closing c USING (_n))"""
 
     @_reads_the_file
-    def records_as_of(self, day: str) -> pa.Table:
-        """The records as they stood after `day`'s deliveries, statuses as of that day."""
+    def records_as_of(self, day: str, order_by: Sequence[str] = ("record_id",)) -> pa.Table:
+        """The records as they stood after `day`'s deliveries, statuses as of that day, ordered by
+        the columns `order_by` (ascending, nulls last: the order of Arrow's `sort_indices`)."""
         as_of = dt.date.fromisoformat(day)
         if as_of == self.as_of():
-            return self.records()
-        query = self._fold_sql("delivery_date <= ?::DATE") + " ORDER BY record_id"
+            return self.records(order_by)
+        query = self._fold_sql("delivery_date <= ?::DATE") + f" ORDER BY {_order_sql(order_by)}"
         return self.db.sql(query, params=[as_of, as_of, as_of]).to_arrow_table()
 
     def _expiry_sql(self) -> str:
@@ -363,8 +365,8 @@ class Register:
         return {status: n for status, n in rows}
 
     @_reads_the_file
-    def records(self) -> pa.Table:
-        return self.db.sql("SELECT * FROM records ORDER BY record_id").to_arrow_table()
+    def records(self, order_by: Sequence[str] = ("record_id",)) -> pa.Table:
+        return self.db.sql(f"SELECT * FROM records ORDER BY {_order_sql(order_by)}").to_arrow_table()
 
     @_reads_the_file
     def events(self, record: str | None = None) -> pa.Table:
@@ -431,3 +433,9 @@ def _q() -> str:
 
 def _literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
+
+
+def _order_sql(columns: Sequence[str]) -> str:
+    """ORDER BY of `columns`, each ascending with nulls last (text in DuckDB's default, byte-wise
+    order): the order `pyarrow.compute.sort_indices` gives, so a caller sorting again moves nothing."""
+    return ", ".join(f'"{c}" ASC NULLS LAST' for c in columns)
