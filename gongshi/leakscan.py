@@ -107,6 +107,7 @@ class ScanReport:
     skipped: dict[str, int] = field(default_factory=dict)
     leaks: list[Leak] = field(default_factory=list)
     files_passed_before: int = 0  # unchanged bytes that passed an earlier scan (by sha256), not read again
+    lines_passed_before: int = 0  # distinct lines of changed files found in the version that passed before
     passed: set[str] = field(default_factory=set, repr=False)  # sha256 of the files this scan found clean
 
     @property
@@ -179,12 +180,18 @@ class _TextBatch:
         self.scanner, self.known = scanner, known
         self.lines: list[str] = []
         self.files: list[tuple[str, int, str | None]] = []  # (relative, first line, sha256)
+        self.clean: list[str] = []  # lines of files that passed before: not scanned again
         self.size = 0
 
-    def add(self, relative: str, text: str, digest: str | None) -> None:
+    def add(self, relative: str, text: str, digest: str | None, before: str | None = None) -> None:
+        """A file's text; `before`, the text of a file that passed this detector before (the same
+        path in the release that went out) — where the known values are not looked for here, its
+        lines pass again without a scan: the pattern detector reads a line alone."""
         self.files.append((relative, len(self.lines), digest))
         self.lines += text.split("\n")
         self.size += len(text)
+        if before is not None and not self.known:
+            self.clean += before.split("\n")
         if self.size >= self.LIMIT:
             self.flush()
 
@@ -212,10 +219,17 @@ class _TextBatch:
 
         before = len(self.scanner.report.leaks)
         self.scanner.known_here = self.known
-        self.scanner.cells(encoded.dictionary, where)
+        lines = encoded.dictionary
+        if self.clean:  # only the lines that did not pass before
+            seen = pc.is_in(lines, value_set=pc.unique(pa.array(self.clean, pa.string())))
+            unseen = np.flatnonzero(np.invert(seen.to_numpy(zero_copy_only=False)))
+            self.scanner.report.lines_passed_before += len(lines) - len(unseen)
+            self.scanner.cells(lines.take(pa.array(unseen, pa.int64())), lambda i: where(int(unseen[i])))
+        else:
+            self.scanner.cells(lines, where)
         leaky = {leak.file for leak in self.scanner.report.leaks[before:]}
         self.scanner.report.passed |= {d for r, _, d in self.files if d is not None and r not in leaky}
-        self.lines, self.files, self.size = [], [], 0
+        self.lines, self.files, self.clean, self.size = [], [], [], 0
 
 
 def known_value_hits(cells: pa.Array, known: frozenset[str] | pa.Array) -> list[tuple[int, str]]:
@@ -270,6 +284,7 @@ def scan_directory(
     known_in_tables_only: bool = False,
     workers: int = 1,
     runs: Path | None = None,
+    previous: Path | None = None,
 ) -> ScanReport:
     """Scan every file under `root` (symlinks to files are followed, to directories not).
 
@@ -288,6 +303,11 @@ def scan_directory(
     read again: its runs are looked up in today's known values (patterns found nothing in those
     bytes before, and the detector is the same); only a hit has the whole table read again.
 
+    `previous` (with `known_in_tables_only` and `passed`): the build that went out before. A text
+    file that changed is compared with the file at its path there: if those bytes passed this
+    detector before, the lines they share pass again unscanned — the pattern detector reads each line
+    alone, so a day that changes a row of a long file scans that row, not the file.
+
     `workers` > 1 scans parts of the files in that many processes at once (the report is the same)."""
     paths = _files(root)
     if isinstance(known, pa.Array):  # made once by the caller
@@ -295,7 +315,7 @@ def scan_directory(
     else:
         known_values = pa.array(sorted(known), pa.string()) if known else None  # sorted once, shared
     runs = runs if known_in_tables_only else None
-    arguments = (root, known_values, passed, hashes or {}, known_in_tables_only, runs)
+    arguments = (root, known_values, passed, hashes or {}, known_in_tables_only, runs, previous)
     if workers <= 1 or len(paths) < PARALLEL_ABOVE:
         return _scan_paths(paths, *arguments, advance)
     count = workers * 4  # interleaved, so that the large data files are spread over the parts
@@ -308,6 +328,7 @@ def scan_directory(
             report.files_scanned += found.files_scanned
             report.bytes_scanned += found.bytes_scanned
             report.files_passed_before += found.files_passed_before
+            report.lines_passed_before += found.lines_passed_before
             for suffix, count in found.skipped.items():
                 report.skipped[suffix] = report.skipped.get(suffix, 0) + count
             report.leaks += found.leaks
@@ -349,6 +370,7 @@ def _scan_paths(
     hashes: dict[str, str],
     known_in_tables_only: bool,
     runs: Path | None = None,
+    previous: Path | None = None,
     advance: Callable[[int], None] = lambda count: None,
 ) -> ScanReport:
     scanner = _Scanner(root, known)
@@ -369,10 +391,14 @@ def _scan_paths(
             if suffix in SKIPPED_SUFFIXES:
                 scanner.report.skipped[suffix] = scanner.report.skipped.get(suffix, 0) + 1
                 continue
-            text = _plain_text(path, suffix)
+            data = path.read_bytes() if _maybe_text(suffix) else None
+            text = _decoded(data, suffix) if data is not None else None
             if text is not None:
                 scanner.report.files_scanned += 1
-                batch.add(relative, text, digest)  # its verdict comes with the batch's scan
+                if digest is None and hashes:  # outside the manifest (itself, the checksums): by its bytes
+                    digest = hashlib.sha256(data).hexdigest()
+                before = _passed_before(previous, relative, suffix, passed) if not batch.known else None
+                batch.add(relative, text, digest, before)  # its verdict comes with the batch's scan
                 continue
             keep_runs = runs is not None and digest is not None and suffix == ".parquet"
             scanner.runs = [] if keep_runs else None
@@ -392,6 +418,18 @@ def _scan_paths(
     return scanner.report
 
 
+def _passed_before(previous: Path | None, relative: str, suffix: str, passed: frozenset[str]) -> str | None:
+    """The text of `relative` in the build `previous`, if its bytes (hashed now, not as a manifest
+    says) passed this detector before; else None."""
+    if previous is None or not passed:
+        return None
+    try:
+        data = (previous / relative).read_bytes()
+        return _decoded(data, suffix) if hashlib.sha256(data).hexdigest() in passed else None
+    except (OSError, EOFError, gzip.BadGzipFile):
+        return None
+
+
 def _kept_runs_clean(runs: Path | None, digest: str, known: pa.Array | None) -> bool:
     """Whether the digit runs kept for a Parquet table that passed before hold no known value (False
     when none are kept, or they cannot be read: the table is read again)."""
@@ -408,11 +446,20 @@ def _kept_runs_clean(runs: Path | None, digest: str, known: pa.Array | None) -> 
 def _plain_text(path: Path, suffix: str) -> str | None:
     """A text file's content as the detector reads it (entities and JSON escapes decoded), or None
     for the files read otherwise (tables, workbooks, databases, compressed or binary files)."""
+    return _decoded(path.read_bytes(), suffix) if _maybe_text(suffix) else None
+
+
+def _maybe_text(suffix: str) -> bool:
+    """Whether a file with `suffix` may be read as text (`_decoded` tells)."""
+    if suffix in _JSON_GZIP:
+        return True
+    return suffix not in {".parquet", ".xlsx", ".xlsm", ".xls", ".sqlite", ".sqlite3", ".db"} | GZIP_SUFFIXES
+
+
+def _decoded(data: bytes, suffix: str) -> str | None:
+    """`_plain_text` of a file's bytes."""
     if suffix in _JSON_GZIP:  # Pagefind's fragments: JSON after a marker
-        return gzip.decompress(path.read_bytes()).removeprefix(b"pagefind_dcd").decode("utf-8", errors="replace")
-    if suffix in {".parquet", ".xlsx", ".xlsm", ".xls", ".sqlite", ".sqlite3", ".db"} or suffix in GZIP_SUFFIXES:
-        return None
-    data = path.read_bytes()
+        return gzip.decompress(data).removeprefix(b"pagefind_dcd").decode("utf-8", errors="replace")
     if suffix not in TEXT_SUFFIXES and b"\0" in data[:8192]:
         return None
     text = data.decode("utf-8-sig", errors="replace")

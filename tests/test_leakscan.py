@@ -273,3 +273,45 @@ def test_the_gate_follows_links_to_files_not_to_folders(tmp_path):
     report = scan_directory(root)
     assert report.files_scanned == 2
     assert [(leak.file, leak.kind) for leak in report.leaks] == [("linked.txt", "resident_id")]
+
+
+def test_lines_of_a_file_that_passed_before_are_not_scanned_again(tmp_path):
+    """The daily gate compares a changed text file with the file at its path in the build that went
+    out: lines those bytes share pass unscanned — only if those bytes (hashed when read) passed this
+    detector; a line new today is scanned, and `gongshi scan` (known values everywhere) reads all."""
+    import hashlib
+
+    old, new = tmp_path / "old", tmp_path / "new"
+    for build in (old, new):
+        (build / "lists").mkdir(parents=True)
+    rows = [f"<tr><td>9132050{i:011d}</td><td>苏州第{i}商贸有限公司 2026-11-0{i % 9 + 1}</td></tr>" for i in range(200)]
+    (old / "lists" / "p1.html").write_text("\n".join(rows), encoding="utf-8")
+    (old / "SHA256SUMS").write_text("abc  lists/p1.html\n", encoding="utf-8")
+    yesterday = scan_directory(old, passed=frozenset(), hashes={"lists/p1.html": "x"}, known_in_tables_only=True)
+    sums = hashlib.sha256((old / "SHA256SUMS").read_bytes()).hexdigest()
+    assert yesterday.clean and sums in yesterday.passed  # outside the manifest: passed by its bytes
+    passed = frozenset({hashlib.sha256((old / "lists" / "p1.html").read_bytes()).hexdigest()})
+
+    def gate(previous, known_in_tables_only=True, known=frozenset()):
+        return scan_directory(
+            new, known, passed, {"lists/p1.html": "y"}, known_in_tables_only=known_in_tables_only, previous=previous
+        )
+
+    (new / "lists" / "p1.html").write_text("\n".join([*rows[:100], f"<td>法人手机{MOBILE}</td>", *rows[100:]]), "utf-8")
+    today = gate(old)
+    assert _kinds(today) == [("lists/p1.html", "mobile")] and today.leaks[0].location == "line 101"
+    assert today.lines_passed_before == 200
+    assert gate(None).lines_passed_before == 0 and _kinds(gate(None)) == _kinds(today)
+    # known values looked for everywhere: no line passes unread
+    everywhere = gate(old, known_in_tables_only=False, known=frozenset({"13951234567"}))
+    assert everywhere.lines_passed_before == 0 and ("lists/p1.html", "known_value") in _kinds(everywhere)
+    # the old bytes changed since they passed (here: they hold the same leak): nothing is trusted
+    (old / "lists" / "p1.html").write_text("\n".join([*rows, f"<td>法人手机{MOBILE}</td>"]), encoding="utf-8")
+    tampered = gate(old)
+    assert tampered.lines_passed_before == 0 and _kinds(tampered) == [("lists/p1.html", "mobile")]
+    # a new path: a line that passed is clean wherever it stands (the detector reads a line alone);
+    # its own new line is found
+    (old / "lists" / "p1.html").write_text("\n".join(rows), encoding="utf-8")
+    (new / "lists" / "p2.html").write_text("\n".join([*rows, f"<td>{ID}</td>"]), encoding="utf-8")
+    both = gate(old)
+    assert both.lines_passed_before == 200 and ("lists/p2.html", "resident_id") in _kinds(both)

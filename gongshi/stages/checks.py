@@ -73,6 +73,7 @@ class ChecksResult:
                 "leaks_by_kind": Json(self.scan.by_kind()),
                 "files_scanned": self.scan.files_scanned,
                 "files_passed_before": self.scan.files_passed_before,
+                "lines_passed_before": self.scan.lines_passed_before,
                 "bytes_scanned": self.scan.bytes_scanned,
                 "report": Markdown(f"```\n{format_report(self.scan, limit=50)}\n```"),
             }
@@ -161,6 +162,7 @@ def leak_gate(settings: Settings, catalog: dict[str, Dataset], directory: Path) 
             known_in_tables_only=every_cell_in_parquet,
             workers=min(4, os.cpu_count() or 1),
             runs=runs if every_cell_in_parquet else None,
+            previous=live_build(settings, directory) if every_cell_in_parquet else None,
         )
     if every_cell_in_parquet:
         cache.parent.mkdir(parents=True, exist_ok=True)
@@ -175,6 +177,16 @@ def leak_gate(settings: Settings, catalog: dict[str, Dataset], directory: Path) 
             if kept.stem not in report.passed:
                 kept.unlink(missing_ok=True)
     return report
+
+
+def live_build(settings: Settings, staged: Path) -> Path | None:
+    """The build that is live (public/latest), unless it is `staged` itself."""
+    latest = settings.public_layout.latest
+    try:
+        build = latest.resolve(strict=True)
+    except OSError:
+        return None
+    return build if build.is_dir() and build != staged.resolve() else None
 
 
 def known_values(settings: Settings, catalog: dict[str, Dataset], folder: Path) -> pa.Array:
