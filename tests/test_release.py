@@ -210,3 +210,30 @@ def test_spreadsheets_and_database_written_beside_are_the_same_files(published_d
         two = json.loads((settings.public / "releases" / day / "manifest.json").read_text("utf-8"))
         assert two == one
         assert {"gongshi.sqlite", "datasets/honour_list/honour_list.xlsx"} <= set(two["files"])
+
+
+def test_the_package_check_finds_a_spreadsheet_cell_and_a_csv_header_that_break_the_schema(published_demo, tmp_path):
+    """The blocking package check reads a spreadsheet on its first rows through frictionless and every
+    CSV whole through Arrow: a date column holding text, or a renamed CSV column, fails it."""
+    import shutil
+
+    import openpyxl
+
+    from gongshi.stages.checks import package_problems
+
+    build = tmp_path / "build"
+    shutil.copytree(latest(published_demo).resolve(), build, copy_function=shutil.copy)
+    assert package_problems(build)[0] == []
+    book_path = build / "datasets/honour_list/honour_list.xlsx"
+    book = openpyxl.load_workbook(book_path)
+    sheet = book.active
+    header = [c.value for c in sheet[1]]
+    sheet.cell(row=3, column=header.index("first_published") + 1, value="not a date")
+    book.save(book_path)
+    csv_path = build / "datasets/approval_item_changes/approval_item_changes.csv"
+    text = csv_path.read_text(encoding="utf-8-sig")
+    csv_path.write_text("\ufeff" + text.replace("item_code", "item_kode", 1), encoding="utf-8")
+    problems, clean = package_problems(build)
+    assert any(p.startswith("honour_list-xlsx: type-error") for p in problems), problems
+    assert any(p.startswith("approval_item_changes-csv") and "item_kode" in p for p in problems), problems
+    assert len(clean) < len(package_problems(published_demo.public / "latest")[1])
