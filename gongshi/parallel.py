@@ -15,7 +15,7 @@ import os
 import pickle
 import signal
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from gongshi import progress
@@ -87,3 +87,40 @@ def both(here: Callable[[], A], beside: Callable[[], B], parallel: bool = True) 
             raise error
         raise ChildFailed(f"the parallel worker failed:\n{payload}")
     return first, payload
+
+
+def share(first: Callable[[], A], jobs: Sequence[Callable[[], object]], parallel: bool = True) -> A:
+    """`first()` in this process, and `jobs` taken one at a time, in their order, by whichever of two
+    processes is free: a forked child from the start, this one once `first` is done. Each job runs
+    once, in one of them (only side effects come back: the jobs write files); `first`'s result.
+
+    The jobs are tokens in a pipe both processes inherit (a read of one byte takes one job, atomically):
+    no job is scheduled ahead, so a misjudged cost does not leave a core idle. A failure anywhere is
+    raised here as `both` raises it; the other process takes no job after its own fails."""
+    if not parallel or not jobs or cores() < 2 or not hasattr(os, "fork"):
+        result = first()
+        for job in jobs:
+            job()
+        return result
+    if len(jobs) > 255:
+        raise ValueError(f"{len(jobs)} jobs: at most 255 can be shared")
+    reader, writer = os.pipe()
+    try:
+        os.write(writer, bytes(range(len(jobs))))
+    finally:
+        os.close(writer)
+
+    def take_jobs() -> None:
+        while token := os.read(reader, 1):
+            jobs[token[0]]()
+
+    def here() -> A:
+        result = first()
+        take_jobs()
+        return result
+
+    try:
+        result, _ = both(here, take_jobs)
+    finally:
+        os.close(reader)
+    return result

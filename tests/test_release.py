@@ -190,8 +190,8 @@ def test_xlsx_writer_refuses_what_excel_cannot_hold():
 
 
 def test_spreadsheets_and_database_written_beside_are_the_same_files(published_demo, tmp_path, monkeypatch):
-    """The whole-table spreadsheets and the SQLite database, written by a second process while this
-    one writes the rest, make the same release, byte for byte, as one process does."""
+    """The whole-table spreadsheets and the SQLite database, shared between two processes while the
+    first writes the rest, make the same release, byte for byte, as one process does."""
     import gongshi.site as site
     from gongshi.settings import Settings
     from gongshi.stages import release, run_day
@@ -201,7 +201,7 @@ def test_spreadsheets_and_database_written_beside_are_the_same_files(published_d
     monkeypatch.setattr(site, "PARALLEL_ABOVE", 0)  # the site's pages in two processes too
     forks = []
     both = release.parallel.both
-    monkeypatch.setattr(release.parallel, "both", lambda *a, **k: forks.append(k["parallel"]) or both(*a, **k))
+    monkeypatch.setattr(release.parallel, "both", lambda *a, **k: forks.append(k.get("parallel", True)) or both(*a, **k))
     settings = Settings(inbox=published_demo.inbox, public=tmp_path / "public", state=tmp_path / "state")
     assert not any(run_day(settings, day).failed_checks for day in (DAY1, DAY2))
     assert len(forks) == 4 and all(forks)  # each day: the data files, the site

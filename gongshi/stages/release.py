@@ -464,15 +464,18 @@ def _data_files(
 ) -> list[str]:
     """Every dataset in every format (whole, or in parts), the SQLite database and the change files;
     what was written or linked. The whole-table spreadsheets and the SQLite database (a few microseconds
-    a cell in Python) are written by a second process while this one writes the rest."""
+    a cell in Python) are taken one at a time by a second process from the start, and by this one
+    once it has written the rest (`parallel.share`)."""
     out = _Writing(build, data, known, linked, advance)
-    beside: list[Callable[[], None]] = []  # the slow whole-table files, written in the second process
-    # First what the second process will write: each whole-table spreadsheet not linked from an
+    beside: list[tuple[int, Callable[[], None]]] = []  # (cost, job): the slow whole-table files
+    # First what is shared between the two processes: each whole-table spreadsheet not linked from an
     # earlier build, and the SQLite database.
     for dataset in catalog.values():
         (build / "datasets" / dataset.id).mkdir(parents=True, exist_ok=True)
         if not data.parted(dataset.id):
-            _whole_table_files(out, dataset, [n for n in dataset.exports if n in WRITTEN_BESIDE], beside.append)
+            cells = data.tables[dataset.id].num_rows * data.tables[dataset.id].num_columns
+            formats = [n for n in dataset.exports if n in WRITTEN_BESIDE]
+            _whole_table_files(out, dataset, formats, lambda job, cells=cells: beside.append((cells, job)))
     in_database = {
         d.id: (data.tables[d.id], published_fields(d))
         for d in catalog.values()
@@ -480,7 +483,9 @@ def _data_files(
     }
     if in_database:
         search = {d: search_columns(catalog[d]) for d in in_database}
-        beside.append(functools.partial(write_database, in_database, build / FILE_NAME, search))
+        cells = sum(t.num_rows * t.num_columns for t, _ in in_database.values())
+        database = functools.partial(write_database, in_database, build / FILE_NAME, search)
+        beside.append((cells // SQLITE_CHEAPER, database))
         write_json(build / DATASETTE_METADATA, datasette_metadata(catalog, list(in_database), search), sort_keys=False)
         out.done(FILE_NAME)
         out.done(DATASETTE_METADATA)
@@ -490,16 +495,15 @@ def _data_files(
         _change_files(out)
 
     cells = sum(data.tables[d].num_rows * data.tables[d].num_columns for d in catalog if not data.parted(d))
-    parallel.both(
-        the_rest,
-        lambda: [write() for write in beside],
-        parallel=bool(beside) and cells >= BESIDE_ABOVE_CELLS,
-    )
+    # the costliest first, so that the last job taken is a short one
+    jobs = [job for _, job in sorted(beside, key=lambda pair: -pair[0])]
+    parallel.share(the_rest, jobs, parallel=cells >= BESIDE_ABOVE_CELLS)
     checkpoint("build:datasets_written")
     return out.written
 
 
-WRITTEN_BESIDE = {"xlsx"}  # formats written by the second process (with the SQLite database)
+WRITTEN_BESIDE = {"xlsx"}  # formats shared between two processes (with the SQLite database)
+SQLITE_CHEAPER = 4  # a cell costs a spreadsheet (xlsxwriter) about four times what it costs SQLite
 BESIDE_ABOVE_CELLS = 500_000  # cells of whole tables: fewer are written in one process (a fork costs more)
 
 

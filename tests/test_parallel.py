@@ -1,0 +1,71 @@
+"""Work shared between two processes (`gongshi.parallel.share`): every job once, by whichever
+process is free, and a failure in either raised in the caller."""
+
+from __future__ import annotations
+
+import errno
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from gongshi import parallel
+
+pytestmark = pytest.mark.skipif(parallel.cores() < 2 or not hasattr(os, "fork"), reason="needs two cores and fork")
+
+
+def _job(log: Path, name: str, seconds: float = 0.0):
+    def run() -> None:
+        time.sleep(seconds)
+        with open(log, "a", encoding="utf-8") as out:  # one short append: whole lines
+            out.write(f"{name} {os.getpid()}\n")
+
+    return run
+
+
+def _runs(log: Path) -> list[tuple[str, int]]:
+    return [(name, int(pid)) for name, pid in (line.split() for line in log.read_text("utf-8").splitlines())]
+
+
+def test_every_job_runs_once_and_both_processes_take_jobs(tmp_path):
+    log = tmp_path / "log"
+    log.touch()
+
+    def first():
+        time.sleep(0.6)  # meanwhile the child takes the first jobs
+        return "the rest"
+
+    jobs = [_job(log, f"j{i}", 0.2) for i in range(8)]
+    assert parallel.share(first, jobs) == "the rest"
+    runs = _runs(log)
+    assert sorted(name for name, _ in runs) == [f"j{i}" for i in range(8)]
+    by = {pid for _, pid in runs}
+    assert os.getpid() in by and len(by) == 2  # this process took jobs once it was free
+    assert runs[0][1] != os.getpid()  # the child started at once, with the first job
+
+
+def test_one_process_when_not_parallel(tmp_path):
+    log = tmp_path / "log"
+    log.touch()
+    assert parallel.share(lambda: 1, [_job(log, "a"), _job(log, "b")], parallel=False) == 1
+    assert _runs(log) == [("a", os.getpid()), ("b", os.getpid())]
+    assert parallel.share(lambda: 2, []) == 2
+
+
+def test_a_failure_in_either_process_is_raised(tmp_path):
+    log = tmp_path / "log"
+    log.touch()
+
+    def full_disk():
+        raise OSError(errno.ENOSPC, "No space left on device", "/srv/build/x.xlsx")
+
+    # the child's job fails: raised as itself; the jobs the other process could take still ran once
+    with pytest.raises(OSError) as raised:
+        parallel.share(lambda: time.sleep(0.3), [full_disk, *(_job(log, f"j{i}") for i in range(3))])
+    assert raised.value.errno == errno.ENOSPC
+    assert sorted(name for name, _ in _runs(log)) == ["j0", "j1", "j2"]
+    with pytest.raises(ValueError, match="bad row"):
+        parallel.share(lambda: (_ for _ in ()).throw(ValueError("bad row")), [_job(log, "x", 0.1)])
+    with pytest.raises(ValueError, match="at most 255"):
+        parallel.share(lambda: 1, [lambda: None] * 256)
