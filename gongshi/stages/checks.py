@@ -45,7 +45,10 @@ LEAK_GATE, PACKAGE_VALID, RELEASE_RECONCILES, WITHIN_BOUNDS = (
 )
 DESCRIPTIONS = {
     LEAK_GATE: "泄露闸门：待发布的每个文件中没有任何受保护的个人信息",
-    PACKAGE_VALID: "frictionless validate 通过整个数据包（描述、每个资源的数据、字节数与 sha256），清单与文件一致",
+    PACKAGE_VALID: (
+        "frictionless 校验通过数据包描述与每个新资源的数据（按表结构抽查前若干行；CSV 与 Parquet 全表核对列与行数），"
+        "每个文件的字节数与 sha256 与清单一致"
+    ),
     RELEASE_RECONCILES: "登记簿中的每条记录都已公开、公示期满或被撤下，没有丢失",
     WITHIN_BOUNDS: "每个数据集的记录数在 dataset.yaml 声明的范围内，且没有过多记录无故消失",
 }
