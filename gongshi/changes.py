@@ -39,12 +39,19 @@ def changes(
             "reason": pa.array([None] * len(register_status) + list(withdrawn.values()), pa.string()),
         }
     )
+    # The records in both whose compared fields differ, joined once (then one pass over those few
+    # per field, not a join of the whole dataset per field): column n<i>/b<i> is field i now/before.
+    pairs = ", ".join(f"n.{_quoted(name)} AS n{i}, b.{_quoted(name)} AS b{i}" for i, name in enumerate(compared))
+    differs = " OR ".join(f"n{i} IS DISTINCT FROM b{i}" for i in range(len(compared)))
     corrected = " UNION ALL ".join(
-        f"SELECT 'corrected', n.record_id, CAST(n.{label} AS VARCHAR), '{name}', "
-        f"CAST(b.{_quoted(name)} AS VARCHAR), CAST(n.{_quoted(name)} AS VARCHAR), NULL "
-        f"FROM now n JOIN before b USING (record_id) WHERE n.{_quoted(name)} IS DISTINCT FROM b.{_quoted(name)}"
-        + (" AND NOT (n.status = 'removed' AND b.status IS DISTINCT FROM 'removed')" if name in removal_fields else "")
-        for name in compared
+        f"SELECT 'corrected', record_id, label, '{name}', CAST(b{i} AS VARCHAR), CAST(n{i} AS VARCHAR), NULL "
+        f"FROM pairs WHERE n{i} IS DISTINCT FROM b{i}"
+        + (
+            f" AND NOT (now_status = '{REMOVED}' AND before_status IS DISTINCT FROM '{REMOVED}')"
+            if name in removal_fields
+            else ""
+        )
+        for i, name in enumerate(compared)
     )
     order = " ".join(f"WHEN '{c}' THEN {i}" for i, c in enumerate(CHANGES))
     with tables.connect() as db:
@@ -53,7 +60,14 @@ def changes(
         db.register("gone", gone)
         result = db.sql(
             f"""
-            WITH rows(change, record_id, label, field, before, after, reason) AS (
+            WITH pairs AS MATERIALIZED (
+                SELECT * FROM (
+                    SELECT record_id, CAST(n.{label} AS VARCHAR) AS label, n.status AS now_status,
+                           b.status AS before_status, {pairs}
+                    FROM now n JOIN before b USING (record_id)
+                ) WHERE {differs}
+            ),
+            rows(change, record_id, label, field, before, after, reason) AS (
                 SELECT CASE WHEN n.status = '{REMOVED}' THEN 'removed' ELSE 'added' END, n.record_id,
                        CAST(n.{label} AS VARCHAR), NULL, NULL, NULL, NULL
                 FROM now n ANTI JOIN before b USING (record_id)
