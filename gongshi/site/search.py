@@ -86,11 +86,17 @@ def shards(entries: pa.Table) -> dict[str, bytes]:
         postings = db.sql(
             f"""
             WITH grams AS (
-                SELECT DISTINCT substr(folded, i, k) AS gram, code, name
+                SELECT DISTINCT substr(folded, i, k) AS gram, code
                 FROM entries, range(2, 4) AS g(k), range(1, length(folded) - k + 2) AS r(i)
+            ), ranked AS (
+                SELECT gram, code, count(*) OVER (PARTITION BY gram) AS n,
+                       row_number() OVER (PARTITION BY gram ORDER BY code) AS place
+                FROM grams
             ), lists AS (
-                SELECT gram, count(*) AS n, list([code, name] ORDER BY code)[1:{COMMON}] AS e
-                FROM grams GROUP BY gram
+                -- names joined to the first {COMMON} codes of a gram only: a common gram ("有限") is
+                -- in most names, and its whole list of names cost hundreds of megabytes
+                SELECT gram, any_value(n) AS n, list([code, name] ORDER BY code) AS e
+                FROM ranked JOIN entries USING (code) WHERE place <= {COMMON} GROUP BY gram
             ), hashed AS (
                 SELECT *, (unicode(gram[1])::BIGINT % {buckets} * {MULTIPLIER} + unicode(gram[2])) % {buckets} AS h2
                 FROM lists
