@@ -418,13 +418,19 @@ def _scan_paths(
     return scanner.report
 
 
+PASSED_BEFORE_MAX_BYTES = 64 * 1024 * 1024  # a larger old file is not read beside the new (memory)
+
+
 def _passed_before(previous: Path | None, relative: str, suffix: str, passed: frozenset[str]) -> str | None:
     """The text of `relative` in the build `previous`, if its bytes (hashed now, not as a manifest
-    says) passed this detector before; else None."""
+    says) passed this detector before and are at most `PASSED_BEFORE_MAX_BYTES`; else None."""
     if previous is None or not passed:
         return None
     try:
-        data = (previous / relative).read_bytes()
+        path = previous / relative
+        if path.stat().st_size > PASSED_BEFORE_MAX_BYTES:
+            return None
+        data = path.read_bytes()
         return _decoded(data, suffix) if hashlib.sha256(data).hexdigest() in passed else None
     except (OSError, EOFError, gzip.BadGzipFile):
         return None

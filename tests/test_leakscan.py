@@ -275,7 +275,7 @@ def test_the_gate_follows_links_to_files_not_to_folders(tmp_path):
     assert [(leak.file, leak.kind) for leak in report.leaks] == [("linked.txt", "resident_id")]
 
 
-def test_lines_of_a_file_that_passed_before_are_not_scanned_again(tmp_path):
+def test_lines_of_a_file_that_passed_before_are_not_scanned_again(tmp_path, monkeypatch):
     """The daily gate compares a changed text file with the file at its path in the build that went
     out: lines those bytes share pass unscanned — only if those bytes (hashed when read) passed this
     detector; a line new today is scanned, and `gongshi scan` (known values everywhere) reads all."""
@@ -301,6 +301,11 @@ def test_lines_of_a_file_that_passed_before_are_not_scanned_again(tmp_path):
     today = gate(old)
     assert _kinds(today) == [("lists/p1.html", "mobile")] and today.leaks[0].location == "line 101"
     assert today.lines_passed_before == 200
+    import gongshi.leakscan as leakscan
+
+    monkeypatch.setattr(leakscan, "PASSED_BEFORE_MAX_BYTES", 100)  # an old file too large to read beside
+    assert gate(old).lines_passed_before == 0 and _kinds(gate(old)) == _kinds(today)
+    monkeypatch.undo()
     assert gate(None).lines_passed_before == 0 and _kinds(gate(None)) == _kinds(today)
     # known values looked for everywhere: no line passes unread
     everywhere = gate(old, known_in_tables_only=False, known=frozenset({"13951234567"}))
