@@ -201,7 +201,8 @@ def test_spreadsheets_and_database_written_beside_are_the_same_files(published_d
     monkeypatch.setattr(site, "PARALLEL_ABOVE", 0)  # the site's pages in two processes too
     forks = []
     both = release.parallel.both
-    monkeypatch.setattr(release.parallel, "both", lambda *a, **k: forks.append(k.get("parallel", True)) or both(*a, **k))
+    counted = lambda *a, **k: forks.append(k.get("parallel", True)) or both(*a, **k)  # noqa: E731
+    monkeypatch.setattr(release.parallel, "both", counted)
     settings = Settings(inbox=published_demo.inbox, public=tmp_path / "public", state=tmp_path / "state")
     assert not any(run_day(settings, day).failed_checks for day in (DAY1, DAY2))
     assert len(forks) == 4 and all(forks)  # each day: the data files, the site
