@@ -320,3 +320,22 @@ def test_lines_of_a_file_that_passed_before_are_not_scanned_again(tmp_path, monk
     (new / "lists" / "p2.html").write_text("\n".join([*rows, f"<td>{ID}</td>"]), encoding="utf-8")
     both = gate(old)
     assert both.lines_passed_before == 200 and ("lists/p2.html", "resident_id") in _kinds(both)
+
+
+@examples(max_examples=300, deadline=None)
+@given(
+    runs=st.lists(st.text(alphabet="0860123", min_size=1, max_size=14), max_size=12),
+    values=st.lists(st.text(alphabet="0860123", min_size=1, max_size=12), min_size=1, max_size=60),
+)
+def test_a_run_is_known_as_it_is_or_without_its_country_prefix(runs, values):
+    """`in_known` — whichever side it hashes (few runs against many known values, or the other way)
+    — says what the plain statement says."""
+    from gongshi.leakscan import in_known
+
+    def plain(known: set[str]) -> list[bool]:
+        return [r in known or any(r.startswith(p) and r[len(p) :] in known for p in ("86", "0086")) for r in runs]
+
+    array = pa.array(runs, pa.string())
+    assert in_known(array, pa.array(sorted(set(values)), pa.string())).to_pylist() == plain(set(values))
+    few = sorted(set(values))[:1]  # fewer known values than runs: the other side is hashed
+    assert in_known(array, pa.array(few, pa.string())).to_pylist() == plain(set(few))
