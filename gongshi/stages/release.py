@@ -475,9 +475,9 @@ def _data_files(
     for dataset in catalog.values():
         (build / "datasets" / dataset.id).mkdir(parents=True, exist_ok=True)
         if not data.parted(dataset.id):
-            cells = data.tables[dataset.id].num_rows * data.tables[dataset.id].num_columns
+            cost = _cells(data.tables[dataset.id])
             formats = [n for n in dataset.exports if n in WRITTEN_BESIDE]
-            _whole_table_files(out, dataset, formats, lambda job, cells=cells: beside.append((cells, job)))
+            _whole_table_files(out, dataset, formats, lambda job, cost=cost: beside.append((cost, job)))
     in_database = {
         d.id: (data.tables[d.id], published_fields(d))
         for d in catalog.values()
@@ -485,9 +485,8 @@ def _data_files(
     }
     if in_database:
         search = {d: search_columns(catalog[d]) for d in in_database}
-        cells = sum(t.num_rows * t.num_columns for t, _ in in_database.values())
         database = functools.partial(write_database, in_database, build / FILE_NAME, search)
-        beside.append((cells // SQLITE_CHEAPER, database))
+        beside.append((sum(_cells(t) for t, _ in in_database.values()) // SQLITE_CHEAPER, database))
         write_json(build / DATASETTE_METADATA, datasette_metadata(catalog, list(in_database), search), sort_keys=False)
         out.done(FILE_NAME)
         out.done(DATASETTE_METADATA)
@@ -496,12 +495,16 @@ def _data_files(
         _dataset_files(out, catalog)
         _change_files(out)
 
-    cells = sum(data.tables[d].num_rows * data.tables[d].num_columns for d in catalog if not data.parted(d))
+    cells = sum(_cells(data.tables[d]) for d in catalog if not data.parted(d))
     # the costliest first, so that the last job taken is a short one
     jobs = [job for _, job in sorted(beside, key=lambda pair: -pair[0])]
     parallel.share(the_rest, jobs, parallel=cells >= BESIDE_ABOVE_CELLS)
     checkpoint("build:datasets_written")
     return out.written
+
+
+def _cells(table: pa.Table) -> int:
+    return table.num_rows * table.num_columns
 
 
 WRITTEN_BESIDE = {"xlsx"}  # formats shared between two processes (with the SQLite database)
