@@ -14,6 +14,7 @@ from __future__ import annotations
 import concurrent.futures
 import gzip
 import hashlib
+import heapq
 import html
 import multiprocessing
 import os
@@ -318,39 +319,80 @@ def scan_directory(
     detector before, the lines they share pass again unscanned — the pattern detector reads each line
     alone, so a day that changes a row of a long file scans that row, not the file.
 
-    `workers` > 1 scans parts of the files in that many processes at once (the report is the same)."""
+    `workers` > 1 scans the files to read in that many processes at once (the report is the same).
+    Which files passed before is decided here, on the paths as strings: only the files to read go to
+    the workers, in parts of about equal bytes."""
     paths = _files(root)
     if isinstance(known, pa.Array):  # made once by the caller
         known_values = known if len(known) else None
     else:
         known_values = pa.array(sorted(known), pa.string()) if known else None  # sorted once, shared
     runs = runs if known_in_tables_only else None
-    arguments = (root, known_values, passed, hashes or {}, known_in_tables_only, runs, previous)
-    if workers <= 1 or len(paths) < PARALLEL_ABOVE:
-        return _scan_paths(paths, *arguments, advance)
-    count = workers * 4  # interleaved, so that the large data files are spread over the parts
-    parts = [paths[start::count] for start in range(count)]
+    hashes = hashes or {}
     report = ScanReport(str(root))
+    prefix = len(str(root)) + 1
+    to_read: list[str] = []
+    for path in paths:
+        digest = hashes.get(path[prefix:].replace(os.sep, "/"))
+        # a Parquet table is read again unless its kept runs hold no known value (`_scan_paths`)
+        if digest is not None and digest in passed and not path.lower().endswith(".parquet"):
+            report.files_passed_before += 1
+            report.passed.add(digest)
+        else:
+            to_read.append(path)
+    advance(len(paths) - len(to_read))
+    arguments = (root, known_values, passed, hashes, known_in_tables_only, runs, previous)
+    sizes = [_size(path) for path in to_read]
+    if workers <= 1 or (len(to_read) < PARALLEL_ABOVE and sum(sizes) < PARALLEL_ABOVE_BYTES):
+        _merge(report, _scan_paths(to_read, *arguments, advance))
+        report.leaks.sort(key=lambda leak: leak.file)
+        return report
+    parts = _by_size(to_read, sizes, workers * 4)
     context = multiprocessing.get_context("forkserver")
     with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         for part, found in zip(parts, pool.map(_scan_part, [(part, *arguments) for part in parts]), strict=True):
             advance(len(part))
-            report.files_scanned += found.files_scanned
-            report.bytes_scanned += found.bytes_scanned
-            report.files_passed_before += found.files_passed_before
-            report.lines_passed_before += found.lines_passed_before
-            for suffix, count in found.skipped.items():
-                report.skipped[suffix] = report.skipped.get(suffix, 0) + count
-            report.leaks += found.leaks
-            report.passed |= found.passed
+            _merge(report, found)
     report.leaks.sort(key=lambda leak: leak.file)
     return report
 
 
-PARALLEL_ABOVE = 2000  # files: fewer are scanned in one process
+# files to read, and their bytes: fewer are scanned in this process (starting workers costs a second)
+PARALLEL_ABOVE, PARALLEL_ABOVE_BYTES = 2000, 64 * 1024 * 1024
 
 
-def _files(root: Path) -> list[Path]:
+def _merge(report: ScanReport, found: ScanReport) -> None:
+    report.files_scanned += found.files_scanned
+    report.bytes_scanned += found.bytes_scanned
+    report.files_passed_before += found.files_passed_before
+    report.lines_passed_before += found.lines_passed_before
+    for suffix, count in found.skipped.items():
+        report.skipped[suffix] = report.skipped.get(suffix, 0) + count
+    report.leaks += found.leaks
+    report.passed |= found.passed
+
+
+def _size(path: str) -> int:
+    try:
+        return os.stat(path).st_size
+    except OSError:  # gone or unreadable: its scan reports it
+        return 0
+
+
+def _by_size(paths: list[str], sizes: list[int], count: int) -> list[list[str]]:
+    """`paths` in at most `count` parts of about equal bytes (`sizes`; the largest file first, into
+    the part with the fewest bytes so far), each part in path order; no part empty."""
+    count = max(1, min(count, len(paths)))
+    parts: list[list[str]] = [[] for _ in range(count)]
+    loads = [(0, i) for i in range(count)]
+    for index in sorted(range(len(paths)), key=lambda i: -sizes[i]):
+        load, part = heapq.heappop(loads)
+        parts[part].append(paths[index])
+        heapq.heappush(loads, (load + sizes[index] + 4096, part))  # a file costs more than its bytes
+    return [sorted(part) for part in parts if part]
+
+
+def _files(root: Path) -> list[str]:
     """Every file under `root`, sorted by path: symlinks to files followed, to directories not
     (os.scandir on strings: a release has a file per market entity, and the type of most entries
     comes with the directory listing, without a stat each)."""
@@ -364,7 +406,7 @@ def _files(root: Path) -> list[Path]:
                 elif entry.is_file():  # a symlink to a file is followed
                     found.append(entry.path)
     found.sort()
-    return [Path(p) for p in found]
+    return found
 
 
 def _scan_part(arguments) -> ScanReport:
@@ -373,7 +415,7 @@ def _scan_part(arguments) -> ScanReport:
 
 
 def _scan_paths(
-    paths: list[Path],
+    paths: list[str],
     root: Path,
     known: pa.Array | None,
     passed: frozenset[str],
@@ -385,9 +427,11 @@ def _scan_paths(
 ) -> ScanReport:
     scanner = _Scanner(root, known)
     batch = _TextBatch(scanner, known=not known_in_tables_only)
-    for path in paths:
+    prefix = len(str(root)) + 1
+    for name in paths:
         advance(1)
-        relative = path.relative_to(root).as_posix()
+        path = Path(name)
+        relative = name[prefix:].replace(os.sep, "/")
         suffix = path.suffix.lower()
         digest = hashes.get(relative)
         if digest is not None and digest in passed and (suffix != ".parquet" or _kept_runs_clean(runs, digest, known)):

@@ -339,3 +339,19 @@ def test_a_run_is_known_as_it_is_or_without_its_country_prefix(runs, values):
     assert in_known(array, pa.array(sorted(set(values)), pa.string())).to_pylist() == plain(set(values))
     few = sorted(set(values))[:1]  # fewer known values than runs: the other side is hashed
     assert in_known(array, pa.array(few, pa.string())).to_pylist() == plain(set(few))
+
+
+def test_files_to_read_are_parted_by_bytes_each_once():
+    """The gate's workers get parts of about equal bytes: every file in exactly one part, the
+    largest files in different parts, each part in path order."""
+    from gongshi.leakscan import _by_size
+
+    paths = [f"/b/f{n:03d}" for n in range(40)]
+    sizes = [10_000_000 if n in (3, 17, 29) else 1_000 for n in range(40)]
+    parts = _by_size(paths, sizes, 4)
+    assert sorted(p for part in parts for p in part) == paths
+    assert all(part == sorted(part) for part in parts)
+    big = [next(i for i, part in enumerate(parts) if p in part) for p in ("/b/f003", "/b/f017", "/b/f029")]
+    assert len(set(big)) == 3
+    assert sorted(_by_size(paths[:2], sizes[:2], 8)) == [["/b/f000"], ["/b/f001"]]  # no empty part
+    assert _by_size([], [], 4) == []

@@ -83,6 +83,7 @@ class SiteResult:
     fingerprints: dict[str, str] = field(default_factory=dict)
     modified: dict[str, str] = field(default_factory=dict)  # the day each file's content last changed
     hashes: dict[str, str] = field(default_factory=dict)  # sha256 of every file written, as it was written
+    linked: set[str] = field(default_factory=set)  # files hard-linked from the previous build
     search_seconds: float = 0.0
     search_shards_written: int = 0
     entity_pages: int = 0
@@ -96,6 +97,7 @@ class SiteResult:
         self.fingerprints |= other.fingerprints
         self.modified |= other.modified
         self.hashes |= other.hashes
+        self.linked |= other.linked
         self.search_seconds += other.search_seconds
         self.search_shards_written += other.search_shards_written
         self.entity_pages += other.entity_pages
@@ -251,6 +253,7 @@ class SiteBuilder:
         except FileNotFoundError:  # not in the previous build after all: rendered
             return False
         self.result.modified[path] = self.previous_modified.get(path, self.day)
+        self.result.linked.add(path)
         self.result.skipped += 1
         return True
 
@@ -271,6 +274,7 @@ class SiteBuilder:
         for path in paths:
             self.result.fingerprints[path] = fingerprint
             self.result.modified[path] = self.previous_modified.get(path, self.day)
+        self.result.linked.update(paths)
         self.result.skipped += len(paths)
         return True
 
@@ -278,7 +282,12 @@ class SiteBuilder:
         """Make `folder` once (a release has a page per market entity in a few folders)."""
         folder = str(folder)
         if folder not in self._folders:
-            os.makedirs(folder, exist_ok=True)
+            try:  # most folders are new, in a folder made before: one system call
+                os.mkdir(folder)
+            except FileExistsError:
+                pass
+            except FileNotFoundError:
+                os.makedirs(folder, exist_ok=True)
             self._folders.add(folder)
 
     def _write(self, path: str, data: bytes) -> None:

@@ -186,8 +186,9 @@ class SiteStep:
         self.digests, self.previous_modified = digests, previous_modified
         self.result = SiteResult()
 
-    def __call__(self, build: Path, files: dict[str, dict]) -> dict[str, str]:
-        """Render the site; the sha256 of every file it wrote, taken as it was written."""
+    def __call__(self, build: Path, files: dict[str, dict]) -> tuple[dict[str, str], set[str]]:
+        """Render the site; the sha256 of every file it wrote, taken as it was written, and the files
+        it hard-linked from the previous build."""
         self.result = SiteBuilder(
             build,
             self.catalog,
@@ -202,7 +203,7 @@ class SiteStep:
             self.digests,
             self.previous_modified,
         ).build_all()
-        return self.result.hashes
+        return self.result.hashes, self.result.linked
 
 
 def quality_history(settings: Settings, catalog: dict[str, Dataset], day: str, target: str) -> dict[str, dict]:
@@ -417,13 +418,14 @@ def build_files(
     day: str,
     data: DataFiles,
     base_url: str,
-    site: Callable[[Path, dict[str, dict]], dict[str, str] | None] | None = None,
+    site: Callable[[Path, dict[str, dict]], tuple[dict[str, str], set[str]]] | None = None,
 ) -> dict[str, dict]:
     """Write every file of a release into `build`; return path -> {bytes, sha256, media_type}.
 
     Files that did not change are hard-linked from the previous build (see `DataFiles`). `site`, if
-    given, renders the website into the build once the data files and their metadata exist; pages
-    it hard-links from the previous build keep their recorded sha256.
+    given, renders the website into the build once the data files and their metadata exist, and
+    returns the sha256 of the files it wrote and the files it hard-linked from the previous build
+    (which keep their recorded sha256).
     """
     linked: dict[str, str] = {}  # hard-linked file -> its sha256 from the previous manifest
     known = manifest_hashes(data.previous_build) if data.previous_build is not None else {}
@@ -450,8 +452,8 @@ def build_files(
     write_json(build / "datapackage.json", datapackage(catalog, day, files), sort_keys=False)
     files["datapackage.json"] = _describe(build / "datapackage.json")
     if site is not None:
-        written_hashes = site(build, dict(files)) or {}
-        files |= _describe_rest(build, files, data.previous_build, written_hashes, known)
+        written_hashes, linked = site(build, dict(files))
+        files |= _describe_rest(build, files, data.previous_build, written_hashes, known, linked)
     write_manifest(build, day, files)
     return files
 
@@ -669,11 +671,14 @@ def _describe_rest(
     previous: Path | None,
     written: dict[str, str] | None = None,
     hashes: dict[str, str] | None = None,
+    linked: set[str] | None = None,
 ) -> dict[str, dict]:
     """Every file under `build` not yet described; a file hard-linked from `previous` (an unchanged
     page) keeps the sha256 the previous manifest recorded (`hashes`), and one whose sha256 was taken
-    as it was written (`written`) keeps that: neither is read again."""
+    as it was written (`written`) keeps that: neither is read again. A file in `linked` was linked
+    from `previous` by this build: that is not checked again (another file is compared by inode)."""
     written = written or {}
+    linked = linked or set()
     if hashes is None:
         hashes = manifest_hashes(previous) if previous is not None else {}
     described = {}
@@ -693,7 +698,11 @@ def _describe_rest(
             if not stat.S_ISREG(info.st_mode):
                 continue
             sha256 = written.get(relative)
-            if relative in hashes and previous is not None:
+            if sha256 is not None:
+                pass
+            elif relative in linked and relative in hashes:
+                sha256 = hashes[relative]
+            elif relative in hashes and previous is not None:
                 try:
                     if os.stat(os.path.join(previous, relative)).st_ino == info.st_ino:
                         sha256 = hashes[relative]
