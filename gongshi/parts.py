@@ -15,8 +15,9 @@ costs a pass over the digests, not a write of the part.
 
 from __future__ import annotations
 
+import functools
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
@@ -32,8 +33,15 @@ VERSION = "1"
 @dataclass(frozen=True)
 class Part:
     day: str  # the day its records were first published
-    rows: pa.Table  # its records, ordered by record_id
     fingerprint: str
+    table: pa.Table = field(repr=False)  # the whole table the part is of
+    indices: pa.Array = field(repr=False)  # its rows in `table`, in record_id order
+
+    @functools.cached_property
+    def rows(self) -> pa.Table:
+        """Its records, ordered by record_id: gathered when asked for (a part whose fingerprint did not
+        change is never written, and a day moves its few changed parts' rows, not the register's)."""
+        return self.table.take(self.indices)
 
     def stem(self, dataset: str) -> str:
         """Its path without the format's suffix."""
@@ -54,9 +62,9 @@ def split(table: pa.Table, digests: pa.Array, salt: str = "") -> list[Part]:
     order = pc.sort_indices(
         pa.table({"k": keys, "r": table["record_id"]}), sort_keys=[("k", "ascending"), ("r", "ascending")]
     )
-    ordered = table.take(order)
-    days = np.asarray(keys.take(order).to_numpy(zero_copy_only=False), dtype=object)
-    starts = np.flatnonzero(np.r_[True, days[1:] != days[:-1]])
+    days = keys.take(order)
+    changed = pc.not_equal(days.slice(1), days.slice(0, len(days) - 1)).to_numpy(zero_copy_only=False)
+    starts = np.flatnonzero(np.r_[True, changed])
     ends = np.r_[starts[1:], len(days)]
     words = _digest_words(digests.take(order))
     xors = np.bitwise_xor.reduceat(words, starts, axis=0)
@@ -65,9 +73,10 @@ def split(table: pa.Table, digests: pa.Array, salt: str = "") -> list[Part]:
         text = f"{VERSION}|{salt}|{end - start}|{int(xor[0]):016x}{int(xor[1]):016x}"
         parts.append(
             Part(
-                day=str(days[start]),
-                rows=ordered.slice(start, end - start),
+                day=days[int(start)].as_py(),
                 fingerprint=hashlib.sha256(text.encode()).hexdigest()[:32],
+                table=table,
+                indices=order.slice(start, end - start),
             )
         )
     return parts
