@@ -94,33 +94,63 @@ def share(first: Callable[[], A], jobs: Sequence[Callable[[], object]], parallel
     processes is free: a forked child from the start, this one once `first` is done. Each job runs
     once, in one of them (only side effects come back: the jobs write files); `first`'s result.
 
-    The jobs are tokens in a pipe both processes inherit (a read of one byte takes one job, atomically):
-    no job is scheduled ahead, so a misjudged cost does not leave a core idle. A failure anywhere is
-    raised here as `both` raises it; the other process takes no job after its own fails."""
-    if not parallel or not jobs or cores() < 2 or not hasattr(os, "fork"):
-        result = first()
-        for job in jobs:
-            job()
-        return result
-    if len(jobs) > 255:
-        raise ValueError(f"{len(jobs)} jobs: at most 255 can be shared")
-    reader, writer = os.pipe()
-    try:
-        os.write(writer, bytes(range(len(jobs))))
-    finally:
-        os.close(writer)
+    The jobs are tokens in a pipe both processes inherit (`Jobs`): no job is scheduled ahead, so a
+    misjudged cost does not leave a core idle. A failure anywhere is raised here as `both` raises it;
+    the other process takes no job after its own fails."""
+    with Jobs(jobs, parallel) as shared:
+        if not shared.parallel:
+            result = first()
+            shared.take_all()
+            return result
 
-    def take_jobs() -> None:
-        while token := os.read(reader, 1):
-            jobs[token[0]]()
+        def here() -> A:
+            result = first()
+            shared.take_all()
+            return result
 
-    def here() -> A:
-        result = first()
-        take_jobs()
-        return result
-
-    try:
-        result, _ = both(here, take_jobs)
-    finally:
-        os.close(reader)
+        result, _ = both(here, shared.take_all)
     return result
+
+
+class Jobs:
+    """Jobs that two processes take one at a time, each once its own work is done (`take_all`), made
+    before `both` forks: tokens in a pipe both inherit (reading one byte takes one job, atomically).
+    Without a second core, or not `parallel`, `take_all` runs the jobs not yet run, in order.
+
+        with Jobs(jobs, parallel) as shared:
+            both(lambda: (mine(), shared.take_all()), lambda: (theirs(), shared.take_all()))
+    """
+
+    def __init__(self, jobs: Sequence[Callable[[], object]], parallel: bool = True):
+        # At most 255 tokens: more jobs are grouped, neighbours together.
+        size = -(-len(jobs) // 255) if jobs else 1
+        self.jobs = [jobs[i : i + size] for i in range(0, len(jobs), size)]
+        self.parallel = parallel and bool(jobs) and cores() >= 2 and hasattr(os, "fork")
+        self.reader: int | None = None
+        self.next = 0
+        if self.parallel:
+            self.reader, writer = os.pipe()
+            try:
+                os.write(writer, bytes(range(len(self.jobs))))
+            finally:
+                os.close(writer)
+
+    def take_all(self) -> None:
+        """Run jobs until none is left."""
+        if self.reader is None:
+            while self.next < len(self.jobs):
+                self.next += 1
+                for job in self.jobs[self.next - 1]:
+                    job()
+            return
+        while token := os.read(self.reader, 1):
+            for job in self.jobs[token[0]]:
+                job()
+
+    def __enter__(self) -> Jobs:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.reader is not None:
+            os.close(self.reader)
+            self.reader = None

@@ -67,5 +67,40 @@ def test_a_failure_in_either_process_is_raised(tmp_path):
     assert sorted(name for name, _ in _runs(log)) == ["j0", "j1", "j2"]
     with pytest.raises(ValueError, match="bad row"):
         parallel.share(lambda: (_ for _ in ()).throw(ValueError("bad row")), [_job(log, "x", 0.1)])
-    with pytest.raises(ValueError, match="at most 255"):
-        parallel.share(lambda: 1, [lambda: None] * 256)
+
+
+def test_more_jobs_than_tokens_each_run_once(tmp_path):
+    """A pipe holds 255 distinct tokens: 600 jobs go in groups, and each still runs once."""
+    log = tmp_path / "log"
+    log.touch()
+    assert parallel.share(lambda: "done", [_job(log, f"j{i}") for i in range(600)]) == "done"
+    assert sorted(name for name, _ in _runs(log)) == sorted(f"j{i}" for i in range(600))
+
+
+def test_both_sides_take_jobs_after_their_own_work(tmp_path):
+    """`Jobs` with `both`: each process does its own work, then takes jobs; every job runs once and
+    each side's result comes back."""
+    log = tmp_path / "log"
+    log.touch()
+    jobs = [_job(log, f"j{i}", 0.1) for i in range(10)]
+    with parallel.Jobs(jobs) as shared:
+
+        def mine():
+            time.sleep(0.3)
+            shared.take_all()
+            return os.getpid()
+
+        def theirs():
+            shared.take_all()
+            return os.getpid()
+
+        here, there = parallel.both(mine, theirs)
+    runs = _runs(log)
+    assert sorted(name for name, _ in runs) == sorted(f"j{i}" for i in range(10))
+    assert {pid for _, pid in runs} == {here, there}  # both took jobs
+    # one process (not parallel): the first to ask runs them all, once
+    log.write_text("", encoding="utf-8")
+    with parallel.Jobs(jobs, parallel=False) as shared:
+        shared.take_all()
+        shared.take_all()
+    assert sorted(name for name, _ in _runs(log)) == sorted(f"j{i}" for i in range(10))

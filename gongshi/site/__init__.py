@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import hashlib
 import json
 import math
 import os
 import re
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -311,10 +313,17 @@ class SiteBuilder:
         # page is rendered), the entity pages on a normal day (a few are).
         search_here = plan.to_render < SEARCH_WITH_ENTITIES_BELOW * max(1, len(plan.codes))
         rows = sum(view.rows for view in views.values())
-        with progress.step("网站：列表、数据集与其他页面、查询索引（并行）", unit=""):
+        # The pages of records by city and by month (most of the list pages) are jobs either process
+        # takes once its own half is done: whichever half is shorter that day does not leave a core idle.
+        jobs: list[Callable[[], None]] = []
+        browsed = {d.id: self.browse(d, views[d.id], jobs) for d in ordered(self.catalog) if d.site.browse}
+        with (
+            progress.step("网站：列表、数据集与其他页面、查询索引（并行）", unit=""),
+            parallel.Jobs(jobs, parallel=rows >= PARALLEL_ABOVE) as shared,
+        ):
             _, others = parallel.both(
-                lambda: self._timed_entities(views, plan, started, search_here),
-                lambda: self._other_pages(views, search=not search_here),
+                lambda: self._timed_entities(views, plan, started, search_here, shared.take_all),
+                lambda: self._other_pages(views, not search_here, browsed, shared.take_all),
                 parallel=rows >= PARALLEL_ABOVE,
             )
         self.result.merge(others)
@@ -323,28 +332,44 @@ class SiteBuilder:
         return self.result
 
     def _timed_entities(
-        self, views: dict[str, TableView], plan: EntityPlan, started: dt.datetime, search: bool
+        self,
+        views: dict[str, TableView],
+        plan: EntityPlan,
+        started: dt.datetime,
+        search: bool,
+        then: Callable[[], None] = lambda: None,
     ) -> None:
         self.entities(views, plan)
         self.result.entity_seconds = (dt.datetime.now() - started).total_seconds()
         if search:
             self.search_index(views)
+        then()
 
-    def _other_pages(self, views: dict[str, TableView], search: bool = True) -> SiteResult:
-        """Every page but the entities' (and, with `search`, the search and check indexes) — what
-        they did, on its own `SiteResult` (the caller merges it with the entities')."""
+    def _other_pages(
+        self,
+        views: dict[str, TableView],
+        search: bool = True,
+        browsed: dict[str, tuple[list[Chart], int]] | None = None,
+        then: Callable[[], None] = lambda: None,
+    ) -> SiteResult:
+        """Every page but the entities' (and, with `search`, the search and check indexes), then
+        `then` — what they did, on its own `SiteResult` (the caller merges it with the entities')."""
         entities, self.result = self.result, SiteResult()
         try:
-            self.lists_and_pages(views)
+            self.lists_and_pages(views, browsed)
             if search:
                 self.search_index(views)
+            then()
             return self.result
         finally:
             self.result = entities
 
-    def lists_and_pages(self, views: dict[str, TableView]) -> None:
-        """Every page but the entities': lists, browsing, datasets, quality, home, feeds (the sitemap
-        is written once every page is)."""
+    def lists_and_pages(
+        self, views: dict[str, TableView], browsed: dict[str, tuple[list[Chart], int]] | None = None
+    ) -> None:
+        """Every page but the entities': lists, browsing (`browsed`: what `browse` gave for each
+        dataset, when it ran before), datasets, quality, home, feeds (the sitemap is written once
+        every page is)."""
         cards, charts = [], []
         for dataset in ordered(self.catalog):
             for spec in dataset.site.lists:
@@ -352,7 +377,9 @@ class SiteBuilder:
                 if spec.home:
                     cards.append(_card(spec.path, spec.home, listed))
             if dataset.site.browse:
-                browse_charts, problems = self.browse(dataset, views[dataset.id])
+                browse_charts, problems = (
+                    browsed[dataset.id] if browsed is not None else self.browse(dataset, views[dataset.id])
+                )
                 if dataset.site.browse.home:
                     cards.append(
                         _card(dataset.site.browse.path, dataset.site.browse.home, views[dataset.id].rows, problems)
@@ -651,8 +678,12 @@ class SiteBuilder:
         )
         return len(selected)
 
-    def browse(self, dataset: Dataset, view: TableView) -> tuple[list[Chart], int]:
-        """The dataset's records by city and by month, each a paginated page, and the charts."""
+    def browse(
+        self, dataset: Dataset, view: TableView, pages: list[Callable[[], None]] | None = None
+    ) -> tuple[list[Chart], int]:
+        """The dataset's records by city and by month, each a paginated page, and the charts. With
+        `pages`, the paginated pages are not made here: each is a job appended to it."""
+        pages_job = pages.append if pages is not None else (lambda job: job())
         spec = dataset.site.browse
         problem_label = dataset.site.problem.label if dataset.site.problem else None
         ordered_rows = view.select({}, None, spec.order)
@@ -676,24 +707,30 @@ class SiteBuilder:
         for name, slug in cities:
             if slug == OUTSIDE[1] and not by_city[slug].any():
                 continue  # no page nothing would link to
-            self.paginated(
-                f"{spec.path}/city/{slug}",
-                "records.html",
-                spec.city_title.format(group=name),
-                spec.city_description.format(group=name),
-                TableRows(view, ordered_rows[by_city[slug]]),
-                **context,
+            pages_job(
+                functools.partial(
+                    self.paginated,
+                    f"{spec.path}/city/{slug}",
+                    "records.html",
+                    spec.city_title.format(group=name),
+                    spec.city_description.format(group=name),
+                    TableRows(view, ordered_rows[by_city[slug]]),
+                    **context,
+                )
             )
         month_names = sorted(set(month.tolist()))
         by_month = {m: month == m for m in month_names}
         for value in month_names:
-            self.paginated(
-                f"{spec.path}/month/{value}",
-                "records.html",
-                spec.month_title.format(group=value),
-                spec.month_description.format(group=value),
-                TableRows(view, ordered_rows[by_month[value]]),
-                **context,
+            pages_job(
+                functools.partial(
+                    self.paginated,
+                    f"{spec.path}/month/{value}",
+                    "records.html",
+                    spec.month_title.format(group=value),
+                    spec.month_description.format(group=value),
+                    TableRows(view, ordered_rows[by_month[value]]),
+                    **context,
+                )
             )
         series = [spec.count_label, *([problem_label] if problem_label else [])]
 
