@@ -373,7 +373,11 @@ def scrub_changes(table: pa.Table, withdrawn_ids: dict[str, str]) -> pa.Table:
 
 
 def media_type(path: str) -> str:
-    suffix = "." + path.rsplit(".", 1)[-1]
+    return _media_type("." + path.rsplit(".", 1)[-1])
+
+
+@functools.lru_cache(maxsize=64)
+def _media_type(suffix: str) -> str:
     types = {w.SUFFIX: w.MEDIA_TYPE for w in REGISTRY.values()} | {
         ".sqlite": SQLITE,
         ".json": "application/json",
@@ -428,7 +432,8 @@ def build_files(
     (which keep their recorded sha256).
     """
     linked: dict[str, str] = {}  # hard-linked file -> its sha256 from the previous manifest
-    known = manifest_hashes(data.previous_build) if data.previous_build is not None else {}
+    before = manifest_files(data.previous_build) if data.previous_build is not None else {}
+    known = {path: info["sha256"] for path, info in before.items()}
     with progress.step("数据文件", unit="个文件") as bar:
         written = _data_files(build, catalog, data, known, linked, bar.advance)
     files = {p: _describe(build / p, linked.get(p)) for p in written}
@@ -453,7 +458,7 @@ def build_files(
     files["datapackage.json"] = _describe(build / "datapackage.json")
     if site is not None:
         written_hashes, linked = site(build, dict(files))
-        files |= _describe_rest(build, files, data.previous_build, written_hashes, known, linked)
+        files |= _describe_rest(build, files, data.previous_build, written_hashes, known, linked, before)
     write_manifest(build, day, files)
     return files
 
@@ -672,13 +677,17 @@ def _describe_rest(
     written: dict[str, str] | None = None,
     hashes: dict[str, str] | None = None,
     linked: set[str] | None = None,
+    before: dict[str, dict] | None = None,
 ) -> dict[str, dict]:
     """Every file under `build` not yet described; a file hard-linked from `previous` (an unchanged
     page) keeps the sha256 the previous manifest recorded (`hashes`), and one whose sha256 was taken
     as it was written (`written`) keeps that: neither is read again. A file in `linked` was linked
-    from `previous` by this build: that is not checked again (another file is compared by inode)."""
+    from `previous` by this build: that is not checked again (another file is compared by inode),
+    and with `before` (the previous manifest's entries) its size is taken from there, without a stat
+    (`verify_build` compares every size with the disk before the release goes out)."""
     written = written or {}
     linked = linked or set()
+    before = before or {}
     if hashes is None:
         hashes = manifest_hashes(previous) if previous is not None else {}
     described = {}
@@ -690,6 +699,14 @@ def _describe_rest(
         for name in names:
             relative = name if prefix == "." else f"{prefix}/{name}"
             if relative in known or relative in {"manifest.json", "SHA256SUMS"}:
+                continue
+            if relative in linked and relative in before and relative not in written:
+                entry = before[relative]
+                described[relative] = {
+                    "bytes": entry["bytes"],
+                    "sha256": entry["sha256"],
+                    "media_type": media_type(name),
+                }
                 continue
             try:
                 info = os.stat(os.path.join(folder, name))
@@ -733,24 +750,32 @@ def verify_build(build: Path) -> list[str]:
 
     manifest = json.loads((build / "manifest.json").read_text(encoding="utf-8"))
     problems = []
+    root = str(build)  # one os.stat a file, on strings: a release has a file per market entity
     for relative, info in manifest["files"].items():
-        path = build / relative
-        if not path.is_file():
+        try:
+            found = os.stat(f"{root}/{relative}")
+        except (FileNotFoundError, NotADirectoryError):
+            found = None
+        if found is None or not stat.S_ISREG(found.st_mode):
             problems.append(f"{relative}: missing")
-            continue
-        found = path.stat()
-        if found.st_size != info["bytes"]:
+        elif found.st_size != info["bytes"]:
             problems.append(f"{relative}: {found.st_size} bytes, the manifest says {info['bytes']}")
-        elif found.st_nlink == 1 and sha256_file(path) != info["sha256"]:
+        elif found.st_nlink == 1 and sha256_file(build / relative) != info["sha256"]:
             problems.append(f"{relative}: sha256 differs")
     return problems
 
 
-def manifest_hashes(build: Path) -> dict[str, str]:
+def manifest_files(build: Path) -> dict[str, dict]:
+    """path -> {bytes, sha256} of every file the build's manifest lists ({} without a manifest)."""
     path = build / "manifest.json"
     if not path.is_file():
         return {}
-    return {p: i["sha256"] for p, i in json.loads(path.read_text(encoding="utf-8"))["files"].items()}
+    return json.loads(path.read_text(encoding="utf-8"))["files"]
+
+
+def manifest_hashes(build: Path) -> dict[str, str]:
+    """path -> sha256 of every file the build's manifest lists."""
+    return {p: i["sha256"] for p, i in manifest_files(build).items()}
 
 
 def _describe(path: Path, known_sha256: str | None = None, size: int | None = None) -> dict:
