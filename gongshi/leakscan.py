@@ -322,13 +322,47 @@ def scan_directory(
     `workers` > 1 scans the files to read in that many processes at once (the report is the same).
     Which files passed before is decided here, on the paths as strings: only the files to read go to
     the workers, in parts of about equal bytes."""
-    paths = _files(root)
     if isinstance(known, pa.Array):  # made once by the caller
         known_values = known if len(known) else None
     else:
         known_values = pa.array(sorted(known), pa.string()) if known else None  # sorted once, shared
     runs = runs if known_in_tables_only else None
     hashes = hashes or {}
+    # What every worker needs is sent once to each worker process (the known values and the digests
+    # that passed are hundreds of thousands), a part's own paths and digests with the part. The
+    # workers start while the files are listed, when the manifest says the release is large.
+    shared = (root, known_values, passed, known_in_tables_only, runs, previous)
+    pool = None
+    if workers > 1 and len(hashes) >= PARALLEL_ABOVE:
+        pool = _pool(workers, shared)
+    try:
+        return _scan_listed(root, shared, hashes, advance, workers, pool)
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+
+
+def _pool(workers: int, shared: tuple) -> concurrent.futures.ProcessPoolExecutor:
+    """Worker processes (forkserver: no fork of this process's threads) holding `shared`, started now."""
+    context = multiprocessing.get_context("forkserver")
+    pool = concurrent.futures.ProcessPoolExecutor(
+        max_workers=workers, mp_context=context, initializer=_hold, initargs=(shared,)
+    )
+    for _ in range(workers):
+        pool.submit(int)  # starts a worker (and its imports) without waiting for it
+    return pool
+
+
+def _scan_listed(
+    root: Path,
+    shared: tuple,
+    hashes: dict[str, str],
+    advance: Callable[[int], None],
+    workers: int,
+    pool: concurrent.futures.ProcessPoolExecutor | None,
+) -> ScanReport:
+    _, _, passed, *_ = shared
+    paths = _files(root)
     report = ScanReport(str(root))
     prefix = len(str(root)) + 1
     to_read: list[str] = []
@@ -341,20 +375,32 @@ def scan_directory(
         else:
             to_read.append(path)
     advance(len(paths) - len(to_read))
-    arguments = (root, known_values, passed, hashes, known_in_tables_only, runs, previous)
     sizes = [_size(path) for path in to_read]
     if workers <= 1 or (len(to_read) < PARALLEL_ABOVE and sum(sizes) < PARALLEL_ABOVE_BYTES):
-        _merge(report, _scan_paths(to_read, *arguments, advance))
+        root_, known, passed, known_in_tables_only, runs, previous = shared
+        own = {r: d for p in to_read if (d := hashes.get(r := p[prefix:].replace(os.sep, "/"))) is not None}
+        _merge(report, _scan_paths(to_read, root_, known, passed, own, known_in_tables_only, runs, previous, advance))
         report.leaks.sort(key=lambda leak: leak.file)
         return report
     parts = _by_size(to_read, sizes, workers * 4)
-    context = multiprocessing.get_context("forkserver")
-    with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        for part, found in zip(parts, pool.map(_scan_part, [(part, *arguments) for part in parts]), strict=True):
-            advance(len(part))
-            _merge(report, found)
+    tasks = []
+    for part in parts:
+        relative = [p[prefix:].replace(os.sep, "/") for p in part]
+        tasks.append((part, {r: hashes[r] for r in relative if r in hashes}))
+    pool = pool or _pool(workers, shared)
+    for part, found in zip(parts, pool.map(_scan_part, tasks), strict=True):
+        advance(len(part))
+        _merge(report, found)
     report.leaks.sort(key=lambda leak: leak.file)
     return report
+
+
+_SHARED: tuple | None = None  # in a worker process: what `_pool` gave it
+
+
+def _hold(shared: tuple) -> None:
+    global _SHARED
+    _SHARED = shared
 
 
 # files to read, and their bytes: fewer are scanned in this process (starting workers costs a second)
@@ -409,9 +455,10 @@ def _files(root: Path) -> list[str]:
     return found
 
 
-def _scan_part(arguments) -> ScanReport:
-    paths, *rest = arguments
-    return _scan_paths(paths, *rest)
+def _scan_part(task: tuple[list[str], dict[str, str]]) -> ScanReport:
+    paths, hashes = task
+    root, known, passed, known_in_tables_only, runs, previous = _SHARED
+    return _scan_paths(paths, root, known, passed, hashes, known_in_tables_only, runs, previous)
 
 
 def _scan_paths(

@@ -208,6 +208,18 @@ def test_scanning_in_several_processes_gives_the_same_report(tmp_path):
         == (one.files_scanned, one.bytes_scanned)
         == (PARALLEL_ABOVE + 52, two.bytes_scanned)
     )
+    # with a manifest as large (the workers start while the files are listed), and the clean pages
+    # that passed before not sent to them at all: the same leaks
+    import hashlib
+
+    hashes = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in tmp_path.iterdir()}
+    clean = frozenset(d for name, d in hashes.items() if name.endswith(".html") and int(name[1:6]) % 700 != 3)
+    three = scan_directory(tmp_path, known, clean, hashes, workers=2)
+    assert three.leaks == one.leaks
+    assert (three.files_passed_before, three.files_scanned) == (len(clean), PARALLEL_ABOVE + 52 - len(clean))
+    assert three.passed == set(hashes.values()) - {hashes[leak.file] for leak in one.leaks}
+    four = scan_directory(tmp_path, known, frozenset(), hashes, workers=2)  # every file read, in the workers
+    assert four.leaks == one.leaks and four.files_scanned == one.files_scanned and four.passed == three.passed
 
 
 def test_a_table_that_passed_before_is_looked_up_by_its_kept_digit_runs(tmp_path):
