@@ -715,11 +715,7 @@ def _describe_rest(
             if not stat.S_ISREG(info.st_mode):
                 continue
             sha256 = written.get(relative)
-            if sha256 is not None:
-                pass
-            elif relative in linked and relative in hashes:
-                sha256 = hashes[relative]
-            elif relative in hashes and previous is not None:
+            if sha256 is None and relative in hashes and previous is not None:
                 try:
                     if os.stat(os.path.join(previous, relative)).st_ino == info.st_ino:
                         sha256 = hashes[relative]
