@@ -702,36 +702,31 @@ class SiteBuilder:
             "notice": None,
             "browse": {"path": spec.path, "link": "按地区和月份浏览"},
         }
+        def group(kind: str, key: str, name: str, mask: np.ndarray) -> None:
+            """The paginated pages of one city's or one month's records."""
+            title, description = getattr(spec, f"{kind}_title"), getattr(spec, f"{kind}_description")
+            pages_job(
+                functools.partial(
+                    self.paginated,
+                    f"{spec.path}/{kind}/{key}",
+                    "records.html",
+                    title.format(group=name),
+                    description.format(group=name),
+                    TableRows(view, ordered_rows[mask]),
+                    **context,
+                )
+            )
+
         cities = [(name, slug) for name, slug in CITIES.values()] + [OUTSIDE]
         by_city = {slug: city == slug for _, slug in cities}
         for name, slug in cities:
             if slug == OUTSIDE[1] and not by_city[slug].any():
                 continue  # no page nothing would link to
-            pages_job(
-                functools.partial(
-                    self.paginated,
-                    f"{spec.path}/city/{slug}",
-                    "records.html",
-                    spec.city_title.format(group=name),
-                    spec.city_description.format(group=name),
-                    TableRows(view, ordered_rows[by_city[slug]]),
-                    **context,
-                )
-            )
+            group("city", slug, name, by_city[slug])
         month_names = sorted(set(month.tolist()))
         by_month = {m: month == m for m in month_names}
         for value in month_names:
-            pages_job(
-                functools.partial(
-                    self.paginated,
-                    f"{spec.path}/month/{value}",
-                    "records.html",
-                    spec.month_title.format(group=value),
-                    spec.month_description.format(group=value),
-                    TableRows(view, ordered_rows[by_month[value]]),
-                    **context,
-                )
-            )
+            group("month", value, value, by_month[value])
         series = [spec.count_label, *([problem_label] if problem_label else [])]
 
         def values(mask: np.ndarray) -> list[int]:
