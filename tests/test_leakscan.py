@@ -85,6 +85,9 @@ def test_a_database_with_a_full_text_index_and_odd_bytes_is_read(tmp_path):
         db.execute("CREATE TABLE k (code TEXT PRIMARY KEY, note TEXT) WITHOUT ROWID")
         db.execute("INSERT INTO k VALUES ('a', ?)", (f"手机{MOBILE}",))
         db.execute("CREATE VIEW v AS SELECT note FROM k")
+        # names a careless writer could make: quotes in a table's and a column's name; a number
+        db.execute('CREATE TABLE "we""ird" ("c""ol" TEXT, n INTEGER)')
+        db.execute('INSERT INTO "we""ird" VALUES (?, ?)', ("无", int(MOBILE)))
     report = scan_directory(tmp_path)
     found = sorted((leak.kind, leak.location) for leak in report.leaks)
     assert found == [
@@ -92,6 +95,7 @@ def test_a_database_with_a_full_text_index_and_odd_bytes_is_read(tmp_path):
         ("mobile", "table k, column note, rowid None"),
         ("mobile", "table t, column blob, rowid 1"),
         ("mobile", "table v, column note, rowid None"),
+        ("mobile", 'table we"ird, column n, rowid 1'),
         ("resident_id", "table t, column name, rowid 2"),
     ]
 
