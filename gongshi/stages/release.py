@@ -6,6 +6,7 @@ release being replaced (or the day before)."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import json
@@ -91,50 +92,64 @@ def run(settings: Settings, catalog: dict[str, Dataset], day: str) -> ReleaseRes
         # one chunk per column, once: the site's views then share these buffers instead of copying
         # them to combine chunks (300 MiB of a million-record release held twice)
         tables[dataset.id] = pq.read_table(public).combine_chunks()
-        digests[dataset.id] = row_digests(tables[dataset.id])
         hashes[dataset.id] = sha256_file(public)
         if base_build is not None and base_record.hashes.get(dataset.id) == hashes[dataset.id]:
             reuse[dataset.id] = base_build
-        before = snapshots.table(layout.published_table(previous, dataset.id)) if previous else None
-        expired = pq.read_table(layout.expired(day, dataset.id))
-        change = changes(
-            before,
-            tables[dataset.id],
-            dataset,
-            target,
-            dict.fromkeys(expired["record_id"].to_pylist(), EXPIRED),
-            withdrawn(layout, dataset.id),
-        )
-        write_parquet(change, layout.changes(day, dataset.id))
-        today[dataset.id] = change
-        feeds[dataset.id] = day_feed(
-            layout, dataset.id, day, previous, before, tables[dataset.id], digests[dataset.id], change
-        )
-    data = data_files(
-        settings,
-        catalog,
-        target,
-        tables,
-        digests,
-        base_build,
-        base_record.parts if base_record else {},
-        reuse,
-        today={n: (today[n], feeds[n], layout.changes(day, n), layout.sync(day, n)) for n in today},
+    parts_before = base_record.parts if base_record else {}
+    # What the whole-table spreadsheets and database need is here; the rest of `data` is made by
+    # `prepare`, in this process while a second one writes those (`build_files`).
+    data = DataFiles(
+        tables, digests, {}, parts_above=settings.parts_above, reuse=reuse, previous_build=base_build
     )
+
+    def prepare() -> None:
+        """The rows' digests, the day's change tables and sync feeds, the change files of the
+        retained days: what the parts, change files and pages are made from."""
+        for dataset in catalog.values():
+            digests[dataset.id] = row_digests(tables[dataset.id])
+            before = snapshots.table(layout.published_table(previous, dataset.id)) if previous else None
+            expired = pq.read_table(layout.expired(day, dataset.id))
+            change = changes(
+                before,
+                tables[dataset.id],
+                dataset,
+                target,
+                dict.fromkeys(expired["record_id"].to_pylist(), EXPIRED),
+                withdrawn(layout, dataset.id),
+            )
+            write_parquet(change, layout.changes(day, dataset.id))
+            today[dataset.id] = change
+            feeds[dataset.id] = day_feed(
+                layout, dataset.id, day, previous, before, tables[dataset.id], digests[dataset.id], change
+            )
+        data.fill(
+            data_files(
+                settings,
+                catalog,
+                target,
+                tables,
+                digests,
+                base_build,
+                parts_before,
+                reuse,
+                today={n: (today[n], feeds[n], layout.changes(day, n), layout.sync(day, n)) for n in today},
+            )
+        )
+
     build = layout.new_build(target)
     site = SiteStep(
         settings,
         catalog,
         target,
         tables,
-        data.history,
+        data.history,  # filled by `prepare`, as `digests`
         base_build,
         base_record.site if base_record else {},
         quality_history(settings, catalog, day, target),
         digests,
         base_record.modified if base_record else {},
     )
-    files = build_files(build, catalog, target, data, settings.base_url, site)
+    files = build_files(build, catalog, target, data, settings.base_url, site, prepare)
     record = BuildRecord(
         release=target,
         build=build.name,
@@ -415,6 +430,18 @@ class DataFiles:
     def parted(self, dataset: str) -> bool:
         return parts.is_parted(self.tables[dataset], self.parts_above)
 
+    def fill(self, other: DataFiles) -> None:
+        """Take every field of `other`; a dict is updated in place, so that whoever holds it (the
+        site's step) sees the filled one."""
+        for item in dataclasses.fields(self):
+            mine, theirs = getattr(self, item.name), getattr(other, item.name)
+            if isinstance(mine, dict) and isinstance(theirs, dict):
+                if mine is not theirs:
+                    mine.clear()
+                    mine.update(theirs)
+            else:
+                setattr(self, item.name, theirs)
+
 
 def build_files(
     build: Path,
@@ -423,8 +450,13 @@ def build_files(
     data: DataFiles,
     base_url: str,
     site: Callable[[Path, dict[str, dict]], tuple[dict[str, str], set[str]]] | None = None,
+    prepare: Callable[[], None] | None = None,
 ) -> dict[str, dict]:
     """Write every file of a release into `build`; return path -> {bytes, sha256, media_type}.
+
+    `prepare`, if given, completes `data` (all but its tables, reuse and previous build): it runs
+    first in this process while the whole-table spreadsheets and database, which need only the
+    tables, are being written by a second one.
 
     Files that did not change are hard-linked from the previous build (see `DataFiles`). `site`, if
     given, renders the website into the build once the data files and their metadata exist, and
@@ -435,7 +467,7 @@ def build_files(
     before = manifest_files(data.previous_build) if data.previous_build is not None else {}
     known = {path: info["sha256"] for path, info in before.items()}
     with progress.step("数据文件", unit="个文件") as bar:
-        written = _data_files(build, catalog, data, known, linked, bar.advance)
+        written = _data_files(build, catalog, data, known, linked, bar.advance, prepare)
     files = {p: _describe(build / p, linked.get(p)) for p in written}
     if data.feeds:
         if data.base_release == day:  # this release is where consumers start: its own files
@@ -470,11 +502,12 @@ def _data_files(
     known: dict[str, str],
     linked: dict[str, str],
     advance: Callable[[int], None],
+    prepare: Callable[[], None] | None = None,
 ) -> list[str]:
     """Every dataset in every format (whole, or in parts), the SQLite database and the change files;
     what was written or linked. The whole-table spreadsheets and the SQLite database (a few microseconds
     a cell in Python) are taken one at a time by a second process from the start, and by this one
-    once it has written the rest (`parallel.share`)."""
+    once it has run `prepare` and written the rest (`parallel.share`)."""
     out = _Writing(build, data, known, linked, advance)
     beside: list[tuple[int, Callable[[], None]]] = []  # (cost, job): the slow whole-table files
     # First what is shared between the two processes: each whole-table spreadsheet not linked from an
@@ -499,6 +532,8 @@ def _data_files(
         out.done(DATASETTE_METADATA)
 
     def the_rest() -> None:
+        if prepare is not None:
+            prepare()
         _dataset_files(out, catalog)
         _change_files(out)
 
