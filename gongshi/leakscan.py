@@ -12,6 +12,7 @@ describes, such as a landline in a contact column.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import gzip
 import hashlib
 import heapq
@@ -365,9 +366,14 @@ def _scan_listed(
     paths = _files(root)
     report = ScanReport(str(root))
     prefix = len(str(root)) + 1
+
+    def digests_of(part: list[str]) -> dict[str, str]:
+        """The manifest's digest of each of `part`'s files that it lists, by relative path."""
+        return {r: d for p in part if (d := hashes.get(r := _relative(p, prefix))) is not None}
+
     to_read: list[str] = []
     for path in paths:
-        digest = hashes.get(path[prefix:].replace(os.sep, "/"))
+        digest = hashes.get(_relative(path, prefix))
         # a Parquet table is read again unless its kept runs hold no known value (`_scan_paths`)
         if digest is not None and digest in passed and not path.lower().endswith(".parquet"):
             report.files_passed_before += 1
@@ -378,21 +384,24 @@ def _scan_listed(
     sizes = [_size(path) for path in to_read]
     if workers <= 1 or (len(to_read) < PARALLEL_ABOVE and sum(sizes) < PARALLEL_ABOVE_BYTES):
         root_, known, passed, known_in_tables_only, runs, previous = shared
-        own = {r: d for p in to_read if (d := hashes.get(r := p[prefix:].replace(os.sep, "/"))) is not None}
+        own = digests_of(to_read)
         _merge(report, _scan_paths(to_read, root_, known, passed, own, known_in_tables_only, runs, previous, advance))
-        report.leaks.sort(key=lambda leak: leak.file)
-        return report
-    parts = _by_size(to_read, sizes, workers * 4)
-    tasks = []
-    for part in parts:
-        relative = [p[prefix:].replace(os.sep, "/") for p in part]
-        tasks.append((part, {r: hashes[r] for r in relative if r in hashes}))
-    pool = pool or _pool(workers, shared)
-    for part, found in zip(parts, pool.map(_scan_part, tasks), strict=True):
-        advance(len(part))
-        _merge(report, found)
+    else:
+        parts = _by_size(to_read, sizes, workers * 4)
+        tasks = [(part, digests_of(part)) for part in parts]
+        with contextlib.ExitStack() as stack:
+            if pool is None:  # not started beforehand: made here, and shut down here
+                pool = stack.enter_context(_pool(workers, shared))
+            for part, found in zip(parts, pool.map(_scan_part, tasks), strict=True):
+                advance(len(part))
+                _merge(report, found)
     report.leaks.sort(key=lambda leak: leak.file)
     return report
+
+
+def _relative(path: str, prefix: int) -> str:
+    """A listed file's path under the scanned folder (`prefix`: its length and a separator), with `/`."""
+    return path[prefix:].replace(os.sep, "/")
 
 
 _SHARED: tuple | None = None  # in a worker process: what `_pool` gave it
@@ -478,7 +487,7 @@ def _scan_paths(
     for name in paths:
         advance(1)
         path = Path(name)
-        relative = name[prefix:].replace(os.sep, "/")
+        relative = _relative(name, prefix)
         suffix = path.suffix.lower()
         digest = hashes.get(relative)
         if digest is not None and digest in passed and (suffix != ".parquet" or _kept_runs_clean(runs, digest, known)):

@@ -98,18 +98,13 @@ def share(first: Callable[[], A], jobs: Sequence[Callable[[], object]], parallel
     misjudged cost does not leave a core idle. A failure anywhere is raised here as `both` raises it;
     the other process takes no job after its own fails."""
     with Jobs(jobs, parallel) as shared:
-        if not shared.parallel:
-            result = first()
-            shared.take_all()
-            return result
 
         def here() -> A:
             result = first()
             shared.take_all()
             return result
 
-        result, _ = both(here, shared.take_all)
-    return result
+        return both(here, shared.take_all)[0] if shared.parallel else here()
 
 
 class Jobs:
