@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
+from gongshi import parts
 from gongshi.paths import DATASETS_DIR, DEMO_INBOX, PublicLayout, StateLayout
 
 
@@ -35,7 +36,7 @@ class Settings:
     base_url: str = "http://localhost:8000/"
     # A dataset with more public records than this is published in parts, one per first-published
     # day (gongshi/parts.py), so that a day rewrites only the parts it changed.
-    parts_above: int = 100_000
+    parts_above: int = parts.ABOVE
     # The first daily partition Dagster offers; None: the first day the inbox or the registers have
     # (`inbox.first_partition`).
     first_day: str | None = None

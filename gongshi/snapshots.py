@@ -73,7 +73,6 @@ def _side_path(path: Path, name: str) -> Path:
 
 
 def _write_side_table(path: Path, name: str, value: dict) -> None:
-    value = dict(sorted(value.items()))  # the same content, the same bytes
     if name == "files":
         table = pa.table(
             {
@@ -86,7 +85,9 @@ def _write_side_table(path: Path, name: str, value: dict) -> None:
     else:
         table = pa.table({"path": pa.array(list(value), pa.string()), "fingerprint": pa.array(list(value.values()))})
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_parquet(table, _side_path(path, name))
+    # the same content, the same bytes: rows by path (sorted in Arrow: a sort of 150,000 Python
+    # tuples cost half a second per table)
+    write_parquet(table.sort_by("path"), _side_path(path, name))
 
 
 def _read_side_table(path: Path, name: str) -> dict:

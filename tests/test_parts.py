@@ -179,7 +179,7 @@ def test_small_datasets_keep_whole_files(published_demo):
     latest = published_demo.public / "latest"
     assert (latest / "datasets/inspection_results/inspection_results.csv").is_file()
     assert not (latest / "datasets/inspection_results/parts").exists()
-    assert replace(published_demo).parts_above == 100_000
+    assert replace(published_demo).parts_above == 20_000
 
 
 def test_the_readme_recipes_make_the_whole_table(parted, tmp_path):

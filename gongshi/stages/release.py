@@ -415,7 +415,7 @@ class DataFiles:
     digests: dict[str, pa.Array]
     history: dict[str, dict[str, pa.Table]]
     history_fingerprints: dict[str, str] = field(default_factory=dict)
-    parts_above: int = 100_000
+    parts_above: int = parts.ABOVE
     reuse: dict[str, Path] = field(default_factory=dict)
     previous_build: Path | None = None
     previous_fingerprints: dict[str, str] = field(default_factory=dict)
