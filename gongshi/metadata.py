@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 from gongshi.catalog import Contact, Dataset, SchemaField, catalogue_info
-from gongshi.parts import records_of
 from gongshi.redaction import public_fields
 
 CHANGES = ("added", "removed", "corrected", "expired", "withdrawn", "retracted")
@@ -131,13 +130,12 @@ CHANGE_FIELDS = [
 
 
 def download_files(dataset: Dataset, files: dict[str, dict]) -> list[tuple[str, dict, str | None]]:
-    """A dataset's download files among a release's `files`: (path, info, the part's key — its
-    first-published day, and the ids' last letters for a split day (`gongshi.parts`) — or None for a
-    whole-table file), whole files first, then parts newest first."""
+    """A dataset's download files among a release's `files`: (path, info, the first-published day
+    of the part or None for a whole-table file), whole files first, then parts newest first."""
     whole = f"datasets/{dataset.id}/{dataset.id}."
     parted = f"datasets/{dataset.id}/parts/{dataset.id}-"
     found = sorted((p, i, None) for p, i in files.items() if p.startswith(whole))  # filtered, then sorted
-    parts = [(p, i, p[len(parted) : p.rindex(".")]) for p, i in files.items() if p.startswith(parted)]
+    parts = [(p, i, p[len(parted) : len(parted) + 10]) for p, i in files.items() if p.startswith(parted)]
     return found + sorted(parts, key=lambda f: (f[2], f[0]), reverse=True)
 
 
@@ -175,7 +173,7 @@ def datapackage(catalog: dict[str, Dataset], day: str, files: dict[str, dict], p
                 "format": suffix,
                 "mediatype": info["media_type"],
                 "encoding": "utf-8",
-                "title": f"{dataset.title}：{records_of(part)}（{suffix.upper()}）"
+                "title": f"{dataset.title}：{part} 首次公开的记录（{suffix.upper()}）"
                 if part
                 else f"{dataset.title}（{suffix.upper()}）",
                 "description": dataset.description,
@@ -487,7 +485,7 @@ def dcat(
 
 def _distribution_title(dataset: Dataset, path: str, part: str | None) -> str:
     kind = path.rsplit(".", 1)[1].upper()
-    return f"{dataset.title}：{records_of(part)}（{kind}）" if part else f"{dataset.title}（{kind}）"
+    return f"{dataset.title}：{part} 首次公开的记录（{kind}）" if part else f"{dataset.title}（{kind}）"
 
 
 def schema_org(dataset: Dataset, day: str, files: dict[str, dict], base_url: str, span: Coverage | None = None) -> dict:

@@ -8,13 +8,6 @@ A dataset is published in parts when it has more public records than `Settings.p
 that, one file per format is handier and cheap to rewrite. Concatenating a dataset's parts of one
 format (CSV: without the repeated header) gives the whole table; the README shows how.
 
-A day with more than `PART_ROWS` records (a history loaded in one delivery, a large day) is split
-further by the last letters of the record id (`<id>-<YYYY-MM-DD>-<letters>.<ext>`: 16 files for one
-letter, 256 for two), so that a correction of one of its records rewrites a few thousand rows, not
-the day's hundreds of thousands. The id ends in letters of a hash, so the files are about equal;
-how many letters a day takes depends only on its record count, which a day can only lower (records
-leave at the end of their publicity period or when withdrawn), so its files rarely change name.
-
 What decides that a part did not change is its fingerprint: the xor of its rows' md5 digests
 (`tables.row_digests`), its row count and the writers' version — computed in whole columns, so it
 costs a pass over the digests, not a write of the part.
@@ -36,9 +29,6 @@ KEY = "first_published"
 # Python): at 20,000 records that is a few seconds of a day; the two smaller datasets of a
 # million-record register (48,000 and 38,000 records) cost 40 CPU-seconds a day whole.
 ABOVE = 20_000
-# Records of one first-published day above which its part is split by the last letters of the ids.
-PART_ROWS = 10_000
-ID_LETTERS = 16  # the letters a record id ends in (a-p: `identifiers.letters_only`)
 FORMATS = ("csv", "parquet", "jsonl")  # a spreadsheet and the SQLite database hold whole tables only
 # Bump when what a part file holds changes for the same rows (a writer's output, column order):
 # every part is then written again once.
@@ -47,7 +37,7 @@ VERSION = "1"
 
 @dataclass(frozen=True)
 class Part:
-    key: str  # the day its records were first published, and for a split day `-` and the ids' last letters
+    day: str  # the day its records were first published
     fingerprint: str
     table: pa.Table = field(repr=False)  # the whole table the part is of
     indices: pa.Array = field(repr=False)  # its rows in `table`, in record_id order
@@ -60,11 +50,7 @@ class Part:
 
     def stem(self, dataset: str) -> str:
         """Its path without the format's suffix."""
-        return f"datasets/{dataset}/parts/{dataset}-{self.key}"
-
-    @property
-    def day(self) -> str:
-        return self.key[:10]
+        return f"datasets/{dataset}/parts/{dataset}-{self.day}"
 
 
 def is_parted(table: pa.Table, parts_above: int) -> bool:
@@ -77,7 +63,7 @@ def split(table: pa.Table, digests: pa.Array, salt: str = "") -> list[Part]:
     depend on (the published fields)."""
     if not table.num_rows:
         return []
-    keys = part_keys(pc.cast(table[KEY], pa.string()).combine_chunks(), table["record_id"])
+    keys = pc.cast(table[KEY], pa.string()).combine_chunks()
     order = pc.sort_indices(
         pa.table({"k": keys, "r": table["record_id"]}), sort_keys=[("k", "ascending"), ("r", "ascending")]
     )
@@ -92,46 +78,13 @@ def split(table: pa.Table, digests: pa.Array, salt: str = "") -> list[Part]:
         text = f"{VERSION}|{salt}|{end - start}|{int(xor[0]):016x}{int(xor[1]):016x}"
         parts.append(
             Part(
-                key=days[int(start)].as_py(),
+                day=days[int(start)].as_py(),
                 fingerprint=hashlib.sha256(text.encode()).hexdigest()[:32],
                 table=table,
                 indices=order.slice(start, end - start),
             )
         )
     return parts
-
-
-def records_of(key: str) -> str:
-    """Which records a part holds, in words (titles in datapackage.json, DCAT and the site)."""
-    day, ending = key[:10], key[11:]
-    if ending:
-        return f"{day} 首次公开、记录编号以“{ending}”结尾的记录"
-    return f"{day} 首次公开的记录"
-
-
-def letters_for(rows: int) -> int:
-    """How many of the ids' last letters split a day of `rows` records: the fewest that leave about
-    `PART_ROWS` records or fewer in each file."""
-    letters = 0
-    while rows > PART_ROWS * ID_LETTERS**letters:
-        letters += 1
-    return letters
-
-
-def part_keys(days: pa.Array, record_ids: pa.Array | pa.ChunkedArray) -> pa.Array:
-    """Each row's part: its first-published day, followed for a day of more than `PART_ROWS`
-    records by `-` and the last `letters_for` letters of its record id (in whole columns)."""
-    if isinstance(record_ids, pa.ChunkedArray):
-        record_ids = record_ids.combine_chunks()
-    counts = pc.value_counts(days)
-    letters = pa.array([letters_for(n) for n in counts.field("counts").to_pylist()], pa.int64())
-    per_row = pc.take(letters, pc.index_in(days, value_set=counts.field("values"))).to_numpy(zero_copy_only=False)
-    keys = days
-    for count in sorted(set(np.unique(per_row).tolist()) - {0}):
-        ending = pc.utf8_slice_codeunits(record_ids, start=-count)
-        split = pc.binary_join_element_wise(days, ending, "-")
-        keys = pc.if_else(pa.array(per_row == count), split, keys)
-    return keys
 
 
 _HEX = np.full(256, 255, dtype=np.uint8)

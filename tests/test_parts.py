@@ -61,30 +61,6 @@ def test_a_part_fingerprint_changes_only_with_its_own_rows():
     assert salted["2026-11-02"] != before["2026-11-02"]
 
 
-def test_a_large_day_is_split_by_the_last_letters_of_the_ids(monkeypatch):
-    monkeypatch.setattr(parts, "PART_ROWS", 3)
-    letters = "abcdefghijklmnop"
-    ids = [f"b{a}{b}" for a in letters for b in letters[:3]]  # 48 records of day 1: 3 < 48 <= 3 x 16: 1 letter
-    rows = [(i, "2026-11-01", "甲") for i in ids] + [("bzz", "2026-11-02", "乙")]
-    split = parts.split(_table(rows), row_digests(_table(rows)))
-    assert [p.key for p in split] == ["2026-11-01-a", "2026-11-01-b", "2026-11-01-c", "2026-11-02"]
-    assert split[0].rows["record_id"].to_pylist() == [f"b{a}a" for a in letters]  # in record_id order
-    assert split[0].stem("x") == "datasets/x/parts/x-2026-11-01-a" and split[0].day == "2026-11-01"
-    # a correction rewrites the one file its record is in
-    corrected = [("bka", "2026-11-01", "甲公司") if r[0] == "bka" else r for r in rows]
-    after = {p.key: p.fingerprint for p in parts.split(_table(corrected), row_digests(_table(corrected)))}
-    assert [k for k, f in after.items() if f != {p.key: p.fingerprint for p in split}[k]] == ["2026-11-01-a"]
-    assert parts.records_of("2026-11-01-ab") == "2026-11-01 首次公开、记录编号以“ab”结尾的记录"
-    assert parts.records_of("2026-11-01") == "2026-11-01 首次公开的记录"
-
-
-@given(st.integers(min_value=0, max_value=10_000_000))
-def test_a_split_day_has_about_part_rows_in_each_file(rows):
-    letters = parts.letters_for(rows)
-    assert rows <= parts.PART_ROWS * parts.ID_LETTERS**letters
-    assert letters == 0 or rows > parts.PART_ROWS * parts.ID_LETTERS ** (letters - 1)
-
-
 @given(st.lists(st.binary(min_size=16, max_size=16), min_size=1, max_size=50))
 def test_digest_words_are_the_hex_digests_read_as_numbers(raw):
     hexes = [r.hex() for r in raw]
@@ -232,70 +208,3 @@ def test_the_readme_recipes_make_the_whole_table(parted, tmp_path):
     subprocess.run(["bash", "-c", line], cwd=folder, check=True)
     shell = list(csv.DictReader((folder / "whole.csv").open(encoding="utf-8-sig")))
     assert sorted(r["record_id"] for r in shell) == sorted(table["record_id"].to_pylist())
-
-
-@pytest.fixture(scope="module")
-def split_days(tmp_path_factory):
-    """The two demo days in parts, with days above 3 records split by the ids' last letters."""
-    import shutil
-
-    from gongshi.paths import DEMO_INBOX
-    from gongshi.settings import Settings
-
-    root = tmp_path_factory.mktemp("split")
-    shutil.copytree(DEMO_INBOX, root / "inbox")
-    settings = Settings(inbox=root / "inbox", public=root / "public", state=root / "state", parts_above=0)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("GONGSHI_PSEUDONYM_KEY", "test-key-not-secret")
-        patch.setattr(parts, "PART_ROWS", 3)
-        builds = {}
-        for day in (DAY1, DAY2):
-            result = run_day(settings, day)
-            assert not result.failed_checks, result.failed_checks
-            builds[day] = (settings.public / "releases" / day).resolve()
-    return settings, builds
-
-
-def test_split_days_together_are_the_table_and_a_change_rewrites_only_its_files(split_days):
-    settings, builds = split_days
-    dataset = "blacklist_entries"
-    table = pq.read_table(settings.layout.published_table(DAY2, dataset))
-    files = _parts(builds[DAY2], dataset, ".parquet")
-    assert any(len(p.stem) > len(f"{dataset}-{DAY1}") for p in files)  # some day was split
-    joined = pa.concat_tables([pq.read_table(p) for p in files])
-    assert sorted(joined["record_id"].to_pylist()) == sorted(table["record_id"].to_pylist())
-    for path in files:
-        key = path.stem.removeprefix(f"{dataset}-")
-        part = pq.read_table(path)
-        assert part["first_published"].cast(pa.string()).unique().to_pylist() == [key[:10]]
-        assert all(r.endswith(key[11:]) for r in part["record_id"].to_pylist())
-    # day 2 removes listings of day 1: exactly the files of day 1 holding a changed record are new
-    before = pq.read_table(settings.layout.published_table(DAY1, dataset)).to_pylist()
-    changed = {r["record_id"] for r in table.to_pylist() if r not in before}
-    for path in _parts(builds[DAY1], dataset, ".parquet"):
-        ids = set(pq.read_table(path)["record_id"].to_pylist())
-        later = builds[DAY2] / path.relative_to(builds[DAY1])
-        assert (later.stat().st_ino != path.stat().st_ino) == bool(ids & changed), path.name
-
-
-def test_split_days_are_described_and_listed_within_the_page_budget(split_days):
-    from gongshi.site import PAGE_PART_FILES
-
-    _, builds = split_days
-    build = builds[DAY2]
-    package = json.loads((build / "datapackage.json").read_text("utf-8"))
-    names = [r["name"] for r in package["resources"]]
-    assert len(names) == len(set(names))
-    titles = [r["title"] for r in package["resources"] if r["path"].startswith("datasets/blacklist_entries/parts/")]
-    assert any("记录编号以“" in t for t in titles)
-    page = (build / "datasets/blacklist_entries/index.html").read_text("utf-8")
-    assert "（编号末位 " in page and page.count('download>') <= PAGE_PART_FILES
-    assert len(page.encode("utf-8")) + (build / "static/style.css").stat().st_size < 50 * 1024
-    result = subprocess.run(
-        [sys.executable, "-m", "frictionless", "validate", "--json", str(build / "datapackage.json")],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    report = json.loads(result.stdout)
-    assert report["valid"], [t.get("errors") for t in report["tasks"] if not t["valid"]][:3]

@@ -58,7 +58,6 @@ from gongshi.writers.sqlite import FILE_NAME
 
 PAGE_SIZE = 50
 PAGE_PARTS = 10  # a dataset in parts: the newest days' parts listed on its page (all in datapackage.json)
-PAGE_PART_FILES = 30  # and of those, at most this many files (a split day has 16 or 256 per format)
 ENTITY_BATCH = 2000  # entities whose rows are turned into Python objects at once
 ENTITY_SECTION_LIMIT = 50  # records per section on an entity page; the JSON twin has them all
 PARALLEL_ABOVE = 50_000  # public records: fewer are rendered in one process (forking costs more than it saves)
@@ -771,10 +770,8 @@ class SiteBuilder:
 
     def dataset(self, dataset: Dataset) -> None:
         files = download_files(dataset, self.files)
-        part_days = sorted({part[:10] for _, _, part in files if part}, reverse=True)
-        newest = set(part_days[:PAGE_PARTS])
-        shown = [f for f in files if f[2] is None]
-        shown += [f for f in files if f[2] and f[2][:10] in newest][:PAGE_PART_FILES]
+        part_days = sorted({part for _, _, part in files if part}, reverse=True)
+        shown = [f for f in files if f[2] is None or f[2] in part_days[:PAGE_PARTS]]
         if not part_days and FILE_NAME in self.files:  # a dataset in parts is not in the database
             shown.append((FILE_NAME, self.files[FILE_NAME], None))
         downloads = [
@@ -820,9 +817,7 @@ class SiteBuilder:
             dataset=dataset,
             downloads=downloads,
             parts=len(part_days),
-            parts_shown=len({f[2][:10] for f in shown if f[2]}),
-            part_files=sum(1 for f in files if f[2]),
-            part_files_shown=sum(1 for f in shown if f[2]),
+            parts_shown=min(len(part_days), PAGE_PARTS),
             fields=fields,
             log=log,
             records=self.tables[dataset.id].num_rows,

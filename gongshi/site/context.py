@@ -135,11 +135,7 @@ class Download:
     bytes: int = doc("size in bytes")
     size: str = doc("size for people, e.g. 1.2 MB")
     sha256: str = doc("SHA-256 of the file")
-    part: str | None = doc(
-        "for a part of a large dataset: the day its records were first published, and for a split day "
-        "'-' and the last letters of its records' ids",
-        None,
-    )
+    part: str | None = doc("for a part of a large dataset: the day its records were first published", None)
 
 
 @dataclass
