@@ -372,10 +372,21 @@ def _scan_listed(
         return {r: d for p in part if (d := hashes.get(r := _relative(p, prefix))) is not None}
 
     to_read: list[str] = []
+    tables: list[tuple[str, str]] = []  # Parquet tables whose bytes passed before, and their sha256
     for path in paths:
         digest = hashes.get(_relative(path, prefix))
-        # a Parquet table is read again unless its kept runs hold no known value (`_scan_paths`)
-        if digest is not None and digest in passed and not path.lower().endswith(".parquet"):
+        if digest is None or digest not in passed:
+            to_read.append(path)
+        elif path.lower().endswith(".parquet"):
+            tables.append((path, digest))
+        else:
+            report.files_passed_before += 1
+            report.passed.add(digest)
+    # a Parquet table that passed before is read again unless its kept runs hold no known value
+    _, known, _, _, runs, _ = shared
+    clean = _kept_runs_clean_all(runs, [digest for _, digest in tables], known)
+    for path, digest in tables:
+        if digest in clean:
             report.files_passed_before += 1
             report.passed.add(digest)
         else:
@@ -549,14 +560,29 @@ def _passed_before(previous: Path | None, relative: str, suffix: str, passed: fr
 def _kept_runs_clean(runs: Path | None, digest: str, known: pa.Array | None) -> bool:
     """Whether the digit runs kept for a Parquet table that passed before hold no known value (False
     when none are kept, or they cannot be read: the table is read again)."""
-    path = runs / f"{digest}.parquet" if runs is not None else None
-    if path is None or not path.is_file():
-        return False
-    try:
-        kept = pq.read_table(path)["run"].combine_chunks()
-    except Exception:
-        return False
-    return known is None or not len(kept) or not pc.any(in_known(kept, known)).as_py()
+    return digest in _kept_runs_clean_all(runs, [digest], known)
+
+
+def _kept_runs_clean_all(runs: Path | None, digests: list[str], known: pa.Array | None) -> set[str]:
+    """Of the Parquet tables that passed before (by sha256), those whose kept digit runs hold no known
+    value. The runs of every table are looked up together: one pass over the known values (hundreds
+    of thousands) for all of them, not one per table — a release in daily parts has a Parquet table
+    per dataset and day of history."""
+    if runs is None:
+        return set()
+    readable, kept, owners = set(), [], []
+    for index, digest in enumerate(digests):
+        try:
+            table_runs = pq.read_table(runs / f"{digest}.parquet")["run"].combine_chunks().cast(pa.string())
+        except Exception:  # none kept, or unreadable: the table is read again
+            continue
+        readable.add(digest)
+        kept.append(table_runs)
+        owners.append(np.full(len(table_runs), index, dtype=np.int64))
+    if known is None or not len(known) or not sum(len(k) for k in kept):
+        return readable
+    hits = in_known(pa.concat_arrays(kept), known).to_numpy(zero_copy_only=False)
+    return readable - {digests[int(i)] for i in np.unique(np.concatenate(owners)[hits])}
 
 
 def _plain_text(path: Path, suffix: str) -> str | None:

@@ -259,6 +259,40 @@ def test_a_table_that_passed_before_is_looked_up_by_its_kept_digit_runs(tmp_path
     assert damaged.clean and (damaged.files_passed_before, damaged.files_scanned) == (0, 1)
 
 
+def test_the_kept_runs_of_many_tables_are_looked_up_together(tmp_path):
+    """A release in daily parts has a Parquet table per dataset and day: their kept runs are looked up
+    in one pass over the known values, and each table gets its own verdict — a later-known value in
+    one day's part has that part read again, in place, and only it."""
+    import hashlib
+
+    import gongshi.leakscan as leakscan
+
+    root, runs = tmp_path / "build", tmp_path / "runs"
+    (root / "parts").mkdir(parents=True)
+    runs.mkdir()
+    hashes = {}
+    for day in range(1, 13):
+        notes = [f"登记号 3201{day:05d}", f"电话 0258{day:03d}6789" if day == 7 else "无"]
+        path = root / "parts" / f"p-{day:02d}.parquet"
+        pq.write_table(pa.table({"note": notes, "day": [str(day)] * 2}), path)
+        hashes[f"parts/p-{day:02d}.parquet"] = hashlib.sha256(path.read_bytes()).hexdigest()
+    first = scan_directory(root, frozenset({"11111111"}), frozenset(), hashes, known_in_tables_only=True, runs=runs)
+    assert first.clean and len(first.passed) == 12
+    (runs / f"{hashes['parts/p-03.parquet']}.parquet").unlink()  # no runs kept: that table is read again
+    lookups = []
+    real = leakscan.in_known
+    leakscan.in_known = lambda *a: lookups.append(len(a[0])) or real(*a)
+    try:
+        later = scan_directory(
+            root, frozenset({"02580076789"}), frozenset(first.passed), hashes, known_in_tables_only=True, runs=runs
+        )
+    finally:
+        leakscan.in_known = real
+    assert [(leak.file, leak.location) for leak in later.leaks] == [("parts/p-07.parquet", "column note, row 2")]
+    assert later.files_passed_before == 10 and later.files_scanned == 2  # day 7 (a hit) and day 3 (no runs)
+    assert lookups[0] == 11 + 1  # one lookup of the runs kept for 11 tables (day 7 holds two) at once
+
+
 @examples(max_examples=200, deadline=None)
 @given(
     cells=st.lists(st.text(alphabet="0123456789０１２ -.+86号电话\u200b", max_size=30), min_size=1, max_size=8),
