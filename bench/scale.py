@@ -165,14 +165,17 @@ def search_in_browser(public: Path, queries: list[str]) -> dict:
             base = f"http://127.0.0.1:{server.server_address[1]}/latest/search/"
             for query in queries:
                 page.goto(base)
-                fetched = []
-                page.on("response", lambda r, f=fetched: f.append(_size(r)) if "/search/" in r.url else None)
                 started = time.perf_counter()
                 in_page = page.evaluate(_TIMED_SEARCH, query)
                 figures[query] = {
                     "ms": round(in_page),
                     "ms_with_driver": round((time.perf_counter() - started) * 1000),
-                    "bytes_fetched": sum(fetched),
+                    # the index files' bodies, from the page's own Resource Timing
+                    "bytes_fetched": page.evaluate(
+                        """() => performance.getEntriesByType('resource')
+                            .filter(e => e.name.includes('/search/') && e.name.endsWith('.json'))
+                            .reduce((sum, e) => sum + e.encodedBodySize, 0)"""
+                    ),
                     "status": page.inner_text("#search-status"),
                 }
             browser.close()
@@ -266,13 +269,6 @@ _TIMED_SEARCH = """async (query) => {
 class _Quiet(__import__("http.server").server.SimpleHTTPRequestHandler):
     def log_message(self, *args):
         pass
-
-
-def _size(response) -> int:
-    try:
-        return len(response.body())
-    except Exception:  # the page moved on before the body was read
-        return 0
 
 
 def search_figures(public: Path) -> dict:
