@@ -213,6 +213,41 @@ def test_spreadsheets_and_database_written_beside_are_the_same_files(published_d
         assert {"gongshi.sqlite", "datasets/honour_list/honour_list.xlsx"} <= set(two["files"])
 
 
+def test_the_package_check_reads_only_the_entries_and_files_that_did_not_pass_before(
+    published_demo, tmp_path, monkeypatch
+):
+    """A resource whose entry and bytes passed before is handed to frictionless neither for its entry
+    nor for its data; a changed entry is, and so is the package's own list (names stay unique)."""
+    import shutil
+
+    import gongshi.stages.checks as checks
+
+    build = tmp_path / "build"
+    shutil.copytree(latest(published_demo).resolve(), build, copy_function=shutil.copy)
+    problems, clean = checks.package_problems(build)
+    descriptor = json.loads((build / "datapackage.json").read_text("utf-8"))
+    assert problems == [] and len(clean) == len(descriptor["resources"])
+    read = []
+    real = checks._resource_problems
+    monkeypatch.setattr(checks, "_resource_problems", lambda b, r, s=None: read.append(r.name) or real(b, r, s))
+    assert checks.package_problems(build, frozenset(clean)) == ([], clean) and read == []
+    changed = descriptor["resources"][3]
+    original = changed["schema"]["fields"][0]["type"]
+    changed["schema"]["fields"][0]["type"] = "no-such-type"
+    (build / "datapackage.json").write_text(json.dumps(descriptor, ensure_ascii=False), "utf-8")
+    problems, _ = checks.package_problems(build, frozenset(clean))
+    assert problems and all(p.startswith("datapackage.json: ") for p in problems), problems
+    changed["schema"]["fields"][0]["type"] = original
+    changed["description"] += "（说明已更新）"  # a valid entry, new: its data is read, only it
+    (build / "datapackage.json").write_text(json.dumps(descriptor, ensure_ascii=False), "utf-8")
+    problems, again = checks.package_problems(build, frozenset(clean))
+    assert read == [changed["name"]] and len(again) == len(clean)
+    descriptor["resources"][3]["name"] = descriptor["resources"][0]["name"]
+    (build / "datapackage.json").write_text(json.dumps(descriptor, ensure_ascii=False), "utf-8")
+    problems, _ = checks.package_problems(build, frozenset(clean))
+    assert f"datapackage.json: resource name {descriptor['resources'][0]['name']!r} used 2 times" in problems
+
+
 def test_the_package_check_finds_a_spreadsheet_cell_and_a_csv_header_that_break_the_schema(published_demo, tmp_path):
     """The blocking package check reads a spreadsheet on its first rows through frictionless and every
     CSV whole through Arrow: a date column holding text, or a renamed CSV column, fails it."""
