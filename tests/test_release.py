@@ -246,6 +246,9 @@ def test_the_package_check_reads_only_the_entries_and_files_that_did_not_pass_be
     (build / "datapackage.json").write_text(json.dumps(descriptor, ensure_ascii=False), "utf-8")
     problems, _ = checks.package_problems(build, frozenset(clean))
     assert f"datapackage.json: resource name {descriptor['resources'][0]['name']!r} used 2 times" in problems
+    (build / "datapackage.json").write_text('{"resources": [', "utf-8")
+    problems, clean = checks.package_problems(build, frozenset(clean))
+    assert problems[0].startswith("datapackage.json: cannot be read as JSON") and not clean
 
 
 def test_the_package_check_finds_a_spreadsheet_cell_and_a_csv_header_that_break_the_schema(published_demo, tmp_path):

@@ -259,7 +259,12 @@ def package_problems(build: Path, passed: frozenset[str] = frozenset()) -> tuple
     problems: list[str] = []
     hashes = manifest_hashes(build)
     clean: set[str] = set()
-    descriptor = json.loads((build / "datapackage.json").read_text("utf-8"))
+    try:
+        descriptor = json.loads((build / "datapackage.json").read_text("utf-8"))
+    except (OSError, ValueError) as error:
+        return [f"datapackage.json: cannot be read as JSON: {error}"], set()
+    if not isinstance(descriptor, dict):
+        return ["datapackage.json: not a JSON object"], set()
     entries = descriptor.get("resources") if isinstance(descriptor.get("resources"), list) else []
     keys = [_resource_key(hashes.get(e.get("path")) if isinstance(e, dict) else None, e) for e in entries]
     fresh = [e for e, key in zip(entries, keys, strict=True) if key is None or key not in passed]
