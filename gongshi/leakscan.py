@@ -366,6 +366,7 @@ def _scan_listed(
     paths = _files(root)
     report = ScanReport(str(root))
     prefix = len(str(root)) + 1
+    listed = bool(hashes)  # a part's own digests may be none: whether there is a manifest is said apart
 
     def digests_of(part: list[str]) -> dict[str, str]:
         """The manifest's digest of each of `part`'s files that it lists, by relative path."""
@@ -396,10 +397,11 @@ def _scan_listed(
     if workers <= 1 or (len(to_read) < PARALLEL_ABOVE and sum(sizes) < PARALLEL_ABOVE_BYTES):
         root_, known, passed, known_in_tables_only, runs, previous = shared
         own = digests_of(to_read)
-        _merge(report, _scan_paths(to_read, root_, known, passed, own, known_in_tables_only, runs, previous, advance))
+        found = _scan_paths(to_read, root_, known, passed, own, known_in_tables_only, runs, previous, advance, listed)
+        _merge(report, found)
     else:
         parts = _by_size(to_read, sizes, workers * 4)
-        tasks = [(part, digests_of(part)) for part in parts]
+        tasks = [(part, digests_of(part), listed) for part in parts]
         with contextlib.ExitStack() as stack:
             if pool is None:  # not started beforehand: made here, and shut down here
                 pool = stack.enter_context(_pool(workers, shared))
@@ -475,10 +477,10 @@ def _files(root: Path) -> list[str]:
     return found
 
 
-def _scan_part(task: tuple[list[str], dict[str, str]]) -> ScanReport:
-    paths, hashes = task
+def _scan_part(task: tuple[list[str], dict[str, str], bool]) -> ScanReport:
+    paths, hashes, listed = task
     root, known, passed, known_in_tables_only, runs, previous = _SHARED
-    return _scan_paths(paths, root, known, passed, hashes, known_in_tables_only, runs, previous)
+    return _scan_paths(paths, root, known, passed, hashes, known_in_tables_only, runs, previous, listed=listed)
 
 
 def _scan_paths(
@@ -491,7 +493,12 @@ def _scan_paths(
     runs: Path | None = None,
     previous: Path | None = None,
     advance: Callable[[int], None] = lambda count: None,
+    listed: bool | None = None,
 ) -> ScanReport:
+    """Scan `paths`; `hashes` holds the manifest's digests of those it lists. `listed`: whether the
+    folder has a manifest (default: whether `hashes` is not empty) — a file it does not list (the
+    manifest itself, the checksums) then passes by the sha256 of its bytes."""
+    listed = bool(hashes) if listed is None else listed
     scanner = _Scanner(root, known)
     batch = _TextBatch(scanner, known=not known_in_tables_only)
     prefix = len(str(root)) + 1
@@ -516,7 +523,7 @@ def _scan_paths(
             text = _decoded(data, suffix) if data is not None else None
             if text is not None:
                 scanner.report.files_scanned += 1
-                if digest is None and hashes:  # outside the manifest (itself, the checksums): by its bytes
+                if digest is None and listed:  # outside the manifest (itself, the checksums): by its bytes
                     digest = hashlib.sha256(data).hexdigest()
                 before = _passed_before(previous, relative, suffix, passed) if not batch.known else None
                 batch.add(relative, text, digest, before)  # its verdict comes with the batch's scan

@@ -405,3 +405,22 @@ def test_files_to_read_are_parted_by_bytes_each_once():
     assert len(set(big)) == 3
     assert sorted(_by_size(paths[:2], sizes[:2], 8)) == [["/b/f000"], ["/b/f001"]]  # no empty part
     assert _by_size([], [], 4) == []
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_files_outside_the_manifest_pass_by_their_bytes_when_they_are_all_that_is_read(tmp_path, monkeypatch, workers):
+    """A re-run whose every listed file passed before reads only the manifest and the checksums: they
+    pass by the sha256 of their bytes, so the next run does not read them again."""
+    import hashlib
+
+    import gongshi.leakscan as leakscan
+
+    monkeypatch.setattr(leakscan, "PARALLEL_ABOVE", 0)  # the workers' path too, with a part of only those
+    (tmp_path / "page.html").write_text("<p>公开</p>", "utf-8")
+    (tmp_path / "manifest.json").write_text('{"files": {"page.html": {}}}', "utf-8")
+    (tmp_path / "SHA256SUMS").write_text("0" * 64 + "  page.html\n", "utf-8")
+    page = hashlib.sha256((tmp_path / "page.html").read_bytes()).hexdigest()
+    report = scan_directory(tmp_path, frozenset(), frozenset({page}), {"page.html": page}, workers=workers)
+    unlisted = {hashlib.sha256((tmp_path / n).read_bytes()).hexdigest() for n in ("manifest.json", "SHA256SUMS")}
+    assert report.clean and report.files_passed_before == 1 and report.files_scanned == 2
+    assert report.passed == unlisted | {page}
