@@ -397,7 +397,9 @@ def _scan_listed(
     if workers <= 1 or (len(to_read) < PARALLEL_ABOVE and sum(sizes) < PARALLEL_ABOVE_BYTES):
         root_, known, passed, known_in_tables_only, runs, previous = shared
         own = digests_of(to_read)
-        found = _scan_paths(to_read, root_, known, passed, own, known_in_tables_only, runs, previous, advance, listed)
+        found = _scan_paths(
+            to_read, root_, known, passed, own, known_in_tables_only, runs, previous, advance, listed=listed
+        )
         _merge(report, found)
     else:
         parts = _by_size(to_read, sizes, workers * 4)
@@ -493,12 +495,13 @@ def _scan_paths(
     runs: Path | None = None,
     previous: Path | None = None,
     advance: Callable[[int], None] = lambda count: None,
-    listed: bool | None = None,
+    *,
+    listed: bool,
 ) -> ScanReport:
-    """Scan `paths`; `hashes` holds the manifest's digests of those it lists. `listed`: whether the
-    folder has a manifest (default: whether `hashes` is not empty) — a file it does not list (the
-    manifest itself, the checksums) then passes by the sha256 of its bytes."""
-    listed = bool(hashes) if listed is None else listed
+    """Scan `paths`, which `_scan_listed` chose to read; `hashes` holds the manifest's digests of those
+    it lists. `listed`: whether the folder has a manifest — a file it does not list (the manifest
+    itself, the checksums) then passes by the sha256 of its bytes. A Parquet table here is read: its
+    kept runs, if any, held a known value (`_kept_runs_clean_all`)."""
     scanner = _Scanner(root, known)
     batch = _TextBatch(scanner, known=not known_in_tables_only)
     prefix = len(str(root)) + 1
@@ -508,7 +511,7 @@ def _scan_paths(
         relative = _relative(name, prefix)
         suffix = path.suffix.lower()
         digest = hashes.get(relative)
-        if digest is not None and digest in passed and (suffix != ".parquet" or _kept_runs_clean(runs, digest, known)):
+        if digest is not None and digest in passed and suffix != ".parquet":
             scanner.report.files_passed_before += 1
             scanner.report.passed.add(digest)
             continue
@@ -562,12 +565,6 @@ def _passed_before(previous: Path | None, relative: str, suffix: str, passed: fr
         return _decoded(data, suffix) if hashlib.sha256(data).hexdigest() in passed else None
     except (OSError, EOFError, gzip.BadGzipFile):
         return None
-
-
-def _kept_runs_clean(runs: Path | None, digest: str, known: pa.Array | None) -> bool:
-    """Whether the digit runs kept for a Parquet table that passed before hold no known value (False
-    when none are kept, or they cannot be read: the table is read again)."""
-    return digest in _kept_runs_clean_all(runs, [digest], known)
 
 
 def _kept_runs_clean_all(runs: Path | None, digests: list[str], known: pa.Array | None) -> set[str]:

@@ -267,13 +267,13 @@ def package_problems(build: Path, passed: frozenset[str] = frozenset()) -> tuple
         return ["datapackage.json: not a JSON object"], set()
     entries = descriptor.get("resources") if isinstance(descriptor.get("resources"), list) else []
     keys = [_resource_key(hashes.get(e.get("path")) if isinstance(e, dict) else None, e) for e in entries]
-    fresh = [e for e, key in zip(entries, keys, strict=True) if key is None or key not in passed]
+    fresh = [(e, key) for e, key in zip(entries, keys, strict=True) if key is None or key not in passed]
     clean |= {key for key in keys if key is not None and key in passed}
     # what frictionless would say of the whole list when it reads only part of it: unique names
     names = Counter(e.get("name") for e in entries if isinstance(e, dict))
     problems += [f"datapackage.json: resource name {n!r} used {c} times" for n, c in sorted(names.items()) if c > 1]
     # the package's fields with the entries to check (one entry at least: a package has resources)
-    checked = {**descriptor, "resources": fresh or entries[:1]}
+    checked = {**descriptor, "resources": [e for e, _ in fresh] or entries[:1]}
     with system.use_context(trusted=True):
         verdict = Package.validate_descriptor(checked)
         problems += [f"datapackage.json: {kind}: {note}" for kind, note in verdict.flatten(["type", "note"])]
@@ -287,13 +287,12 @@ def package_problems(build: Path, passed: frozenset[str] = frozenset()) -> tuple
         }
         with progress.step("数据包校验", total=len(entries), unit="个资源") as bar:
             bar.advance(len(entries) - len(fresh))
-            for resource, entry in zip(package.resources if fresh else [], fresh, strict=True):
+            for resource, (_, key) in zip(package.resources if fresh else [], fresh, strict=True):
                 bar.advance()
                 stem = resource.path.rsplit(".", 1)[0]
                 schemas = {stem: Schema.from_descriptor(twins[stem])} if stem in twins else {}
                 found = _resource_problems(build, resource, schemas)
                 problems += found
-                key = _resource_key(hashes.get(entry.get("path")), entry)
                 if not found and key is not None:
                     clean.add(key)
     return problems[:50], clean
