@@ -108,6 +108,12 @@ class StateLayout:
         return self.root / "leakgate" / f"passed-{version}.parquet"
 
     @property
+    def search_index(self) -> Path:
+        """release → release (the next day): the search index's postings, one DuckDB database per
+        index made, named by the digest of its shards (`gongshi.site.search.write`)."""
+        return self.root / "search"
+
+    @property
     def package_passed(self) -> Path:
         """sha256 of the data files the package check passed in the last build."""
         return self.root / "leakgate" / "package-passed.parquet"

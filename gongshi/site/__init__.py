@@ -88,6 +88,8 @@ class SiteResult:
     linked: set[str] = field(default_factory=set)  # files hard-linked from the previous build
     search_seconds: float = 0.0
     search_shards_written: int = 0
+    search_mode: str = ""  # how the search index was made: "full" or "incremental"
+    search_entities_changed: int = 0
     entity_pages: int = 0
     entity_pages_rendered: int = 0
     entity_seconds: float = 0.0
@@ -102,6 +104,8 @@ class SiteResult:
         self.linked |= other.linked
         self.search_seconds += other.search_seconds
         self.search_shards_written += other.search_shards_written
+        self.search_mode = self.search_mode or other.search_mode
+        self.search_entities_changed += other.search_entities_changed
         self.entity_pages += other.entity_pages
         self.entity_pages_rendered += other.entity_pages_rendered
 
@@ -114,6 +118,8 @@ class SiteResult:
             "pages_unchanged": self.skipped,
             "search_index_seconds": round(self.search_seconds, 2),
             "search_shards_written": self.search_shards_written,
+            "search_index_mode": self.search_mode,
+            "search_entities_changed": self.search_entities_changed,
         }
 
 
@@ -181,8 +187,10 @@ class SiteBuilder:
         previous_fingerprints: dict[str, str] | None = None,
         digests: dict[str, pa.Array] | None = None,
         previous_modified: dict[str, str] | None = None,
+        search_store: Path | None = None,
     ):
         self.build, self.catalog, self.day = build, catalog, day
+        self.search_store = search_store
         self.digests = digests or {}
         self.previous_modified = previous_modified or {}
         self.base_url = base_url.rstrip("/") + "/latest/"
@@ -1070,7 +1078,15 @@ class SiteBuilder:
                     "SELECT code, arg_max(name, struct_pack(u := coalesce(updated, ''), o := ordinal)) AS name "
                     "FROM every GROUP BY code ORDER BY code"
                 ).to_arrow_table()
-        self.result.search_shards_written = search.write(entries, self._reuse, self._write)
+        update = search.write(
+            entries,
+            self._reuse,
+            self._write,
+            self.search_store,
+            self.previous if self.previous_build is not None else None,
+        )
+        self.result.search_shards_written = update.written
+        self.result.search_mode, self.result.search_entities_changed = update.mode, update.changed
         self.result.search_seconds = (dt.datetime.now() - started).total_seconds()
         self.check_index(views, entries)
 

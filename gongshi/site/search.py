@@ -28,8 +28,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import secrets
+import shutil
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 
+import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -39,6 +46,7 @@ FORMAT = 1
 COMMON = 300  # entities kept for a bigram shared by more
 CODE_PREFIX, CODE_SPLIT_PREFIX, CODE_SPLIT_ABOVE = 8, 10, 2000
 MULTIPLIER = 65599
+KEEP_OTHERS = 2  # databases of other builds kept in the store beside the one used and the one made
 
 
 def buckets_for(entities: int) -> int:
@@ -66,92 +74,407 @@ def bucket_of(gram: str, buckets: int) -> int:
 def shards(entries: pa.Table) -> dict[str, bytes]:
     """Every file of the index (path under the release root -> bytes) for `entries` (code, name)."""
     files: dict[str, bytes] = {}
-    buckets = buckets_for(entries.num_rows)
-    meta = {
-        "format": FORMAT,
-        "buckets": buckets,
-        "multiplier": MULTIPLIER,
-        "common": COMMON,
-        "code_prefix": CODE_PREFIX,
-        "code_split_prefix": CODE_SPLIT_PREFIX,
-        "entities": entries.num_rows,
-    }
-    files["search/meta.json"] = _json(meta)
-    names = pc.fill_null(entries["name"], "")  # a name never delivered is still found by its code
-    table = pa.table({"code": entries["code"], "name": names, "folded": fold(names)}).filter(
-        pc.is_valid(entries["code"])
-    )
     with tables.connect() as db:
-        db.register("entries", table)
-        postings = db.sql(
+        buckets = _load(db, entries)
+        files["search/meta.json"] = _meta(buckets, db.execute("SELECT count(*) FROM entries").fetchall()[0][0])
+        files |= _name_files(db, None)
+        files |= _code_files(db, None)
+    return files
+
+
+def write(
+    entries: pa.Table,
+    keep: Callable[[str, str], bool],
+    write_file: Callable[[str, bytes], None],
+    store: Path | None = None,
+    previous: dict[str, str] | None = None,
+) -> Update:
+    """Write the index: each shard whose content did not change is kept (`keep(path, sha256)`
+    hard-links it from the previous build), the others written.
+
+    With `store` (a folder of the state), the postings of the index are kept there between days as a
+    DuckDB database named by the digest of the shards it made. When `previous` (the previous build's
+    fingerprints: sha256 of each file) holds the very shards of a database in `store`, only the
+    entities whose name is new, changed or gone are compared: the grams of their old and new names
+    and the code shards of their prefixes are made again, every other shard is kept unread — the
+    day costs what changed, not the register. Otherwise (the first day, a release that did not go
+    out, another version of this module, a change in the number of buckets) the index is made in
+    full and its database kept for the next day."""
+    started = time.perf_counter()
+    previous = {p: f for p, f in (previous or {}).items() if _is_index_file(p)}
+    fingerprints: dict[str, str] = {}
+
+    def put(path: str, data: bytes) -> bool:
+        sha = hashlib.sha256(data).hexdigest()
+        fingerprints[path] = sha
+        if keep(path, sha):
+            return False
+        write_file(path, data)
+        return True
+
+    base = store / f"{_digest(previous)}.duckdb" if store is not None and previous else None
+    if store is None:
+        with tables.connect() as db:
+            written, changed = _full(db, entries, put)
+        return Update(written, "full", changed, time.perf_counter() - started)
+    store.mkdir(parents=True, exist_ok=True)
+    working = store / f"next-{secrets.token_hex(4)}.duckdb"
+    mode = "full"
+    try:
+        if base is not None and base.is_file():
+            shutil.copyfile(base, working)
+            with tables.connect(working) as db:
+                if _info(db) == _expected(entries):
+                    mode = "incremental"
+                    written, changed = _incremental(db, entries, previous, keep, put, fingerprints)
+            if mode == "full":
+                working.unlink()
+        if mode == "full":
+            with tables.connect(working) as db:
+                written, changed = _full(db, entries, put)
+        made = store / f"{_digest(fingerprints)}.duckdb"
+        os.replace(working, made)
+    finally:
+        working.unlink(missing_ok=True)
+    # Kept: this one, the one it started from (a re-run of the day starts from it again) and the
+    # newest others (a takedown rebuilds an older release, which must not drop the newest's).
+    # A database left by a run that stopped half-way (`next-…`) is dropped.
+    others = sorted((p for p in store.glob("*.duckdb") if p not in (made, base)), key=lambda p: p.stat().st_mtime)
+    kept = [p for p in others if not p.name.startswith("next-")][-KEEP_OTHERS:]
+    for old in others:
+        if old not in kept:
+            old.unlink(missing_ok=True)
+            old.with_name(old.name + ".wal").unlink(missing_ok=True)
+    return Update(written, mode, changed, time.perf_counter() - started)
+
+
+@dataclass
+class Update:
+    """What `write` did: shards written, how (`full` or `incremental`), entities whose entry changed
+    (every entity when made in full), seconds."""
+
+    written: int
+    mode: str
+    changed: int
+    seconds: float
+
+
+VERSION = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
+
+
+def _is_index_file(path: str) -> bool:
+    return path == "search/meta.json" or path.startswith(("search/names/", "search/codes/"))
+
+
+def _digest(fingerprints: dict[str, str]) -> str:
+    """One digest of a whole index: its files and their sha256."""
+    digest = hashlib.sha256(VERSION.encode())
+    for path in sorted(fingerprints):
+        digest.update(f"{path}\0{fingerprints[path]}\n".encode())
+    return digest.hexdigest()[:32]
+
+
+def _expected(entries: pa.Table) -> tuple[str, int]:
+    return VERSION, buckets_for(_valid(entries).num_rows)
+
+
+def _info(db) -> tuple[str, int] | None:
+    try:
+        rows = db.execute("SELECT version, buckets FROM info").fetchall()
+    except duckdb.Error:  # a database of another layout: made again in full
+        return None
+    return (rows[0][0], rows[0][1]) if rows else None
+
+
+def _valid(entries: pa.Table) -> pa.Table:
+    """(code, name, folded) of every entry with a code: a name never delivered is still found by its code."""
+    names = pc.fill_null(entries["name"], "")
+    table = pa.table({"code": pc.cast(entries["code"], pa.string()), "name": names, "folded": fold(names)})
+    return table.filter(pc.is_valid(table["code"]))
+
+
+def _load(db, entries: pa.Table) -> int:
+    """The entries, their postings (each distinct gram of a name with its entity's code) and each
+    gram's shard text, made in full in `db`. Returns the number of buckets."""
+    table = _valid(entries)
+    buckets = buckets_for(table.num_rows)
+    db.register("given", table)
+    db.execute("CREATE OR REPLACE TABLE entries AS SELECT code, name, folded FROM given ORDER BY code")
+    db.unregister("given")
+    db.execute(f"CREATE OR REPLACE TABLE postings AS {_GRAMS.format(source='entries')}")
+    db.execute("CREATE OR REPLACE TABLE grams (gram VARCHAR, bucket BIGINT, n BIGINT, codes VARCHAR[], text VARCHAR)")
+    _grams_of(db, "SELECT gram, code FROM postings", buckets)
+    db.execute("CREATE OR REPLACE TABLE info AS SELECT ? AS version, ? AS buckets", [VERSION, buckets])
+    return buckets
+
+
+# each distinct gram (two and three adjacent characters) of each folded name, with its entity's code
+_GRAMS = """
+    SELECT DISTINCT substr(folded, i, k) AS gram, code
+    FROM {source}, range(2, 4) AS g(k), range(1, length(folded) - k + 2) AS r(i)
+"""
+
+
+def _grams_of(db, postings: str, buckets: int, counts: str | None = None) -> None:
+    """Insert into `grams` each gram of `postings` (a query of gram and code): its number of
+    entities, its first `COMMON` codes and its text in the shard (those codes with their names).
+    `counts` (a query of gram and n), when given, says each gram's number of entities and `postings`
+    holds only candidates for its first codes; otherwise every posting is there to be counted."""
+    counted = (
+        f"SELECT gram, count(*) AS n, min(code, {COMMON}) AS codes FROM ({postings}) GROUP BY gram"
+        if counts is None
+        else f"SELECT gram, any_value(n) AS n, min(code, {COMMON}) AS codes "
+        f"FROM ({postings}) JOIN ({counts}) USING (gram) GROUP BY gram"
+    )
+    db.execute(
+        f"""
+        INSERT INTO grams
+        WITH counted AS ({counted}),
+        listed AS (
+            -- names joined to the first {COMMON} codes of a gram only: a common gram ("有限") is in
+            -- most names, and its whole list of names cost hundreds of megabytes
+            SELECT gram, any_value(n) AS n, any_value(codes) AS codes, list([code, name] ORDER BY code) AS e
+            FROM (SELECT gram, n, codes, unnest(codes) AS code FROM counted) JOIN entries USING (code)
+            GROUP BY gram
+        ), hashed AS (
+            SELECT *, (unicode(gram[1])::BIGINT % {buckets} * {MULTIPLIER} + unicode(gram[2])) % {buckets} AS h2
+            FROM listed
+        )
+        SELECT gram,
+               CASE WHEN length(gram) = 2 THEN h2 ELSE (h2 * {MULTIPLIER} + unicode(gram[3])) % {buckets} END,
+               n, codes,
+               -- as `_json` writes it: compact, one [code, name] entry per line
+               to_json(gram) || ':{{"n":' || n || ',"e":'
+                   || replace(to_json(e)::VARCHAR, '"],["', '"],' || chr(10) || '["') || '}}'
+        FROM hashed
+        """
+    )
+
+
+def _name_files(db, wanted: list[int] | None) -> dict[str, bytes]:
+    """The name shards (all, or the buckets `wanted`): each gram's text, in the order of the grams."""
+    if wanted is not None:
+        db.register("wanted", pa.table({"bucket": pa.array(wanted, pa.int64())}))
+    where = "" if wanted is None else "WHERE bucket IN (SELECT bucket FROM wanted)"
+    made = db.sql(
+        f"SELECT bucket, '{{' || string_agg(text, ',' ORDER BY gram) || '}}' AS text FROM grams {where} GROUP BY bucket"
+    ).to_arrow_table()
+    return {
+        f"search/names/{bucket}.json": text.encode("utf-8")
+        for bucket, text in zip(made["bucket"].to_pylist(), made["text"].to_pylist(), strict=True)
+    }
+
+
+def _code_files(
+    db, wanted: list[str] | None, parts: list[str] | None = None, whole: set[str] | None = None
+) -> dict[str, bytes]:
+    """The code shards: all, or those of the eight-character prefixes `wanted` — of a prefix that is
+    split (by ten characters), its count and, of its ten-character parts, only those in `parts`
+    unless the prefix is in `whole`."""
+    if wanted is None:
+        rows = db.sql(f"SELECT substr(code, 1, {CODE_PREFIX}) AS short, code, name FROM entries ORDER BY code")
+    else:
+        whole = whole or set()
+        db.register(
+            "wanted",
+            pa.table({"short": pa.array(wanted, pa.string()), "whole": pa.array([w in whole for w in wanted])}),
+        )
+        db.register("parts", pa.table({"part": pa.array(parts or [], pa.string())}))
+        rows = db.sql(
             f"""
-            WITH grams AS (
-                SELECT DISTINCT substr(folded, i, k) AS gram, code
-                FROM entries, range(2, 4) AS g(k), range(1, length(folded) - k + 2) AS r(i)
-            ), ranked AS (
-                SELECT gram, code, count(*) OVER (PARTITION BY gram) AS n,
-                       row_number() OVER (PARTITION BY gram ORDER BY code) AS place
-                FROM grams
-            ), lists AS (
-                -- names joined to the first {COMMON} codes of a gram only: a common gram ("有限") is
-                -- in most names, and its whole list of names cost hundreds of megabytes
-                SELECT gram, any_value(n) AS n, list([code, name] ORDER BY code) AS e
-                FROM ranked JOIN entries USING (code) WHERE place <= {COMMON} GROUP BY gram
-            ), hashed AS (
-                SELECT *, (unicode(gram[1])::BIGINT % {buckets} * {MULTIPLIER} + unicode(gram[2])) % {buckets} AS h2
-                FROM lists
+            WITH sized AS (
+                SELECT w.short, count(*) AS n, any_value(w.whole) AS whole
+                FROM entries JOIN wanted w ON substr(code, 1, {CODE_PREFIX}) = w.short GROUP BY w.short
             )
-            SELECT CASE WHEN length(gram) = 2 THEN h2
-                        ELSE (h2 * {MULTIPLIER} + unicode(gram[3])) % {buckets} END AS bucket, gram, n, e
-            FROM hashed ORDER BY bucket, gram
+            SELECT short, code, name FROM entries JOIN sized ON substr(code, 1, {CODE_PREFIX}) = short
+            WHERE whole OR n <= {CODE_SPLIT_ABOVE} OR substr(code, 1, {CODE_SPLIT_PREFIX}) IN (SELECT part FROM parts)
+            UNION ALL  -- a split prefix's count, as a row without a code
+            SELECT short, NULL, n::VARCHAR FROM sized WHERE n > {CODE_SPLIT_ABOVE}
+            ORDER BY code NULLS FIRST
             """
-        ).to_arrow_table()
-        codes = db.sql(
-            f"""
-            SELECT substr(code, 1, {CODE_PREFIX}) AS short, substr(code, 1, {CODE_SPLIT_PREFIX}) AS long,
-                   code, name
-            FROM entries ORDER BY code
-            """
-        ).to_arrow_table()
-    current, content = None, {}
-    for bucket, gram, n, e in zip(*(postings[c].to_pylist() for c in ("bucket", "gram", "n", "e")), strict=True):
-        if bucket != current:
-            if current is not None:
-                files[f"search/names/{current}.json"] = _json(content)
-            current, content = bucket, {}
-        content[gram] = {"n": n, "e": e}
-    if current is not None:
-        files[f"search/names/{current}.json"] = _json(content)
+        )
+    codes = rows.to_arrow_table()
+    files: dict[str, bytes] = {}
     groups: dict[str, list[list[str]]] = {}
+    split: dict[str, int] = {}
     for short, code, name in zip(*(codes[c].to_pylist() for c in ("short", "code", "name")), strict=True):
-        groups.setdefault(short, []).append([code, name])
+        if code is None:
+            split[short] = int(name)
+        else:
+            groups.setdefault(short, []).append([code, name])
     for short, members in groups.items():
-        if len(members) <= CODE_SPLIT_ABOVE:
-            files[f"search/codes/{short}.json"] = _json(members)
+        if short not in split and len(members) <= CODE_SPLIT_ABOVE:
+            files[f"search/codes/{short}.json"] = _text(members)
             continue
-        files[f"search/codes/{short}.json"] = _json({"split": CODE_SPLIT_PREFIX, "n": len(members)})
+        split.setdefault(short, len(members))
         longer: dict[str, list[list[str]]] = {}
         for code, name in members:
             longer.setdefault(code[:CODE_SPLIT_PREFIX], []).append([code, name])
         for prefix, part in longer.items():
-            files[f"search/codes/{prefix}.json"] = _json(part)
+            files[f"search/codes/{prefix}.json"] = _text(part)
+    for short, n in split.items():
+        files[f"search/codes/{short}.json"] = _text({"split": CODE_SPLIT_PREFIX, "n": n})
     return files
 
 
-def write(entries: pa.Table, keep: Callable[[str, str], bool], write_file: Callable[[str, bytes], None]) -> int:
-    """Write the index: each shard whose content did not change is kept (`keep(path, sha256)`
-    hard-links it from the previous build), the others written. Returns the shards written."""
-    written = 0
-    for path, data in shards(entries).items():
-        if not keep(path, hashlib.sha256(data).hexdigest()):
-            write_file(path, data)
-            written += 1
-    return written
+def _meta(buckets: int, entities: int) -> bytes:
+    return _text(
+        {
+            "format": FORMAT,
+            "buckets": buckets,
+            "multiplier": MULTIPLIER,
+            "common": COMMON,
+            "code_prefix": CODE_PREFIX,
+            "code_split_prefix": CODE_SPLIT_PREFIX,
+            "entities": entities,
+        }
+    )
 
 
-def _json(value) -> bytes:
+def _full(db, entries: pa.Table, put: Callable[[str, bytes], bool]) -> tuple[int, int]:
+    buckets = _load(db, entries)
+    entities = db.execute("SELECT count(*) FROM entries").fetchall()[0][0]
+    written = put("search/meta.json", _meta(buckets, entities))
+    for files in (_name_files(db, None), _code_files(db, None)):
+        written += sum(put(path, data) for path, data in files.items())
+    return written, entities
+
+
+def _incremental(
+    db,
+    entries: pa.Table,
+    previous: dict[str, str],
+    keep: Callable[[str, str], bool],
+    put: Callable[[str, bytes], bool],
+    fingerprints: dict[str, str],
+) -> tuple[int, int]:
+    """Bring the postings in `db` (those of the previous build's index) to `entries`, write the shards
+    of what changed and keep the rest from the previous build: the work grows with the entities
+    whose entry changed, not with the index."""
+    buckets = _info(db)[1]
+    given = pa.table({"code": pc.cast(entries["code"], pa.string()), "name": pc.fill_null(entries["name"], "")})
+    db.register("given", given.filter(pc.is_valid(given["code"])))
+    # entities whose entry is new, renamed or gone (compared by name: only theirs are folded)
+    db.execute(
+        """
+        CREATE TEMP TABLE changed AS
+        SELECT code, n.name AS name, o.folded AS old FROM given n FULL OUTER JOIN entries o USING (code)
+        WHERE n.name IS DISTINCT FROM o.name
+        """
+    )
+    db.unregister("given")
+    renamed = db.sql("SELECT code, name FROM changed WHERE name IS NOT NULL").to_arrow_table()
+    db.register("renamed", renamed.append_column("new", fold(renamed["name"])))
+    db.execute("ALTER TABLE changed ADD COLUMN new VARCHAR")
+    db.execute("UPDATE changed SET new = renamed.new FROM renamed WHERE changed.code = renamed.code")
+    db.unregister("renamed")
+    changed = db.execute("SELECT count(*) FROM changed").fetchall()[0][0]
+    # each (gram, entity) that comes (+1) or goes (-1); 0: a renamed entity keeps the gram
+    db.execute(
+        f"""
+        CREATE TEMP TABLE net AS
+        SELECT gram, code, sum(sign) AS s FROM (
+            SELECT *, 1 AS sign FROM ({_GRAMS.format(source=_names_of("new"))})
+            UNION ALL
+            SELECT *, -1 AS sign FROM ({_GRAMS.format(source=_names_of("old"))})
+        ) GROUP BY gram, code
+        """
+    )
+    shorts = _distinct(db, f"SELECT DISTINCT substr(code, 1, {CODE_PREFIX}) FROM changed")
+    parts = _distinct(db, f"SELECT DISTINCT substr(code, 1, {CODE_SPLIT_PREFIX}) FROM changed")
+    sizes = f"""
+        SELECT substr(code, 1, {CODE_PREFIX}) AS short, count(*) FROM entries
+        WHERE substr(code, 1, {CODE_PREFIX}) IN (SELECT DISTINCT substr(code, 1, {CODE_PREFIX}) FROM changed)
+        GROUP BY short
+    """
+    before = dict(db.execute(sizes).fetchall())
+    db.execute("DELETE FROM entries WHERE code IN (SELECT code FROM changed)")
+    db.execute("INSERT INTO entries SELECT code, name, new FROM changed WHERE new IS NOT NULL")
+    after = dict(db.execute(sizes).fetchall())
+    # A prefix in one file before or now is made again whole (a split came or went, or it is gone);
+    # of one split before and now, its count and the parts that changed.
+    whole = {s for s in shorts if min(before.get(s, 0), after.get(s, 0)) <= CODE_SPLIT_ABOVE}
+    db.execute(
+        "DELETE FROM postings USING net WHERE postings.gram = net.gram AND postings.code = net.code AND net.s < 0"
+    )
+    db.execute("INSERT INTO postings SELECT gram, code FROM net WHERE s > 0")
+    # Each touched gram's count moves by what came and went; its first codes are the first of those
+    # it had and those that came — unless one that went was among them while more are beyond them:
+    # those grams' postings are read again.
+    db.execute(
+        f"""
+        CREATE TEMP TABLE moved AS
+        SELECT gram, coalesce(any_value(g.n), 0) + sum(s) AS n, any_value(g.codes) AS codes,
+               coalesce(any_value(g.n), 0) > {COMMON}
+                   AND coalesce(list_has_any(any_value(g.codes), list(code) FILTER (WHERE s < 0)), false) AS reread,
+               any_value(g.bucket) AS bucket
+        FROM net LEFT JOIN grams g USING (gram) GROUP BY gram
+        """
+    )
+    names = {r[0] for r in db.execute("SELECT DISTINCT bucket FROM moved WHERE bucket IS NOT NULL").fetchall()}
+    db.execute("DELETE FROM grams WHERE gram IN (SELECT gram FROM moved)")
+    _grams_of(db, "SELECT gram, code FROM postings WHERE gram IN (SELECT gram FROM moved WHERE reread)", buckets)
+    _grams_of(
+        db,
+        """
+        SELECT gram, code FROM (
+            SELECT gram, unnest(codes) AS code FROM moved WHERE NOT reread AND codes IS NOT NULL
+            UNION SELECT gram, code FROM net WHERE s > 0
+        ) ANTI JOIN (SELECT gram, code FROM net WHERE s < 0) USING (gram, code)
+        WHERE gram IN (SELECT gram FROM moved WHERE NOT reread AND n > 0)
+        """,
+        buckets,
+        counts="SELECT gram, n FROM moved WHERE NOT reread AND n > 0",
+    )
+    names |= {
+        r[0] for r in db.execute("SELECT DISTINCT bucket FROM grams WHERE gram IN (SELECT gram FROM moved)").fetchall()
+    }
+    names = sorted(names)
+    entities = db.execute("SELECT count(*) FROM entries").fetchall()[0][0]
+    written = put("search/meta.json", _meta(buckets, entities))
+    remade = {f"search/names/{b}.json" for b in names}
+    for files in (_name_files(db, names), _code_files(db, shorts, parts, whole)):
+        written += sum(put(path, data) for path, data in files.items())
+        remade |= files.keys()
+    remade_buckets, changed_parts = set(names), set(parts)
+    for path, fingerprint in previous.items():
+        if path == "search/meta.json" or path in remade:
+            continue
+        stem = path.rpartition("/")[2].removesuffix(".json")
+        if path.startswith("search/codes/") and (stem[:CODE_PREFIX] in whole or stem in changed_parts):
+            continue  # made again: its files are those just made (a split or a part came or went)
+        if path.startswith("search/names/") and int(stem) in remade_buckets:
+            continue  # a bucket now empty
+        if keep(path, fingerprint):
+            fingerprints[path] = fingerprint
+            continue
+        # not in the previous build after all: made from the postings, which hold every entity
+        if path.startswith("search/names/"):
+            made = _name_files(db, [int(stem)])
+        else:
+            made = _code_files(db, [stem[:CODE_PREFIX]], [stem[:CODE_SPLIT_PREFIX]])
+        if path in made:
+            written += put(path, made[path])
+    db.execute("CHECKPOINT")
+    return written, changed
+
+
+def _names_of(column: str) -> str:
+    """The changed entities' folded names, new or old, as `_GRAMS` reads them."""
+    return f"(SELECT {column} AS folded, code FROM changed WHERE {column} IS NOT NULL)"
+
+
+def _distinct(db, query: str) -> list:
+    return sorted(row[0] for row in db.execute(query).fetchall())
+
+
+def _text(value) -> bytes:
+    return _json(value).encode("utf-8")
+
+
+def _json(value) -> str:
     """Compact JSON with one `[code, name]` entry per line: a reader of lines (the leak gate, grep,
     diff) sees a short line per entity, not one line of hundreds of codes. `"],["` is only ever
     between two entries: inside a JSON string a quote is escaped, so it cannot follow `[` there."""
     text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    return text.replace('"],["', '"],\n["').encode("utf-8")
+    return text.replace('"],["', '"],\n["')

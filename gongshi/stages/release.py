@@ -217,6 +217,7 @@ class SiteStep:
             self.previous_fingerprints,
             self.digests,
             self.previous_modified,
+            search_store=self.settings.layout.search_index,
         ).build_all()
         return self.result.hashes, self.result.linked
 
