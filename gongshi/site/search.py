@@ -233,8 +233,8 @@ def _grams_of(db, postings: str, buckets: int, counts: str | None = None) -> Non
         listed AS (
             -- names joined to the first {COMMON} codes of a gram only: a common gram ("有限") is in
             -- most names, and its whole list of names cost hundreds of megabytes
-            SELECT gram, any_value(n) AS n, any_value(codes) AS codes, list([code, name] ORDER BY code) AS e
-            FROM (SELECT gram, n, codes, unnest(codes) AS code FROM counted) JOIN entries USING (code)
+            SELECT gram, any_value(n) AS n, list(code ORDER BY code) AS codes, list([code, name] ORDER BY code) AS e
+            FROM (SELECT gram, n, unnest(codes) AS code FROM counted) JOIN entries USING (code)
             GROUP BY gram
         ), hashed AS (
             SELECT *, (unicode(gram[1])::BIGINT % {buckets} * {MULTIPLIER} + unicode(gram[2])) % {buckets} AS h2
@@ -244,8 +244,7 @@ def _grams_of(db, postings: str, buckets: int, counts: str | None = None) -> Non
                CASE WHEN length(gram) = 2 THEN h2 ELSE (h2 * {MULTIPLIER} + unicode(gram[3])) % {buckets} END,
                n, codes,
                -- as `_json` writes it: compact, one [code, name] entry per line
-               to_json(gram) || ':{{"n":' || n || ',"e":'
-                   || replace(to_json(e)::VARCHAR, '"],["', '"],' || chr(10) || '["') || '}}'
+               to_json(gram) || ':{{"n":' || n || ',"e":' || {_ENTRIES_JSON.format(entries="e")} || '}}'
         FROM hashed
         """
     )
@@ -270,51 +269,46 @@ def _code_files(
 ) -> dict[str, bytes]:
     """The code shards: all, or those of the eight-character prefixes `wanted` — of a prefix that is
     split (by ten characters), its count and, of its ten-character parts, only those in `parts`
-    unless the prefix is in `whole`."""
+    unless the prefix is in `whole`. Written in DuckDB as `_json` writes them."""
     if wanted is None:
-        rows = db.sql(f"SELECT substr(code, 1, {CODE_PREFIX}) AS short, code, name FROM entries ORDER BY code")
+        db.execute(
+            "CREATE OR REPLACE TEMP TABLE prefixes AS "
+            f"SELECT DISTINCT substr(code, 1, {CODE_PREFIX}) AS short, true AS whole FROM entries"
+        )
     else:
         whole = whole or set()
         db.register(
-            "wanted",
-            pa.table({"short": pa.array(wanted, pa.string()), "whole": pa.array([w in whole for w in wanted])}),
+            "asked", pa.table({"short": pa.array(wanted, pa.string()), "whole": pa.array([w in whole for w in wanted])})
         )
-        db.register("parts", pa.table({"part": pa.array(parts or [], pa.string())}))
-        rows = db.sql(
-            f"""
-            WITH sized AS (
-                SELECT w.short, count(*) AS n, any_value(w.whole) AS whole
-                FROM entries JOIN wanted w ON substr(code, 1, {CODE_PREFIX}) = w.short GROUP BY w.short
-            )
-            SELECT short, code, name FROM entries JOIN sized ON substr(code, 1, {CODE_PREFIX}) = short
+        db.execute("CREATE OR REPLACE TEMP TABLE prefixes AS SELECT * FROM asked")
+        db.unregister("asked")
+    db.register("parts", pa.table({"part": pa.array(parts or [], pa.string())}))
+    made = db.sql(
+        f"""
+        WITH sized AS (
+            SELECT w.short, count(*) AS n, any_value(w.whole) AS whole
+            FROM entries JOIN prefixes w ON substr(code, 1, {CODE_PREFIX}) = w.short GROUP BY w.short
+        ), picked AS (
+            SELECT CASE WHEN n <= {CODE_SPLIT_ABOVE} THEN short ELSE substr(code, 1, {CODE_SPLIT_PREFIX}) END AS file,
+                   code, name
+            FROM entries JOIN sized ON substr(code, 1, {CODE_PREFIX}) = short
             WHERE whole OR n <= {CODE_SPLIT_ABOVE} OR substr(code, 1, {CODE_SPLIT_PREFIX}) IN (SELECT part FROM parts)
-            UNION ALL  -- a split prefix's count, as a row without a code
-            SELECT short, NULL, n::VARCHAR FROM sized WHERE n > {CODE_SPLIT_ABOVE}
-            ORDER BY code NULLS FIRST
-            """
         )
-    codes = rows.to_arrow_table()
-    files: dict[str, bytes] = {}
-    groups: dict[str, list[list[str]]] = {}
-    split: dict[str, int] = {}
-    for short, code, name in zip(*(codes[c].to_pylist() for c in ("short", "code", "name")), strict=True):
-        if code is None:
-            split[short] = int(name)
-        else:
-            groups.setdefault(short, []).append([code, name])
-    for short, members in groups.items():
-        if short not in split and len(members) <= CODE_SPLIT_ABOVE:
-            files[f"search/codes/{short}.json"] = _text(members)
-            continue
-        split.setdefault(short, len(members))
-        longer: dict[str, list[list[str]]] = {}
-        for code, name in members:
-            longer.setdefault(code[:CODE_SPLIT_PREFIX], []).append([code, name])
-        for prefix, part in longer.items():
-            files[f"search/codes/{prefix}.json"] = _text(part)
-    for short, n in split.items():
-        files[f"search/codes/{short}.json"] = _text({"split": CODE_SPLIT_PREFIX, "n": n})
-    return files
+        SELECT file, {_ENTRIES_JSON.format(entries="list([code, name] ORDER BY code)")} AS text
+        FROM picked GROUP BY file
+        UNION ALL  -- a split prefix: its count
+        SELECT short, '{{"split":{CODE_SPLIT_PREFIX},"n":' || n || '}}' FROM sized WHERE n > {CODE_SPLIT_ABOVE}
+        """
+    ).to_arrow_table()
+    db.unregister("parts")
+    return {
+        f"search/codes/{file}.json": text.encode("utf-8")
+        for file, text in zip(made["file"].to_pylist(), made["text"].to_pylist(), strict=True)
+    }
+
+
+# a list of [code, name] as `_json` writes it: compact, one entry per line
+_ENTRIES_JSON = """replace(to_json({entries})::VARCHAR, '"],["', '"],' || chr(10) || '["')"""
 
 
 def _meta(buckets: int, entities: int) -> bytes:
