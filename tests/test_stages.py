@@ -164,6 +164,9 @@ def test_release_again_links_every_unchanged_page_and_renders_nothing(day, catal
     assert first["entity_pages_rendered"] == first["entity_pages"] == 26
     assert (again.site["entity_pages"], again.site["entity_pages_rendered"]) == (26, 0)
     assert again.site["pages_rendered"] <= 4  # what names the build day: robots, feeds, sitemap
+    assert (first["search_index_mode"], first["search_entities_changed"]) == ("full", 26)
+    # from the postings the first release kept: nothing changed, every shard kept as it was
+    assert (again.site["search_index_mode"], again.site["search_entities_changed"]) == ("incremental", 0)
     assert again.site["search_shards_written"] == 0
     assert again.record.site == results["release"].record.site
     release.clear_staging(settings.layout.staging)

@@ -46,7 +46,7 @@ FORMAT = 1
 COMMON = 300  # entities kept for a bigram shared by more
 CODE_PREFIX, CODE_SPLIT_PREFIX, CODE_SPLIT_ABOVE = 8, 10, 2000
 MULTIPLIER = 65599
-KEEP_OTHERS = 2  # databases of other builds kept in the store beside the one used and the one made
+KEEP_OTHERS = 1  # databases of other builds kept in the store beside the one used and the one made
 
 
 def buckets_for(entities: int) -> int:

@@ -69,6 +69,8 @@ class ReleaseResult:
             "pages_rendered": self.site.get("pages_rendered", 0),
             "pages_unchanged": self.site.get("pages_unchanged", 0),
             "search_index_seconds": self.site.get("search_index_seconds", 0.0),
+            "search_index_mode": self.site.get("search_index_mode", ""),
+            "search_shards_written": self.site.get("search_shards_written", 0),
         }
 
 
