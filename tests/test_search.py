@@ -246,6 +246,11 @@ def test_a_release_that_did_not_go_out_and_a_lost_file_do_not_corrupt_the_index(
     lost = sorted(p for p in build if p.startswith("search/names/"))[0]
     again, update = _day(store, build, today, built=set(build) - {lost})
     assert again == build and update.written == 1
+    # a damaged database (cut short, overwritten): made in full, as if there were none
+    for database in store.glob("*.duckdb"):
+        database.write_bytes(b"not a database" * 100)
+    build, update = _day(store, build, today)
+    assert update.mode == "full" and build == search.shards(_entries(today))
     # no database for the previous build (state restored from elsewhere): made in full
     for database in store.glob("*.duckdb"):
         database.unlink()

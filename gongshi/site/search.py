@@ -123,12 +123,15 @@ def write(
     try:
         if base is not None and base.is_file():
             shutil.copyfile(base, working)
-            with tables.connect(working) as db:
-                if _info(db) == _expected(entries):
-                    mode = "incremental"
-                    written, changed = _incremental(db, entries, previous, keep, put, fingerprints)
+            db = _open_kept(working)
+            if db is not None:
+                with db:
+                    if _info(db) == _expected(entries):
+                        mode = "incremental"
+                        written, changed = _incremental(db, entries, previous, keep, put, fingerprints)
             if mode == "full":
                 working.unlink()
+                working.with_name(working.name + ".wal").unlink(missing_ok=True)
         if mode == "full":
             with tables.connect(working) as db:
                 written, changed = _full(db, entries, put)
@@ -176,6 +179,15 @@ def _digest(fingerprints: dict[str, str]) -> str:
 
 def _expected(entries: pa.Table) -> tuple[str, int]:
     return VERSION, buckets_for(_valid(entries).num_rows)
+
+
+def _open_kept(path: Path):
+    """A kept database, or None when it cannot be opened as one (damaged, cut short): the index is
+    then made in full — a cache must not stop a release."""
+    try:
+        return tables.connect(path)
+    except duckdb.Error:
+        return None
 
 
 def _info(db) -> tuple[str, int] | None:
