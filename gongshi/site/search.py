@@ -425,7 +425,8 @@ def _incremental(
         """
         SELECT gram, code FROM (
             SELECT gram, unnest(codes) AS code FROM moved WHERE NOT reread AND codes IS NOT NULL
-            UNION SELECT gram, code FROM net WHERE s > 0
+            UNION ALL  -- a gram that comes to an entity was not in its postings: no duplicates
+            SELECT gram, code FROM net WHERE s > 0
         ) ANTI JOIN (SELECT gram, code FROM net WHERE s < 0) USING (gram, code)
         WHERE gram IN (SELECT gram FROM moved WHERE NOT reread AND n > 0)
         """,
