@@ -96,10 +96,9 @@ def _digest_words(digests: pa.Array) -> np.ndarray:
     if isinstance(digests, pa.ChunkedArray):
         digests = digests.combine_chunks()
     text = np.asarray(digests.to_numpy(zero_copy_only=False), dtype="S32")
-    nibbles = _HEX[text.view(np.uint8).reshape(-1, 32)].astype(np.uint64)
+    nibbles = _HEX[text.view(np.uint8).reshape(-1, 32)]
     if (nibbles == 255).any():
         raise ValueError("row digests must be 32 lower-case hex characters")
-    shifts = np.arange(60, -4, -4, dtype=np.uint64)
-    high = (nibbles[:, :16] << shifts).sum(axis=1, dtype=np.uint64)
-    low = (nibbles[:, 16:] << shifts).sum(axis=1, dtype=np.uint64)
-    return np.stack([high, low], axis=1)
+    # two nibbles a byte, sixteen bytes two big-endian words: byte arithmetic, not 64-bit per nibble
+    octets = np.ascontiguousarray((nibbles[:, 0::2] << 4) | nibbles[:, 1::2])
+    return octets.view(">u8").astype(np.uint64).reshape(-1, 2)
