@@ -276,3 +276,35 @@ def test_the_package_check_finds_a_spreadsheet_cell_and_a_csv_header_that_break_
     assert any(p.startswith("honour_list-xlsx: type-error") for p in problems), problems
     assert any(p.startswith("approval_item_changes-csv") and "item_kode" in p for p in problems), problems
     assert len(clean) < len(package_problems(published_demo.public / "latest")[1])
+
+
+def test_the_change_table_compares_only_the_rows_that_changed_and_finds_the_same(published_demo, catalog, tmp_path):
+    """Records whose row digest the previous release kept are set apart before the comparison: the
+    change table is the one the whole tables give — records added, corrected, gone and unchanged."""
+    import pyarrow.compute as pc
+
+    from gongshi.changes import changes
+    from gongshi.stages.release import unchanged_apart
+    from gongshi.tables import row_digests
+
+    layout = published_demo.layout
+    dataset = catalog["blacklist_entries"]
+    before = pq.read_table(layout.published_table(DAY1, dataset.id))
+    now = pq.read_table(layout.published_table(DAY2, dataset.id))
+    # one more correction and one record gone (expired), beside what the demo's second day changed
+    name = dataset.site.entity.name
+    renamed = pc.if_else(pc.equal(now["record_id"], now["record_id"][0]), "更正后的名称", now[name])
+    expired_id = now["record_id"][-1].as_py()
+    now = now.set_column(now.schema.get_field_index(name), name, renamed).slice(0, now.num_rows - 1)
+    digests = row_digests(now)
+    kept = tmp_path / "kept.parquet"
+    pq.write_table(pa.table({"record_id": before["record_id"], "digest": row_digests(before)}), kept)
+    compared_before, compared_now = unchanged_apart(before, now, digests, kept)
+    assert compared_now.num_rows < now.num_rows and compared_before.num_rows < before.num_rows
+    gone = {expired_id: "expired"}
+    whole = changes(before, now, dataset, DAY2, gone, {})
+    apart = changes(compared_before, compared_now, dataset, DAY2, gone, {})
+    assert apart.equals(whole) and whole.num_rows
+    assert {"corrected", "expired"} <= set(whole["change"].to_pylist())
+    # without kept digests, the whole tables are compared
+    assert unchanged_apart(before, now, digests, tmp_path / "none.parquet") == (before, now)

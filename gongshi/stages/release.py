@@ -100,9 +100,7 @@ def run(settings: Settings, catalog: dict[str, Dataset], day: str) -> ReleaseRes
     parts_before = base_record.parts if base_record else {}
     # What the whole-table spreadsheets and database need is here; the rest of `data` is made by
     # `prepare`, in this process while a second one writes those (`build_files`).
-    data = DataFiles(
-        tables, digests, {}, parts_above=settings.parts_above, reuse=reuse, previous_build=base_build
-    )
+    data = DataFiles(tables, digests, {}, parts_above=settings.parts_above, reuse=reuse, previous_build=base_build)
 
     def prepare() -> None:
         """The rows' digests, the day's change tables and sync feeds, the change files of the
@@ -111,9 +109,16 @@ def run(settings: Settings, catalog: dict[str, Dataset], day: str) -> ReleaseRes
             digests[dataset.id] = row_digests(tables[dataset.id])
             before = snapshots.table(layout.published_table(previous, dataset.id)) if previous else None
             expired = pq.read_table(layout.expired(day, dataset.id))
+            compared_before, compared_now = (
+                unchanged_apart(
+                    before, tables[dataset.id], digests[dataset.id], layout.published_digests(previous, dataset.id)
+                )
+                if previous
+                else (before, tables[dataset.id])
+            )
             change = changes(
-                before,
-                tables[dataset.id],
+                compared_before,
+                compared_now,
                 dataset,
                 target,
                 dict.fromkeys(expired["record_id"].to_pylist(), EXPIRED),
@@ -347,6 +352,25 @@ def base_of_feed(settings: Settings, catalog: dict[str, Dataset], day: str, file
         for name, dataset in catalog.items()
     }
     return {"base_release": base, "base_tables": {base: tables}}
+
+
+def unchanged_apart(
+    before: pa.Table | None, table: pa.Table, digests: pa.Array, kept: Path
+) -> tuple[pa.Table | None, pa.Table]:
+    """`before` and `table` without the records whose row is the same in both, for the change table:
+    a row's digest covers every column, its record id included, so a digest the previous release
+    kept (`kept`) is the same record unchanged — the comparison then joins what changed, not the
+    register. Both whole when the digests were not kept."""
+    if before is None or not kept.is_file():
+        return before, table
+    same = pc.is_in(digests, value_set=pq.read_table(kept, columns=["digest"])["digest"].combine_chunks())
+    if not pc.any(same).as_py():
+        return before, table
+    unchanged = table["record_id"].filter(same).combine_chunks()
+    return (
+        before.filter(pc.invert(pc.is_in(before["record_id"], value_set=unchanged))),
+        table.filter(pc.invert(same)),
+    )
 
 
 def day_feed(
