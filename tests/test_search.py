@@ -251,6 +251,14 @@ def test_a_release_that_did_not_go_out_and_a_lost_file_do_not_corrupt_the_index(
         database.write_bytes(b"not a database" * 100)
     build, update = _day(store, build, today)
     assert update.mode == "full" and build == search.shards(_entries(today))
+    # a database that opens but fails inside (a table lost): made in full, nothing written twice
+    import duckdb
+
+    newest = max(store.glob("*.duckdb"), key=lambda path: path.stat().st_mtime)  # the previous build's
+    with duckdb.connect(str(newest)) as db:
+        db.execute("DROP TABLE grams")
+    build, update = _day(store, build, today)
+    assert update.mode == "full" and build == search.shards(_entries(today))
     # no database for the previous build (state restored from elsewhere): made in full
     for database in store.glob("*.duckdb"):
         database.unlink()

@@ -127,8 +127,9 @@ def write(
             if db is not None:
                 with db:
                     if _info(db) == _expected(entries):
-                        mode = "incremental"
-                        written, changed = _incremental(db, entries, previous, keep, put, fingerprints)
+                        done = _incremental(db, entries, previous, keep, put, fingerprints)
+                        if done is not None:
+                            mode, (written, changed) = "incremental", done
             if mode == "full":
                 working.unlink()
                 working.with_name(working.name + ".wal").unlink(missing_ok=True)
@@ -346,17 +347,9 @@ def _full(db, entries: pa.Table, put: Callable[[str, bytes], bool]) -> tuple[int
     return written, entities
 
 
-def _incremental(
-    db,
-    entries: pa.Table,
-    previous: dict[str, str],
-    keep: Callable[[str, str], bool],
-    put: Callable[[str, bytes], bool],
-    fingerprints: dict[str, str],
-) -> tuple[int, int]:
-    """Bring the postings in `db` (those of the previous build's index) to `entries`, write the shards
-    of what changed and keep the rest from the previous build: the work grows with the entities
-    whose entry changed, not with the index."""
+def _update(db, entries: pa.Table):
+    """The postings in `db` brought to `entries`, and the shards that changed: (entities changed,
+    buckets, entities, buckets made again, code parts changed, code prefixes made whole, files)."""
     buckets = _info(db)[1]
     given = pa.table({"code": pc.cast(entries["code"], pa.string()), "name": pc.fill_null(entries["name"], "")})
     db.register("given", given.filter(pc.is_valid(given["code"])))
@@ -438,11 +431,29 @@ def _incremental(
     }
     names = sorted(names)
     entities = db.execute("SELECT count(*) FROM entries").fetchall()[0][0]
+    made = _name_files(db, names) | _code_files(db, shorts, parts, whole)
+    return changed, buckets, entities, names, parts, whole, made
+
+
+def _incremental(
+    db,
+    entries: pa.Table,
+    previous: dict[str, str],
+    keep: Callable[[str, str], bool],
+    put: Callable[[str, bytes], bool],
+    fingerprints: dict[str, str],
+) -> tuple[int, int] | None:
+    """Bring the postings in `db` (those of the previous build's index) to `entries`, write the shards
+    of what changed and keep the rest from the previous build: the work grows with the entities
+    whose entry changed, not with the index. None, with nothing written, when the database fails
+    before anything is written (damaged inside): the index is then made in full."""
+    try:
+        changed, buckets, entities, names, parts, whole, files = _update(db, entries)
+    except duckdb.Error:
+        return None
     written = put("search/meta.json", _meta(buckets, entities))
-    remade = {f"search/names/{b}.json" for b in names}
-    for files in (_name_files(db, names), _code_files(db, shorts, parts, whole)):
-        written += sum(put(path, data) for path, data in files.items())
-        remade |= files.keys()
+    written += sum(put(path, data) for path, data in files.items())
+    remade = {f"search/names/{b}.json" for b in names} | files.keys()
     remade_buckets, changed_parts = set(names), set(parts)
     for path, fingerprint in previous.items():
         if path == "search/meta.json" or path in remade:
