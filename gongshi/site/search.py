@@ -75,10 +75,7 @@ def shards(entries: pa.Table) -> dict[str, bytes]:
     """Every file of the index (path under the release root -> bytes) for `entries` (code, name)."""
     files: dict[str, bytes] = {}
     with tables.connect() as db:
-        buckets = _load(db, entries)
-        files["search/meta.json"] = _meta(buckets, db.execute("SELECT count(*) FROM entries").fetchall()[0][0])
-        files |= _name_files(db, None)
-        files |= _code_files(db, None)
+        _full(db, entries, lambda path, data: files.__setitem__(path, data) is None)
     return files
 
 
@@ -256,7 +253,7 @@ def _grams_of(db, postings: str, buckets: int, counts: str | None = None) -> Non
         SELECT gram,
                CASE WHEN length(gram) = 2 THEN h2 ELSE (h2 * {MULTIPLIER} + unicode(gram[3])) % {buckets} END,
                n, codes,
-               -- as `_json` writes it: compact, one [code, name] entry per line
+               -- compact, one [code, name] entry per line (`_ENTRIES_JSON`)
                to_json(gram) || ':{{"n":' || n || ',"e":' || {_ENTRIES_JSON.format(entries="e")} || '}}'
         FROM hashed
         """
@@ -282,7 +279,7 @@ def _code_files(
 ) -> dict[str, bytes]:
     """The code shards: all, or those of the eight-character prefixes `wanted` — of a prefix that is
     split (by ten characters), its count and, of its ten-character parts, only those in `parts`
-    unless the prefix is in `whole`. Written in DuckDB as `_json` writes them."""
+    unless the prefix is in `whole`. Written in DuckDB (`_ENTRIES_JSON`)."""
     if wanted is None:
         db.execute(
             "CREATE OR REPLACE TEMP TABLE prefixes AS "
@@ -320,7 +317,9 @@ def _code_files(
     }
 
 
-# a list of [code, name] as `_json` writes it: compact, one entry per line
+# A list of [code, name] as compact JSON with one entry per line: a reader of lines (the leak gate,
+# grep, diff) sees a short line per entity, not one line of hundreds of codes. `"],["` is only ever
+# between two entries: inside a JSON string a quote is escaped, so it cannot follow `[` there.
 _ENTRIES_JSON = """replace(to_json({entries})::VARCHAR, '"],["', '"],' || chr(10) || '["')"""
 
 
@@ -487,12 +486,5 @@ def _distinct(db, query: str) -> list:
 
 
 def _text(value) -> bytes:
-    return _json(value).encode("utf-8")
-
-
-def _json(value) -> str:
-    """Compact JSON with one `[code, name]` entry per line: a reader of lines (the leak gate, grep,
-    diff) sees a short line per entity, not one line of hundreds of codes. `"],["` is only ever
-    between two entries: inside a JSON string a quote is escaped, so it cannot follow `[` there."""
-    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    return text.replace('"],["', '"],\n["')
+    """Compact JSON (meta.json; the shards are written in DuckDB, `_ENTRIES_JSON`)."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
