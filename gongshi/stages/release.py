@@ -109,13 +109,8 @@ def run(settings: Settings, catalog: dict[str, Dataset], day: str) -> ReleaseRes
             digests[dataset.id] = row_digests(tables[dataset.id])
             before = snapshots.table(layout.published_table(previous, dataset.id)) if previous else None
             expired = pq.read_table(layout.expired(day, dataset.id))
-            compared_before, compared_now = (
-                unchanged_apart(
-                    before, tables[dataset.id], digests[dataset.id], layout.published_digests(previous, dataset.id)
-                )
-                if previous
-                else (before, tables[dataset.id])
-            )
+            earlier = kept_digests(layout, dataset.id, previous, before)
+            compared_before, compared_now = unchanged_apart(before, tables[dataset.id], digests[dataset.id], earlier)
             change = changes(
                 compared_before,
                 compared_now,
@@ -127,7 +122,7 @@ def run(settings: Settings, catalog: dict[str, Dataset], day: str) -> ReleaseRes
             write_parquet(change, layout.changes(day, dataset.id))
             today[dataset.id] = change
             feeds[dataset.id] = day_feed(
-                layout, dataset.id, day, previous, before, tables[dataset.id], digests[dataset.id], change
+                layout, dataset.id, day, earlier, tables[dataset.id], digests[dataset.id], change
             )
         data.fill(
             data_files(
@@ -354,16 +349,25 @@ def base_of_feed(settings: Settings, catalog: dict[str, Dataset], day: str, file
     return {"base_release": base, "base_tables": {base: tables}}
 
 
+def kept_digests(layout, dataset: str, previous: str | None, before: pa.Table | None) -> pa.Table | None:
+    """The previous release's record ids and row digests, kept when it went out (computed from its
+    table for a release kept before digests were); None for a first release."""
+    kept = layout.published_digests(previous, dataset) if previous else None
+    if kept is not None and kept.is_file():
+        return pq.read_table(kept)
+    return sync.digests_table(before, row_digests(before)) if before is not None else None
+
+
 def unchanged_apart(
-    before: pa.Table | None, table: pa.Table, digests: pa.Array, kept: Path
+    before: pa.Table | None, table: pa.Table, digests: pa.Array, earlier: pa.Table | None
 ) -> tuple[pa.Table | None, pa.Table]:
     """`before` and `table` without the records whose row is the same in both, for the change table:
-    a row's digest covers every column, its record id included, so a digest the previous release
-    kept (`kept`) is the same record unchanged — the comparison then joins what changed, not the
-    register. Both whole when the digests were not kept."""
-    if before is None or not kept.is_file():
+    a row's digest covers every column, its record id included, so a digest of the previous release
+    (`earlier`, `kept_digests`) is the same record unchanged — the comparison then joins what
+    changed, not the register. Both whole without those digests."""
+    if before is None or earlier is None:
         return before, table
-    same = pc.is_in(digests, value_set=pq.read_table(kept, columns=["digest"])["digest"].combine_chunks())
+    same = pc.is_in(digests, value_set=earlier["digest"].combine_chunks())
     if not pc.any(same).as_py():
         return before, table
     unchanged = table["record_id"].filter(same).combine_chunks()
@@ -377,21 +381,14 @@ def day_feed(
     layout,
     dataset: str,
     day: str,
-    previous: str | None,
-    before: pa.Table | None,
+    earlier: pa.Table | None,
     table: pa.Table,
     digests: pa.Array,
     change: pa.Table,
 ) -> pa.Table:
     """The sync feed of the release built while processing `day` (kept with its digests for the
-    next day's): against the previous release's digests, kept when it went out (computed from its
-    table for a release kept before feeds existed)."""
+    next day's): against the previous release's digests (`kept_digests`)."""
     write_parquet(sync.digests_table(table, digests), layout.digests(day, dataset))
-    kept = layout.published_digests(previous, dataset) if previous else None
-    if kept is not None and kept.is_file():
-        earlier = pq.read_table(kept)
-    else:
-        earlier = sync.digests_table(before, row_digests(before)) if before is not None else None
     withdrawn_today = change.filter(pc.equal(change["change"], "withdrawn"))["record_id"].to_pylist()
     feed = sync.sync_rows(earlier, table, digests, withdrawn_today)
     write_parquet(feed, layout.sync(day, dataset))
