@@ -348,7 +348,9 @@ def approval_records(rng: np.random.Generator, day: dt.date, n: int, offset: int
     receiving = np.where(adjustment == "转移", "江苏省相关行业协会", receiving)
     return [
         {
-            "事项编码": f"JS-XK-{offset + i:05d}",
+            # the day in the code: a delivery generated with another seed adds items, it does not
+            # silently correct the items of an earlier delivery that happen to share a number
+            "事项编码": f"JS-XK-{day:%Y%m%d}-{offset + i:05d}",
             "事项名称": f"审批事项{offset + i}",
             "事项类型": "行政许可",
             "原实施机关": authority[i],

@@ -242,27 +242,27 @@ def test_pages_are_numbered_from_the_oldest_so_old_pages_do_not_change(tmp_path)
 
     before, after = _paginate(tmp_path, 173), _paginate(tmp_path, 180)
     assert sorted(before) == [
-        "lists/x/1/index.html",
-        "lists/x/2/index.html",
-        "lists/x/3/index.html",
+        "lists/x/1.html",
+        "lists/x/2.html",
+        "lists/x/3.html",
         "lists/x/index.html",
     ]
-    assert [r["n"] for r in before["lists/x/1/index.html"]["rows"]] == list(range(PAGE_SIZE, 0, -1))
+    assert [r["n"] for r in before["lists/x/1.html"]["rows"]] == list(range(PAGE_SIZE, 0, -1))
     assert [r["n"] for r in before["lists/x/index.html"]["rows"]] == list(range(173, 150, -1))
-    for path in ("lists/x/1/index.html", "lists/x/2/index.html"):
+    for path in ("lists/x/1.html", "lists/x/2.html"):
         assert after[path] == before[path]  # seven rows added at the top: numbered pages stay as they were
     assert after["lists/x/index.html"]["rows"][0] == {"n": 180}
     every = sorted(r["n"] for page in after.values() for r in page["rows"])
     assert every == list(range(1, 181))  # each row on exactly one page
     newest = after["lists/x/index.html"]["pagination"]
-    assert (newest.total, newest.older, [n for n, _ in newest.pages]) == (180, "../../lists/x/3/", [3, 2, 1])
-    third = after["lists/x/3/index.html"]["pagination"]
+    assert (newest.total, newest.older, [n for n, _ in newest.pages]) == (180, "../../lists/x/3.html", [3, 2, 1])
+    third = after["lists/x/3.html"]["pagination"]
     assert (third.number, third.total, third.newer, third.older, third.first) == (
         3,
         None,
-        "../../../lists/x/",
-        "../../../lists/x/2/",
-        "../../../lists/x/1/",
+        "../../lists/x/",
+        "../../lists/x/2.html",
+        "../../lists/x/1.html",
     )
     assert _paginate(tmp_path, PAGE_SIZE).keys() == {"lists/x/index.html"}
     assert _paginate(tmp_path, 0)["lists/x/index.html"]["rows"] == []
@@ -281,9 +281,9 @@ def test_a_long_list_links_a_window_of_pages_not_every_page(tmp_path):
     )
     html = macro.render(p=pagination)
     assert "共 20,003 条" in html and html.count("<li") == 6 and 'aria-hidden="true">…' in html
-    html = macro.render(p=asked["lists/x/200/index.html"]["pagination"])
-    assert "第 200 页" in html and 'href="../../../lists/x/201/" rel="prev">较新' in html
-    assert 'href="../../../lists/x/199/" rel="next">较早' in html and "共" not in html
+    html = macro.render(p=asked["lists/x/200.html"]["pagination"])
+    assert "第 200 页" in html and 'href="../../lists/x/201.html" rel="prev">较新' in html
+    assert 'href="../../lists/x/199.html" rel="next">较早' in html and "共" not in html
 
 
 def test_a_sitemap_above_fifty_thousand_pages_becomes_an_index(tmp_path):
@@ -470,7 +470,7 @@ def test_a_flag_count_changes_the_newest_list_page_only(tmp_path):
     rows = [{"n": n} for n in range(120, 0, -1)]
     builder.paginated("lists/x", "records.html", "列表", "说明", rows, numbered={"notice": older}, notice=newest)
     assert asked["lists/x/index.html"]["notice"] == newest
-    assert asked["lists/x/1/index.html"]["notice"] == asked["lists/x/2/index.html"]["notice"] == older
+    assert asked["lists/x/1.html"]["notice"] == asked["lists/x/2.html"]["notice"] == older
 
 
 def test_approval_pages_carry_the_notice_count_on_the_newest_page_only(published_demo, tmp_path, monkeypatch):
@@ -489,7 +489,7 @@ def test_approval_pages_carry_the_notice_count_on_the_newest_page_only(published
     site.SiteBuilder(tmp_path, catalog, DAY2, "https://x.org/", tables, {}, {}, {}, digests=digests).build_all()
     newest = (tmp_path / "approvals" / "index.html").read_text(encoding="utf-8")
     assert re.search(r"\d+ 项已调整的审批事项未报送事中事后监管措施", newest)
-    numbered = sorted((tmp_path / "approvals").glob("[0-9]*/index.html"))
+    numbered = sorted((tmp_path / "approvals").glob("[0-9]*.html"))
     assert len(numbered) >= 2
     for path in numbered:
         text = path.read_text(encoding="utf-8")

@@ -593,8 +593,10 @@ class SiteBuilder:
         **context,
     ) -> None:
         """`rows` (newest first) as pages of PAGE_SIZE: the newest at `folder/`, older ones numbered
-        from the oldest (`folder/1/` holds the first PAGE_SIZE rows ever listed), so that rows added
-        at the top change the newest page and not the numbered ones. A page is compared by the
+        from the oldest (`folder/1.html` holds the first PAGE_SIZE rows ever listed), so that rows
+        added at the top change the newest page and not the numbered ones. A numbered page is a file
+        beside the newest, not a folder of its own: a release has about a hundred thousand of them
+        and is made anew each day, where making a folder costs more than hard-linking a page. A page is compared by the
         digests of its rows and a few links: what that costs does not grow with the list, and its
         rows become Python objects only if it is rendered. `numbered` replaces context values on the
         numbered pages (what changes every day belongs on the newest page only)."""
@@ -603,7 +605,7 @@ class SiteBuilder:
         older = max(0, (total - 1) // PAGE_SIZE)  # full pages before the newest
 
         def link(here: str, number: int | None) -> str:
-            return f"{here}{folder}/" if number is None else f"{here}{folder}/{number}/"
+            return f"{here}{folder}/" if number is None else f"{here}{folder}/{number}.html"
 
         def one(path: str, page_title: str, start: int, end: int, pagination: Pagination) -> None:
             here = context if pagination.newest else context | (numbered or {})
@@ -643,7 +645,7 @@ class SiteBuilder:
             ),
         )
         for number in range(1, older + 1):
-            path = f"{folder}/{number}/index.html"
+            path = f"{folder}/{number}.html"
             here = _root(path)
             one(
                 path,

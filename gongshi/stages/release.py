@@ -42,7 +42,7 @@ from gongshi.settings import Settings
 from gongshi.site import SiteBuilder, SiteResult
 from gongshi.snapshots import BuildRecord, published_days, release_day
 from gongshi.stages import Json
-from gongshi.storage import link_or_copy, sha256_file, write_json, write_parquet
+from gongshi.storage import link_or_copy, sha256_file, write_json, write_parquet, write_text
 from gongshi.tables import row_digests, value_counts
 from gongshi.takedown import lifted, withdrawn
 from gongshi.writers import REGISTRY, writer_for
@@ -785,17 +785,17 @@ def _describe_rest(
 
 
 def write_manifest(build: Path, day: str, files: dict[str, dict]) -> None:
-    """manifest.json (every other file with bytes and sha256) and SHA256SUMS for `sha256sum -c`."""
-    write_json(
-        build / "manifest.json",
-        {
-            "release": day,
-            "files": {p: {"bytes": i["bytes"], "sha256": i["sha256"]} for p, i in sorted(files.items())},
-        },
+    """manifest.json (every other file with bytes and sha256, one a line) and SHA256SUMS for
+    `sha256sum -c`. Written line by line: json's indenting encoder is pure Python, and a release
+    lists a file per market entity and per list page (37 MB at a million records)."""
+    ordered = sorted(files.items())
+    quoted = json.encoder.encode_basestring  # a JSON string, as json.dumps(..., ensure_ascii=False) writes it
+    entries = ",\n".join(
+        f'  {quoted(p)}: {{"bytes": {int(i["bytes"])}, "sha256": {quoted(i["sha256"])}}}' for p, i in ordered
     )
-    (build / "SHA256SUMS").write_text(
-        "".join(f"{i['sha256']}  {p}\n" for p, i in sorted(files.items())), encoding="utf-8"
-    )
+    text = f'{{\n "release": {json.dumps(day)},\n "files": {{\n{entries}\n }}\n}}\n'
+    write_text(build / "manifest.json", text)
+    write_text(build / "SHA256SUMS", "".join(f"{i['sha256']}  {p}\n" for p, i in ordered))
 
 
 def verify_build(build: Path) -> list[str]:
