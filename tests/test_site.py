@@ -218,8 +218,9 @@ def test_the_honour_list_is_a_list_page_with_its_downloads_feed_and_search(publi
     assert any(d["dct:identifier"] == "honour_list" for d in dcat["dcat:dataset"])
 
 
-def _paginate(tmp_path, total: int) -> dict[str, dict]:
-    """The pages `paginated` asks for, for `total` rows numbered newest first: path -> context."""
+def _paginate(tmp_path, total: int, rows: list[dict] | None = None, **context) -> dict[str, dict]:
+    """The pages `paginated` asks for, for `total` rows numbered newest first (or `rows`): path ->
+    context, with what the page is compared by ("compared": the data or the fingerprint given)."""
     from gongshi.catalog import load_catalog
     from gongshi.site import SiteBuilder
     from gongshi.site.rows import Lazy
@@ -229,12 +230,44 @@ def _paginate(tmp_path, total: int) -> dict[str, dict]:
 
     def page(path, template, title, description, fingerprint_data=None, fingerprint=None, **context):
         context = {k: v() if isinstance(v, Lazy) else v for k, v in context.items()}
-        asked[path] = {"title": title, "compared": fingerprint_data, **context}
+        asked[path] = {"title": title, "compared": fingerprint_data or fingerprint, **context}
 
     builder.page = page
-    rows = [{"n": n} for n in range(total, 0, -1)]  # newest (highest) first
-    builder.paginated("lists/x", "records.html", "列表", "说明", rows)
+    rows = rows if rows is not None else [{"n": n} for n in range(total, 0, -1)]  # newest (highest) first
+    builder.paginated("lists/x", "records.html", "列表", "说明", rows, **context)
     return asked
+
+
+def test_a_numbered_page_is_compared_by_its_rows_and_the_lists_context(tmp_path):
+    from gongshi.site import PAGE_SIZE
+
+    rows = [{"n": n} for n in range(180, 0, -1)]
+    before = _paginate(tmp_path, 0, rows)
+    prints = {p: v["compared"] for p, v in before.items() if p != "lists/x/index.html"}
+    assert len(set(prints.values())) == 3 and all(isinstance(v, str) and len(v) == 64 for v in prints.values())
+    changed = [dict(r) for r in rows]
+    changed[-1]["n"] = -1  # the oldest row, on page 1
+    after = _paginate(tmp_path, 0, changed)
+    assert after["lists/x/1.html"]["compared"] != prints["lists/x/1.html"]
+    assert [after[f"lists/x/{n}.html"]["compared"] for n in (2, 3)] == [prints[f"lists/x/{n}.html"] for n in (2, 3)]
+    other = _paginate(tmp_path, 0, rows, empty="无记录")  # the list's context is on every page
+    assert all(other[p]["compared"] != v for p, v in prints.items())
+    assert len(rows) // PAGE_SIZE == 3
+
+
+def test_table_rows_digests_of_many_slices_are_each_slices_digest():
+    import numpy as np
+    import pyarrow as pa
+
+    from gongshi.site.rows import TableRows
+
+    class View:
+        digests = pa.array([f"{n:032x}" for n in range(300)])
+
+    rows = TableRows(View(), np.array([5, 3, 299, *range(100, 200), 7], dtype=np.int64))
+    bounds = [(0, 2), (2, 50), (50, 103), (101, 103)]
+    assert rows.digests(bounds) == [rows.digest(s, e) for s, e in bounds]
+    assert rows.digests([]) == []
 
 
 def test_pages_are_numbered_from_the_oldest_so_old_pages_do_not_change(tmp_path):

@@ -596,10 +596,14 @@ class SiteBuilder:
         from the oldest (`folder/1.html` holds the first PAGE_SIZE rows ever listed), so that rows
         added at the top change the newest page and not the numbered ones. A numbered page is a file
         beside the newest, not a folder of its own: a release has about a hundred thousand of them
-        and is made anew each day, where making a folder costs more than hard-linking a page. A page is compared by the
-        digests of its rows and a few links: what that costs does not grow with the list, and its
-        rows become Python objects only if it is rendered. `numbered` replaces context values on the
-        numbered pages (what changes every day belongs on the newest page only)."""
+        and is made anew each day, where making a folder costs more than hard-linking a page.
+
+        A page is compared by the digests of its rows and a few links: what that costs does not grow
+        with the list, and its rows become Python objects only if it is rendered. The numbered pages
+        of a list share their context: it is encoded once, and a numbered page's fingerprint is that,
+        its own address, title and links, and its rows' digest (`_numbered_fingerprint`) — tens of
+        thousands of them are compared every day. `numbered` replaces context values on the numbered
+        pages (what changes every day belongs on the newest page only)."""
         rows = rows if isinstance(rows, Rows) else ListRows(rows)
         total = len(rows)
         older = max(0, (total - 1) // PAGE_SIZE)  # full pages before the newest
@@ -607,20 +611,25 @@ class SiteBuilder:
         def link(here: str, number: int | None) -> str:
             return f"{here}{folder}/" if number is None else f"{here}{folder}/{number}.html"
 
-        def one(path: str, page_title: str, start: int, end: int, pagination: Pagination) -> None:
+        def one(
+            path: str, page_title: str, start: int, end: int, pagination: Pagination, fingerprint: str | None = None
+        ) -> None:
             here = context if pagination.newest else context | (numbered or {})
-            fingerprint_data = {
-                "rows": rows.digest(start, end),
-                "declarations": self.declarations,
-                "pagination": pagination,
-                **here,
-            }
+            fingerprint_data = None
+            if fingerprint is None:
+                fingerprint_data = {
+                    "rows": rows.digest(start, end),
+                    "declarations": self.declarations,
+                    "pagination": pagination,
+                    **here,
+                }
             self.page(
                 path,
                 template,
                 page_title,
                 description,
                 fingerprint_data=fingerprint_data,
+                fingerprint=fingerprint,
                 rows=Lazy(lambda: rows.dicts(start, end)),
                 pagination=pagination,
                 **here,
@@ -644,24 +653,31 @@ class SiteBuilder:
                 pages=[(n, link(here, n)) for n in window],
             ),
         )
-        for number in range(1, older + 1):
+        if not older:
+            return
+        bounds = [(total - n * PAGE_SIZE, total - (n - 1) * PAGE_SIZE) for n in range(1, older + 1)]
+        digests = rows.digests(bounds)
+        shared = _fingerprint(
+            self.template_version,
+            template,
+            Page(path=folder, root="", canonical=self.base_url, title=title, description=description),
+            {"declarations": self.declarations, "numbered": True, **context, **(numbered or {})},
+        )
+        for number, (start, end), digest in zip(range(1, older + 1), bounds, digests, strict=True):
             path = f"{folder}/{number}.html"
             here = _root(path)
-            one(
-                path,
-                f"{title}（第 {number} 页）",
-                total - number * PAGE_SIZE,
-                total - (number - 1) * PAGE_SIZE,
-                Pagination(
-                    newest=False,
-                    number=number,
-                    total=None,
-                    newer=link(here, number + 1 if number < older else None),
-                    older=link(here, number - 1) if number > 1 else None,
-                    latest=link(here, None) if number < older else None,
-                    first=link(here, 1) if number > 2 else None,
-                ),
+            page_title = f"{title}（第 {number} 页）"
+            pagination = Pagination(
+                newest=False,
+                number=number,
+                total=None,
+                newer=link(here, number + 1 if number < older else None),
+                older=link(here, number - 1) if number > 1 else None,
+                latest=link(here, None) if number < older else None,
+                first=link(here, 1) if number > 2 else None,
             )
+            fingerprint = _numbered_fingerprint(shared, path, page_title, pagination, digest)
+            one(path, page_title, start, end, pagination, fingerprint)
 
     def list_page(self, dataset: Dataset, spec: ListPage, view: TableView) -> int:
         """One declared list: the records matching its `where` (and flag), in its order; how many."""
@@ -712,6 +728,7 @@ class SiteBuilder:
             "notice": None,
             "browse": {"path": spec.path, "link": "按地区和月份浏览"},
         }
+
         def group(kind: str, key: str, name: str, mask: np.ndarray) -> None:
             """The paginated pages of one city's or one month's records."""
             title, description = getattr(spec, f"{kind}_title"), getattr(spec, f"{kind}_description")
@@ -1293,6 +1310,16 @@ def _fingerprint(version: str, template: str, meta: Page, context: dict) -> str:
         [version, template, dataclasses.asdict(meta), context], ensure_ascii=False, sort_keys=True, default=_plain
     )
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def _numbered_fingerprint(shared: str, path: str, title: str, pagination: Pagination, rows: str) -> str:
+    """A numbered list page's fingerprint: `shared` (what every numbered page of its list has, as
+    `_fingerprint` encodes it), its address, title and links, and the digest of its rows."""
+    own = json.dumps(
+        [path, title, pagination.number, pagination.newer, pagination.older, pagination.latest, pagination.first, rows],
+        ensure_ascii=False,
+    )
+    return hashlib.sha256(f"{shared}\x1f{own}".encode()).hexdigest()
 
 
 def _plain(value):
