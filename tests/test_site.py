@@ -399,7 +399,7 @@ def test_the_site_rendered_in_two_processes_is_the_site_rendered_in_one(publishe
         ).build_all()
         built[name] = (_contents(folder), result.fingerprints, result.modified, result.rendered, result.hashes)
         # The next day, on top of that build, with one record changed: few entity pages to render, so
-        # the search and check indexes are built beside them rather than beside the other pages.
+        # the check index is built beside them rather than beside the other pages.
         changed = dict(tables)
         first = changed["inspection_results"]
         mine = pc.equal(first["credit_code"], first["credit_code"][0])  # every row of one entity
@@ -430,7 +430,7 @@ def test_the_site_rendered_in_two_processes_is_the_site_rendered_in_one(publishe
             < builder._entity_plan(
                 {d.id: site.TableView(changed[d.id], d, changed_digests[d.id]) for d in site.ordered(catalog)}
             ).to_render
-            < site.SEARCH_WITH_ENTITIES_BELOW * 50
+            < site.CHECK_WITH_ENTITIES_BELOW * 50
         )
         next_result = builder.build_all()
         again[name] = (_contents(folder2), next_result.fingerprints, next_result.modified, next_result.hashes)

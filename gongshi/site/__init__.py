@@ -61,7 +61,7 @@ PAGE_PARTS = 10  # a dataset in parts: the newest days' parts listed on its page
 ENTITY_BATCH = 2000  # entities whose rows are turned into Python objects at once
 ENTITY_SECTION_LIMIT = 50  # records per section on an entity page; the JSON twin has them all
 PARALLEL_ABOVE = 50_000  # public records: fewer are rendered in one process (forking costs more than it saves)
-SEARCH_WITH_ENTITIES_BELOW = 0.2  # share of entity pages to render under which the indexes are built beside them
+CHECK_WITH_ENTITIES_BELOW = 0.2  # share of entity pages to render under which the check index is built beside them
 CHANGE_PAGE_LIMIT = 100  # rows on a day's change page (under 50 KB); the CSV has them all
 FORMAT_NAMES = {"csv": "CSV", "parquet": "Parquet", "jsonl": "JSON Lines", "xlsx": "XLSX", "sqlite": "SQLite"}
 
@@ -316,10 +316,11 @@ class SiteBuilder:
         started = dt.datetime.now()
         plan = self._entity_plan(views)
         # Entity pages here, every other page in a second process at the same time (on one core, one
-        # after the other): the largest releases render in about half the time. The search and check
-        # indexes go with the half that has less to do: the other pages on a first day (every entity
-        # page is rendered), the entity pages on a normal day (a few are).
-        search_here = plan.to_render < SEARCH_WITH_ENTITIES_BELOW * max(1, len(plan.codes))
+        # after the other): the largest releases render in about half the time. The search index goes
+        # with the other pages (whose numbered list pages are mostly linked, not rendered); the check
+        # index too on a first day (every entity page is rendered), else with the entity pages (a few
+        # are rendered, the rest linked).
+        check_here = plan.to_render < CHECK_WITH_ENTITIES_BELOW * max(1, len(plan.codes))
         rows = sum(view.rows for view in views.values())
         # The pages of records by city and by month (most of the list pages) are jobs either process
         # takes once its own half is done: whichever half is shorter that day does not leave a core idle.
@@ -330,8 +331,8 @@ class SiteBuilder:
             parallel.Jobs(jobs, parallel=rows >= PARALLEL_ABOVE) as shared,
         ):
             _, others = parallel.both(
-                lambda: self._timed_entities(views, plan, started, search_here, shared.take_all),
-                lambda: self._other_pages(views, not search_here, browsed, shared.take_all),
+                lambda: self._timed_entities(views, plan, started, check_here, shared.take_all),
+                lambda: self._other_pages(views, True, browsed, shared.take_all, check=not check_here),
                 parallel=rows >= PARALLEL_ABOVE,
             )
         self.result.merge(others)
@@ -344,13 +345,13 @@ class SiteBuilder:
         views: dict[str, TableView],
         plan: EntityPlan,
         started: dt.datetime,
-        search: bool,
+        check: bool,
         then: Callable[[], None] = lambda: None,
     ) -> None:
         self.entities(views, plan)
         self.result.entity_seconds = (dt.datetime.now() - started).total_seconds()
-        if search:
-            self.search_index(views)
+        if check:
+            self.check_index(views, self.entity_names(views))
         then()
 
     def _other_pages(
@@ -359,14 +360,20 @@ class SiteBuilder:
         search: bool = True,
         browsed: dict[str, tuple[list[Chart], int]] | None = None,
         then: Callable[[], None] = lambda: None,
+        check: bool | None = None,
     ) -> SiteResult:
-        """Every page but the entities' (and, with `search`, the search and check indexes), then
-        `then` — what they did, on its own `SiteResult` (the caller merges it with the entities')."""
+        """Every page but the entities' (and, with `search`, the search index; with `check`, which is
+        `search` unless given, the check index), then `then` — what they did, on its own `SiteResult`
+        (the caller merges it with the entities')."""
         entities, self.result = self.result, SiteResult()
         try:
             self.lists_and_pages(views, browsed)
+            check = search if check is None else check
+            names = self.entity_names(views) if search or check else None
             if search:
-                self.search_index(views)
+                self.search_index(views, names)
+            if check:
+                self.check_index(views, names)
             then()
             return self.result
         finally:
@@ -1063,9 +1070,23 @@ class SiteBuilder:
             charts=charts,
         )
 
-    def search_index(self, views: dict[str, TableView]) -> None:
-        """The static search index (`gongshi.site.search`) over every entity's newest name."""
+    def search_index(self, views: dict[str, TableView], names: pa.Table | None = None) -> None:
+        """The static search index (`gongshi.site.search`) over every entity's newest name (`names`:
+        what `entity_names` gives, made here when not given)."""
         started = dt.datetime.now()
+        update = search.write(
+            self.entity_names(views) if names is None else names,
+            self._reuse,
+            self._write,
+            self.search_store,
+            self.previous if self.previous_build is not None else None,
+        )
+        self.result.search_shards_written = update.written
+        self.result.search_mode, self.result.search_entities_changed = update.mode, update.changed
+        self.result.search_seconds = (dt.datetime.now() - started).total_seconds()
+
+    def entity_names(self, views: dict[str, TableView]) -> pa.Table:
+        """(code, name) of every entity, by code: the newest name, as on its page."""
         joined = [d for d in ordered(self.catalog) if d.site.entity and views[d.id].rows]
         parts = []
         for dataset in joined:
@@ -1097,17 +1118,7 @@ class SiteBuilder:
                     "SELECT code, arg_max(name, struct_pack(u := coalesce(updated, ''), o := ordinal)) AS name "
                     "FROM every GROUP BY code ORDER BY code"
                 ).to_arrow_table()
-        update = search.write(
-            entries,
-            self._reuse,
-            self._write,
-            self.search_store,
-            self.previous if self.previous_build is not None else None,
-        )
-        self.result.search_shards_written = update.written
-        self.result.search_mode, self.result.search_entities_changed = update.mode, update.changed
-        self.result.search_seconds = (dt.datetime.now() - started).total_seconds()
-        self.check_index(views, entries)
+        return entries
 
     def check_index(self, views: dict[str, TableView], names: pa.Table) -> None:
         """批量核查's static index (`gongshi.checking`): per bucket of credit codes, each entity's name,

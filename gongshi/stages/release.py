@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import stat
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -803,10 +804,11 @@ def verify_build(build: Path) -> list[str]:
     hard-linked from an earlier build (unchanged bytes) is checked by size: its sha256 was checked
     when that build was."""
 
-    manifest = json.loads((build / "manifest.json").read_text(encoding="utf-8"))
+    if not (build / "manifest.json").is_file():
+        return ["manifest.json: missing"]
     problems = []
     root = str(build)  # one os.stat a file, on strings: a release has a file per market entity
-    for relative, info in manifest["files"].items():
+    for relative, info in manifest_files(build).items():
         try:
             found = os.stat(f"{root}/{relative}")
         except (FileNotFoundError, NotADirectoryError):
@@ -821,11 +823,31 @@ def verify_build(build: Path) -> list[str]:
 
 
 def manifest_files(build: Path) -> dict[str, dict]:
-    """path -> {bytes, sha256} of every file the build's manifest lists ({} without a manifest)."""
+    """path -> {bytes, sha256} of every file the build's manifest lists ({} without a manifest).
+    The manifest is parsed once while its file stays the same (inode, size, time of change): the
+    release reads the previous build's, the checks the new one's, several times a day — 37 MB at a
+    million records. The dict is shared: read it, do not change it."""
     path = build / "manifest.json"
-    if not path.is_file():
+    try:
+        info = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
         return {}
-    return json.loads(path.read_text(encoding="utf-8"))["files"]
+    if not stat.S_ISREG(info.st_mode):
+        return {}
+    key = (str(path), info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+    with _MANIFESTS_LOCK:
+        if key in _MANIFESTS:
+            return _MANIFESTS[key]
+    files = json.loads(path.read_text(encoding="utf-8"))["files"]
+    with _MANIFESTS_LOCK:
+        _MANIFESTS[key] = files
+        while len(_MANIFESTS) > 2:  # the previous build's and the new one's
+            del _MANIFESTS[next(iter(_MANIFESTS))]
+    return files
+
+
+_MANIFESTS: dict[tuple, dict[str, dict]] = {}
+_MANIFESTS_LOCK = threading.Lock()
 
 
 def manifest_hashes(build: Path) -> dict[str, str]:
