@@ -17,7 +17,6 @@ import gzip
 import hashlib
 import heapq
 import html
-import multiprocessing
 import os
 import re
 import sqlite3
@@ -345,7 +344,9 @@ def scan_directory(
 
 def _pool(workers: int, shared: tuple) -> concurrent.futures.ProcessPoolExecutor:
     """Worker processes (forkserver: no fork of this process's threads) holding `shared`, started now."""
-    context = multiprocessing.get_context("forkserver")
+    from gongshi.sandbox import worker_context  # the server has imported this module already
+
+    context = worker_context()
     pool = concurrent.futures.ProcessPoolExecutor(
         max_workers=workers, mp_context=context, initializer=_hold, initargs=(shared,)
     )

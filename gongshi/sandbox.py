@@ -32,9 +32,24 @@ from gongshi.settings import ReadLimits
 
 @cache
 def _context() -> multiprocessing.context.BaseContext:
+    """The forkserver context every worker of the pipeline is forked from: the file readers here, and
+    the leak gate's scanners (`gongshi.leakscan`), whose modules the server has imported too."""
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["gongshi.sandbox"])
+    context.set_forkserver_preload(["gongshi.sandbox", "gongshi.leakscan"])
     return context
+
+
+worker_context = _context
+
+
+def start_workers() -> None:
+    """Start the server the workers are forked from now: its imports (pyarrow, pandas, the readers and
+    the scanners, about a second) then run beside whatever the caller does before the first file is
+    read — for `gongshi publish`, starting Dagster. Nothing happens if it is running already."""
+    _context()
+    from multiprocessing import forkserver
+
+    forkserver.ensure_running()
 
 
 def read_file_contained(path: Path, dataset: Dataset, limits: ReadLimits) -> tuple[FileResult, pa.Table | None, list]:

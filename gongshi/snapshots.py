@@ -134,5 +134,6 @@ def record(layout: StateLayout, day: str) -> BuildRecord:
     return BuildRecord.load(layout.published_record(day))
 
 
-def table(path: Path) -> pa.Table | None:
-    return pq.read_table(path) if path.is_file() else None
+def table(path: Path, columns: list[str] | None = None) -> pa.Table | None:
+    """A kept table (only `columns`, when given), or None where there is none."""
+    return pq.read_table(path, columns=columns) if path.is_file() else None

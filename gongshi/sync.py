@@ -15,6 +15,8 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from gongshi.tables import DIGEST_VERSION
+
 SUFFIX = ".sync.jsonl"
 INDEX = "changes/index.json"
 FORMAT = "gongshi-sync/1"
@@ -22,8 +24,19 @@ UPSERT, DELETE = "upsert", "delete"
 
 
 def digests_table(table: pa.Table, digests: pa.Array) -> pa.Table:
-    """What the next day's feed is computed against: each record's id and row digest."""
-    return pa.table({"record_id": table["record_id"], "digest": digests})
+    """What the next day's feed is computed against: each record's id and row digest (the digests'
+    version in the schema's metadata, `kept_version`)."""
+    kept = pa.table({"record_id": table["record_id"], "digest": digests})
+    return kept.replace_schema_metadata({DIGEST_KEY: DIGEST_VERSION})
+
+
+DIGEST_KEY = "gongshi.digest"
+
+
+def kept_version(kept: pa.Table) -> str | None:
+    """The `row_digests` version a `digests_table` was made with (None: before versions were kept)."""
+    value = (kept.schema.metadata or {}).get(DIGEST_KEY.encode())
+    return value.decode() if value is not None else None
 
 
 def sync_rows(

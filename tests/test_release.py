@@ -308,3 +308,42 @@ def test_the_change_table_compares_only_the_rows_that_changed_and_finds_the_same
     assert {"corrected", "expired"} <= set(whole["change"].to_pylist())
     # without kept digests, the whole tables are compared
     assert unchanged_apart(before, now, digests, None) == (before, now)
+
+
+def test_row_digests_tell_apart_what_a_joined_text_could_confuse():
+    from gongshi.tables import row_digests
+
+    table = pa.table(
+        {
+            "a": ["x", "x", None, "", "x y", "x"],
+            "b": ["y z", "y", "", None, "z", "y"],
+            "n": pa.array([[1], [1], [], None, [1, 2], [1]], pa.list_(pa.int64())),
+        }
+    )
+    digests = row_digests(table).to_pylist()
+    assert len(set(digests[:5])) == 5  # NULL is not "", and a cell's text does not run into the next
+    assert digests[1] == digests[5] and all(len(d) == 32 for d in digests)
+    assert row_digests(table.slice(1, 1)).to_pylist() == [digests[1]]  # a row's digest is its own
+    assert row_digests(table.slice(0, 0)).to_pylist() == []
+
+
+def test_digests_kept_by_another_version_are_computed_again(published_demo, catalog):
+    from gongshi import sync
+    from gongshi.stages.release import kept_digests
+    from gongshi.tables import DIGEST_VERSION, row_digests
+
+    layout = published_demo.layout
+    before = pq.read_table(layout.published_table(DAY1, "blacklist_entries"))
+    path = layout.published_digests(DAY1, "blacklist_entries")
+    kept = pq.read_table(path)
+    assert sync.kept_version(kept) == DIGEST_VERSION
+    assert kept_digests(layout, "blacklist_entries", DAY1, before)["digest"].equals(kept["digest"])
+    # a file kept by the version before (the JSON of each row, no version recorded): not compared
+    old = pa.table({"record_id": kept["record_id"], "digest": pa.array(["0" * 32] * kept.num_rows)})
+    pq.write_table(old, path)
+    try:
+        again = kept_digests(layout, "blacklist_entries", DAY1, before)
+        assert again["digest"].to_pylist() == row_digests(before).to_pylist()
+        assert sync.kept_version(again) == DIGEST_VERSION
+    finally:
+        pq.write_table(kept, path)

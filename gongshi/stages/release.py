@@ -44,7 +44,7 @@ from gongshi.site import SiteBuilder, SiteResult
 from gongshi.snapshots import BuildRecord, published_days, release_day
 from gongshi.stages import Json
 from gongshi.storage import link_or_copy, sha256_file, write_json, write_parquet, write_text
-from gongshi.tables import row_digests, value_counts
+from gongshi.tables import DIGEST_VERSION, row_digests, value_counts
 from gongshi.takedown import lifted, withdrawn
 from gongshi.writers import REGISTRY, writer_for
 from gongshi.writers.sqlite import FILE_NAME, write_database
@@ -352,10 +352,13 @@ def base_of_feed(settings: Settings, catalog: dict[str, Dataset], day: str, file
 
 def kept_digests(layout, dataset: str, previous: str | None, before: pa.Table | None) -> pa.Table | None:
     """The previous release's record ids and row digests, kept when it went out (computed from its
-    table for a release kept before digests were); None for a first release."""
+    table for a release kept before digests were, or by another version of `row_digests`); None for
+    a first release."""
     kept = layout.published_digests(previous, dataset) if previous else None
     if kept is not None and kept.is_file():
-        return pq.read_table(kept)
+        table = pq.read_table(kept)
+        if sync.kept_version(table) == DIGEST_VERSION:
+            return table
     return sync.digests_table(before, row_digests(before)) if before is not None else None
 
 

@@ -117,15 +117,18 @@ def run(settings: Settings, catalog: dict[str, Dataset], skip: str | None = None
 
 
 def unapplied_takedowns(settings: Settings, catalog: dict[str, Dataset]) -> list[str]:
-    """Withdrawn record ids still present in some retained release (the next run must act)."""
+    """Withdrawn record ids still present in some retained release (the next run must act). Only
+    the record ids of a dataset with a takedown in force are read: this runs before every publish,
+    over every retained release."""
     layout = settings.layout
     retained = set(settings.public_layout.retained_days())
     present = set()
+    taken_down = {name: withdrawn(layout, name) for name in catalog}
     for day in (d for d in published_days(layout) if d in retained):
         for name in catalog:
-            ids = withdrawn(layout, name)
-            table = snapshots.table(layout.published_table(day, name))
-            if ids and table is not None:
+            ids = taken_down[name]
+            table = snapshots.table(layout.published_table(day, name), ["record_id"]) if ids else None
+            if table is not None:
                 hits = table.filter(pc.is_in(table["record_id"], value_set=pa.array(sorted(ids), pa.string())))
                 present |= set(hits["record_id"].to_pylist())
     return sorted(present)
