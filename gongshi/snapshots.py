@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 
 from gongshi.faults import StateDamaged
 from gongshi.paths import StateLayout
-from gongshi.storage import write_json, write_parquet
+from gongshi.storage import keep_file, write_json, write_parquet
 
 
 @dataclass
@@ -66,6 +66,19 @@ class BuildRecord:
 
 
 _SIDE_TABLES = {"files", "site", "modified"}
+
+
+def copy_record(source: Path, target: Path) -> None:
+    """The record saved at `source` (its JSON and the tables beside it) kept again at `target`, file
+    by file, without reading it (its tables hold a row per file of the release). The JSON last:
+    where it is, the record is (`published_days`)."""
+    for name in sorted(_SIDE_TABLES):
+        side = _side_path(source, name)
+        if side.is_file():
+            keep_file(side, _side_path(target, name))
+        else:
+            _side_path(target, name).unlink(missing_ok=True)
+    keep_file(source, target)
 
 
 def _side_path(path: Path, name: str) -> Path:

@@ -48,6 +48,16 @@ def link_or_copy(source: Path | str, target: Path | str) -> None:
         shutil.copy2(source, target)
 
 
+def keep_file(source: Path, target: Path) -> None:
+    """`target` becomes a file with `source`'s bytes, replacing any earlier one atomically: a hard
+    link (the state's files are only ever replaced whole, by these functions, never changed in
+    place), or a copy across file systems."""
+    temporary = temporary_for(target)
+    temporary.unlink(missing_ok=True)
+    link_or_copy(source, temporary)
+    temporary.replace(target)
+
+
 def write_parquet(table: pa.Table, path: Path) -> None:
     temporary = temporary_for(path)
     pq.write_table(table, temporary, compression="zstd")

@@ -347,3 +347,18 @@ def test_digests_kept_by_another_version_are_computed_again(published_demo, cata
         assert sync.kept_version(again) == DIGEST_VERSION
     finally:
         pq.write_table(kept, path)
+
+
+def test_a_record_kept_by_linking_is_the_record_and_outlives_a_later_save(tmp_path):
+    from gongshi.snapshots import BuildRecord, copy_record
+
+    files = {"a.csv": {"bytes": 3, "sha256": "ab" * 32, "media_type": "text/csv"}}
+    record = BuildRecord("2026-11-02", "b1", files, {"x": "h"}, {}, {"x": 1}, None, {"p.html": "f"}, {"p.html": DAY1})
+    record.save(tmp_path / "build.json")
+    copy_record(tmp_path / "build.json", tmp_path / "kept" / "release.json")
+    kept = BuildRecord.load(tmp_path / "kept" / "release.json")
+    assert (kept.files, kept.site, kept.modified, kept.records) == (files, {"p.html": "f"}, {"p.html": DAY1}, {"x": 1})
+    # the next build saves its record where this one was: the kept one stays as it was
+    BuildRecord("2026-11-03", "b2", {}, {}, {}, {}, None, {}, {}).save(tmp_path / "build.json")
+    again = BuildRecord.load(tmp_path / "kept" / "release.json")
+    assert (again.release, again.files, again.site) == ("2026-11-02", files, {"p.html": "f"})

@@ -23,7 +23,7 @@ from gongshi.site.feeds import robots, root_sitemap
 from gongshi.snapshots import BuildRecord
 from gongshi.stages import Json
 from gongshi.stages.release import clear_staging, staged_build
-from gongshi.storage import write_json, write_text
+from gongshi.storage import keep_file, write_json, write_text
 
 INDEX_PAGE = (
     '<!doctype html><html lang="zh-CN"><meta charset="utf-8"><title>公示数据</title>'
@@ -76,16 +76,17 @@ def tidy(settings: Settings) -> None:
 
 
 def keep_snapshot(settings: Settings, catalog: dict[str, Dataset], day: str, record: BuildRecord) -> None:
-    """What went out as the release (built while processing `day`): public and change tables."""
+    """What went out as the release (built while processing `day`): public and change tables, and
+    the build's record — each file linked (`storage.keep_file`), not copied or written again."""
     layout = settings.layout
     layout.published_changes(record.release, "_").parent.mkdir(parents=True, exist_ok=True)
     layout.published_sync(record.release, "_").parent.mkdir(parents=True, exist_ok=True)
     for name in catalog:
-        shutil.copyfile(layout.public_table(day, name), layout.published_table(record.release, name))
-        shutil.copyfile(layout.changes(day, name), layout.published_changes(record.release, name))
-        shutil.copyfile(layout.digests(day, name), layout.published_digests(record.release, name))
-        shutil.copyfile(layout.sync(day, name), layout.published_sync(record.release, name))
-    record.save(layout.published_record(record.release))
+        keep_file(layout.public_table(day, name), layout.published_table(record.release, name))
+        keep_file(layout.changes(day, name), layout.published_changes(record.release, name))
+        keep_file(layout.digests(day, name), layout.published_digests(record.release, name))
+        keep_file(layout.sync(day, name), layout.published_sync(record.release, name))
+    snapshots.copy_record(layout.build_record(day), layout.published_record(record.release))
 
 
 def write_root_package(settings: Settings, catalog: dict[str, Dataset], day: str) -> None:
