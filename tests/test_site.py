@@ -527,3 +527,37 @@ def test_approval_pages_carry_the_notice_count_on_the_newest_page_only(published
     for path in numbered:
         text = path.read_text(encoding="utf-8")
         assert "未报送监管措施的审批事项</a>" in text and "项已调整的审批事项未报送" not in text
+
+
+def test_an_entity_whose_twin_is_lost_from_the_previous_build_is_made_again(published_demo, tmp_path):
+    import os
+
+    import pyarrow.parquet as pq
+
+    from gongshi import site
+    from gongshi.catalog import load_catalog
+    from gongshi.tables import row_digests
+
+    catalog = load_catalog()
+    latest = published_demo.public / "latest"
+    tables = {n: pq.read_table(latest / "datasets" / n / f"{n}.parquet") for n in catalog}
+    digests = {n: row_digests(t) for n, t in tables.items()}
+    files = json.loads((latest / "manifest.json").read_text("utf-8"))["files"]
+    one, two = tmp_path / "one", tmp_path / "two"
+    for folder in (one, two):
+        (folder / "datasets").mkdir(parents=True)
+    first = site.SiteBuilder(one, catalog, DAY2, "https://x.org/", tables, {}, files, {}, digests=digests).build_all()
+    twins = sorted(p[: -len(".json")] for p in first.fingerprints if p.startswith("entity/") and p.endswith(".json"))
+    lost, kept = twins[0], twins[1]
+    (one / f"{lost}.json").unlink()  # the page is there, its twin is not: the entity is made again
+    again = site.SiteBuilder(
+        two, catalog, DAY2, "https://x.org/", tables, {}, files, {}, one, first.fingerprints, digests, first.modified
+    ).build_all()
+    assert again.entity_pages_rendered == 1 and again.entity_pages == len(twins)
+    # made again: the twin rendered, the page taken from the previous build (it is there, and the same)
+    assert (two / f"{lost}.html").read_bytes() == (one / f"{lost}.html").read_bytes()
+    assert json.loads((two / f"{lost}.json").read_text("utf-8")) and f"{lost}.json" not in again.linked
+    for suffix in (".html", ".json"):
+        path = f"{kept}{suffix}"
+        assert os.stat(two / path).st_ino == os.stat(one / path).st_ino
+        assert path in again.linked and again.fingerprints[path] == first.fingerprints[path]

@@ -267,27 +267,6 @@ class SiteBuilder:
         self.result.skipped += 1
         return True
 
-    def _reuse_together(self, paths: tuple[str, ...], fingerprint: str) -> bool:
-        """Hard-link all of `paths` from the previous build if each was made from `fingerprint`
-        and is there; else link none."""
-        if self.previous_build is None or any(self.previous.get(p) != fingerprint for p in paths):
-            return False
-        try:
-            for path in paths:
-                target = f"{self.build}/{path}"
-                self._folder(target.rpartition("/")[0])
-                link_or_copy(f"{self.previous_build}/{path}", target)
-        except FileNotFoundError:
-            for path in paths:
-                (self.build / path).unlink(missing_ok=True)
-            return False
-        for path in paths:
-            self.result.fingerprints[path] = fingerprint
-            self.result.modified[path] = self.previous_modified.get(path, self.day)
-        self.result.linked.update(paths)
-        self.result.skipped += len(paths)
-        return True
-
     def _folder(self, folder: Path | str) -> None:
         """Make `folder` once (a release has a page per market entity in a few folders)."""
         folder = str(folder)
@@ -465,11 +444,8 @@ class SiteBuilder:
         joined, codes, prints = plan.joined, plan.codes, plan.prints
         if not joined:
             return
-        changed = []
         with progress.step("网站：市场主体页", total=len(codes), unit="个主体") as bar:
-            for code, fingerprint in zip(codes, prints, strict=True):
-                if not self._reuse_together((f"entity/{code}.html", f"entity/{code}.json"), fingerprint):
-                    changed.append(code)
+            changed = self._link_entities(codes, prints)
             bar.advance(len(codes) - len(changed))
             by_code = dict(zip(codes, prints, strict=True))
             # In batches: only a batch's rows are Python objects at a time, whatever the register's size.
@@ -485,6 +461,40 @@ class SiteBuilder:
                     bar.advance()
         self.result.entity_pages = len(codes)
         self.result.entity_pages_rendered = len(changed)
+
+    def _link_entities(self, codes: list[str], prints: list[str]) -> list[str]:
+        """Hard-link the page and JSON twin of each entity whose fingerprint is the one both had in
+        the previous build (both or neither); the codes of the others, to render. One loop of system
+        calls over a folder of hundreds of thousands of entities, what was linked recorded at once."""
+        if self.previous_build is None:
+            return list(codes)
+        previous, changed, linked = self.previous, [], []
+        source, target = f"{self.previous_build}/entity", f"{self.build}/entity"
+        self._folder(target)
+        for code, fingerprint in zip(codes, prints, strict=True):
+            html, twin = f"{code}.html", f"{code}.json"
+            if previous.get(f"entity/{html}") != fingerprint or previous.get(f"entity/{twin}") != fingerprint:
+                changed.append(code)
+                continue
+            try:
+                link_or_copy(f"{source}/{html}", f"{target}/{html}")
+            except FileNotFoundError:
+                changed.append(code)
+                continue
+            try:
+                link_or_copy(f"{source}/{twin}", f"{target}/{twin}")
+            except FileNotFoundError:
+                os.unlink(f"{target}/{html}")
+                changed.append(code)
+                continue
+            linked.append(code)
+        paths = [p for code in linked for p in (f"entity/{code}.html", f"entity/{code}.json")]
+        fingerprint_of = dict(zip(codes, prints, strict=True))
+        self.result.fingerprints.update((p, fingerprint_of[p[7:-5]]) for p in paths)
+        self.result.modified.update((p, self.previous_modified.get(p, self.day)) for p in paths)
+        self.result.linked.update(paths)
+        self.result.skipped += len(paths)
+        return changed
 
     def _entity_objects(self, joined: list[Dataset], records: dict[str, list[dict]]) -> list[Entity]:
         """Entities of the given records (every record of each entity), keyed by credit code."""
