@@ -292,7 +292,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
 def _publish(settings: Settings, args: argparse.Namespace) -> int:
     from gongshi.sandbox import start_workers
 
-    start_workers()  # the readers' and scanners' server imports while Dagster starts
+    start_workers([__name__])  # the readers' and scanners' server imports while Dagster starts
     catalog = settings.catalog()
     home = prepare_instance(settings)
     tidy(settings)  # what a killed run left behind, whether or not anything is pending now
