@@ -19,6 +19,7 @@ import os
 import resource
 import signal
 import tempfile
+from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
 
@@ -31,7 +32,7 @@ from gongshi.settings import ReadLimits
 
 
 @cache
-def _context() -> multiprocessing.context.BaseContext:
+def worker_context() -> multiprocessing.context.BaseContext:
     """The forkserver context every worker of the pipeline is forked from: the file readers here, and
     the leak gate's scanners (`gongshi.leakscan`), whose modules the server has imported, as those
     `start_workers` was given."""
@@ -41,20 +42,19 @@ def _context() -> multiprocessing.context.BaseContext:
     return context
 
 
-worker_context = _context
 _MAIN_IMPORTS: list[str] = []
 
 
-def start_workers(main_imports: list[str] = ()) -> None:
+def start_workers(main_imports: Sequence[str] = ()) -> None:
     """Start the server the workers are forked from now: its imports (pyarrow, pandas, the readers and
     the scanners, about a second) then run beside whatever the caller does before the first file is
     read — for `gongshi publish`, starting Dagster. `main_imports`: what the program's main script
     imports. Multiprocessing runs that script again in every worker (as `__mp_main__`); with its
     modules imported by the server, that costs nothing — for the `gongshi` command, a third of a
     second a file otherwise. Nothing changes once the server is running."""
-    if not _context.cache_info().currsize:
+    if not worker_context.cache_info().currsize:
         _MAIN_IMPORTS.extend(main_imports)
-    _context()
+    worker_context()
     from multiprocessing import forkserver
 
     forkserver.ensure_running()
@@ -64,8 +64,10 @@ def read_file_contained(path: Path, dataset: Dataset, limits: ReadLimits) -> tup
     """`ingest.read_file` in a worker process under `limits`; never raises for what the file does."""
     with tempfile.TemporaryDirectory(prefix="gongshi-read-") as scratch:
         out = Path(scratch) / "rows.arrow"
-        receiver, sender = _context().Pipe(duplex=False)
-        worker = _context().Process(target=_work, args=(str(path), dataset, str(out), limits, sender), daemon=True)
+        receiver, sender = worker_context().Pipe(duplex=False)
+        worker = worker_context().Process(
+            target=_work, args=(str(path), dataset, str(out), limits, sender), daemon=True
+        )
         worker.start()
         sender.close()
         message = None

@@ -300,6 +300,7 @@ class SiteBuilder:
         # index too on a first day (every entity page is rendered), else with the entity pages (a few
         # are rendered, the rest linked).
         check_here = plan.to_render < CHECK_WITH_ENTITIES_BELOW * max(1, len(plan.codes))
+        names = self.entity_names(views)  # both indexes are made from them: once, before the fork
         rows = sum(view.rows for view in views.values())
         # The pages of records by city and by month (most of the list pages) are jobs either process
         # takes once its own half is done: whichever half is shorter that day does not leave a core idle.
@@ -310,8 +311,8 @@ class SiteBuilder:
             parallel.Jobs(jobs, parallel=rows >= PARALLEL_ABOVE) as shared,
         ):
             _, others = parallel.both(
-                lambda: self._timed_entities(views, plan, started, check_here, shared.take_all),
-                lambda: self._other_pages(views, True, browsed, shared.take_all, check=not check_here),
+                lambda: self._timed_entities(views, plan, started, names if check_here else None, shared.take_all),
+                lambda: self._other_pages(views, names, not check_here, browsed, shared.take_all),
                 parallel=rows >= PARALLEL_ABOVE,
             )
         self.result.merge(others)
@@ -324,33 +325,31 @@ class SiteBuilder:
         views: dict[str, TableView],
         plan: EntityPlan,
         started: dt.datetime,
-        check: bool,
+        check: pa.Table | None,
         then: Callable[[], None] = lambda: None,
     ) -> None:
+        """The entity pages, then (with `check`, the entities' names) the check index, then `then`."""
         self.entities(views, plan)
         self.result.entity_seconds = (dt.datetime.now() - started).total_seconds()
-        if check:
-            self.check_index(views, self.entity_names(views))
+        if check is not None:
+            self.check_index(views, check)
         then()
 
     def _other_pages(
         self,
         views: dict[str, TableView],
-        search: bool = True,
+        names: pa.Table,
+        check: bool,
         browsed: dict[str, tuple[list[Chart], int]] | None = None,
         then: Callable[[], None] = lambda: None,
-        check: bool | None = None,
     ) -> SiteResult:
-        """Every page but the entities' (and, with `search`, the search index; with `check`, which is
-        `search` unless given, the check index), then `then` — what they did, on its own `SiteResult`
-        (the caller merges it with the entities')."""
+        """Every page but the entities', the search index over `names` (`entity_names`) and, with
+        `check`, the check index, then `then` — what they did, on its own `SiteResult` (the caller
+        merges it with the entities')."""
         entities, self.result = self.result, SiteResult()
         try:
             self.lists_and_pages(views, browsed)
-            check = search if check is None else check
-            names = self.entity_names(views) if search or check else None
-            if search:
-                self.search_index(views, names)
+            self.search_index(names)
             if check:
                 self.check_index(views, names)
             then()
@@ -487,13 +486,11 @@ class SiteBuilder:
                 os.unlink(f"{target}/{html}")
                 changed.append(code)
                 continue
-            linked.append(code)
-        paths = [p for code in linked for p in (f"entity/{code}.html", f"entity/{code}.json")]
-        fingerprint_of = dict(zip(codes, prints, strict=True))
-        self.result.fingerprints.update((p, fingerprint_of[p[7:-5]]) for p in paths)
-        self.result.modified.update((p, self.previous_modified.get(p, self.day)) for p in paths)
-        self.result.linked.update(paths)
-        self.result.skipped += len(paths)
+            linked += [(f"entity/{html}", fingerprint), (f"entity/{twin}", fingerprint)]
+        self.result.fingerprints.update(linked)
+        self.result.modified.update((path, self.previous_modified.get(path, self.day)) for path, _ in linked)
+        self.result.linked.update(path for path, _ in linked)
+        self.result.skipped += len(linked)
         return changed
 
     def _entity_objects(self, joined: list[Dataset], records: dict[str, list[dict]]) -> list[Entity]:
@@ -1080,12 +1077,12 @@ class SiteBuilder:
             charts=charts,
         )
 
-    def search_index(self, views: dict[str, TableView], names: pa.Table | None = None) -> None:
+    def search_index(self, names: pa.Table) -> None:
         """The static search index (`gongshi.site.search`) over every entity's newest name (`names`:
-        what `entity_names` gives, made here when not given)."""
+        what `entity_names` gives)."""
         started = dt.datetime.now()
         update = search.write(
-            self.entity_names(views) if names is None else names,
+            names,
             self._reuse,
             self._write,
             self.search_store,

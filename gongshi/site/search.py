@@ -74,8 +74,13 @@ def bucket_of(gram: str, buckets: int) -> int:
 def shards(entries: pa.Table) -> dict[str, bytes]:
     """Every file of the index (path under the release root -> bytes) for `entries` (code, name)."""
     files: dict[str, bytes] = {}
+
+    def collect(path: str, data: bytes) -> bool:
+        files[path] = data
+        return True
+
     with tables.connect() as db:
-        _full(db, entries, lambda path, data: files.__setitem__(path, data) is None)
+        _full(db, entries, collect)
     return files
 
 
