@@ -368,8 +368,28 @@ def test_an_entity_with_hundreds_of_records_has_a_small_page_and_a_complete_twin
     assert f"JS2026{ENTITY_SECTION_LIMIT:06d}" not in page
     css = (tmp_path / "static" / "style.css").stat().st_size
     assert len(page.encode()) + css < 50 * 1024
-    twin = json.loads((tmp_path / "entity" / f"{code}.json").read_text(encoding="utf-8"))
+    text = (tmp_path / "entity" / f"{code}.json").read_text(encoding="utf-8")
+    twin = json.loads(text)
     assert len(twin["records"]["inspection_results"]) == n
+    # one value a line, Chinese as it is: the leak gate scans a repeated line once
+    assert text.count("\n") > 20 * n and "南京恒泰电子科技有限公司" in text and text.endswith("}\n")
+    assert '      "result": "未发现问题",\n' in text
+
+
+def test_a_row_field_in_a_template_is_the_dicts_key_and_dict_methods_stay_methods():
+    import jinja2
+
+    from gongshi.catalog import load_catalog
+    from gongshi.site import environment
+
+    env = environment(load_catalog())
+    row = {"name": "<b>甲</b>", "items": "事项", "none": None}
+    template = env.from_string("{{ r.name }}|{{ r.none }}|{{ r.items()|list|length }}|{{ r['items'] }}|{{ d.year }}")
+    import datetime as dt
+
+    assert template.render(r=row, d=dt.date(2026, 11, 30)) == "&lt;b&gt;甲&lt;/b&gt;|None|3|事项|2026"
+    with pytest.raises(jinja2.UndefinedError, match="missing"):
+        env.from_string("{{ r.missing }}").render(r=row)
 
 
 def test_the_site_rendered_in_two_processes_is_the_site_rendered_in_one(published_demo, tmp_path, monkeypatch):
