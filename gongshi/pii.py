@@ -427,6 +427,20 @@ def _exotic_digits() -> str:
     return "".join(ranges)
 
 
+@cache
+def _worth_a_look() -> str:
+    """Cells where `find` (without known values) can find anything: an at-sign, a digit NFKC does not
+    fold, or as many digits as a mobile's with nothing but separators and invisible characters
+    between them — what `_digit_runs` joins; the shortest shape `_shaped` looks for has eleven. A
+    pass of RE2's automaton that writes nothing: most lines of a release with digits have a date or
+    a code, and `_digit_runs` rewrites each of them twice."""
+    gap = f"[{RE2_SEPARATORS}{RE2_INVISIBLE}]*"
+    return f"[@＠﹫{_exotic_digits()}]|\\p{{Nd}}(?:{gap}\\p{{Nd}}){{{_SHORTEST_SHAPE - 1}}}"
+
+
+_SHORTEST_SHAPE = 11  # digits of the shortest number `_NUMBER_SHAPES` describe (a mobile)
+
+
 def near_known(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
     """Vectorised prefilter: True where a cell has the digits of a known value (seven or more)."""
     return _at_least(_all_digits(column), KNOWN_MIN_DIGITS)
@@ -453,11 +467,13 @@ def scan_column(column: pa.Array | pa.ChunkedArray, known: pa.Table | None = Non
     column = _as_strings(column)
     flagged = np.zeros(len(column), dtype=bool)
     known_by_row: dict[int, frozenset[str]] = {}
-    rows = np.flatnonzero(_matches(column, r"[\p{Nd}@＠﹫]"))  # no digit, no at-sign: nothing to find
+    with_known = known is not None and known.num_columns
+    # no digit, no at-sign: nothing to find; without known values, not even fewer than a mobile's digits
+    rows = np.flatnonzero(_matches(column, r"[\p{Nd}@＠﹫]" if with_known else _worth_a_look()))
     cells = pc.take(column, pa.array(rows))
     runs = _digit_runs(cells)
     flagged[rows[_shaped(cells, runs)]] = True
-    if known is not None and known.num_columns and len(rows):
+    if with_known and len(rows):
         has_known = np.zeros(len(rows), dtype=bool)
         for values in known.columns:
             has_known |= pc.is_valid(pc.take(values, pa.array(rows))).to_numpy(zero_copy_only=False)

@@ -11,7 +11,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from gongshi.identifiers import resident_id_check_char
-from gongshi.pii import MASKS, candidates, find, luhn_valid, mask_column, mask_text
+from gongshi.pii import MASKS, candidates, find, luhn_valid, mask_column, mask_text, scan_column
 
 ID = "[身份证号已隐藏]"
 MOBILE = "[手机号已隐藏]"
@@ -304,3 +304,27 @@ def test_a_number_in_a_credit_code_is_told_by_its_neighbourhood(text, start, len
     end = min(len(text), start + length)
     overlaps = any(not (end <= a or start >= b) for a, b in _public_code_spans(text))
     assert _in_public_code(text, start, end) == overlaps
+
+
+noise = st.text(
+    alphabet=st.sampled_from([*"0123456789０１２３４５６７８９ -.·—\u200b\u3000@＠xX年号，", "٣", "१"]),
+    max_size=40,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    cells=st.lists(
+        st.one_of(
+            noise, st.tuples(context, written_numbers(), context, noise).map(lambda t: t[0] + t[1][0] + t[2] + t[3])
+        ),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_the_column_scan_finds_in_the_cells_what_find_finds_in_each(cells):
+    """The column's prefilters (a pass for eleven digits joined only by separators or invisible
+    characters, an at-sign or a digit NFKC keeps; then the digit runs' shapes) never pass over a cell
+    where the precise detector finds something."""
+    found = {row: hits for row, hits in scan_column(pa.array(cells))}
+    assert found == {row: hits for row, text in enumerate(cells) if (hits := find(text))}
