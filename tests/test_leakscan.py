@@ -68,6 +68,25 @@ def test_each_file_type_is_read(tmp_path):
     assert all(ID not in leak.sample and MOBILE not in leak.sample for leak in report.leaks)
 
 
+def test_text_files_with_bytes_that_are_not_utf8_are_read_with_the_rest_of_their_batch(tmp_path):
+    """Text files are scanned in batches of bytes cut into lines together: a file that is not valid
+    UTF-8 is read with replacement characters, and the lines of every file keep their numbers."""
+    (tmp_path / "a.html").write_bytes(b"<p>\xff\xfe</p>\n" + f"<p>电话{MOBILE}</p>\n".encode())
+    (tmp_path / "b.txt").write_bytes("\ufeff第一行\n第二行\n\n".encode() + f"身份证{ID}".encode())
+    (tmp_path / "c.csv").write_bytes(b"a,b\r\n" + f"1,{MOBILE}\r\n".encode("gb18030") + b"2,\xb5\xe7\r\n")
+    (tmp_path / "d.json").write_bytes(b'{"x": "\\u0031\\u0033\\u0039' + MOBILE[3:].encode() + b'"}')
+    (tmp_path / "e.html").write_bytes(b"<p>&#x31;&#51;&#57;" + MOBILE[3:].encode() + b"</p>")
+    report = scan_directory(tmp_path)
+    assert sorted((leak.file, leak.location, leak.kind) for leak in report.leaks) == [
+        ("a.html", "line 2", "mobile"),
+        ("b.txt", "line 4", "resident_id"),
+        ("c.csv", "line 2", "mobile"),
+        ("d.json", "line 1", "mobile"),
+        ("e.html", "line 1", "mobile"),
+    ]
+    assert report.files_scanned == 5 and not report.passed
+
+
 def test_a_database_with_a_full_text_index_and_odd_bytes_is_read(tmp_path):
     """The index over a table is not read (its cells are, in the table); a leak in the table is
     found; bytes that are not UTF-8 do not make the file unreadable; a full-text table holding its
