@@ -54,7 +54,7 @@ def changes(
         for i, name in enumerate(compared)
     )
     order = " ".join(f"WHEN '{c}' THEN {i}" for i, c in enumerate(CHANGES))
-    with tables.connect() as db:
+    with tables.query() as db:
         db.register("now", current)
         db.register("before", before)
         db.register("gone", gone)

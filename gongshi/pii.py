@@ -538,7 +538,7 @@ def _contains_any(digits: pa.Array, values: pa.Table) -> np.ndarray:
     substring search.)"""
     table = values.rename_columns([f"k{i}" for i in range(values.num_columns)]).append_column("d", digits)
     condition = " OR ".join(f"contains(d, k{i})" for i in range(values.num_columns))
-    with tables.connect() as connection:
+    with tables.query() as connection:
         connection.register("cells", table)
         result = connection.sql(f"SELECT coalesce({condition}, false) AS hit FROM cells").fetchnumpy()["hit"]
     return np.asarray(result, dtype=bool)

@@ -85,7 +85,7 @@ def summary(table: pa.Table, authority: str, by: tuple[str, ...]) -> list[dict]:
     """公开时效 grouped `by` "department" (the deciding authority) and/or "month" (of first
     publication): records with a known delay, how many were on time, the median and 90th percentile
     of the delay in working days. Computed in DuckDB over the columns."""
-    from gongshi.tables import connect
+    from gongshi.tables import query
 
     if not table.num_rows or "publication_delay" not in table.column_names:
         return []
@@ -93,7 +93,7 @@ def summary(table: pa.Table, authority: str, by: tuple[str, ...]) -> list[dict]:
         "department": f"coalesce(CAST(\"{authority}\" AS VARCHAR), '') AS department",
         "month": "substr(CAST(first_published AS VARCHAR), 1, 7) AS month",
     }
-    with connect() as db:
+    with query() as db:
         db.register("t", table.select([authority, "first_published", "publication_delay", "published_on_time"]))
         rows = db.sql(
             f"""

@@ -310,6 +310,29 @@ def test_the_change_table_compares_only_the_rows_that_changed_and_finds_the_same
     assert unchanged_apart(before, now, digests, None) == (before, now)
 
 
+def test_queries_share_the_processs_database_not_what_they_register_and_a_forked_child_has_its_own():
+    import duckdb
+
+    from gongshi import parallel, tables
+
+    table = pa.table({"a": ["x", None], "b": [1, 2]})
+    with tables.query() as one, tables.query() as other:
+        one.register("t", table)
+        assert one.execute("SELECT count(*) FROM t").fetchall() == [(2,)]
+        with pytest.raises(duckdb.CatalogException):
+            other.execute("SELECT count(*) FROM t")
+    here = tables.row_digests(table).to_pylist()
+    mine = tables._SHARED[0]
+    if parallel.cores() < 2:
+        pytest.skip("both() forks only with a second core")
+    again, forked = parallel.both(
+        lambda: tables.row_digests(table).to_pylist(),
+        lambda: (tables.row_digests(table).to_pylist(), tables._SHARED[0][0], len(tables._INHERITED)),
+    )
+    assert again == here and forked[0] == here and forked[1] != os.getpid() and forked[2] == 1
+    assert tables._SHARED[0] is mine  # the parent's is its own still
+
+
 def test_row_digests_tell_apart_what_a_joined_text_could_confuse():
     from gongshi.tables import row_digests
 

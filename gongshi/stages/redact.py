@@ -19,7 +19,7 @@ from gongshi.register import ACTIVE, EXPIRED, REMOVED, UNMATCHED_REMOVAL, Regist
 from gongshi.settings import Settings
 from gongshi.snapshots import release_day
 from gongshi.stages import Json
-from gongshi.storage import write_json, write_parquet
+from gongshi.storage import write_json, write_parquets
 from gongshi.takedown import withdrawn
 from gongshi.timeliness import working_days_between
 
@@ -70,12 +70,16 @@ def run(settings: Settings, dataset: Dataset, day: str) -> RedactResult:
         public_view(records, dataset, set(taken_down)), dataset, pseudonym_key(layout), _kept(kept_path)
     )
     table, report = redacted.table, redacted.report
-    write_parquet(table, layout.public_table(day, dataset.id))
     kept_path.parent.mkdir(parents=True, exist_ok=True)
-    write_parquet(redacted.kept, kept_path)
-    write_json(layout.redaction_report(day, dataset.id), report.to_dict())
     expired = pc.equal(records["status"], EXPIRED)
-    write_parquet(records.filter(expired).select(["record_id"]), layout.expired(day, dataset.id))
+    write_parquets(
+        [
+            (table, layout.public_table(day, dataset.id)),
+            (redacted.kept, kept_path),
+            (records.filter(expired).select(["record_id"]), layout.expired(day, dataset.id)),
+        ]
+    )
+    write_json(layout.redaction_report(day, dataset.id), report.to_dict())
     is_withdrawn = pc.is_in(records["record_id"], value_set=pa.array(sorted(taken_down), pa.string()))
     counts = {
         "records": records.num_rows,
