@@ -35,7 +35,9 @@ def query() -> duckdb.DuckDBPyConnection:
     own (`connect`)."""
     if not _SHARED or _SHARED[0][0] != os.getpid():
         _INHERITED.extend(_SHARED)
-        _SHARED[:] = [(os.getpid(), connect())]
+        shared = connect()
+        shared.execute("SET allocator_flush_threshold = '64MB'")  # what a query freed goes back to the system
+        _SHARED[:] = [(os.getpid(), shared)]
     return _SHARED[0][1].cursor()
 
 

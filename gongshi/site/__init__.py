@@ -1140,7 +1140,7 @@ class SiteBuilder:
         if parts:
             every = pa.concat_tables(parts)
             every = every.append_column("ordinal", pa.array(range(every.num_rows), pa.int64()))
-            with tables.query() as db:
+            with tables.connect() as db:  # its own database: what a group-by of every row held goes with it
                 db.register("every", every)
                 # As on the entity page: the most recently updated row's name, the later row on a tie.
                 entries = db.sql(
@@ -1254,7 +1254,7 @@ def _entity_fingerprints(digests: dict[str, pa.Table], salt: str) -> pa.Table:
     """(code, f): per credit code, a sha256 over `salt` and, per dataset, the number of its rows and
     the exclusive-or of their md5s — order-free, and computed in a small hash aggregate whatever the
     register's size."""
-    with tables.query() as db:
+    with tables.connect() as db:  # its own database: what a group-by of every row held goes with it
         parts = []
         for index, (dataset, table) in enumerate(sorted(digests.items())):
             db.register(f"rows{index}", table)
