@@ -54,7 +54,7 @@ def changes(
         for i, name in enumerate(compared)
     )
     order = " ".join(f"WHEN '{c}' THEN {i}" for i, c in enumerate(CHANGES))
-    with tables.query() as db:
+    with tables.connect() as db:
         db.register("now", current)
         db.register("before", before)
         db.register("gone", gone)

@@ -321,15 +321,19 @@ def test_queries_share_the_processs_database_not_what_they_register_and_a_forked
         assert one.execute("SELECT count(*) FROM t").fetchall() == [(2,)]
         with pytest.raises(duckdb.CatalogException):
             other.execute("SELECT count(*) FROM t")
-    here = tables.row_digests(table).to_pylist()
+
+    def count() -> tuple[int, int, int]:
+        with tables.query() as db:
+            db.register("t", table)
+            (rows,) = db.execute("SELECT count(*) FROM t").fetchall()[0]
+        return rows, tables._SHARED[0][0], len(tables._INHERITED)
+
+    assert count() == (2, os.getpid(), 0)
     mine = tables._SHARED[0]
     if parallel.cores() < 2:
         pytest.skip("both() forks only with a second core")
-    again, forked = parallel.both(
-        lambda: tables.row_digests(table).to_pylist(),
-        lambda: (tables.row_digests(table).to_pylist(), tables._SHARED[0][0], len(tables._INHERITED)),
-    )
-    assert again == here and forked[0] == here and forked[1] != os.getpid() and forked[2] == 1
+    again, forked = parallel.both(count, count)
+    assert again == (2, os.getpid(), 0) and forked[0] == 2 and forked[1] != os.getpid() and forked[2] == 1
     assert tables._SHARED[0] is mine  # the parent's is its own still
 
 
