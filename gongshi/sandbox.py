@@ -37,8 +37,10 @@ def worker_context() -> multiprocessing.context.BaseContext:
     the leak gate's scanners (`gongshi.leakscan`), whose modules the server has imported, as those
     `start_workers` was given."""
     context = multiprocessing.get_context("forkserver")
-    # pandas too: pyarrow imports it, half a second, the first time a worker turns a column into NumPy
-    context.set_forkserver_preload(["gongshi.sandbox", "gongshi.leakscan", "pandas", *_MAIN_IMPORTS])
+    # pandas too: pyarrow imports it, half a second, the first time a worker turns a column into NumPy;
+    # gongshi.prefork makes the detector's tables
+    preload = ["gongshi.sandbox", "gongshi.leakscan", "gongshi.prefork", "pandas", *_MAIN_IMPORTS]
+    context.set_forkserver_preload(preload)
     return context
 
 

@@ -443,3 +443,20 @@ def test_files_outside_the_manifest_pass_by_their_bytes_when_they_are_all_that_i
     unlisted = {hashlib.sha256((tmp_path / n).read_bytes()).hexdigest() for n in ("manifest.json", "SHA256SUMS")}
     assert report.clean and report.files_passed_before == 1 and report.files_scanned == 2
     assert report.passed == unlisted | {page}
+
+
+def _detector_tables_made() -> tuple[int, int]:
+    from gongshi import pii
+
+    return pii._translation.cache_info().currsize, pii._exotic_digits.cache_info().currsize
+
+
+def test_the_gates_workers_are_forked_with_the_detectors_tables_made():
+    """The tables over all of Unicode (0.7 s) are made once in the server the workers are forked
+    from, not in each worker (`gongshi.prefork`)."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from gongshi.sandbox import worker_context
+
+    with ProcessPoolExecutor(1, mp_context=worker_context()) as pool:
+        assert pool.submit(_detector_tables_made).result() == (1, 1)
