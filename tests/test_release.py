@@ -205,7 +205,7 @@ def test_spreadsheets_and_database_written_beside_are_the_same_files(published_d
     monkeypatch.setattr(release.parallel, "both", counted)
     settings = Settings(inbox=published_demo.inbox, public=tmp_path / "public", state=tmp_path / "state")
     assert not any(run_day(settings, day).failed_checks for day in (DAY1, DAY2))
-    assert len(forks) == 4 and all(forks)  # each day: the data files, the site
+    assert len(forks) == 6 and all(forks)  # each day: the data files, the site, the checks
     for day in (DAY1, DAY2):
         one = json.loads((published_demo.public / "releases" / day / "manifest.json").read_text("utf-8"))
         two = json.loads((settings.public / "releases" / day / "manifest.json").read_text("utf-8"))

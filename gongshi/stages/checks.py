@@ -6,7 +6,6 @@ waits in `state/staging/` and nothing of it reaches the public directory."""
 
 from __future__ import annotations
 
-import concurrent.futures
 import datetime as dt
 import hashlib
 import json
@@ -21,7 +20,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from frictionless import Package, Schema, system
 
-from gongshi import ledger, progress, retraction, snapshots
+from gongshi import ledger, parallel, progress, retraction, snapshots
 from gongshi.catalog import Dataset
 from gongshi.leakscan import (
     ScanReport,
@@ -91,12 +90,12 @@ class ChecksResult:
 def run(settings: Settings, catalog: dict[str, Dataset], day: str) -> ChecksResult:
     """Every blocking check on the build staged while processing `day`, and the day's quality report."""
     _, build = staged_build(settings, day)
-    # The package check in a thread while the leak gate's processes scan: it reads other files, and
-    # the gate's own thread mostly waits for its workers.
-    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="package-check") as beside:
-        package = beside.submit(lambda: package_check(settings, build) + verify_build(build))
-        scan = leak_gate(settings, catalog, build)
-        package_valid = package.result()
+    # The package check in a forked process while the leak gate's processes scan: it reads other
+    # files, and in a thread it held the interpreter's lock against the gate's own work (the known
+    # values, the manifest, the workers' results).
+    scan, package_valid = parallel.both(
+        lambda: leak_gate(settings, catalog, build), lambda: package_check(settings, build) + verify_build(build)
+    )
     entries = ledger.read_day(settings.layout, day)
     reconcile = [f"{n}: {p}" for n, e in entries.items() for p in e.problems()]
     reconcile += [f"{n}: no record counts" for n, e in entries.items() if e.records is None]
