@@ -364,14 +364,14 @@ def _masked(text: str, hits: list[Hit]) -> str:
 
 def candidates(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
     """Vectorised prefilter: True where a cell could hold a protected value — a superset of what
-    `find` finds. Only cells with a digit or an at-sign are looked at; among those, on their digits
+    `find` finds. Only the cells `_worth_a_look` passes are looked at; among those, on their digits
     as the detector would join them (`_digit_runs`), the shape of an ID number (a province, a
     19xx/20xx birth date), a mobile (1[3-9]) or a card (16 digits from 3–6, or any 16 in a cell with
     a word such as 账号). Cells with an at-sign or with digits NFKC does not fold (Arabic-Indic,
     Devanagari…) always go to the precise pass."""
     column = _as_strings(column)
     selected = np.zeros(len(column), dtype=bool)
-    rows = np.flatnonzero(_matches(column, r"[\p{Nd}@＠﹫]"))
+    rows = np.flatnonzero(_matches(column, _worth_a_look()))
     if len(rows):
         selected[rows[_shaped(pc.take(column, pa.array(rows)))]] = True
     return selected
@@ -395,6 +395,7 @@ _NUMBER_SHAPES = (
     "[3-6][0-9]{15}",
 )
 _CARD_WORDS = "银行卡|卡号|账号|帐号|账户|帐户|开户"
+_SHORTEST_SHAPE = 11  # digits of the shortest number `_NUMBER_SHAPES` describe (a mobile)
 
 
 def _digit_runs(cells: pa.Array) -> pa.Array:
@@ -436,9 +437,6 @@ def _worth_a_look() -> str:
     a code, and `_digit_runs` rewrites each of them twice."""
     gap = f"[{RE2_SEPARATORS}{RE2_INVISIBLE}]*"
     return f"[@＠﹫{_exotic_digits()}]|\\p{{Nd}}(?:{gap}\\p{{Nd}}){{{_SHORTEST_SHAPE - 1}}}"
-
-
-_SHORTEST_SHAPE = 11  # digits of the shortest number `_NUMBER_SHAPES` describe (a mobile)
 
 
 def near_known(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
