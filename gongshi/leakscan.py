@@ -110,6 +110,9 @@ class ScanReport:
     files_passed_before: int = 0  # unchanged bytes that passed an earlier scan (by sha256), not read again
     lines_passed_before: int = 0  # distinct lines of changed files found in the version that passed before
     passed: set[str] = field(default_factory=set, repr=False)  # sha256 of the files this scan found clean
+    # files the manifest lists whose bytes this scan read and found to have the manifest's sha256:
+    # `verify_build` need not read them again
+    verified: set[str] = field(default_factory=set, repr=False)
 
     @property
     def clean(self) -> bool:
@@ -120,7 +123,7 @@ class ScanReport:
 
     def to_dict(self) -> dict:
         return {
-            **{k: v for k, v in asdict(self).items() if k not in {"leaks", "passed"}},
+            **{k: v for k, v in asdict(self).items() if k not in {"leaks", "passed", "verified"}},
             "by_kind": self.by_kind(),
             "leaks": [asdict(leak) for leak in self.leaks],
         }
@@ -458,6 +461,7 @@ def _merge(report: ScanReport, found: ScanReport) -> None:
         report.skipped[suffix] = report.skipped.get(suffix, 0) + count
     report.leaks += found.leaks
     report.passed |= found.passed
+    report.verified |= found.verified
 
 
 def _size(path: str) -> int:
@@ -541,11 +545,17 @@ def _scan_paths(
                 scanner.report.skipped[suffix] = scanner.report.skipped.get(suffix, 0) + 1
                 continue
             data = path.read_bytes() if _maybe_text(suffix) else None
+            if data is not None:
+                # What passes is the sha256 of the bytes read, not what the manifest says of them
+                # (a file outside it — itself, the checksums — passes by its bytes too); a listed
+                # file whose bytes have the manifest's is verified here, once (`verify_build`).
+                actual = hashlib.sha256(data).hexdigest()
+                if digest == actual:
+                    scanner.report.verified.add(relative)
+                digest = actual if digest is not None or listed else None
             text = _decoded(data, suffix) if data is not None else None
             if text is not None:
                 scanner.report.files_scanned += 1
-                if digest is None and listed:  # outside the manifest (itself, the checksums): by its bytes
-                    digest = hashlib.sha256(data).hexdigest()
                 before = _passed_before(previous, relative, suffix, passed) if not batch.known else None
                 batch.add(relative, text, digest, before)  # its verdict comes with the batch's scan
                 continue
@@ -605,6 +615,15 @@ def _kept_runs_clean_all(runs: Path | None, digests: list[str], known: pa.Array 
         return readable
     hits = in_known(pa.concat_arrays(kept), known).to_numpy(zero_copy_only=False)
     return readable - {digests[int(i)] for i in np.unique(np.concatenate(owners)[hits])}
+
+
+def reads_bytes(relative: str, digest: str | None, passed: frozenset[str]) -> bool:
+    """Whether a scan with `passed` reads the bytes of the file at `relative` (manifest sha256
+    `digest`) whole and so verifies them (`ScanReport.verified`): a file that did not pass before, of
+    a kind read as text. What `verify_build` may leave to the gate; the gate's report says what it
+    did verify."""
+    suffix = os.path.splitext(relative)[1].lower()
+    return (digest is None or digest not in passed) and suffix not in SKIPPED_SUFFIXES and _maybe_text(suffix)
 
 
 def _maybe_text(suffix: str) -> bool:

@@ -460,3 +460,28 @@ def test_the_gates_workers_are_forked_with_the_detectors_tables_made():
 
     with ProcessPoolExecutor(1, mp_context=worker_context()) as pool:
         assert pool.submit(_detector_tables_made).result() == (1, 1)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_what_passes_is_the_digest_of_the_bytes_read_not_what_the_manifest_says(tmp_path, monkeypatch, workers):
+    """A file whose bytes are not what the manifest says is scanned as it is; the digest that passes
+    is of the bytes read, so a later file with the manifest's digest is not taken as seen. The files
+    whose bytes have the manifest's digest are verified (`verify_build` does not read them again)."""
+    import hashlib
+
+    import gongshi.leakscan as leakscan
+
+    monkeypatch.setattr(leakscan, "PARALLEL_ABOVE", 0)
+    (tmp_path / "a.html").write_text("<p>公开</p>", "utf-8")
+    (tmp_path / "b.html").write_text("<p>另一页</p>", "utf-8")
+    pq.write_table(pa.table({"note": ["无"]}), tmp_path / "t.parquet")
+    digest = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in tmp_path.iterdir()}
+    claimed = "0" * 64  # what a wrong manifest says of b.html
+    hashes = {"a.html": digest["a.html"], "b.html": claimed, "t.parquet": digest["t.parquet"]}
+    report = scan_directory(tmp_path, frozenset(), frozenset(), hashes, workers=workers)
+    assert report.clean and report.files_scanned == 3
+    assert report.verified == {"a.html"}  # a table is read by Arrow, not hashed: the package check does it
+    assert report.passed == set(digest.values()) and claimed not in report.passed
+    assert leakscan.reads_bytes("b.html", claimed, report.passed)
+    assert not leakscan.reads_bytes("a.html", digest["a.html"], report.passed)
+    assert not leakscan.reads_bytes("t.parquet", None, frozenset())

@@ -190,3 +190,42 @@ def test_a_changed_site_declaration_renders_the_entity_pages_again(day, catalog)
     pages = [p.read_text(encoding="utf-8") for p in (built / "entity").glob("*.html")]
     assert sum("<h2>抽查检查记录</h2>" in page for page in pages) == again.site["entity_pages_rendered"]
     release.clear_staging(settings.layout.staging)
+
+
+def test_the_checks_find_bytes_that_differ_from_the_manifest_whoever_reads_them(day, catalog):
+    """A staged file whose bytes changed after its manifest entry was written (same size) blocks the
+    release: a page the leak gate reads is hashed by the gate as it reads it, a file whose bytes
+    passed the gate before (not read by it again) is hashed by the package check beside it."""
+    settings, _ = day
+    inspections = catalog["inspection_results"]
+    section = inspections.site.section.model_copy(update={"heading": "抽查检查记录（核对）"})
+    renamed = {
+        **catalog,
+        "inspection_results": inspections.model_copy(
+            update={"site": inspections.site.model_copy(update={"section": section})}
+        ),
+    }
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GONGSHI_PSEUDONYM_KEY", "test-key-not-secret")
+        again = release.run(settings, renamed, DAY1)
+        built = settings.layout.staging / again.record.build
+        manifest = json.loads((built / "manifest.json").read_text(encoding="utf-8"))["files"]
+        passed = checks.gate_passed(settings, renamed)
+        fresh = [p for p in manifest if (built / p).stat().st_nlink == 1]
+        page = next(p for p in fresh if p.startswith("entity/") and p.endswith(".html"))
+        unread = next(p for p in fresh if manifest[p]["sha256"] in passed)  # passed before: the gate skips it
+        for relative in (page, unread):
+            data = (built / relative).read_bytes()
+            at = data.index(b"<")  # one byte for another: the size stays what the manifest says
+            (built / relative).write_bytes(data[:at] + b">" + data[at + 1 :])
+        result = checks.run(settings, renamed, DAY1)
+    release.clear_staging(settings.layout.staging)
+    assert result.scan.clean and not result.passed
+    assert sorted(result.problems[checks.PACKAGE_VALID]) == sorted(
+        [f"{page}: sha256 differs", f"{unread}: sha256 differs"]
+    )
+    # the gate read the changed page, and passes the bytes it read, not what the manifest says of them
+    assert page not in result.scan.verified and manifest[page]["sha256"] not in result.scan.passed
+    assert unread not in result.scan.verified
+    read = [p for p in fresh if p != page and manifest[p]["sha256"] not in passed]
+    assert any(p.startswith("entity/") for p in read) and set(read) <= result.scan.verified

@@ -14,7 +14,7 @@ import os
 import shutil
 import stat
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -802,14 +802,24 @@ def write_manifest(build: Path, day: str, files: dict[str, dict]) -> None:
     write_text(build / "SHA256SUMS", "".join(f"{i['sha256']}  {p}\n" for p, i in ordered))
 
 
-def verify_build(build: Path) -> list[str]:
+def verify_build(build: Path, verified: Collection[str] = frozenset()) -> list[str]:
     """Every way the build differs from its manifest (missing files, wrong size or hash). A file
     hard-linked from an earlier build (unchanged bytes) is checked by size: its sha256 was checked
-    when that build was."""
+    when that build was; so is a file in `verified`, whose bytes were read and hashed by the leak
+    gate (`ScanReport.verified`)."""
+    problems, left = check_against_manifest(build, lambda relative, _: relative in verified)
+    return problems + hash_problems(build, [r for r in left if r not in verified])
 
+
+def check_against_manifest(
+    build: Path, leave: Callable[[str, str], bool] = lambda relative, sha256: False
+) -> tuple[list[str], list[str]]:
+    """`verify_build`'s problems, but the sha256 of a file for which `leave(path, manifest sha256)`
+    is true is not taken here: those files come back second, for the caller to confirm (the leak
+    gate reads them beside this, and hashes them as it reads)."""
     if not (build / "manifest.json").is_file():
-        return ["manifest.json: missing"]
-    problems = []
+        return ["manifest.json: missing"], []
+    problems, left = [], []
     root = str(build)  # one os.stat a file, on strings: a release has a file per market entity
     for relative, info in manifest_files(build).items():
         try:
@@ -820,9 +830,18 @@ def verify_build(build: Path) -> list[str]:
             problems.append(f"{relative}: missing")
         elif found.st_size != info["bytes"]:
             problems.append(f"{relative}: {found.st_size} bytes, the manifest says {info['bytes']}")
-        elif found.st_nlink == 1 and sha256_file(build / relative) != info["sha256"]:
-            problems.append(f"{relative}: sha256 differs")
-    return problems
+        elif found.st_nlink == 1:
+            if leave(relative, info["sha256"]):
+                left.append(relative)
+            elif sha256_file(build / relative) != info["sha256"]:
+                problems.append(f"{relative}: sha256 differs")
+    return problems, left
+
+
+def hash_problems(build: Path, relatives: list[str]) -> list[str]:
+    """The files of `relatives` whose bytes do not have the sha256 the build's manifest gives."""
+    files = manifest_files(build)
+    return [f"{r}: sha256 differs" for r in relatives if sha256_file(build / r) != files[r]["sha256"]]
 
 
 def manifest_files(build: Path) -> dict[str, dict]:

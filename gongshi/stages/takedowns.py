@@ -74,7 +74,8 @@ def run(settings: Settings, catalog: dict[str, Dataset], skip: str | None = None
             settings, catalog, day, tables, history, old_build, record.site, quality, digests, record.modified
         )
         files = build_files(staged, catalog, day, data, settings.base_url, site=site)
-        problems = [leak.describe() for leak in leak_gate(settings, catalog, staged).leaks] + verify_build(staged)
+        scan = leak_gate(settings, catalog, staged)
+        problems = [leak.describe() for leak in scan.leaks] + verify_build(staged, scan.verified)
         if problems:
             raise ReleaseBlocked(f"撤下后重建的 {day} 发布未通过检查，未上线：" + "；".join(problems[:20]))
         build = install(public, staged)
