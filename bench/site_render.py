@@ -51,6 +51,8 @@ def public_inspections(count: int):
         "last_updated": pa.array([dt.date(2026, 11, 26)] * n),
         "corrected_on": pa.array([None] * n, pa.date32()),
         "expires_on": pa.array([dt.date(2027, 11, 26)] * n),
+        "publication_delay": pa.array([3] * n, pa.int64()),
+        "published_on_time": pa.array([True] * n),
         "flags": [""] * n,
     }
     return pa.table({name: data[name] for name in fields})
@@ -102,6 +104,7 @@ def main() -> None:
             template.render(
                 page=Page(path="entity/x.html", root="../", canonical="", title=entity.name, description=""),
                 entity=entity,
+                organization="{}",
             )
         seconds = time.perf_counter() - start
         print(f"rendering only (no writes): {len(entities) / seconds:,.0f} entity pages/s on one core")

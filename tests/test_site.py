@@ -8,7 +8,10 @@ import json
 import re
 import xml.etree.ElementTree as ET
 
+import markupsafe
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from gongshi.site import context as site_context
 
@@ -581,3 +584,36 @@ def test_an_entity_whose_twin_is_lost_from_the_previous_build_is_made_again(publ
         path = f"{kept}{suffix}"
         assert os.stat(two / path).st_ino == os.stat(one / path).st_ino
         assert path in again.linked and again.fingerprints[path] == first.fingerprints[path]
+
+
+_ANY_VALUE = st.one_of(
+    st.text(),
+    st.text().map(markupsafe.Markup),  # already safe: written as it is
+    st.integers(),
+    st.floats(allow_nan=False),
+    st.none(),
+    st.booleans(),
+    st.dates(),
+)
+
+
+@given(_ANY_VALUE)
+def test_what_a_template_writes_is_escaped_as_markupsafe_escapes_it(value):
+    from gongshi.site import escape_output
+
+    assert escape_output(value) == str(markupsafe.escape(value))
+
+
+@given(st.text())
+def test_a_page_escapes_every_value_it_shows(name):
+    """The site's own environment, rendered: every value through the autoescape, none raw."""
+    from gongshi.catalog import load_catalog
+    from gongshi.site import environment
+
+    env = environment(load_catalog())
+    template = env.from_string('<h1>{{ name }}</h1><p title="{{ name }}">{{ rows[0].x }}</p>{{ safe | safe }}')
+    page = template.render(name=name, rows=[{"x": name}], safe=markupsafe.Markup("<b>定</b>"))
+    escaped = str(markupsafe.escape(name))
+    assert page == f'<h1>{escaped}</h1><p title="{escaped}">{escaped}</p><b>定</b>'
+    # a raw "<" or quote of the value never reaches the page
+    assert page.count("<") == 6 and page.count('"') == 2
