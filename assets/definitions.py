@@ -13,6 +13,7 @@ from assets.partitions import daily_partitions
 from assets.release import release_assets
 from assets.resources import StateLockResource, resource_for
 from assets.sources import pull_assets, source_resources
+from gongshi import interpreter
 from gongshi.inbox import first_partition
 from gongshi.settings import CELERY_BROKER, EXECUTORS, Settings
 
@@ -56,5 +57,7 @@ def executor_for(settings: Settings) -> dg.ExecutorDefinition:
 
 @dg.definitions
 def defs() -> dg.Definitions:
-    """Loaded by `dagster dev -w workspace.yaml` and `gongshi ui`, when they load the code location."""
+    """Loaded by `dagster dev -w workspace.yaml` and `gongshi ui`, when they load the code location
+    (in the process that runs a launched run too: its interpreter is set up as the command's)."""
+    interpreter.tune()
     return build_definitions()

@@ -75,10 +75,11 @@ def tree_bytes(root: Path, seen: set[int] | None = None) -> tuple[int, int, set[
 
 def publish_day(state: Path, public: Path, inbox: Path, day: str) -> dict:
     """Every stage of `day`, timed (runs in a child process)."""
-    from gongshi import progress
+    from gongshi import interpreter, progress
     from gongshi.settings import Settings
     from gongshi.stages import run_day
 
+    interpreter.tune()  # as the command does
     progress.configure(stream=sys.stderr)
     settings = Settings.from_environment({}, state=state, public=public, inbox=inbox)
     seconds: dict[str, float] = {}

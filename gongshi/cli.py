@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from gongshi import alerts, ledger, progress
+from gongshi import alerts, interpreter, ledger, progress
 from gongshi.faults import Fault, in_words, step_error_text
 from gongshi.inbox import first_partition, ignored_in_inbox, inbox_days, pending_days
 from gongshi.locking import describe, process_alive, state_lock
@@ -56,6 +56,7 @@ QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
 
 def main(argv: list[str] | None = None) -> int:
+    interpreter.tune()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -127,8 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     sample = commands.add_parser("sample-data", help="write synthetic deliveries with realistic mess")
     sample.add_argument("--out", type=Path, required=True, metavar="DIR", help="inbox directory to write")
-    sample.add_argument("--records", type=int, default=10_000, metavar="N", help="total rows (default 10000)")
-    sample.add_argument("--days", type=int, default=3, metavar="D", help="delivery days (default 3)")
+    sample.add_argument("--records", type=_positive, default=10_000, metavar="N", help="total rows (default 10000)")
+    sample.add_argument("--days", type=_positive, default=3, metavar="D", help="delivery days (default 3)")
     sample.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default 0)")
     sample.add_argument(
         "--start", type=_day, default="2026-11-01", metavar="YYYY-MM-DD", help="first delivery day (default 2026-11-01)"
@@ -208,6 +209,16 @@ def _path_options(parser: argparse.ArgumentParser) -> None:
         help="private state: register, quarantine, ledger, reports, Dagster instance "
         f"(default: $GONGSHI_STATE, else ./{default('state')}; never serve it)",
     )
+
+
+def _positive(text: str) -> int:
+    try:
+        number = int(text)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"not a whole number of at least 1: {text!r}")
+    return number
 
 
 def _day(text: str) -> str:

@@ -429,6 +429,8 @@ def write_sample_inbox(
             for name in datasets:
                 per_day[name] = int(records * share[name]) - per_day[name] * (days - 1)
             per_day[datasets[0]] += records - sum(int(records * share[n]) for n in datasets)
+        # a dataset with no row that day has no delivery (a few records over many days)
+        per_day = {name: n for name, n in per_day.items() if n > 0}
         if "inspection_results" in per_day:
             n = per_day["inspection_results"]
             rows = inspection_rows(rng, entities, day, n, written["inspection_results"])
@@ -463,7 +465,7 @@ def write_sample_inbox(
             if index == 1:  # a resend cut off in transit: rejected as a whole, the day goes on
                 (folder / "省审改办_审批事项调整_补报.json").write_text(text[: len(text) // 2], encoding="utf-8")
             written["approval_item_changes"] += n
-        for name in (n for n in datasets if n in declared):
+        for name in (n for n in datasets if n in declared and n in per_day):
             # A stream of its own: declaring a dataset does not change the others' sample data.
             own = np.random.default_rng([seed, index, len(name)])
             rows = declared_rows(own, entities, day, per_day[name], declared[name])

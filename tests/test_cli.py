@@ -7,10 +7,13 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import dagster as dg
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gongshi.cli import build_parser
 from gongshi.sampledata import write_sample_inbox
@@ -114,6 +117,24 @@ def test_sample_data_command(tmp_path):
     assert len(list((tmp_path / "x").rglob("*.csv"))) >= 2
 
 
+@settings(max_examples=20, deadline=None)
+@given(records=st.integers(1, 120), days=st.integers(1, 6))
+def test_sample_data_writes_exactly_the_records_asked_for_however_few(records, days):
+    """A few records over many days: a dataset with no row on a day has no delivery that day."""
+    with tempfile.TemporaryDirectory() as root:
+        counts = write_sample_inbox(Path(root), records=records, days=days, seed=records)
+        assert sum(counts.values()) == records
+        assert all(any(folder.iterdir()) for folder in Path(root).glob("*/*"))  # no empty day folder
+
+
+@pytest.mark.parametrize("option", ["--records", "--days"])
+@pytest.mark.parametrize("value", ["0", "-3", "many"])
+def test_sample_data_refuses_a_count_below_one(tmp_path, option, value):
+    done = gongshi("sample-data", "--out", str(tmp_path / "x"), option, value, cwd=tmp_path)
+    assert done.returncode == 2 and f"argument {option}: not a whole number of at least 1" in done.stderr
+    assert not (tmp_path / "x").exists()
+
+
 def _tree(root: Path) -> str:
     digest = hashlib.sha256()
     for path in sorted(root.rglob("*")):
@@ -190,3 +211,25 @@ def test_check_command_reads_codes_and_writes_excel_safe_csv(published_demo, tmp
     many.write_text("\n".join(["91320200A270313CX1"] * 5001), encoding="utf-8")
     too_many = gongshi("check", str(many), "--release", str(release), cwd=tmp_path)
     assert too_many.returncode == 2 and "一次最多核查 5,000 个代码" in too_many.stderr
+
+
+def test_the_command_and_the_code_location_set_the_interpreter_up_the_same_way(tmp_path):
+    """Both entry points of a run — the command and the Dagster code location a launched run loads —
+    collect cycles as `gongshi.interpreter` says; importing the library does not."""
+    from gongshi.interpreter import GC_THRESHOLDS
+
+    script = (
+        "import gc, sys\n"
+        "import gongshi.cli, assets.definitions\n"
+        "print(gc.get_threshold())\n"
+        "gongshi.cli.main(['sample-data', '--out', sys.argv[1], '--records', '20', '--days', '1'])\n"
+        "print(gc.get_threshold())\n"
+        "gc.set_threshold(700, 10, 10)\n"
+        "assets.definitions.defs()\n"
+        "print(gc.get_threshold())\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "inbox")], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    assert out[0] == str(gc_default := (700, 10, 10)) and gc_default != GC_THRESHOLDS
+    assert out[-2] == out[-1] == str(GC_THRESHOLDS)
