@@ -172,16 +172,18 @@ def test_release_again_links_every_unchanged_page_and_renders_nothing(day, catal
     release.clear_staging(settings.layout.staging)
 
 
+def _inspections_headed(catalog, heading: str) -> dict:
+    """The catalog with the inspections' section on entity pages under another heading: every
+    entity page with inspections changes."""
+    inspections = catalog["inspection_results"]
+    section = inspections.site.section.model_copy(update={"heading": heading})
+    site = inspections.site.model_copy(update={"section": section})
+    return {**catalog, "inspection_results": inspections.model_copy(update={"site": site})}
+
+
 def test_a_changed_site_declaration_renders_the_entity_pages_again(day, catalog):
     settings, _ = day
-    inspections = catalog["inspection_results"]
-    section = inspections.site.section.model_copy(update={"heading": "抽查检查记录"})
-    renamed = {
-        **catalog,
-        "inspection_results": inspections.model_copy(
-            update={"site": inspections.site.model_copy(update={"section": section})}
-        ),
-    }
+    renamed = _inspections_headed(catalog, "抽查检查记录")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("GONGSHI_PSEUDONYM_KEY", "test-key-not-secret")
         again = release.run(settings, renamed, DAY1)
@@ -197,14 +199,7 @@ def test_the_checks_find_bytes_that_differ_from_the_manifest_whoever_reads_them(
     release: a page the leak gate reads is hashed by the gate as it reads it, a file whose bytes
     passed the gate before (not read by it again) is hashed by the package check beside it."""
     settings, _ = day
-    inspections = catalog["inspection_results"]
-    section = inspections.site.section.model_copy(update={"heading": "抽查检查记录（核对）"})
-    renamed = {
-        **catalog,
-        "inspection_results": inspections.model_copy(
-            update={"site": inspections.site.model_copy(update={"section": section})}
-        ),
-    }
+    renamed = _inspections_headed(catalog, "抽查检查记录（核对）")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("GONGSHI_PSEUDONYM_KEY", "test-key-not-secret")
         again = release.run(settings, renamed, DAY1)
