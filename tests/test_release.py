@@ -15,6 +15,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import python_calamine
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gongshi.stages.release import verify_build
 from gongshi.writers import writer_for
@@ -187,6 +189,48 @@ def test_xlsx_writer_refuses_what_excel_cannot_hold():
     assert writer.fits(pa.table({"a": [1] * 10}))
     assert not writer.fits(pa.table({"a": pa.nulls(1_048_576)}))
     assert not writer.fits(pa.table({"a": pa.nulls(200_001)}))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.none() | st.text(st.characters(exclude_categories=["Cs"])),
+            st.none() | st.integers(-(2**53), 2**53),
+            st.none() | st.dates(),
+            st.none() | st.booleans(),
+        ),
+        max_size=30,
+    )
+)
+def test_json_lines_hold_each_row_as_it_is_one_a_line(rows):
+    """A line per row in the table's order, keys in column order; a whole number stays one beside a
+    gap, a date is its ISO text; any text — quotes, backslashes, slashes, U+2028 — round-trips."""
+    import datetime as dt
+    import tempfile
+
+    table = pa.table(
+        {
+            "text": pa.array([r[0] for r in rows], pa.string()),
+            "count": pa.array([r[1] for r in rows], pa.int64()),
+            "day": pa.array([r[2] for r in rows], pa.date32()),
+            "flag": pa.array([r[3] for r in rows], pa.bool_()),
+        }
+    )
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "o'neil.jsonl"  # a quote in the path
+        writer_for("jsonl").write(table, [], path)
+        data = path.read_bytes()
+    lines = data.split(b"\n")
+    assert lines[-1] == b"" and len(lines) == len(rows) + 1  # every line ends with a newline
+    parsed = [json.loads(line) for line in lines[:-1]]
+    assert [list(p) for p in parsed] == [["text", "count", "day", "flag"]] * len(rows)
+    expected = [
+        {"text": t, "count": n, "day": d.isoformat() if isinstance(d, dt.date) else None, "flag": f}
+        for t, n, d, f in rows
+    ]
+    assert parsed == expected
+    assert all(type(p["count"]) is int for p in parsed if p["count"] is not None)
 
 
 def test_spreadsheets_and_database_written_beside_are_the_same_files(published_demo, tmp_path, monkeypatch):
