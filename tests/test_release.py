@@ -4,6 +4,7 @@ manifests that match the files, DCAT and schema.org, retention."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sqlite3
@@ -151,6 +152,25 @@ def test_manifest_and_checksums_match_every_release(published_demo):
         assert on_disk - set(manifest["files"]) == {"manifest.json", "SHA256SUMS"}
         sums = subprocess.run(["sha256sum", "-c", "--quiet", "SHA256SUMS"], cwd=build, capture_output=True, text=True)
         assert sums.returncode == 0, sums.stdout
+
+
+def test_a_file_left_to_confirm_that_is_gone_or_changed_is_a_problem_not_a_crash(tmp_path):
+    from gongshi.stages.release import hash_problems
+
+    (tmp_path / "a.html").write_text("<p>一</p>", "utf-8")
+    (tmp_path / "b.html").write_text("<p>二</p>", "utf-8")
+    files = {
+        name: {"bytes": 12, "sha256": hashlib.sha256((tmp_path / name).read_bytes()).hexdigest()}
+        for name in ("a.html", "b.html")
+    }
+    (tmp_path / "manifest.json").write_text(json.dumps({"files": files}), "utf-8")
+    assert hash_problems(tmp_path, ["a.html", "b.html"]) == []
+    (tmp_path / "a.html").write_text("<p>三</p>", "utf-8")
+    (tmp_path / "b.html").unlink()
+    assert hash_problems(tmp_path, ["a.html", "b.html"]) == [
+        "a.html: sha256 differs",
+        "b.html: cannot be read (No such file or directory)",
+    ]
 
 
 def test_dated_releases_and_latest(published_demo):

@@ -839,9 +839,16 @@ def check_against_manifest(
 
 
 def hash_problems(build: Path, relatives: list[str]) -> list[str]:
-    """The files of `relatives` whose bytes do not have the sha256 the build's manifest gives."""
-    files = manifest_files(build)
-    return [f"{r}: sha256 differs" for r in relatives if sha256_file(build / r) != files[r]["sha256"]]
+    """The files of `relatives` whose bytes do not have the sha256 the build's manifest gives (or that
+    can no longer be read)."""
+    files, problems = manifest_files(build), []
+    for relative in relatives:
+        try:
+            if sha256_file(build / relative) != files[relative]["sha256"]:
+                problems.append(f"{relative}: sha256 differs")
+        except OSError as error:
+            problems.append(f"{relative}: cannot be read ({error.strerror or error})")
+    return problems
 
 
 def manifest_files(build: Path) -> dict[str, dict]:
