@@ -807,8 +807,8 @@ def verify_build(build: Path, verified: Collection[str] = frozenset()) -> list[s
     hard-linked from an earlier build (unchanged bytes) is checked by size: its sha256 was checked
     when that build was; so is a file in `verified`, whose bytes were read and hashed by the leak
     gate (`ScanReport.verified`)."""
-    problems, left = check_against_manifest(build, lambda relative, _: relative in verified)
-    return problems + hash_problems(build, [r for r in left if r not in verified])
+    problems, _ = check_against_manifest(build, lambda relative, _: relative in verified)
+    return problems
 
 
 def check_against_manifest(
@@ -819,7 +819,7 @@ def check_against_manifest(
     gate reads them beside this, and hashes them as it reads)."""
     if not (build / "manifest.json").is_file():
         return ["manifest.json: missing"], []
-    problems, left = [], []
+    problems, left, to_hash = [], [], []
     root = str(build)  # one os.stat a file, on strings: a release has a file per market entity
     for relative, info in manifest_files(build).items():
         try:
@@ -831,11 +831,8 @@ def check_against_manifest(
         elif found.st_size != info["bytes"]:
             problems.append(f"{relative}: {found.st_size} bytes, the manifest says {info['bytes']}")
         elif found.st_nlink == 1:
-            if leave(relative, info["sha256"]):
-                left.append(relative)
-            elif sha256_file(build / relative) != info["sha256"]:
-                problems.append(f"{relative}: sha256 differs")
-    return problems, left
+            (left if leave(relative, info["sha256"]) else to_hash).append(relative)
+    return problems + hash_problems(build, to_hash), left
 
 
 def hash_problems(build: Path, relatives: list[str]) -> list[str]:
