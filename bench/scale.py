@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import shutil
 import subprocess
@@ -73,6 +74,17 @@ def tree_bytes(root: Path, seen: set[int] | None = None) -> tuple[int, int, set[
     return files, size, seen
 
 
+def machine_busy_seconds() -> float:
+    """Processor seconds spent so far by the whole machine outside idle and I/O wait (/proc/stat; 0
+    where there is none): a stage's share shows whether it kept every processor busy."""
+    try:
+        fields = [int(f) for f in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except OSError:
+        return 0.0
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 def publish_day(state: Path, public: Path, inbox: Path, day: str) -> dict:
     """Every stage of `day`, timed (runs in a child process)."""
     from gongshi import interpreter, progress
@@ -86,10 +98,13 @@ def publish_day(state: Path, public: Path, inbox: Path, day: str) -> dict:
     peak_after: dict[str, int] = {}  # the process's peak resident memory once each stage had run (MiB)
     last: dict[str, object] = {}  # each stage's last result
 
+    busy: dict[str, float] = {}  # processor seconds of the whole machine (every process) during each stage
+
     def timed(name, function, *args):
-        started = time.perf_counter()
+        started, busy_before = time.perf_counter(), machine_busy_seconds()
         last[name] = function(*args)
         seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - started
+        busy[name] = busy.get(name, 0.0) + machine_busy_seconds() - busy_before
         peak_after[name] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
         return last[name]
 
@@ -98,6 +113,8 @@ def publish_day(state: Path, public: Path, inbox: Path, day: str) -> dict:
     return {
         "seconds": {k: round(v, 1) for k, v in seconds.items()},
         "total_seconds": round(sum(seconds.values()), 1),
+        # how many of the machine's processors each stage kept busy on average (this machine: 2)
+        "processors_busy": {k: round(busy[k] / v, 2) for k, v in seconds.items() if v >= 0.5},
         "peak_rss_mib_after": peak_after,
         "published": "publish" in last,
         "failed_checks": {k: v[:5] for k, v in outcome.failed_checks.items()},

@@ -518,7 +518,10 @@ def mask_column_by_row(
     for value, (row, hits) in zip(pc.take(column, pa.array(rows)).to_pylist(), found, strict=True):
         replaced.append(_masked(value, hits))
         for hit in hits:
-            counts.setdefault(hit.kind, np.zeros(len(column), dtype=np.int32))[row] += 1
+            per_row = counts.get(hit.kind)
+            if per_row is None:  # not `setdefault`: that would make a column of zeros for every hit
+                per_row = counts[hit.kind] = np.zeros(len(column), dtype=np.int32)
+            per_row[row] += 1
     cells = column.to_numpy(zero_copy_only=False).astype(object)
     cells[rows] = replaced
     return pa.array(cells, pa.string()), counts
