@@ -376,8 +376,11 @@ def main() -> None:
                 "largest_page": largest_page(public / "latest"),
             }
             if figures["published"]:
-                figures["search_in_chromium"] = search_in_browser(public, sample_queries(public))
-                figures["bulk_check_in_chromium"] = bulk_check_in_browser(public)
+                try:
+                    figures["search_in_chromium"] = search_in_browser(public, sample_queries(public))
+                    figures["bulk_check_in_chromium"] = bulk_check_in_browser(public)
+                except Exception as error:  # no browser here: the other figures still count
+                    figures["search_in_chromium"] = f"not measured: {type(error).__name__}: {str(error)[:200]}"
             print(json.dumps(figures, ensure_ascii=False, indent=1))
     finally:
         if not args.keep and args.work is None:

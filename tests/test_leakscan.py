@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from gongshi.cli import main
 from gongshi.ingest import read_delivery
-from gongshi.leakscan import scan_directory
+from gongshi.leakscan import PIECES_ABOVE, _pieces, scan_directory
 from gongshi.paths import DEMO_INBOX
 from gongshi.pii import find
 from gongshi.stages import run_day
@@ -485,3 +485,46 @@ def test_what_passes_is_the_digest_of_the_bytes_read_not_what_the_manifest_says(
     assert leakscan.reads_bytes("b.html", claimed, report.passed)
     assert not leakscan.reads_bytes("a.html", digest["a.html"], report.passed)
     assert not leakscan.reads_bytes("t.parquet", None, frozenset())
+
+
+def test_long_lines_are_scanned_in_pieces_and_reported_by_line(tmp_path):
+    """A data file's long rows are cut at their commas for the scan (`leakscan._pieces`): a value is
+    still reported at every line it stands on, and a word before a number counts only within its
+    piece, as the detector reads the whole line."""
+    start = "南京市市场监督管理局,2026-11-01,2026-11-02,双随机抽查,企业年度报告公示情况检查"
+    rows = ["record_id,authority,decided_on,published_on,kind,item,note,code"]
+    rows += [f"r{i},{start},未发现问题,91320200921B86873E" for i in range(50)]
+    rows[4] = f"r3,{start},联系人手机{MOBILE},91320200921B86873E"
+    rows[41] = f"r40,{start},再次{MOBILE}（同一号码）,91320200921B86873E"
+    # an account number is one only beside its word: here the word stands in the cell before it…
+    rows[21] = f"r20,{start},账号,1234567890123456,91320200921B86873E"
+    # …and here in the same cell
+    rows[31] = f"r30,{start},开户账号 1234567890123456,91320200921B86873E"
+    assert all(len(r.encode()) > PIECES_ABOVE for r in rows[1:])
+    pieces, line_of = _pieces(pa.array(rows))
+    assert len(pieces) > 6 * len(rows) and line_of is not None and line_of.max() == len(rows) - 1
+    (tmp_path / "data.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    report = scan_directory(tmp_path, known_in_tables_only=True)
+    found = sorted((leak.location, leak.kind) for leak in report.leaks)
+    assert found == [("line 32", "bank_card"), ("line 42", "mobile"), ("line 5", "mobile")]
+    assert not find(rows[21]) and [hit.kind for hit in find(rows[31])] == ["bank_card"]
+
+
+def test_a_large_column_is_scanned_by_its_distinct_values_and_reported_at_every_cell(tmp_path):
+    """A column of more than `DISTINCT_ABOVE` cells is scanned as its distinct values: a leak that
+    stands in several rows is reported at each, and the column's leaks come in row order."""
+    from gongshi.leakscan import DISTINCT_ABOVE
+
+    rows = 3 * DISTINCT_ABOVE
+    note = ["未发现问题" if i % 2 else "责令整改" for i in range(rows)]
+    note[2500], note[4], note[10] = f"联系{MOBILE}", f"联系{MOBILE}", f"身份证{ID}"
+    phone = [None] * rows
+    phone[7] = "025-83456789"  # a landline: no pattern, but a known value delivered for the record
+    pq.write_table(pa.table({"note": note, "contact": pa.array(phone, pa.string())}), tmp_path / "t.parquet")
+    report = scan_directory(tmp_path, known=frozenset({"02583456789"}))
+    assert [(leak.location, leak.kind) for leak in report.leaks] == [
+        ("column note, row 5", "mobile"),
+        ("column note, row 11", "resident_id"),
+        ("column note, row 2501", "mobile"),
+        ("column contact, row 8", "known_value"),
+    ]

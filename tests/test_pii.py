@@ -328,3 +328,34 @@ def test_the_column_scan_finds_in_the_cells_what_find_finds_in_each(cells):
     where the precise detector finds something."""
     found = {row: hits for row, hits in scan_column(pa.array(cells))}
     assert found == {row: hits for row, text in enumerate(cells) if (hits := find(text))}
+
+
+pieces_alphabet = st.sampled_from(
+    [*"0123456789０１２３４５６７８９ -.,，;：:\u200b@＠xXa", "账号", "卡号", "信用代码", "代码", "gov.cn", ".com", '"']
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    parts=st.lists(
+        st.one_of(
+            st.lists(pieces_alphabet, max_size=12).map("".join),
+            st.tuples(context, written_numbers(), context).map(lambda t: t[0] + t[1][0] + t[2]),
+            codes,
+            st.sampled_from(["6222021234567890128", "1234567890123456", "zhang.san@163.com", "a@b.gov.cn"]),
+        ),
+        min_size=1,
+        max_size=8,
+    ),
+    commas=st.lists(st.sampled_from([",", '","', '":"', ", ", ",\u200b"]), min_size=8, max_size=8),
+)
+def test_what_is_found_in_a_line_is_what_is_found_in_its_comma_separated_pieces(parts, commas):
+    """The leak gate scans a long line in pieces cut at its commas (`leakscan._pieces`): no number,
+    address, digest or code holds a comma, and no context word counts across one — the same values
+    are found either way, of the same kinds."""
+    line = "".join(part + comma for part, comma in zip(parts, commas, strict=False))
+
+    def found(text: str) -> list[tuple[str, str]]:
+        return [(hit.kind, hit.digits) for hit in find(text)]
+
+    assert sorted(found(line)) == sorted(hit for piece in line.split(",") for hit in found(piece))
