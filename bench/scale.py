@@ -122,11 +122,18 @@ def publish_day(state: Path, public: Path, inbox: Path, day: str) -> dict:
         "build_bytes": built.bytes,
         "site": built.site,
         "records": built.record.records,
-        "leak_gate": {"files_scanned": verdict.scan.files_scanned, "bytes_scanned": verdict.scan.bytes_scanned},
+        "leak_gate": {
+            "files_scanned": verdict.scan.files_scanned,
+            "bytes_scanned": verdict.scan.bytes_scanned,
+            "worker_peak_rss_mib": round(verdict.scan.worker_peak_kib / 1024),
+        },
+        # this process, the children it waited for (the site's and the redaction's forked halves) and
+        # the leak gate's workers (the forkserver's children: they report their own)
         "peak_rss_mib": round(
             max(
                 resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
                 resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
+                verdict.scan.worker_peak_kib,
             )
             / 1024
         ),

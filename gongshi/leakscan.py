@@ -19,6 +19,7 @@ import heapq
 import html
 import os
 import re
+import resource
 import sqlite3
 from collections import Counter
 from collections.abc import Callable
@@ -114,6 +115,7 @@ class ScanReport:
     # files the manifest lists whose bytes this scan read and found to have the manifest's sha256:
     # `verify_build` need not read them again
     verified: set[str] = field(default_factory=set, repr=False)
+    worker_peak_kib: int = 0  # the largest peak resident memory of a worker process that scanned (0: none did)
 
     @property
     def clean(self) -> bool:
@@ -224,15 +226,21 @@ class _TextBatch:
         self.scanner, self.known = scanner, known
         self.chunks: list[bytes] = []
         self.lines = 0
-        self.files: list[tuple[str, int, str | None]] = []  # (relative, first line, sha256)
+        # (relative, the batch's line where it starts, sha256, its first line in the file)
+        self.files: list[tuple[str, int, str | None, int]] = []
         self.clean: list[bytes] = []  # files that passed before: their lines are not scanned again
         self.size = 0
+        self.leaky: set[str] = set()  # files with a leak found in any flush so far
 
-    def add(self, relative: str, text: bytes, digest: str | None, before: bytes | None = None) -> None:
-        """A file's text (`_decoded`); `before`, the text of a file that passed this detector before
-        (the same path in the release that went out) — where the known values are not looked for
-        here, its lines pass again without a scan: the pattern detector reads a line alone."""
-        self.files.append((relative, self.lines, digest))
+    def add(
+        self, relative: str, text: bytes, digest: str | None, before: bytes | None = None, first_line: int = 1
+    ) -> None:
+        """A file's text (`_decoded`), or a segment of it whose first line is the file's `first_line`
+        (`_segments`: only the last segment carries the file's digest); `before`, the text of a file
+        that passed this detector before (the same path in the release that went out) — where the
+        known values are not looked for here, its lines pass again without a scan: the pattern
+        detector reads a line alone."""
+        self.files.append((relative, self.lines, digest, first_line))
         self.chunks.append(text)
         self.lines += text.count(b"\n") + 1
         self.size += len(text)
@@ -244,7 +252,7 @@ class _TextBatch:
     def flush(self) -> None:
         if not self.files:
             return
-        starts = np.array([first for _, first, _ in self.files])
+        starts = np.array([start for _, start, _, _ in self.files])
         pieces, line_of = _pieces(_lines(self.chunks))
         encoded = pc.dictionary_encode(pieces)
         standing = _Occurrences(np.asarray(encoded.indices))
@@ -254,8 +262,8 @@ class _TextBatch:
             places = []
             for row in rows:
                 index = int(np.searchsorted(starts, row, side="right")) - 1
-                relative, first, _ = self.files[index]
-                places.append((relative, f"line {row - first + 1}"))
+                relative, start, _, first_line = self.files[index]
+                places.append((relative, f"line {row - start + first_line}"))
             return places
 
         before = len(self.scanner.report.leaks)
@@ -268,8 +276,8 @@ class _TextBatch:
             self.scanner.cells(lines.take(pa.array(unseen, pa.int64())), lambda i: where(int(unseen[i])))
         else:
             self.scanner.cells(lines, where)
-        leaky = {leak.file for leak in self.scanner.report.leaks[before:]}
-        self.scanner.report.passed |= {d for r, _, d in self.files if d is not None and r not in leaky}
+        self.leaky |= {leak.file for leak in self.scanner.report.leaks[before:]}
+        self.scanner.report.passed |= {d for r, _, d, _ in self.files if d is not None and r not in self.leaky}
         self.chunks, self.lines, self.files, self.clean, self.size = [], 0, [], [], 0
 
 
@@ -518,6 +526,7 @@ def _merge(report: ScanReport, found: ScanReport) -> None:
     report.leaks += found.leaks
     report.passed |= found.passed
     report.verified |= found.verified
+    report.worker_peak_kib = max(report.worker_peak_kib, found.worker_peak_kib)
 
 
 def _size(path: str) -> int:
@@ -560,7 +569,9 @@ def _files(root: Path) -> list[str]:
 def _scan_part(task: tuple[list[str], dict[str, str], bool]) -> ScanReport:
     paths, hashes, listed = task
     root, known, passed, known_in_tables_only, runs, previous = _SHARED
-    return _scan_paths(paths, root, known, passed, hashes, known_in_tables_only, runs, previous, listed=listed)
+    report = _scan_paths(paths, root, known, passed, hashes, known_in_tables_only, runs, previous, listed=listed)
+    report.worker_peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    return report
 
 
 def _scan_paths(
@@ -609,11 +620,25 @@ def _scan_paths(
                 if digest == actual:
                     scanner.report.verified.add(relative)
                 digest = actual if digest is not None or listed else None
-            text = _decoded(data, suffix) if data is not None else None
+            if data is None:
+                text = None
+            elif len(data) <= _TextBatch.LIMIT:
+                text = _decoded(data, suffix)
+            else:  # a segment at a time (`_large_text`)
+                text = _large_text(data, suffix)
             if text is not None:
                 scanner.report.files_scanned += 1
                 before = _passed_before(previous, relative, suffix, passed) if not batch.known else None
-                batch.add(relative, text, digest, before)  # its verdict comes with the batch's scan
+                if isinstance(text, bytes):
+                    batch.add(relative, text, digest, before)  # its verdict comes with the batch's scan
+                    continue
+                # a large file, in segments of whole lines: what the batch holds at once stays bounded
+                line, segment = 1, next(text)
+                for following in text:
+                    batch.add(relative, segment, None, before, first_line=line)
+                    line += segment.count(b"\n") + 1
+                    segment = following
+                batch.add(relative, segment, digest, before, first_line=line)
                 continue
             keep_runs = runs is not None and digest is not None and suffix == ".parquet"
             scanner.runs = [] if keep_runs else None
@@ -689,6 +714,35 @@ def _maybe_text(suffix: str) -> bool:
     return suffix not in {".parquet", ".xlsx", ".xlsm", ".xls", ".sqlite", ".sqlite3", ".db"} | GZIP_SUFFIXES
 
 
+def _large_text(data: bytes, suffix: str):
+    """A text file larger than a batch (a dataset's CSV or JSON Lines of a million rows) as
+    `_decoded` segments of whole lines, cut where a line ends (the line feed between two segments is
+    theirs: they join again with one), each at most `_TextBatch.LIMIT` bytes unless one line is
+    longer; None for binary content. A segment is made when it is taken: a 450 MB file cut into
+    lines and pieces at once held a leak-gate worker at 2.5 GB."""
+    if suffix in _JSON_GZIP:  # compressed: decompressed whole, as any
+        return iter([_decoded(data, suffix)])
+    if suffix not in TEXT_SUFFIXES and b"\0" in data[:8192]:
+        return None
+    data = data.removeprefix(b"\xef\xbb\xbf")
+    return (_unescaped(segment, suffix) for segment in _segments(data, _TextBatch.LIMIT))
+
+
+def _segments(data: bytes, limit: int):
+    """`data` cut at line feeds (which are dropped) into parts of at most `limit` bytes where the
+    lines allow; always at least one part."""
+    start = 0
+    while len(data) - start > limit:
+        end = data.rfind(b"\n", start, start + limit)
+        if end == -1:  # a line longer than the limit: up to its end
+            end = data.find(b"\n", start + limit)
+            if end == -1:
+                break
+        yield data[start:end]
+        start = end + 1
+    yield data[start:]
+
+
 def _decoded(data: bytes, suffix: str) -> bytes | None:
     """A text file's bytes as the detector reads them, UTF-8 without a byte-order mark: entities of
     markup and JSON's \\u escapes decoded (`&#49;&#51;…` must not hide digits); None for binary
@@ -697,7 +751,12 @@ def _decoded(data: bytes, suffix: str) -> bytes | None:
         data = gzip.decompress(data).removeprefix(b"pagefind_dcd")
     elif suffix not in TEXT_SUFFIXES and b"\0" in data[:8192]:
         return None
-    data = data.removeprefix(b"\xef\xbb\xbf")
+    return _unescaped(data.removeprefix(b"\xef\xbb\xbf"), suffix)
+
+
+def _unescaped(data: bytes, suffix: str) -> bytes:
+    """Text with the entities of markup and JSON's \\u escapes decoded (neither holds a line feed:
+    a file's segments are decoded each on its own)."""
     entities = suffix in MARKUP_SUFFIXES and b"&" in data
     if not entities and b"\\u" not in data:
         return data  # its UTF-8 is checked with the batch's (`_lines`)

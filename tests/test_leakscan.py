@@ -226,6 +226,7 @@ def test_scanning_in_several_processes_gives_the_same_report(tmp_path):
         ("z.csv", "line 1", "known_value"),
     ]
     assert two.leaks == one.leaks
+    assert one.worker_peak_kib == 0 and two.worker_peak_kib > 10_000  # each worker says its own peak memory
     assert (
         (two.files_scanned, two.bytes_scanned)
         == (one.files_scanned, one.bytes_scanned)
@@ -528,3 +529,48 @@ def test_a_large_column_is_scanned_by_its_distinct_values_and_reported_at_every_
         ("column note, row 2501", "mobile"),
         ("column contact, row 8", "known_value"),
     ]
+
+
+@examples(max_examples=300, deadline=None)
+@given(lines=st.lists(st.text(alphabet="ab,\u4e00\n", max_size=30), max_size=40), limit=st.integers(1, 60))
+def test_a_large_file_is_cut_into_segments_of_whole_lines(lines, limit):
+    """`_segments` loses and adds nothing: joined with line feeds they are the file; each is at most
+    the limit unless a single line is longer."""
+    from gongshi.leakscan import _segments
+
+    data = "\n".join(lines).encode("utf-8")
+    segments = list(_segments(data, limit))
+    assert b"\n".join(segments) == data
+    assert all(len(s) <= limit or b"\n" not in s for s in segments)
+
+
+def test_a_file_larger_than_a_batch_is_scanned_in_segments_with_its_line_numbers(tmp_path, monkeypatch):
+    """A data file larger than the batch is handed over in segments of whole lines (a worker held
+    2.5 GB for a 450 MB file read at once): a leak in a later segment is reported at its line, and
+    the file's digest passes only if no segment leaked."""
+    import hashlib
+
+    import gongshi.leakscan as leakscan
+
+    monkeypatch.setattr(leakscan._TextBatch, "LIMIT", 2000)
+    rows = [f"r{i},南京市市场监督管理局,2026-11-01,未发现问题" for i in range(400)]
+    clean = "\n".join(rows) + "\n"
+    rows[5], rows[333] = f"r5,联系{MOBILE}", "r333," + "很长的说明" * 300 + f"身份证{ID}"  # one line past the limit
+    (tmp_path / "clean.csv").write_text(clean, encoding="utf-8")
+    (tmp_path / "leaky.csv").write_text("\n".join(rows), encoding="utf-8")
+    digests = {n: hashlib.sha256((tmp_path / n).read_bytes()).hexdigest() for n in ("clean.csv", "leaky.csv")}
+    handed, add = [], leakscan._TextBatch.add
+
+    def counted(batch, relative, text, *rest, **named):
+        handed.append(len(text))
+        return add(batch, relative, text, *rest, **named)
+
+    monkeypatch.setattr(leakscan._TextBatch, "add", counted)
+    report = scan_directory(tmp_path, hashes=digests, known_in_tables_only=True)
+    assert len(handed) > 20 and max(handed) < 6000  # segments, the longest the one long line
+    assert [(leak.file, leak.location, leak.kind) for leak in report.leaks] == [
+        ("leaky.csv", "line 6", "mobile"),
+        ("leaky.csv", "line 334", "resident_id"),
+    ]
+    assert digests["clean.csv"] in report.passed and digests["leaky.csv"] not in report.passed
+    assert report.verified == {"clean.csv", "leaky.csv"} and report.files_scanned == 2
