@@ -627,18 +627,17 @@ def _scan_paths(
             else:  # a segment at a time (`_large_text`)
                 text = _large_text(data, suffix)
             if text is not None:
-                scanner.report.files_scanned += 1
                 before = _passed_before(previous, relative, suffix, passed) if not batch.known else None
                 if isinstance(text, bytes):
                     batch.add(relative, text, digest, before)  # its verdict comes with the batch's scan
-                    continue
-                # a large file, in segments of whole lines: what the batch holds at once stays bounded
-                line, segment = 1, next(text)
-                for following in text:
-                    batch.add(relative, segment, None, before, first_line=line)
-                    line += segment.count(b"\n") + 1
-                    segment = following
-                batch.add(relative, segment, digest, before, first_line=line)
+                else:  # a large file, in segments of whole lines: what the batch holds at once stays bounded
+                    line, segment = 1, next(text)
+                    for following in text:
+                        batch.add(relative, segment, None, before, first_line=line)
+                        line += segment.count(b"\n") + 1
+                        segment = following
+                    batch.add(relative, segment, digest, before, first_line=line)
+                scanner.report.files_scanned += 1
                 continue
             keep_runs = runs is not None and digest is not None and suffix == ".parquet"
             scanner.runs = [] if keep_runs else None
