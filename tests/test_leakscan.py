@@ -521,7 +521,9 @@ def test_a_large_column_is_scanned_by_its_distinct_values_and_reported_at_every_
     note[2500], note[4], note[10] = f"联系{MOBILE}", f"联系{MOBILE}", f"身份证{ID}"
     phone = [None] * rows
     phone[7] = "025-83456789"  # a landline: no pattern, but a known value delivered for the record
-    pq.write_table(pa.table({"note": note, "contact": pa.array(phone, pa.string())}), tmp_path / "t.parquet")
+    empty = pa.array([None] * rows, pa.string())  # no value at all: nothing to scan, nothing found
+    table = pa.table({"note": note, "contact": pa.array(phone, pa.string()), "gone": empty})
+    pq.write_table(table, tmp_path / "t.parquet")
     report = scan_directory(tmp_path, known=frozenset({"02583456789"}))
     assert [(leak.location, leak.kind) for leak in report.leaks] == [
         ("column note, row 5", "mobile"),
