@@ -620,23 +620,17 @@ def _scan_paths(
                 if digest == actual:
                     scanner.report.verified.add(relative)
                 digest = actual if digest is not None or listed else None
-            if data is None:
-                text = None
-            elif len(data) <= _TextBatch.LIMIT:
-                text = _decoded(data, suffix)
-            else:  # a segment at a time (`_large_text`)
-                text = _large_text(data, suffix)
-            if text is not None:
+            segments = _text_segments(data, suffix) if data is not None else None
+            if segments is not None:
                 before = _passed_before(previous, relative, suffix, passed) if not batch.known else None
-                if isinstance(text, bytes):
-                    batch.add(relative, text, digest, before)  # its verdict comes with the batch's scan
-                else:  # a large file, in segments of whole lines: what the batch holds at once stays bounded
-                    line, segment = 1, next(text)
-                    for following in text:
-                        batch.add(relative, segment, None, before, first_line=line)
-                        line += segment.count(b"\n") + 1
-                        segment = following
-                    batch.add(relative, segment, digest, before, first_line=line)
+                # its verdict comes with the batch's scan; a large file in segments of whole lines, so
+                # that what the batch holds at once stays bounded (the last carries the digest)
+                line, segment = 1, next(segments)
+                for following in segments:
+                    batch.add(relative, segment, None, before, first_line=line)
+                    line += segment.count(b"\n") + 1
+                    segment = following
+                batch.add(relative, segment, digest, before, first_line=line)
                 scanner.report.files_scanned += 1
                 continue
             keep_runs = runs is not None and digest is not None and suffix == ".parquet"
@@ -713,12 +707,12 @@ def _maybe_text(suffix: str) -> bool:
     return suffix not in {".parquet", ".xlsx", ".xlsm", ".xls", ".sqlite", ".sqlite3", ".db"} | GZIP_SUFFIXES
 
 
-def _large_text(data: bytes, suffix: str):
-    """A text file larger than a batch (a dataset's CSV or JSON Lines of a million rows) as
-    `_decoded` segments of whole lines, cut where a line ends (the line feed between two segments is
-    theirs: they join again with one), each at most `_TextBatch.LIMIT` bytes unless one line is
-    longer; None for binary content. A segment is made when it is taken: a 450 MB file cut into
-    lines and pieces at once held a leak-gate worker at 2.5 GB."""
+def _text_segments(data: bytes, suffix: str):
+    """A text file as `_decoded` segments of whole lines — one for a file no larger than a batch; a
+    larger one (a dataset's CSV or JSON Lines of a million rows) cut where a line ends (the line feed
+    between two segments is theirs: they join again with one), each at most `_TextBatch.LIMIT` bytes
+    unless one line is longer; None for binary content. A segment is made when it is taken: a 450 MB
+    file cut into lines and pieces at once held a leak-gate worker at 2.5 GB."""
     if suffix in _JSON_GZIP:  # compressed: decompressed whole, as any
         return iter([_decoded(data, suffix)])
     if suffix not in TEXT_SUFFIXES and b"\0" in data[:8192]:
