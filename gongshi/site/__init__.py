@@ -53,7 +53,7 @@ from gongshi.site.context import (
 )
 from gongshi.site.feeds import write_feeds, write_sitemap
 from gongshi.site.regions import CITIES, OUTSIDE, city_of
-from gongshi.site.rows import STATUS_LABELS, Lazy, ListRows, Rows, TableRows, TableView
+from gongshi.site.rows import STATUS_LABELS, TEMPLATE_HELPERS, Lazy, ListRows, Rows, TableRows, TableView
 from gongshi.storage import link_or_copy
 from gongshi.tables import value_counts
 from gongshi.writers.sqlite import FILE_NAME
@@ -208,7 +208,9 @@ def ordered(catalog: dict[str, Dataset]) -> list[Dataset]:
     return sorted(catalog.values(), key=lambda d: (d.site.position, d.id))
 
 
-TWIN_FORMAT = "2"  # how the entities' JSON twins are written: a new one makes each twin again (2: orjson, indent 2)
+# how the entities' JSON twins are written: a new one makes each twin again (2: orjson, indent 2; 3: a
+# section's objection routes once, each record pointing at its own by index)
+TWIN_FORMAT = "3"
 
 
 def templates_fingerprint(catalog: dict[str, Dataset]) -> str:
@@ -255,6 +257,7 @@ class SiteBuilder:
         # The datasets' site declarations (titles, sections, problem flags…): pages compared by their
         # rows' digests are made again when these change.
         self.offices = departments(catalog)
+        self._objections: dict[tuple[str, str], ObjectionLine] = {}  # `objection`'s, by authority and route
         self.declarations = hashlib.sha256(
             repr(
                 [(d.id, d.title, d.site, d.authority, d.objection) for d in ordered(catalog)]
@@ -595,14 +598,13 @@ class SiteBuilder:
         hundreds of records stays small) and its JSON twin (every record)."""
         every = {section.dataset: section.records for section in entity.sections}
         routes = {s.dataset: [self.objection(self.catalog[s.dataset], r) for r in s.records] for s in entity.sections}
+        # each section's routes once, in the order records first name them (the page lists them, and
+        # a twin's record points at its own by index: the route's text is most of a record's bytes)
+        distinct = {dataset: list(dict.fromkeys(o for o in found if o)) for dataset, found in routes.items()}
         entity = dataclasses.replace(
             entity,
             sections=[
-                dataclasses.replace(
-                    s,
-                    records=s.records[:ENTITY_SECTION_LIMIT],
-                    objections=list({(o.authority, o.route): o for o in routes[s.dataset] if o}.values()),
-                )
+                dataclasses.replace(s, records=s.records[:ENTITY_SECTION_LIMIT], objections=distinct[s.dataset])
                 for s in entity.sections
             ],
         )
@@ -633,6 +635,13 @@ class SiteBuilder:
                 }
             ),
         )
+        # The page is rendered: the records' helper fields for the templates go, in place (a twin
+        # per entity, tens of records each: a copy of every record cost more than the rest of it).
+        for records in every.values():
+            for record in records:
+                for helper in TEMPLATE_HELPERS:
+                    del record[helper]
+        index = {dataset: {o: i for i, o in enumerate(found)} for dataset, found in distinct.items()}
         twin = {
             "credit_code": entity.credit_code,
             "name": entity.name,
@@ -641,11 +650,12 @@ class SiteBuilder:
             "standing": {line.label: line.text for line in entity.standings},
             "records": {
                 dataset: [
-                    _public(r) | ({"objection": o.to_dict()} if o else {})
-                    for r, o in zip(records, routes[dataset], strict=True)
+                    record if o is None else record | {"objection": index[dataset][o]}
+                    for record, o in zip(records, routes[dataset], strict=True)
                 ]
                 for dataset, records in every.items()
             },
+            "objections": {dataset: [o.to_dict() for o in found] for dataset, found in distinct.items() if found},
             "html": self.base_url + f"entity/{entity.credit_code}.html",
         }
         self.json_file(f"entity/{entity.credit_code}.json", twin, fingerprint)
@@ -1005,18 +1015,24 @@ class SiteBuilder:
         )
 
     def objection(self, dataset: Dataset, record: dict) -> ObjectionLine | None:
-        """Who decided `record` and how its subject objects or applies for credit repair."""
+        """Who decided `record` and how its subject objects or applies for credit repair (one object
+        per authority and route: a province's entity pages ask for it a million times)."""
         if dataset.objection is None or not dataset.authority:
             return None
         authority = record.get(dataset.authority) or ""
-        office = self.offices.get(authority)
-        return ObjectionLine(
-            authority=authority or "（未填写作出决定的机关）",
-            route=dataset.objection.route_for(record),
-            url=office.url if office else None,
-            phone=office.phone if office else None,
-            address=office.address if office else None,
-        )
+        route = dataset.objection.route_for(record)
+        key = (authority, route)
+        found = self._objections.get(key)
+        if found is None:
+            office = self.offices.get(authority)
+            found = self._objections[key] = ObjectionLine(
+                authority=authority or "（未填写作出决定的机关）",
+                route=route,
+                url=office.url if office else None,
+                phone=office.phone if office else None,
+                address=office.address if office else None,
+            )
+        return found
 
     def department_page(
         self, dataset: Dataset, view: TableView, department: str, path: str, rows: list[dict], late: np.ndarray
@@ -1354,11 +1370,6 @@ def _standing(dataset: Dataset, rows: list[dict]) -> StandingLine:
 def _card(path: str, text: str, count: int, problems: int = 0) -> Card:
     before, _, after = text.partition("{count}")
     return Card(path, before, count, after.format(problems=problems))
-
-
-def _public(row: dict) -> dict:
-    """A record as the entity's JSON twin gives it: its public fields, not the templates' helpers."""
-    return {k: v for k, v in row.items() if k not in {"has_problem", "status_label", "flag_list"}}
 
 
 def _root(path: str) -> str:

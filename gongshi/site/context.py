@@ -33,7 +33,7 @@ class StandingLine:
     tone: str = doc("problem, good or fine: how the line is shown")
 
 
-@dataclass
+@dataclass(frozen=True)
 class ObjectionLine:
     """Where the subject of records objects to them or applies for credit repair."""
 

@@ -18,6 +18,7 @@ from gongshi import tables
 from gongshi.catalog import Dataset
 
 STATUS_LABELS = {"active": "在列", "removed": "已移出"}
+TEMPLATE_HELPERS = ("has_problem", "status_label", "flag_list")  # what `TableView.dicts` adds to a row
 
 
 @dataclass(frozen=True)
