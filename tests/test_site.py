@@ -273,6 +273,80 @@ def test_table_rows_digests_of_many_slices_are_each_slices_digest():
     assert rows.digests([]) == []
 
 
+def _blacklist_view(count: int):
+    import datetime as dt
+
+    import pyarrow as pa
+
+    from gongshi.catalog import load_catalog
+    from gongshi.metadata import published_fields
+    from gongshi.site.rows import TableView
+
+    dataset = load_catalog()["blacklist_entries"]
+    names = [f.name for f in published_fields(dataset)]
+    columns = {name: [f"{name}-{i}" if i % 7 else None for i in range(count)] for name in names}
+    columns["status"] = ["active" if i % 3 else "removed" for i in range(count)]
+    columns["flags"] = ["" if i % 5 else "removal_without_listing;x" for i in range(count)]
+    columns["listed_on"] = [dt.date(2026, 1, 1) + dt.timedelta(days=i % 300) for i in range(count)]
+    columns["publication_delay"] = list(range(count))
+    table = pa.table({n: columns[n] for n in names})
+    return TableView(table, dataset), dataset
+
+
+@given(
+    st.lists(st.integers(0, 299), min_size=1, max_size=120),
+    st.lists(st.tuples(st.integers(0, 120), st.integers(0, 120)), max_size=12),
+    st.integers(1, 80),
+)
+def test_table_rows_gathered_ahead_are_the_rows_of_each_slice(positions, slices, batch):
+    """Whatever the slices announced (in any order, repeated, overlapping, some never asked for),
+    each slice asked for gives the view's rows at its positions, with the fields asked for."""
+    import numpy as np
+
+    from gongshi.site import rows as site_rows
+
+    view, _ = _blacklist_view(300)
+    fields = frozenset({"entity_name", "listed_on", "status_label"})
+    positions = np.array(positions, dtype=np.int64)
+    asked = [(min(a, b, len(positions)), min(max(a, b), len(positions))) for a, b in slices]
+    rows = site_rows.TableRows(view, positions, fields)
+    rows.prefetch(asked[::2] + asked)
+    original, site_rows.PREFETCH_ROWS = site_rows.PREFETCH_ROWS, batch
+    try:
+        for start, end in asked:
+            expected = view.dicts(positions[start:end])
+            got = rows.dicts(start, end)
+            assert [r["entity_name"] for r in got] == [r["entity_name"] for r in expected]
+            assert [r["listed_on"] for r in got] == [r["listed_on"] for r in expected]
+            for mine, whole in zip(got, expected, strict=True):
+                assert set(mine) == {"entity_name", "listed_on", "status", "flags", *site_rows.TEMPLATE_HELPERS}
+                assert {k: whole[k] for k in mine} == mine
+    finally:
+        site_rows.PREFETCH_ROWS = original
+
+
+def test_a_rows_template_says_which_fields_it_reads_or_that_it_may_read_any():
+    import jinja2
+
+    from gongshi.catalog import load_catalog
+    from gongshi.site import environment, template_fields
+
+    env = environment(load_catalog())
+    inspections = template_fields(env, "inspection_results/rows.html")
+    assert {"inspection_date", "entity_name", "credit_code", "has_problem", "handling"} <= inspections
+    assert not {"record_id", "legal_representative", "first_published"} & inspections
+    templates = {
+        "plain": "{% for r in rows %}{{ r.a }}{{ r['b'] }}{% endfor %}",
+        "by_variable": "{% for r in rows %}{{ r[key] }}{% endfor %}",
+        "include": "{% include 'plain' %}",
+        "methods": "{% for r in rows %}{% for k, v in r.items() %}{{ v }}{% endfor %}{% endfor %}",
+        "filter": "{{ rows | map(attribute='a') | join }}",
+    }
+    env = jinja2.Environment(loader=jinja2.DictLoader(templates))
+    assert template_fields(env, "plain") == {"a", "b"}
+    assert all(template_fields(env, name) is None for name in templates if name != "plain")
+
+
 def test_pages_are_numbered_from_the_oldest_so_old_pages_do_not_change(tmp_path):
     from gongshi.site import PAGE_SIZE
 

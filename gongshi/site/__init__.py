@@ -194,6 +194,29 @@ def environment(catalog: dict[str, Dataset]) -> jinja2.Environment:
     return env
 
 
+_WHOLE_ROW_FILTERS = {"map", "attr", "selectattr", "rejectattr", "groupby", "sort", "sum", "unique", "min", "max"}
+
+
+def template_fields(env: jinja2.Environment, name: str) -> frozenset[str] | None:
+    """Every name the template `name` reads as `something.name` or `something["name"]` — a superset
+    of the row fields a rows template reads — or None when it may read a row in a way not written
+    out there (another template, a key given by a variable, a filter over attributes, a dict's own
+    methods): then a row has every field."""
+    ast = env.parse(env.loader.get_source(env, name)[0])
+    if any(True for _ in ast.find_all((jinja2.nodes.Include, jinja2.nodes.Import, jinja2.nodes.FromImport))):
+        return None
+    if any(True for _ in ast.find_all(jinja2.nodes.Extends)):
+        return None
+    fields = {node.attr for node in ast.find_all(jinja2.nodes.Getattr)}
+    for node in ast.find_all(jinja2.nodes.Getitem):
+        if not isinstance(node.arg, jinja2.nodes.Const) or not isinstance(node.arg.value, str):
+            return None
+        fields.add(node.arg.value)
+    if fields & _DICT_ATTRIBUTES or any(f.name in _WHOLE_ROW_FILTERS for f in ast.find_all(jinja2.nodes.Filter)):
+        return None
+    return frozenset(fields)
+
+
 def navigation(catalog: dict[str, Dataset]) -> list[NavItem]:
     """The datasets' pages that declare a place in the navigation, in their declared order."""
     items = []
@@ -258,6 +281,7 @@ class SiteBuilder:
         # rows' digests are made again when these change.
         self.offices = departments(catalog)
         self._objections: dict[tuple[str, str], ObjectionLine] = {}  # `objection`'s, by authority and route
+        self._template_fields: dict[str, frozenset[str] | None] = {}  # `_fields`
         self.declarations = hashlib.sha256(
             repr(
                 [(d.id, d.title, d.site, d.authority, d.objection) for d in ordered(catalog)]
@@ -741,6 +765,7 @@ class SiteBuilder:
             Page(path=folder, root="", canonical=self.base_url, title=title, description=description),
             {"declarations": self.declarations, "numbered": True, **context, **(numbered or {})},
         )
+        pages = []
         for number, (start, end), digest in zip(range(1, older + 1), bounds, digests, strict=True):
             path = f"{folder}/{number}.html"
             here = _root(path)
@@ -755,7 +780,12 @@ class SiteBuilder:
                 first=link(here, 1) if number > 2 else None,
             )
             fingerprint = _numbered_fingerprint(shared, path, page_title, pagination, digest)
-            one(path, page_title, start, end, pagination, fingerprint)
+            pages.append((path, page_title, start, end, pagination, fingerprint))
+        if isinstance(rows, TableRows):  # the rows of the pages that will be rendered, gathered together
+            previous = self.previous if self.previous_build is not None else {}
+            rows.prefetch([(p[2], p[3]) for p in pages if previous.get(p[0]) != p[5]])
+        for page in pages:
+            one(*page)
 
     def list_page(self, dataset: Dataset, spec: ListPage, view: TableView) -> int:
         """One declared list: the records matching its `where` (and flag), in its order; how many."""
@@ -773,7 +803,7 @@ class SiteBuilder:
             "records.html",
             spec.title,
             spec.description,
-            TableRows(view, selected),
+            TableRows(view, selected, self._fields(f"{dataset.id}/{spec.rows}")),
             rows_template=f"{dataset.id}/{spec.rows}",
             empty=spec.empty,
             notice=notice,
@@ -817,7 +847,7 @@ class SiteBuilder:
                     "records.html",
                     title.format(group=name),
                     description.format(group=name),
-                    TableRows(view, ordered_rows[mask]),
+                    TableRows(view, ordered_rows[mask], self._fields(context["rows_template"])),
                     **context,
                 )
             )
@@ -1281,6 +1311,12 @@ class SiteBuilder:
     def bytes_file(self, path: str, data: bytes) -> None:
         if not self._reuse(path, hashlib.sha256(data).hexdigest()):
             self._write(path, data)
+
+    def _fields(self, rows_template: str) -> frozenset[str] | None:
+        """`template_fields` of a rows template, read once."""
+        if rows_template not in self._template_fields:
+            self._template_fields[rows_template] = template_fields(self.env, rows_template)
+        return self._template_fields[rows_template]
 
 
 def _template_column(template: str, rows: pa.Table) -> pa.Array:
