@@ -172,6 +172,19 @@ def test_a_corrupt_file_is_not_a_clean_file(tmp_path):
     assert leak.kind == "unreadable"
 
 
+def test_a_file_gone_or_unreadable_when_its_turn_comes_is_not_a_clean_file(tmp_path):
+    from gongshi.leakscan import _scan_paths
+
+    (tmp_path / "a.html").write_text("<p>ok</p>\n", encoding="utf-8")
+    listed = [str(tmp_path / "a.html"), str(tmp_path / "gone.html"), str(tmp_path / "gone.parquet")]
+    report = _scan_paths(listed, tmp_path, None, frozenset(), {}, True, listed=False)
+    assert [(leak.file, leak.kind) for leak in report.leaks] == [
+        ("gone.html", "unreadable"),
+        ("gone.parquet", "unreadable"),
+    ]
+    assert report.files_scanned == 3
+
+
 def _protected_values(catalog) -> set[str]:
     """Every protected value in the sample deliveries: protected columns, and what the scanner
     finds in published free text (so the test does not depend on the scanner it checks alone)."""
