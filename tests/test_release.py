@@ -336,9 +336,13 @@ def test_the_package_check_finds_a_spreadsheet_cell_and_a_csv_header_that_break_
     csv_path = build / "datasets/approval_item_changes/approval_item_changes.csv"
     text = csv_path.read_text(encoding="utf-8-sig")
     csv_path.write_text("\ufeff" + text.replace("item_code", "item_kode", 1), encoding="utf-8")
+    lines_path = build / "datasets/inspection_results/inspection_results.jsonl"
+    records = lines_path.read_bytes().splitlines(keepends=True)
+    lines_path.write_bytes(b"".join(records[:-1]))  # a record lost past the sample frictionless reads
     problems, clean = package_problems(build)
     assert any(p.startswith("honour_list-xlsx: type-error") for p in problems), problems
     assert any(p.startswith("approval_item_changes-csv") and "item_kode" in p for p in problems), problems
+    assert f"inspection_results-jsonl: {len(records) - 1} lines, the Parquet table has {len(records)} rows" in problems
     assert len(clean) < len(package_problems(published_demo.public / "latest")[1])
 
 

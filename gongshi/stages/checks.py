@@ -55,8 +55,11 @@ DESCRIPTIONS = {
 }
 SAMPLE_ROWS = 10_000
 # A spreadsheet is read through openpyxl, ten times slower a row than a CSV: a smaller sample. Its
-# cells are the CSV twin's (one table, two writers), which Arrow reads whole.
+# cells are the CSV twin's (one table, two writers), which Arrow reads whole. So are a JSON Lines
+# file's (frictionless parses each line in Python: 4 s a first day for four files), whose lines
+# are counted whole against the Parquet table.
 SPREADSHEET_SAMPLE_ROWS = 1_000
+TWIN_SAMPLE_ROWS = {"xlsx": SPREADSHEET_SAMPLE_ROWS, "xls": SPREADSHEET_SAMPLE_ROWS, "jsonl": 1_000}
 
 
 @dataclass
@@ -265,7 +268,7 @@ def package_problems(build: Path, passed: frozenset[str] = frozenset()) -> tuple
 
     The package's own fields always, and each resource that did not pass before: its entry in the
     descriptor, and its data against its Table Schema on its first `SAMPLE_ROWS` rows, a
-    spreadsheet's on its first `SPREADSHEET_SAMPLE_ROWS` (frictionless reads row by row in Python: a
+    spreadsheet's or JSON Lines file's on fewer (`TWIN_SAMPLE_ROWS`; frictionless reads row by row in Python: a
     whole million-row table would take minutes a day), and every CSV and Parquet table in full for its
     columns and row count (Arrow). A resource passed before when the same entry (its schema and the
     sha256 of its bytes included) describing the same bytes (sha256 in the manifest) did: its key is
@@ -330,11 +333,13 @@ def _resource_problems(build: Path, resource, schemas: dict[str, object] | None 
     of its CSV twin (`schemas`: path without suffix -> schema)."""
     problems = []
     if resource.format != "parquet":
-        sample = SPREADSHEET_SAMPLE_ROWS if resource.format in {"xlsx", "xls"} else SAMPLE_ROWS
+        sample = TWIN_SAMPLE_ROWS.get(resource.format, SAMPLE_ROWS)
         report = resource.validate(limit_rows=sample, limit_errors=50)
         problems += [f"{resource.name}: {kind}: {note}" for kind, note in report.flatten(["type", "note"])]
     if resource.type == "table" and resource.format == "csv":
         problems += _table_problems(build / resource.path, resource.name, resource.schema, "csv")
+    if resource.type == "table" and resource.format == "jsonl":
+        problems += _lines_problems(build / resource.path, resource.name)
     if resource.format == "parquet":
         schema = getattr(resource, "schema", None) or (schemas or {}).get(resource.path.rsplit(".", 1)[0])
         if schema is None:
@@ -362,6 +367,22 @@ def _table_problems(path: Path, name: str, schema, kind: str) -> list[str]:
     if twin != path and twin.is_file() and (expected_rows := pq.ParquetFile(twin).metadata.num_rows) != rows:
         problems.append(f"{name}: {rows} rows, the Parquet table has {expected_rows}")
     return problems
+
+
+def _lines_problems(path: Path, name: str) -> list[str]:
+    """A JSON Lines table: as many lines (records) as its Parquet twin has rows, counted whole."""
+    twin = path.with_suffix(".parquet")
+    if not twin.is_file():
+        return []
+    lines, last = 0, b"\n"
+    with open(path, "rb") as file:
+        while chunk := file.read(16 * 1024 * 1024):
+            lines += chunk.count(b"\n")
+            last = chunk[-1:]
+    if last != b"\n":  # a last line without its line feed
+        lines += 1
+    expected = pq.ParquetFile(twin).metadata.num_rows
+    return [] if lines == expected else [f"{name}: {lines} lines, the Parquet table has {expected} rows"]
 
 
 def _parquet_problems(path: Path, name: str, table_schema) -> list[str]:
