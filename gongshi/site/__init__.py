@@ -591,6 +591,10 @@ class SiteBuilder:
             city, slug = city_of(code)
             name, representative = names[code]
             mine = by_code[code]
+            # each dataset's records in its section's order, once (its standing reads them too)
+            ordered_rows = {
+                d.id: _sorted(mine.get(d.id, []), d.site.section.order if d.site.section else []) for d in joined
+            }
             entities.append(
                 Entity(
                     credit_code=code,
@@ -599,19 +603,15 @@ class SiteBuilder:
                     city_slug=slug,
                     city_link=f"{city_pages}/city/{slug}/" if city_pages else None,
                     legal_representative=representative,
-                    standings=[
-                        _standing(d, _sorted(mine.get(d.id, []), d.site.section.order if d.site.section else []))
-                        for d in joined
-                        if d.site.standing
-                    ],
+                    standings=[_standing(d, ordered_rows[d.id]) for d in joined if d.site.standing],
                     sections=[
                         EntitySection(
                             dataset=d.id,
                             heading=d.site.section.heading,
                             rows_template=f"{d.id}/{d.site.section.rows}",
-                            records=_sorted(mine.get(d.id, []), d.site.section.order),
+                            records=ordered_rows[d.id],
                             empty=d.site.section.empty,
-                            total=len(mine.get(d.id, [])),
+                            total=len(ordered_rows[d.id]),
                         )
                         for d in joined
                         if d.site.section
@@ -662,26 +662,22 @@ class SiteBuilder:
                 }
             ),
         )
-        # The page is rendered: the records' helper fields for the templates go, in place (a twin
-        # per entity, tens of records each: a copy of every record cost more than the rest of it).
-        for records in every.values():
-            for record in records:
+        # The page is rendered: the records become the twin's in place — the templates' helper fields
+        # go, the index of its objection route comes (a copy of every record cost more than the rest).
+        for dataset, records in every.items():
+            index = {o: i for i, o in enumerate(distinct[dataset])}
+            for record, route in zip(records, routes[dataset], strict=True):
                 for helper in TEMPLATE_HELPERS:
                     del record[helper]
-        index = {dataset: {o: i for i, o in enumerate(found)} for dataset, found in distinct.items()}
+                if route is not None:
+                    record["objection"] = index[route]
         twin = {
             "credit_code": entity.credit_code,
             "name": entity.name,
             "city": entity.city,
             "legal_representative": entity.legal_representative,
             "standing": {line.label: line.text for line in entity.standings},
-            "records": {
-                dataset: [
-                    record if o is None else record | {"objection": index[dataset][o]}
-                    for record, o in zip(records, routes[dataset], strict=True)
-                ]
-                for dataset, records in every.items()
-            },
+            "records": every,
             "objections": {dataset: [o.to_dict() for o in found] for dataset, found in distinct.items() if found},
             "html": self.base_url + f"entity/{entity.credit_code}.html",
         }
