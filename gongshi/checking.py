@@ -13,7 +13,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import re
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -131,10 +130,9 @@ def to_csv(header: list[str], rows: list[dict]) -> bytes:
     """UTF-8 with BOM (Excel opens it in Chinese), formulas neutralised as in every download."""
     from gongshi.writers.csv import FORMULA_START
 
-    formula = re.compile(FORMULA_START)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(header)
     for row in rows:
-        writer.writerow(["'" + v if formula.match(v := str(row.get(h, ""))) else v for h in header])
+        writer.writerow(["'" + v if (v := str(row.get(h, ""))).startswith(FORMULA_START) else v for h in header])
     return b"\xef\xbb\xbf" + buffer.getvalue().encode("utf-8")

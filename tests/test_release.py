@@ -77,6 +77,17 @@ def test_excel_injection_cases(value, safe):
     assert neutralise_formulas(pa.array([value])).to_pylist() == [safe]
 
 
+@given(st.lists(st.one_of(st.none(), st.text(alphabet=st.sampled_from("=+-@\t\r\n '甲1aé\u3000"), max_size=6))))
+def test_formulas_are_neutralised_as_a_regular_expression_over_each_cell_would(cells):
+    """Compared as a column, cell by cell as the first character would be matched, nulls kept."""
+    import re
+
+    formula = re.compile(r"^[=+\-@\t\r]")
+    expected = [None if c is None else "'" + c if formula.match(c) else c for c in cells]
+    assert neutralise_formulas(pa.array(cells, pa.string())).to_pylist() == expected
+    assert neutralise_formulas(pa.chunked_array([pa.array(cells, pa.large_string())])).to_pylist() == expected
+
+
 def test_every_format_opens(published_demo):
     folder = latest(published_demo) / "datasets/blacklist_entries"
     parquet = pq.read_table(folder / "blacklist_entries.parquet")
