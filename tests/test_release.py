@@ -280,12 +280,47 @@ def test_spreadsheets_and_database_written_beside_are_the_same_files(published_d
     monkeypatch.setattr(release.parallel, "both", counted)
     settings = Settings(inbox=published_demo.inbox, public=tmp_path / "public", state=tmp_path / "state")
     assert not any(run_day(settings, day).failed_checks for day in (DAY1, DAY2))
-    assert len(forks) == 6 and all(forks)  # each day: the data files, the site, the checks
+    # each day: the data files, the site, the checks (the change files stay with the datasets' files
+    # while the whole tables are written beside)
+    assert len(forks) == 8 and forks.count(True) == 6
     for day in (DAY1, DAY2):
         one = json.loads((published_demo.public / "releases" / day / "manifest.json").read_text("utf-8"))
         two = json.loads((settings.public / "releases" / day / "manifest.json").read_text("utf-8"))
         assert two == one
         assert {"gongshi.sqlite", "datasets/honour_list/honour_list.xlsx"} <= set(two["files"])
+
+
+def test_change_files_written_beside_the_datasets_parts_are_the_same_files(published_demo, tmp_path, monkeypatch):
+    """Every dataset in parts (no whole table to write beside): the change files and sync feeds are
+    written by a forked process while this one writes the parts — the same release, byte for byte,
+    and the same build record (files linked, fingerprints kept), as one process makes."""
+    from gongshi.settings import Settings
+    from gongshi.snapshots import BuildRecord
+    from gongshi.stages import release, run_day
+
+    monkeypatch.setenv("GONGSHI_PSEUDONYM_KEY", "test-key-not-secret")
+    made, both = {}, release.parallel.both
+    for name, beside in (("one", False), ("two", True)):
+        monkeypatch.setattr(release, "BESIDE_ABOVE_CELLS", 0 if beside else 10**15)
+        forks = []
+        counted = lambda *a, forks=forks, **k: forks.append(k.get("parallel", True)) or both(*a, **k)  # noqa: E731
+        monkeypatch.setattr(release.parallel, "both", counted)
+        folder = tmp_path / name
+        settings = Settings(inbox=published_demo.inbox, public=folder / "public", state=folder / "state", parts_above=1)
+        assert not any(run_day(settings, day).failed_checks for day in (DAY1, DAY2))
+        assert forks[0::3] == [beside, beside]  # each day: the change files, the site, the checks
+        made[name] = [
+            (
+                json.loads((settings.public / "releases" / day / "manifest.json").read_text("utf-8")),
+                BuildRecord.load(settings.layout.build_record(day)).parts,
+            )
+            for day in (DAY1, DAY2)
+        ]
+        monkeypatch.setattr(release.parallel, "both", both)
+    assert made["two"] == made["one"]
+    manifest, prints = made["two"][1]
+    assert any(p.startswith(f"changes/{DAY2}/") and p.endswith(".csv") for p in manifest["files"])
+    assert any(key.endswith(".sync") for key in prints) and not any(".xlsx" in p for p in manifest["files"])
 
 
 def test_the_package_check_reads_only_the_entries_and_files_that_did_not_pass_before(

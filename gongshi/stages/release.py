@@ -562,8 +562,18 @@ def _data_files(
     def the_rest() -> None:
         if prepare is not None:
             prepare()
-        _dataset_files(out, catalog)
-        _change_files(out)
+        # The change files (a first day's are every record again) beside the datasets' files, in a
+        # forked process, when they are large: what it wrote, linked and fingerprinted comes back.
+        changed = _change_cells_to_write(data)
+        _, (written, linked_there, prints) = parallel.both(
+            lambda: _dataset_files(out, catalog),
+            lambda: _beside(out, _change_files),
+            parallel=changed >= BESIDE_ABOVE_CELLS and not beside,
+        )
+        out.written += written
+        out.linked.update(linked_there)
+        out.data.fingerprints.update(prints)
+        out.advance(len(written))
 
     cells = sum(_cells(data.tables[d]) for d in catalog if not data.parted(d))
     # the costliest first, so that the last job taken is a short one
@@ -571,6 +581,29 @@ def _data_files(
     parallel.share(the_rest, jobs, parallel=cells >= BESIDE_ABOVE_CELLS)
     checkpoint("build:datasets_written")
     return out.written
+
+
+def _change_cells_to_write(data: DataFiles) -> int:
+    """Cells of the change tables and sync feeds whose files the previous build does not have."""
+    cells = 0
+    for suffix, history in (("", data.history), (".sync", data.feeds)):
+        for change_day, per_dataset in history.items():
+            for name, table in per_dataset.items():
+                key = f"changes/{change_day}/{name}{suffix}"
+                fingerprint = data.history_fingerprints.get(key)
+                if fingerprint is None or data.previous_fingerprints.get(key) != fingerprint:
+                    cells += _cells(table)
+    return cells
+
+
+def _beside(out: _Writing, write: Callable[[_Writing], None]) -> tuple[list[str], dict[str, str], dict[str, str]]:
+    """`write(out)` on a `_Writing` of its own — run in a forked process, what it did is given back:
+    the files written, those hard-linked (with their sha256) and the fingerprints recorded."""
+    before = dict(out.data.fingerprints)
+    mine = dataclasses.replace(out, linked={}, advance=lambda count: None, written=[])
+    write(mine)
+    prints = {key: value for key, value in out.data.fingerprints.items() if before.get(key) != value}
+    return mine.written, mine.linked, prints
 
 
 def _cells(table: pa.Table) -> int:
