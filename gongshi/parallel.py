@@ -24,14 +24,6 @@ A = TypeVar("A")
 B = TypeVar("B")
 
 
-_IN_CHILD = False  # set in the forked child of `both`
-
-
-def in_child() -> bool:
-    """Whether this is the forked child of `both` (its progress is not reported)."""
-    return _IN_CHILD
-
-
 class ChildFailed(RuntimeError):
     """The forked half of the work raised, or its process died (killed, out of memory)."""
 
@@ -53,8 +45,6 @@ def both(here: Callable[[], A], beside: Callable[[], B], parallel: bool = True) 
     reader, writer = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: never returns
-        global _IN_CHILD
-        _IN_CHILD = True
         status = 0
         try:
             os.close(reader)

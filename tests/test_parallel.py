@@ -104,10 +104,3 @@ def test_both_sides_take_jobs_after_their_own_work(tmp_path):
         shared.take_all()
         shared.take_all()
     assert sorted(name for name, _ in _runs(log)) == sorted(f"j{i}" for i in range(10))
-
-
-@pytest.mark.skipif(parallel.cores() < 2, reason="one core: no fork")
-def test_the_forked_half_knows_it_is_the_child():
-    assert parallel.both(parallel.in_child, parallel.in_child) == (False, True)
-    assert parallel.both(parallel.in_child, parallel.in_child, parallel=False) == (False, False)
-    assert not parallel.in_child()

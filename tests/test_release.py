@@ -274,7 +274,6 @@ def test_spreadsheets_and_database_written_beside_are_the_same_files(published_d
     monkeypatch.setenv("GONGSHI_PSEUDONYM_KEY", "test-key-not-secret")
     monkeypatch.setattr(release, "BESIDE_ABOVE_CELLS", 0)
     monkeypatch.setattr(site, "PARALLEL_ABOVE", 0)  # the site's pages in two processes too
-    monkeypatch.setattr(site, "ENTITY_BATCH", 3)  # the entity pages in batches both processes take
     forks = []
     both = release.parallel.both
     counted = lambda *a, **k: forks.append(k.get("parallel", True)) or both(*a, **k)  # noqa: E731

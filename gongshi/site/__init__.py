@@ -9,7 +9,6 @@ from it instead of being rendered again. Search is a static index of entity name
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime as dt
 import functools
@@ -18,7 +17,6 @@ import json
 import math
 import os
 import re
-import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -117,7 +115,6 @@ class SiteResult:
         self.search_entities_changed += other.search_entities_changed
         self.entity_pages += other.entity_pages
         self.entity_pages_rendered += other.entity_pages_rendered
-        self.entity_seconds = max(self.entity_seconds, other.entity_seconds)
 
     def to_dict(self) -> dict:
         return {
@@ -285,8 +282,6 @@ class SiteBuilder:
         self.offices = departments(catalog)
         self._objections: dict[tuple[str, str], ObjectionLine] = {}  # `objection`'s, by authority and route
         self._template_fields: dict[str, frozenset[str] | None] = {}  # `_fields`
-        self._entity_bar: progress.Step | None = None  # the entity pages' progress, in the process that reports
-        self._started = time.monotonic()  # when the site's pages began (`SiteResult.entity_seconds`)
         self.declarations = hashlib.sha256(
             repr(
                 [(d.id, d.title, d.site, d.authority, d.objection) for d in ordered(catalog)]
@@ -381,70 +376,45 @@ class SiteBuilder:
     def build_all(self) -> SiteResult:
         self.static()
         views = {d.id: TableView(self.tables.get(d.id), d, self.digests.get(d.id)) for d in ordered(self.catalog)}
-        self._started = time.monotonic()
+        started = dt.datetime.now()
         plan = self._entity_plan(views)
-        # The unchanged entity pages linked here, every other page in a second process at the same
-        # time (on one core, one after the other): the largest releases render in about half the
-        # time. The search index goes with the other pages (whose numbered list pages are mostly
-        # linked, not rendered); the check index too on a first day (every entity page is rendered),
-        # else with the entity links (a few pages are rendered, the rest linked).
+        # Entity pages here, every other page in a second process at the same time (on one core, one
+        # after the other): the largest releases render in about half the time. The search index goes
+        # with the other pages (whose numbered list pages are mostly linked, not rendered); the check
+        # index too on a first day (every entity page is rendered), else with the entity pages (a few
+        # are rendered, the rest linked).
         check_here = plan.to_render < CHECK_WITH_ENTITIES_BELOW * max(1, len(plan.codes))
         names = self.entity_names(views)  # both indexes are made from them: once, before the fork
         rows = sum(view.rows for view in views.values())
-        # The entity pages to render, in batches, then the pages of records by city and by month (most
-        # of the list pages) are jobs either process takes once its own part is done: whichever part is
-        # shorter that day does not leave a core idle (a first day's 50,000 entity pages took longer
-        # than every other page).
-        to_render = self._entities_to_render(plan)
-        prints = dict(zip(plan.codes, plan.prints, strict=True)) if to_render else {}
-        jobs: list[Callable[[], None]] = [
-            functools.partial(self._entity_batch, views, plan.joined, to_render[start : start + ENTITY_BATCH], prints)
-            for start in range(0, len(to_render), ENTITY_BATCH)
-        ]
+        # The pages of records by city and by month (most of the list pages) are jobs either process
+        # takes once its own half is done: whichever half is shorter that day does not leave a core idle.
+        jobs: list[Callable[[], None]] = []
         browsed = {d.id: self.browse(d, views[d.id], jobs) for d in ordered(self.catalog) if d.site.browse}
-        entity_step = _no_step()
-        if plan.joined:
-            entity_step = progress.step("网站：市场主体页", total=len(plan.codes), unit="个主体")
-        check = names if check_here else None
         with (
             progress.step("网站：列表、数据集与其他页面、查询索引（并行）", unit=""),
-            entity_step as bar,
             parallel.Jobs(jobs, parallel=rows >= PARALLEL_ABOVE) as shared,
         ):
-            self._entity_bar = bar
             _, others = parallel.both(
-                lambda: self._linked_entities(plan, len(to_render), check, views, shared.take_all),
+                lambda: self._timed_entities(views, plan, started, names if check_here else None, shared.take_all),
                 lambda: self._other_pages(views, names, not check_here, browsed, shared.take_all),
                 parallel=rows >= PARALLEL_ABOVE,
             )
-            if shared.parallel and bar is not None:  # what the other process rendered (it reports no progress)
-                bar.advance(others.entity_pages_rendered)
-            self._entity_bar = None
         self.result.merge(others)
         pages = sorted(p for p in self.result.fingerprints if p.endswith(".html"))
         write_sitemap(self.build, self.base_url, {p: self.result.modified.get(p, self.day) for p in pages}, self.day)
         return self.result
 
-    def _linked_entities(
+    def _timed_entities(
         self,
-        plan: EntityPlan,
-        to_render: int,
-        check: pa.Table | None,
         views: dict[str, TableView],
+        plan: EntityPlan,
+        started: dt.datetime,
+        check: pa.Table | None,
         then: Callable[[], None] = lambda: None,
     ) -> None:
-        """The entity pages that did not change, hard-linked (those whose files were gone after all
-        rendered here), then (with `check`, the entities' names) the check index, then `then` (the
-        `to_render` entity pages that changed are jobs, `_entity_batch`)."""
-        self.result.entity_pages = len(plan.codes)
-        if not plan.joined:
-            then()
-            return
-        missing = self._link_entities(plan.codes, plan.prints)
-        if self._entity_bar is not None:
-            self._entity_bar.advance(len(plan.codes) - to_render - len(missing))
-        if missing:
-            self._entity_batch(views, plan.joined, missing, dict(zip(plan.codes, plan.prints, strict=True)))
+        """The entity pages, then (with `check`, the entities' names) the check index, then `then`."""
+        self.entities(views, plan)
+        self.result.entity_seconds = (dt.datetime.now() - started).total_seconds()
         if check is not None:
             self.check_index(views, check)
         then()
@@ -461,8 +431,6 @@ class SiteBuilder:
         `check`, the check index, then `then` — what they did, on its own `SiteResult` (the caller
         merges it with the entities')."""
         entities, self.result = self.result, SiteResult()
-        if parallel.in_child():  # the entity pages it renders are counted by the caller, from its result
-            self._entity_bar = None
         try:
             self.lists_and_pages(views, browsed)
             self.search_index(names)
@@ -554,77 +522,60 @@ class SiteBuilder:
 
     def entities(self, views: dict[str, TableView], plan: EntityPlan) -> None:
         """A page and a JSON twin per market entity (by credit code) in the datasets whose
-        declarations name an entity (`_entity_plan`), in this process: only the entities whose
-        fingerprint changed become Python objects and are rendered, the others are hard-linked from
-        the previous build. (`build_all` shares the rendering between two processes.)"""
-        to_render = self._entities_to_render(plan)
-        prints = dict(zip(plan.codes, plan.prints, strict=True))
-        jobs = [
-            functools.partial(self._entity_batch, views, plan.joined, to_render[start : start + ENTITY_BATCH], prints)
-            for start in range(0, len(to_render), ENTITY_BATCH)
-        ]
-        self._linked_entities(plan, len(to_render), None, views, lambda: [job() for job in jobs])
-
-    def _entities_to_render(self, plan: EntityPlan) -> list[str]:
-        """The codes of the entities whose page or twin had another fingerprint in the previous build."""
-        if self.previous_build is None or not plan.joined:
-            return list(plan.codes) if plan.joined else []
-        previous = self.previous
-        return [
-            code
-            for code, fingerprint in zip(plan.codes, plan.prints, strict=True)
-            if previous.get(f"entity/{code}.html") != fingerprint or previous.get(f"entity/{code}.json") != fingerprint
-        ]
-
-    def _entity_batch(
-        self, views: dict[str, TableView], joined: list[Dataset], codes: list[str], prints: dict[str, str]
-    ) -> None:
-        """The pages and twins of the entities `codes` (a batch: only its rows are Python objects at a
-        time, whatever the register's size)."""
-        wanted = pa.array(codes, pa.string())
-        records = {}
-        for dataset in joined:
-            view = views[dataset.id]
-            mask = pc.is_in(view.column(dataset.site.entity.credit_code), value_set=wanted)
-            records[dataset.id] = view.dicts(np.flatnonzero(np.asarray(mask.to_numpy(zero_copy_only=False))))
-        for entity in self._entity_objects(joined, records):
-            self.entity(entity, prints[entity.credit_code])
-            if self._entity_bar is not None:
-                self._entity_bar.advance()
-        self.result.entity_pages_rendered += len(codes)
-        self.result.entity_seconds = max(self.result.entity_seconds, time.monotonic() - self._started)
+        declarations name an entity (`_entity_plan`): only the entities whose fingerprint changed
+        become Python objects and are rendered, the others are hard-linked from the previous build."""
+        joined, codes, prints = plan.joined, plan.codes, plan.prints
+        if not joined:
+            return
+        with progress.step("网站：市场主体页", total=len(codes), unit="个主体") as bar:
+            changed = self._link_entities(codes, prints)
+            bar.advance(len(codes) - len(changed))
+            by_code = dict(zip(codes, prints, strict=True))
+            # In batches: only a batch's rows are Python objects at a time, whatever the register's size.
+            for start in range(0, len(changed), ENTITY_BATCH):
+                wanted = pa.array(changed[start : start + ENTITY_BATCH], pa.string())
+                records = {}
+                for dataset in joined:
+                    view = views[dataset.id]
+                    mask = pc.is_in(view.column(dataset.site.entity.credit_code), value_set=wanted)
+                    records[dataset.id] = view.dicts(np.flatnonzero(np.asarray(mask.to_numpy(zero_copy_only=False))))
+                for entity in self._entity_objects(joined, records):
+                    self.entity(entity, by_code[entity.credit_code])
+                    bar.advance()
+        self.result.entity_pages = len(codes)
+        self.result.entity_pages_rendered = len(changed)
 
     def _link_entities(self, codes: list[str], prints: list[str]) -> list[str]:
         """Hard-link the page and JSON twin of each entity whose fingerprint is the one both had in
-        the previous build (both or neither); the codes of those whose files were not there after
-        all (to render). One loop of system calls over a folder of hundreds of thousands of entities,
-        what was linked recorded at once."""
+        the previous build (both or neither); the codes of the others, to render. One loop of system
+        calls over a folder of hundreds of thousands of entities, what was linked recorded at once."""
         if self.previous_build is None:
-            return []
-        previous, missing, linked = self.previous, [], []
+            return list(codes)
+        previous, changed, linked = self.previous, [], []
         source, target = f"{self.previous_build}/entity", f"{self.build}/entity"
         self._folder(target)
         for code, fingerprint in zip(codes, prints, strict=True):
             html, twin = f"{code}.html", f"{code}.json"
             if previous.get(f"entity/{html}") != fingerprint or previous.get(f"entity/{twin}") != fingerprint:
-                continue  # rendered (`_entities_to_render`)
+                changed.append(code)
+                continue
             try:
                 link_or_copy(f"{source}/{html}", f"{target}/{html}")
             except FileNotFoundError:
-                missing.append(code)
+                changed.append(code)
                 continue
             try:
                 link_or_copy(f"{source}/{twin}", f"{target}/{twin}")
             except FileNotFoundError:
                 os.unlink(f"{target}/{html}")
-                missing.append(code)
+                changed.append(code)
                 continue
             linked += [(f"entity/{html}", fingerprint), (f"entity/{twin}", fingerprint)]
         self.result.fingerprints.update(linked)
         self.result.modified.update((path, self.previous_modified.get(path, self.day)) for path, _ in linked)
         self.result.linked.update(path for path, _ in linked)
         self.result.skipped += len(linked)
-        return missing
+        return changed
 
     def _entity_objects(self, joined: list[Dataset], records: dict[str, list[dict]]) -> list[Entity]:
         """Entities of the given records (every record of each entity), keyed by credit code."""
@@ -1454,11 +1405,6 @@ def _standing(dataset: Dataset, rows: list[dict]) -> StandingLine:
 def _card(path: str, text: str, count: int, problems: int = 0) -> Card:
     before, _, after = text.partition("{count}")
     return Card(path, before, count, after.format(problems=problems))
-
-
-@contextlib.contextmanager
-def _no_step():
-    yield None
 
 
 def _root(path: str) -> str:
