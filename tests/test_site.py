@@ -341,10 +341,14 @@ def test_a_rows_template_says_which_fields_it_reads_or_that_it_may_read_any():
         "include": "{% include 'plain' %}",
         "methods": "{% for r in rows %}{% for k, v in r.items() %}{{ v }}{% endfor %}{% endfor %}",
         "filter": "{{ rows | map(attribute='a') | join }}",
+        "whole_row": "{% for r in rows %}{{ r.a }}{{ r | tojson }}{% endfor %}",
+        "key_test": "{% for r in rows %}{% if 'b' in r %}{{ r.a }}{% endif %}{% endfor %}",
+        "value_filters": "{% for r in rows %}{{ r.a | default('—') | upper }}{% if 'x' in r.b %}-{% endif %}"
+        "{% endfor %}",
     }
     env = jinja2.Environment(loader=jinja2.DictLoader(templates))
-    assert template_fields(env, "plain") == {"a", "b"}
-    assert all(template_fields(env, name) is None for name in templates if name != "plain")
+    assert template_fields(env, "plain") == template_fields(env, "value_filters") == {"a", "b"}
+    assert all(template_fields(env, name) is None for name in templates if name not in {"plain", "value_filters"})
 
 
 def test_pages_are_numbered_from_the_oldest_so_old_pages_do_not_change(tmp_path):

@@ -194,7 +194,11 @@ def environment(catalog: dict[str, Dataset]) -> jinja2.Environment:
     return env
 
 
-_WHOLE_ROW_FILTERS = {"map", "attr", "selectattr", "rejectattr", "groupby", "sort", "sum", "unique", "min", "max"}
+# filters that read only the value they are given (any other — tojson, dictsort, map… — may read a whole row)
+_VALUE_FILTERS = {
+    "e", "escape", "default", "d", "safe", "string", "upper", "lower", "trim", "truncate", "replace", "int",
+    "float", "round", "abs", "capitalize", "title", "format", "thousands", "status_label", "change_label",
+}  # fmt: skip
 
 
 def template_fields(env: jinja2.Environment, name: str) -> frozenset[str] | None:
@@ -212,8 +216,11 @@ def template_fields(env: jinja2.Environment, name: str) -> frozenset[str] | None
         if not isinstance(node.arg, jinja2.nodes.Const) or not isinstance(node.arg.value, str):
             return None
         fields.add(node.arg.value)
-    if fields & _DICT_ATTRIBUTES or any(f.name in _WHOLE_ROW_FILTERS for f in ast.find_all(jinja2.nodes.Filter)):
+    if fields & _DICT_ATTRIBUTES or any(f.name not in _VALUE_FILTERS for f in ast.find_all(jinja2.nodes.Filter)):
         return None
+    for compare in ast.find_all(jinja2.nodes.Compare):  # `"field" in row` asks for a key
+        if any(o.op in ("in", "notin") and isinstance(o.expr, jinja2.nodes.Name) for o in compare.ops):
+            return None
     return frozenset(fields)
 
 
