@@ -363,16 +363,21 @@ def _table_problems(path: Path, name: str, schema, kind: str) -> list[str]:
     else:
         problems = _parquet_problems(path, name, schema)
         rows = pq.ParquetFile(path).metadata.num_rows
-    twin = path.with_suffix(".parquet")
-    if twin != path and twin.is_file() and (expected_rows := pq.ParquetFile(twin).metadata.num_rows) != rows:
+    if (expected_rows := _twin_rows(path)) is not None and expected_rows != rows:
         problems.append(f"{name}: {rows} rows, the Parquet table has {expected_rows}")
     return problems
 
 
+def _twin_rows(path: Path) -> int | None:
+    """The rows of the dataset's Parquet table beside `path` (None: there is none, or it is `path`)."""
+    twin = path.with_suffix(".parquet")
+    return pq.ParquetFile(twin).metadata.num_rows if twin != path and twin.is_file() else None
+
+
 def _lines_problems(path: Path, name: str) -> list[str]:
     """A JSON Lines table: as many lines (records) as its Parquet twin has rows, counted whole."""
-    twin = path.with_suffix(".parquet")
-    if not twin.is_file():
+    expected = _twin_rows(path)
+    if expected is None:
         return []
     lines, last = 0, b"\n"
     with open(path, "rb") as file:
@@ -381,7 +386,6 @@ def _lines_problems(path: Path, name: str) -> list[str]:
             last = chunk[-1:]
     if last != b"\n":  # a last line without its line feed
         lines += 1
-    expected = pq.ParquetFile(twin).metadata.num_rows
     return [] if lines == expected else [f"{name}: {lines} lines, the Parquet table has {expected} rows"]
 
 
