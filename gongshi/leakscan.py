@@ -613,9 +613,8 @@ def _scan_paths(
         leaks_before = len(scanner.report.leaks)
         scanner.known_here = not known_in_tables_only or suffix == ".parquet"
         try:
-            if suffix in SKIPPED_SUFFIXES or not _maybe_text(suffix):
-                scanner.report.bytes_scanned += os.stat(name).st_size
             if suffix in SKIPPED_SUFFIXES:
+                scanner.report.bytes_scanned += os.stat(name).st_size
                 scanner.report.skipped[suffix] = scanner.report.skipped.get(suffix, 0) + 1
                 continue
             data = None
@@ -623,6 +622,8 @@ def _scan_paths(
                 with open(name, "rb") as file:
                     data = file.read()
                 scanner.report.bytes_scanned += len(data)
+            else:
+                scanner.report.bytes_scanned += os.stat(name).st_size
             if data is not None:
                 # What passes is the sha256 of the bytes read, not what the manifest says of them
                 # (a file outside it — itself, the checksums — passes by its bytes too); a listed
