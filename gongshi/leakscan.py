@@ -250,15 +250,25 @@ class _TextBatch:
     def flush(self) -> None:
         if not self.files:
             return
-        pieces, line_of = _pieces(_lines(self.chunks))
-        encoded = pc.dictionary_encode(pieces)
-        standing = _Occurrences(np.asarray(encoded.indices))
+        # Lines first made distinct (a page's header and footer, a twin's repeated keys stand once),
+        # then cut into pieces (`_pieces`), which are made distinct again: a flagged piece is placed
+        # at its distinct lines, and each of those at every line of the batch where it stands.
+        lines = pc.dictionary_encode(_lines(self.chunks))
+        at_line = _Occurrences(np.asarray(lines.indices))
+        pieces, line_of = _pieces(lines.dictionary)
+        if line_of is None:  # no line was cut: the distinct lines are the distinct pieces
+            unique_pieces, line_of_piece = pieces, None
+        else:
+            encoded = pc.dictionary_encode(pieces)
+            unique_pieces, standing = encoded.dictionary, _Occurrences(np.asarray(encoded.indices))
+            line_of_piece = lambda unique: np.unique(line_of[standing(unique)])  # noqa: E731
         starts: list[np.ndarray] = []  # the batch's line where each file starts: counted on a first leak
 
         def where(unique: int) -> list[tuple[str, str]]:
             if not starts:
                 starts.append(np.cumsum([0] + [chunk.count(b"\n") + 1 for chunk in self.chunks[:-1]]))
-            rows = standing(unique) if line_of is None else np.unique(line_of[standing(unique)])
+            distinct = [unique] if line_of_piece is None else line_of_piece(unique)
+            rows = np.unique(np.concatenate([at_line(int(d)) for d in distinct]))
             places = []
             for row in rows:
                 index = int(np.searchsorted(starts[0], row, side="right")) - 1
@@ -268,14 +278,13 @@ class _TextBatch:
 
         before = len(self.scanner.report.leaks)
         self.scanner.known_here = self.known
-        lines = encoded.dictionary
         if self.clean:  # only the pieces that did not pass before
-            seen = pc.is_in(lines, value_set=pc.unique(_pieces(_lines(self.clean))[0]))
+            seen = pc.is_in(unique_pieces, value_set=pc.unique(_pieces(_lines(self.clean))[0]))
             unseen = np.flatnonzero(np.invert(seen.to_numpy(zero_copy_only=False)))
-            self.scanner.report.lines_passed_before += len(lines) - len(unseen)
-            self.scanner.cells(lines.take(pa.array(unseen, pa.int64())), lambda i: where(int(unseen[i])))
+            self.scanner.report.lines_passed_before += len(unique_pieces) - len(unseen)
+            self.scanner.cells(unique_pieces.take(pa.array(unseen, pa.int64())), lambda i: where(int(unseen[i])))
         else:
-            self.scanner.cells(lines, where)
+            self.scanner.cells(unique_pieces, where)
         self.leaky |= {leak.file for leak in self.scanner.report.leaks[before:]}
         self.scanner.report.passed |= {d for r, d, _ in self.files if d is not None and r not in self.leaky}
         self.chunks, self.files, self.clean, self.size = [], [], [], 0
@@ -286,26 +295,34 @@ def _lines(texts: list[bytes]) -> pa.Array:
     replacement characters, as a reader would see them)."""
     data = b"\n".join(texts)
     try:
-        joined = pa.array([data], pa.large_binary()).cast(pa.large_string())
+        joined = _one_text(data)
     except pa.ArrowInvalid:
         data = b"\n".join(t.decode("utf-8", errors="replace").encode("utf-8") for t in texts)
-        joined = pa.array([data], pa.large_binary()).cast(pa.large_string())
+        joined = _one_text(data)
     lines = pc.list_flatten(pc.split_pattern(joined, "\n"))
     return lines.cast(pa.string()) if len(data) < 2**31 - 1 else lines
+
+
+def _one_text(data: bytes) -> pa.Array:
+    """`data` as a column of one UTF-8 text, on the bytes as they are (no copy; the column keeps
+    them alive); ArrowInvalid if they are not UTF-8."""
+    offsets = pa.py_buffer(np.array([0, len(data)], dtype=np.int64))
+    return pa.Array.from_buffers(pa.large_binary(), 1, [None, offsets, pa.py_buffer(data)]).cast(pa.large_string())
 
 
 PIECES_ABOVE = 128  # bytes: a longer line is scanned in pieces (`_pieces`)
 
 
 def _pieces(lines: pa.Array) -> tuple[pa.Array, np.ndarray | None]:
-    """`lines` for the detector, each line longer than `PIECES_ABOVE` bytes cut at its commas; and for
-    each piece the index of its line (None when no line was cut). The detector finds in a line what
+    """`lines` for the detector, each line longer than `PIECES_ABOVE` bytes that holds a comma cut at
+    its commas (a line without one is its own single piece, uncut and uncopied: most of a page's);
+    and for each piece the index of its line (None when no line was cut). The detector finds in a line what
     it finds in its comma-separated pieces, no more, no less: no number, e-mail address, digest or
     credit code holds a comma, and the words before a number that change what it is (账号…, 信用代码)
     count only with no comma between (`gongshi.pii`). Cut, a data file's rows — a CSV or JSON line
     per record — repeat most of their cells (dates, authorities, codes) and each distinct cell is
     scanned once, where every row was distinct."""
-    long = pc.greater(pc.binary_length(lines), PIECES_ABOVE)
+    long = pc.and_(pc.greater(pc.binary_length(lines), PIECES_ABOVE), pc.match_substring(lines, ","))
     if not pc.any(long).as_py():
         return lines, None
     long_rows = np.flatnonzero(long.to_numpy(zero_copy_only=False))
@@ -763,7 +780,7 @@ def _unescaped(data: bytes, suffix: str) -> bytes:
     """Text with the entities of markup and JSON's \\u escapes decoded (neither holds a line feed:
     a file's segments are decoded each on its own)."""
     entities = suffix in MARKUP_SUFFIXES and b"&" in data
-    if not entities and b"\\u" not in data:
+    if not entities and (b"\\" not in data or b"\\u" not in data):  # one byte is looked for faster
         return data  # its UTF-8 is checked with the batch's (`_lines`)
     text = data.decode("utf-8", errors="replace")
     if entities:

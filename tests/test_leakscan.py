@@ -589,3 +589,38 @@ def test_a_file_larger_than_a_batch_is_scanned_in_segments_with_its_line_numbers
     ]
     assert digests["clean.csv"] in report.passed and digests["leaky.csv"] not in report.passed
     assert report.verified == {"clean.csv", "leaky.csv"} and report.files_scanned == 2
+
+
+_PARTS = ["a", ",", "，", f"联系{MOBILE}", f"身份证{ID}", "开户账号 1234567890123456", "x" * 70, "2026-11-01", "的"]
+
+
+@examples(max_examples=80, deadline=None)
+@given(
+    files=st.lists(
+        st.lists(st.lists(st.sampled_from(_PARTS), max_size=6).map("".join), min_size=1, max_size=12),
+        min_size=1,
+        max_size=4,
+    ),
+    limit=st.sampled_from([40, 300, 64 * 1024 * 1024]),
+)
+def test_the_gate_reports_what_the_detector_finds_in_each_line_at_every_line(files, limit):
+    """Whatever the batch makes of the lines — distinct lines, pieces of the long ones cut at their
+    commas, pieces made distinct again, batches cut by size — each leak the detector finds in a line
+    read alone is reported at that file and line, and nothing else is."""
+    import tempfile
+    from pathlib import Path
+    from unittest import mock
+
+    import gongshi.leakscan as leakscan
+
+    expected = {
+        (f"f{n}.csv", f"line {i + 1}", hit.kind)
+        for n, lines in enumerate(files)
+        for i, line in enumerate(lines)
+        for hit in find(line)
+    }
+    with tempfile.TemporaryDirectory() as folder, mock.patch.object(leakscan._TextBatch, "LIMIT", limit):
+        for n, lines in enumerate(files):
+            (Path(folder) / f"f{n}.csv").write_text("\n".join(lines), encoding="utf-8")
+        report = scan_directory(Path(folder), known_in_tables_only=True)
+    assert {(leak.file, leak.location, leak.kind) for leak in report.leaks} == expected
