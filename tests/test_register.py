@@ -114,6 +114,9 @@ def test_correction_is_counted_with_its_date(tmp_path, catalog, inbox):
         assert record["corrections"] == 1 and record["corrected_on"] == dt.date(2026, 11, 28)
         assert "已配合整改" in record["handling"]
         assert record["first_delivery"] == dt.date(2026, 11, 26)
+        assert record["first_source_file"] == source.name and record["first_source_row"] == 2
+        assert record["last_delivery"] == dt.date(2026, 11, 28)
+        assert (record["last_source_file"], record["last_source_row"]) == ("江苏省市场监管局_更正.csv", 2)
 
 
 def test_expiry_after_the_publicity_period(tmp_path, catalog, inbox):
