@@ -256,11 +256,14 @@ class _TextBatch:
         lines = pc.dictionary_encode(_lines(self.chunks))
         at_line = _Occurrences(np.asarray(lines.indices))
         pieces, line_of = _pieces(lines.dictionary)
+        del lines  # held from here: where each line stands among the distinct (`at_line`), the pieces
         if line_of is None:  # no line was cut: the distinct lines are the distinct pieces
             unique_pieces, line_of_piece = pieces, None
         else:
             encoded = pc.dictionary_encode(pieces)
+            del pieces
             unique_pieces, standing = encoded.dictionary, _Occurrences(np.asarray(encoded.indices))
+            del encoded
             line_of_piece = lambda unique: np.unique(line_of[standing(unique)])  # noqa: E731
         starts: list[np.ndarray] = []  # the batch's line where each file starts: counted on a first leak
 
