@@ -250,28 +250,33 @@ class _TextBatch:
     def flush(self) -> None:
         if not self.files:
             return
-        # Lines first made distinct (a page's header and footer, a twin's repeated keys stand once),
-        # then cut into pieces (`_pieces`), which are made distinct again: a flagged piece is placed
-        # at its distinct lines, and each of those at every line of the batch where it stands.
-        lines = pc.dictionary_encode(_lines(self.chunks))
-        at_line = _Occurrences(np.asarray(lines.indices))
-        pieces, line_of = _pieces(lines.dictionary)
-        del lines  # held from here: where each line stands among the distinct (`at_line`), the pieces
-        if line_of is None:  # no line was cut: the distinct lines are the distinct pieces
-            unique_pieces, line_of_piece = pieces, None
+        # A batch of many files (pages, twins): its lines first made distinct — a page's header and
+        # footer, a twin's repeated keys stand once — then cut into pieces (`_pieces`), made distinct
+        # again; a flagged piece is placed at its distinct lines, each of those at every line of the
+        # batch where it stands. A segment of one large file (a data file: a line per record, each
+        # different) is cut at once, as making its lines distinct would only hold more memory.
+        lines, at_line = _lines(self.chunks), None
+        if len(self.files) > 1:
+            encoded = pc.dictionary_encode(lines)
+            at_line, lines = _Occurrences(np.asarray(encoded.indices)), encoded.dictionary
+            del encoded
+        pieces, line_of = _pieces(lines)
+        del lines  # held from here: the pieces, and where each line stands among the distinct
+        if line_of is None and at_line is not None:  # distinct lines, none cut: the distinct pieces
+            unique_pieces, lines_of = pieces, lambda unique: [unique]
         else:
             encoded = pc.dictionary_encode(pieces)
             del pieces
             unique_pieces, standing = encoded.dictionary, _Occurrences(np.asarray(encoded.indices))
             del encoded
-            line_of_piece = lambda unique: np.unique(line_of[standing(unique)])  # noqa: E731
+            lines_of = standing if line_of is None else lambda unique: np.unique(line_of[standing(unique)])
         starts: list[np.ndarray] = []  # the batch's line where each file starts: counted on a first leak
 
         def where(unique: int) -> list[tuple[str, str]]:
             if not starts:
                 starts.append(np.cumsum([0] + [chunk.count(b"\n") + 1 for chunk in self.chunks[:-1]]))
-            distinct = [unique] if line_of_piece is None else line_of_piece(unique)
-            rows = np.unique(np.concatenate([at_line(int(d)) for d in distinct]))
+            distinct = lines_of(unique)
+            rows = distinct if at_line is None else np.unique(np.concatenate([at_line(int(d)) for d in distinct]))
             places = []
             for row in rows:
                 index = int(np.searchsorted(starts[0], row, side="right")) - 1

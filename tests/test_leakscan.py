@@ -12,7 +12,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 import xlsxwriter
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import settings as examples
 from hypothesis import strategies as st
 
@@ -591,10 +591,14 @@ def test_a_file_larger_than_a_batch_is_scanned_in_segments_with_its_line_numbers
     assert report.verified == {"clean.csv", "leaky.csv"} and report.files_scanned == 2
 
 
-_PARTS = ["a", ",", "，", f"联系{MOBILE}", f"身份证{ID}", "开户账号 1234567890123456", "x" * 70, "2026-11-01", "的"]
+_PARTS = [",", "，", f"联系{MOBILE}", f"身份证{ID}", "开户账号 1234567890123456", "x" * 70, "x" * 130, "2026-11-01"]
+_LONG = "x" * 130
 
 
-@examples(max_examples=80, deadline=None)
+@examples(max_examples=150, deadline=None)
+@example(  # a leaky piece of two long lines, in one file and in another: reported at each of the three
+    files=[[f"{_LONG},联系{MOBILE}", "a", f"联系{MOBILE},{_LONG}"], [f"{_LONG}x,联系{MOBILE}"]], limit=64 * 1024 * 1024
+)
 @given(
     files=st.lists(
         st.lists(st.lists(st.sampled_from(_PARTS), max_size=6).map("".join), min_size=1, max_size=12),
