@@ -343,6 +343,9 @@ def test_a_rows_template_says_which_fields_it_reads_or_that_it_may_read_any():
         "filter": "{{ rows | map(attribute='a') | join }}",
         "whole_row": "{% for r in rows %}{{ r.a }}{{ r | tojson }}{% endfor %}",
         "key_test": "{% for r in rows %}{% if 'b' in r %}{{ r.a }}{% endif %}{% endfor %}",
+        "printed": "{% for r in rows %}{{ r.a }}{{ r }}{% endfor %}",
+        "passed_on": "{% for r in rows %}{% set first = r %}{{ first.a }}{% endfor %}",
+        "unpacked": "{% for i, r in rows %}{{ r.a }}{{ caller(r) }}{% endfor %}",
         "value_filters": "{% for r in rows %}{{ r.a | default('—') | upper }}{% if 'x' in r.b %}-{% endif %}"
         "{% endfor %}",
     }

@@ -218,10 +218,23 @@ def template_fields(env: jinja2.Environment, name: str) -> frozenset[str] | None
         fields.add(node.arg.value)
     if fields & _DICT_ATTRIBUTES or any(f.name not in _VALUE_FILTERS for f in ast.find_all(jinja2.nodes.Filter)):
         return None
-    for compare in ast.find_all(jinja2.nodes.Compare):  # `"field" in row` asks for a key
-        if any(o.op in ("in", "notin") and isinstance(o.expr, jinja2.nodes.Name) for o in compare.ops):
-            return None
+    # A row (a name `{% for … in rows %}` binds) used but not as `row.name` or `row["name"]` — printed,
+    # passed on, filtered, asked whether it holds a key (`"field" in row`) — may read any field.
+    rows = {
+        n.name
+        for loop in ast.find_all(jinja2.nodes.For)
+        if isinstance(loop.iter, jinja2.nodes.Name) and loop.iter.name == "rows"
+        for n in _names(loop.target)
+    }
+    read = {id(node.node) for node in ast.find_all((jinja2.nodes.Getattr, jinja2.nodes.Getitem))}
+    if any(n.name in rows and n.ctx == "load" and id(n) not in read for n in ast.find_all(jinja2.nodes.Name)):
+        return None
     return frozenset(fields)
+
+
+def _names(node: jinja2.nodes.Node) -> list[jinja2.nodes.Name]:
+    """The names a loop's target binds (one, or several unpacked)."""
+    return [node] if isinstance(node, jinja2.nodes.Name) else list(node.find_all(jinja2.nodes.Name))
 
 
 def navigation(catalog: dict[str, Dataset]) -> list[NavItem]:
