@@ -591,7 +591,20 @@ def test_a_file_larger_than_a_batch_is_scanned_in_segments_with_its_line_numbers
     assert report.verified == {"clean.csv", "leaky.csv"} and report.files_scanned == 2
 
 
-_PARTS = [",", "，", f"联系{MOBILE}", f"身份证{ID}", "开户账号 1234567890123456", "x" * 70, "x" * 130, "2026-11-01"]
+_PARTS = [
+    ",",
+    "，",
+    f"联系{MOBILE}",
+    f"身份证{ID}",
+    "开户账号 1234567890123456",
+    "x" * 70,
+    "x" * 130,
+    "2026-11-01",
+    "电话 139 1234 5678",  # digits in groups
+    "联系١٣٩١٢٣٤٥٦٧٨",  # digits NFKC does not fold
+    "邮箱 zhang.san@163.com",
+    "响\x07铃",  # a control character
+]
 _LONG = "x" * 130
 
 
@@ -608,9 +621,10 @@ _LONG = "x" * 130
     limit=st.sampled_from([40, 300, 64 * 1024 * 1024]),
 )
 def test_the_gate_reports_what_the_detector_finds_in_each_line_at_every_line(files, limit):
-    """Whatever the batch makes of the lines — distinct lines, pieces of the long ones cut at their
-    commas, pieces made distinct again, batches cut by size — each leak the detector finds in a line
-    read alone is reported at that file and line, and nothing else is."""
+    """Whatever the batch makes of the lines — distinct lines, those where the detector can find
+    nothing left out, pieces of the long ones cut at their commas, pieces made distinct again,
+    batches cut by size — each leak the detector finds in a line read alone (and each control
+    character) is reported at that file and line, and nothing else is."""
     import tempfile
     from pathlib import Path
     from unittest import mock
@@ -622,6 +636,11 @@ def test_the_gate_reports_what_the_detector_finds_in_each_line_at_every_line(fil
         for n, lines in enumerate(files)
         for i, line in enumerate(lines)
         for hit in find(line)
+    } | {
+        (f"f{n}.csv", f"line {i + 1}", "control_character")
+        for n, lines in enumerate(files)
+        for i, line in enumerate(lines)
+        if "\x07" in line
     }
     with tempfile.TemporaryDirectory() as folder, mock.patch.object(leakscan._TextBatch, "LIMIT", limit):
         for n, lines in enumerate(files):

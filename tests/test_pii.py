@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections import Counter
 
 import pyarrow as pa
@@ -328,6 +329,24 @@ def test_the_column_scan_finds_in_the_cells_what_find_finds_in_each(cells):
     where the precise detector finds something."""
     found = {row: hits for row, hits in scan_column(pa.array(cells))}
     assert found == {row: hits for row, text in enumerate(cells) if (hits := find(text))}
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    before=st.text(max_size=20),
+    cell=st.one_of(noise, st.tuples(context, written_numbers(), context).map(lambda t: t[0] + t[1][0] + t[2])),
+    after=st.text(max_size=20),
+)
+def test_a_text_ruled_out_by_may_hold_has_nothing_to_find_in_it_or_any_part(before, cell, after):
+    """The leak gate leaves out the lines `may_hold` rules out: in such a text, and in every part of
+    it (a line's pieces), neither `find` nor the control-character check finds anything."""
+    from gongshi.pii import CONTROL_CHARACTERS, may_hold
+
+    text = before + cell + after
+    if may_hold(pa.array([text]))[0]:
+        return
+    for part in (text, cell, before, after, before + cell, cell + after):
+        assert not find(part) and not re.search(CONTROL_CHARACTERS, part)
 
 
 pieces_alphabet = st.sampled_from(
