@@ -121,9 +121,11 @@ def publish_day(state: Path, public: Path, inbox: Path, day: str) -> dict:
         "build_files": len(built.record.files),
         "build_bytes": built.bytes,
         "site": built.site,
+        "checked_early": built.checked_early,
         "records": built.record.records,
         "leak_gate": {
             "files_scanned": verdict.scan.files_scanned,
+            "files_passed_before": verdict.scan.files_passed_before,
             "bytes_scanned": verdict.scan.bytes_scanned,
             "worker_peak_rss_mib": round(verdict.scan.worker_peak_kib / 1024),
         },

@@ -22,7 +22,7 @@ import re
 import resource
 import sqlite3
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -678,13 +678,20 @@ def _scan_paths(
             if segments is not None:
                 before = _passed_before(previous, relative, suffix, passed) if not batch.known else None
                 # its verdict comes with the batch's scan; a large file in segments of whole lines, so
-                # that what the batch holds at once stays bounded (the last carries the digest)
+                # that what the batch holds at once stays bounded (the last carries the digest), each
+                # segment a batch of its own: a data file's lines are each a different record, and
+                # a batch of many files makes its lines distinct first (`_TextBatch.flush`)
                 line, segment = 1, next(segments)
                 for following in segments:
+                    if line == 1:
+                        batch.flush()
                     batch.add(relative, segment, None, before, first_line=line)
+                    batch.flush()
                     line += segment.count(b"\n") + 1
                     segment = following
                 batch.add(relative, segment, digest, before, first_line=line)
+                if line > 1:
+                    batch.flush()
                 scanner.report.files_scanned += 1
                 continue
             keep_runs = runs is not None and digest is not None and suffix == ".parquet"
@@ -703,6 +710,22 @@ def _scan_paths(
     batch.flush()
     scanner.report.leaks.sort(key=lambda leak: leak.file)  # stable: a file's leaks stay in order
     return scanner.report
+
+
+def vouch(
+    root: Path, hashes: dict[str, str], known: pa.Array, runs: Path | None = None, previous: Path | None = None
+) -> Iterator[str]:
+    """The sha256 of each file of `root` that `hashes` names (relative path -> the sha256 its bytes
+    have) which the daily gate finds clean, one file at a time as each is read: the reading of
+    `scan_directory` with `known_in_tables_only`, the known values `known` (its `runs`, `previous` as
+    there). What is yielded, that gate may take as passed (its verdict cache); a file that holds
+    anything is not yielded, and that gate reads it and reports it."""
+    for relative, digest in hashes.items():
+        report = _scan_paths(
+            [str(root / relative)], root, known, frozenset(), {relative: digest}, True, runs, previous, listed=True
+        )
+        if report.clean and digest in report.passed:
+            yield digest
 
 
 PASSED_BEFORE_MAX_BYTES = 64 * 1024 * 1024  # a larger old file is not read beside the new (memory)

@@ -11,6 +11,9 @@ and can wait on them for ever); a bare fork runs only the interpreter's own at-f
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import multiprocessing.context
+import multiprocessing.process
 import os
 import pickle
 import signal
@@ -149,3 +152,40 @@ class Jobs:
         if self.reader is not None:
             os.close(self.reader)
             self.reader = None
+
+
+class Background:
+    """`target(*args)` in a process of `context` (multiprocessing; a forkserver's: a new process, not
+    a copy of this one's memory) at the lowest priority (`os.nice(19)`), beside whatever the caller
+    goes on with: it runs on what the caller's work leaves of the cores. `stop()` ends it — killed if
+    it is not done — and says whether it finished. Nothing comes back but what `target` wrote; a
+    failure in it is logged, not raised (work begun early is work the caller can do without).
+    Without a second core, nothing runs."""
+
+    def __init__(self, context: multiprocessing.context.BaseContext, target: Callable[..., object], *args):
+        self.process: multiprocessing.process.BaseProcess | None = None
+        if cores() < 2:
+            return
+        self.process = context.Process(target=_niced, args=(target, *args), daemon=True)
+        self.process.start()
+
+    def stop(self, wait: bool = False) -> bool:
+        """End the work: True if it had finished (and did not fail), else it is killed — unless
+        `wait`: then it is waited for. Once."""
+        if self.process is None:
+            return False
+        process, self.process = self.process, None
+        process.join(None if wait else 0)
+        if process.is_alive():
+            process.kill()
+            process.join()
+            return False
+        if process.exitcode != 0:
+            logging.getLogger("gongshi").warning("work begun in the background failed (exit %s)", process.exitcode)
+            return False
+        return True
+
+
+def _niced(target: Callable[..., object], *args) -> None:
+    os.nice(19)
+    target(*args)

@@ -104,3 +104,30 @@ def test_both_sides_take_jobs_after_their_own_work(tmp_path):
         shared.take_all()
         shared.take_all()
     assert sorted(name for name, _ in _runs(log)) == sorted(f"j{i}" for i in range(10))
+
+
+def _append(log: Path, name: str, seconds: float) -> None:
+    time.sleep(seconds)
+    with open(log, "a", encoding="utf-8") as out:
+        out.write(f"{name} {os.getpid()} {os.getpriority(os.PRIO_PROCESS, 0)}\n")
+
+
+def _fail() -> None:
+    raise RuntimeError("in the background")
+
+
+def test_work_in_the_background_is_killed_when_not_done_and_waited_for_when_asked(tmp_path):
+    import multiprocessing
+
+    context = multiprocessing.get_context("forkserver")
+    log = tmp_path / "log"
+    log.touch()
+    slow = parallel.Background(context, _append, log, "slow", 30)
+    started = time.monotonic()
+    assert slow.stop() is False and time.monotonic() - started < 5  # killed, not waited for
+    assert slow.stop() is False and log.read_text("utf-8") == ""  # once; it wrote nothing
+    quick = parallel.Background(context, _append, log, "quick", 0.2)
+    assert quick.stop(wait=True) is True
+    [(name, pid, priority)] = [line.split() for line in log.read_text("utf-8").splitlines()]
+    assert name == "quick" and int(pid) != os.getpid() and int(priority) == 19  # it yields to other work
+    assert parallel.Background(context, _fail).stop(wait=True) is False  # logged, not raised

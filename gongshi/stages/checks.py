@@ -10,8 +10,10 @@ import datetime as dt
 import hashlib
 import json
 import os
+import resource
 import shutil
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,8 +32,10 @@ from gongshi.leakscan import (
     protected_columns,
     reads_bytes,
     scan_directory,
+    vouch,
 )
 from gongshi.register import Register
+from gongshi.sandbox import worker_context
 from gongshi.settings import Settings
 from gongshi.snapshots import BuildRecord, published_days
 from gongshi.stages import Json, Markdown
@@ -229,7 +233,7 @@ def known_values(settings: Settings, catalog: dict[str, Dataset], folder: Path) 
         if not path.exists():
             shutil.rmtree(kept, ignore_errors=True)
             continue
-        with Register(path, dataset) as register:
+        with Register(path, dataset, read_only=True) as register:  # a check reads; it may run beside other work
             columns = [c for c in protected_columns(dataset) if c in register.column_names()]
             wanted = {f"{day}-{f}.parquet": day for day, f in register.delivery_fingerprints(columns).items()}
             kept.mkdir(parents=True, exist_ok=True)
@@ -263,7 +267,9 @@ def package_check(settings: Settings, build: Path) -> list[str]:
     return problems
 
 
-def package_problems(build: Path, passed: frozenset[str] = frozenset()) -> tuple[list[str], set[str]]:
+def package_problems(
+    build: Path, passed: frozenset[str] = frozenset(), hashes: dict[str, str] | None = None
+) -> tuple[list[str], set[str]]:
     """frictionless' verdict on the release's Data Package, and the keys of the resources it passed.
 
     The package's own fields always, and each resource that did not pass before: its entry in the
@@ -275,9 +281,10 @@ def package_problems(build: Path, passed: frozenset[str] = frozenset()) -> tuple
     in `passed`. Only the others are handed to frictionless — a release in daily parts gains three
     resources a day, and frictionless took 40 s to read and check a descriptor of 4,000. The test
     suite validates whole files with frictionless; bytes and sha256 of every file are checked
-    against the manifest by `verify_build`."""
+    against the manifest by `verify_build`. `hashes`: the sha256 of the files (path -> sha256), when
+    the manifest is not written yet (`begin_early`)."""
     problems: list[str] = []
-    hashes = manifest_hashes(build)
+    hashes = manifest_hashes(build) if hashes is None else hashes
     clean: set[str] = set()
     try:
         descriptor = json.loads((build / "datapackage.json").read_text("utf-8"))
@@ -444,3 +451,102 @@ def bounds_problems(settings: Settings, catalog: dict[str, Dataset], day: str) -
                 f"(more than {bounds.max_window_retraction:.0%})"
             )
     return problems
+
+
+# -- begun while the site renders ------------------------------------------------------------------
+#
+# The blocking checks' work on the data files, begun while the site renders (`begin_early`, from the
+# release stage): the leak gate's and the package check's verdicts on the files written before the
+# site, taken in a process of its own at the lowest priority — it runs on what the site leaves of the two
+# cores (a fifth of them, on a province's first day) — and put in the checks' own caches, by the
+# sha256 of the bytes read, when the site is done. The checks then do not read those files again.
+#
+# Nothing is vouched for that was not read: a verdict not reached when the site is done (the work is
+# then stopped) is not in the caches, and the checks read that file as always; a file that holds
+# anything is never in them, and the gate reads it and reports it. The verdicts are the checks' own
+# (`leakscan.vouch`: the daily gate's reading with the day's known values; `package_problems`),
+# as the caches hold from an earlier day; every file's bytes are still compared with the manifest.
+
+EARLY_ABOVE_BYTES = 64 * 1024 * 1024  # data files of a release: fewer are left to the blocking checks
+EARLY_WAIT = False  # whether the site's end waits for the work (tests: every verdict taken), else stops it
+
+
+@dataclass
+class EarlyChecks:
+    """What the work begun early added to the checks' caches."""
+
+    gate_files: int = 0
+    package_resources: int = 0
+    finished: bool = False  # all of it done before the site was
+    peak_mib: int = 0  # the peak resident memory of its process, as far as it went
+
+
+def begin_early(
+    settings: Settings, catalog: dict[str, Dataset], build: Path, files: dict[str, dict]
+) -> Callable[[], EarlyChecks]:
+    """Begin checking `files` of `build` (path -> {bytes, sha256}: what is written before the site,
+    `datapackage.json` included) in the background; the returned function stops the work and puts
+    what it found clean in the caches."""
+    if sum(info["bytes"] for info in files.values()) < EARLY_ABOVE_BYTES or not all(
+        "parquet" in d.exports
+        for d in catalog.values()  # else the gate keeps no verdicts (`gate_passed`)
+    ):
+        return lambda: EarlyChecks()
+    cache = settings.layout.leak_gate_passed(detector_version())
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    for stale in cache.parent.glob("early-*.txt"):  # a run stopped before it could read its own
+        stale.unlink(missing_ok=True)
+    found = cache.parent / f"early-{os.getpid()}.txt"
+    hashes = {path: info["sha256"] for path, info in files.items()}
+    # a new process from the pipeline's forkserver (its modules imported there), not a copy of this
+    # one: what it holds is its own
+    child = parallel.Background(worker_context(), _early_work, settings, catalog, build, hashes, found)
+
+    def finish() -> EarlyChecks:
+        finished = child.stop(wait=EARLY_WAIT)
+        try:
+            lines = found.read_text("utf-8").splitlines()
+        except FileNotFoundError:
+            lines = []
+        found.unlink(missing_ok=True)
+        done, peak = {"gate": set(), "package": set()}, 0
+        for line in lines:
+            kind, _, key = line.partition(" ")
+            if kind in done and len(key) == 64:  # a line cut short by the stop is not a verdict
+                done[kind].add(key)
+            elif kind == "peak" and key.isdigit():
+                peak = max(peak, int(key) // 1024)  # KiB on Linux
+        for path, keys in ((cache, done["gate"]), (settings.layout.package_passed, done["package"])):
+            if keys:
+                write_parquet(pa.table({"sha256": pa.array(sorted(_cached(path) | keys), pa.string())}), path)
+        return EarlyChecks(len(done["gate"]), len(done["package"]), finished, peak)
+
+    return finish
+
+
+def _early_work(
+    settings: Settings, catalog: dict[str, Dataset], build: Path, hashes: dict[str, str], found: Path
+) -> None:
+    """The gate's verdict on each file of `hashes` not in its cache, then the package check's on the
+    resources: each clean one a line of `found`, written as it is known."""
+    cache = settings.layout.leak_gate_passed(detector_version())
+    with found.open("a", encoding="utf-8") as out:
+
+        def peak() -> str:
+            return f"peak {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}\n"
+
+        passed = gate_passed(settings, catalog)
+        known = known_values(settings, catalog, cache.parent / f"known-{detector_version()}")
+        runs = cache.parent / f"runs-{detector_version()}"
+        runs.mkdir(parents=True, exist_ok=True)
+        unread = {p: d for p, d in sorted(hashes.items()) if d not in passed}
+        for digest in vouch(build, unread, known, runs, live_build(settings, build)):
+            out.write(f"gate {digest}\n{peak()}")
+            out.flush()
+        _, clean = package_problems(build, _cached(settings.layout.package_passed), hashes)
+        out.writelines(f"package {key}\n" for key in sorted(clean))
+        out.write(peak())
+
+
+def _cached(cache: Path) -> frozenset[str]:
+    return frozenset(pq.read_table(cache)["sha256"].to_pylist()) if cache.is_file() else frozenset()

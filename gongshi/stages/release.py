@@ -57,9 +57,12 @@ class ReleaseResult:
     bytes: int
     reused: list[str] = field(default_factory=list)
     site: dict = field(default_factory=dict)
+    # the data files the checks' caches gained while the site rendered (`checks.begin_early`)
+    checked_early: dict = field(default_factory=dict)
 
     def metadata(self) -> dict:
         return {
+            "checked_early": Json(self.checked_early),
             "release": self.record.release,
             "build": self.record.build,
             "files": len(self.record.files),
@@ -152,7 +155,15 @@ def run(settings: Settings, catalog: dict[str, Dataset], day: str) -> ReleaseRes
         digests,
         base_record.modified if base_record else {},
     )
-    files = build_files(build, catalog, target, data, settings.base_url, site, prepare)
+    from gongshi.stages import checks  # which reads this module's
+
+    early: list[checks.EarlyChecks] = []
+
+    def begin_checks(build: Path, written: dict[str, dict]) -> Callable[[], None]:
+        finish = checks.begin_early(settings, catalog, build, written)
+        return lambda: early.append(finish())
+
+    files = build_files(build, catalog, target, data, settings.base_url, site, prepare, begin_checks)
     record = BuildRecord(
         release=target,
         build=build.name,
@@ -167,7 +178,13 @@ def run(settings: Settings, catalog: dict[str, Dataset], day: str) -> ReleaseRes
         lifted=sorted(set().union(*(lifted(layout, name) for name in catalog))),
     )
     record.save(layout.build_record(day))
-    return ReleaseResult(record, sum(f["bytes"] for f in files.values()), sorted(reuse), site.result.to_dict())
+    return ReleaseResult(
+        record,
+        sum(f["bytes"] for f in files.values()),
+        sorted(reuse),
+        site.result.to_dict(),
+        dataclasses.asdict(early[0]) if early else {},
+    )
 
 
 def staged_build(settings: Settings, day: str) -> tuple[BuildRecord, Path]:
@@ -479,6 +496,7 @@ def build_files(
     base_url: str,
     site: Callable[[Path, dict[str, dict]], tuple[dict[str, str], set[str]]] | None = None,
     prepare: Callable[[], None] | None = None,
+    beside_site: Callable[[Path, dict[str, dict]], Callable[[], object]] | None = None,
 ) -> dict[str, dict]:
     """Write every file of a release into `build`; return path -> {bytes, sha256, media_type}.
 
@@ -489,7 +507,9 @@ def build_files(
     Files that did not change are hard-linked from the previous build (see `DataFiles`). `site`, if
     given, renders the website into the build once the data files and their metadata exist, and
     returns the sha256 of the files it wrote and the files it hard-linked from the previous build
-    (which keep their recorded sha256).
+    (which keep their recorded sha256). `beside_site`, if given, is called with the files written
+    before the site (path -> description) as the site begins, and what it returns once the site is
+    done (or has failed): work on those files while the site renders (`checks.begin_early`).
     """
     linked: dict[str, str] = {}  # hard-linked file -> its sha256 from the previous manifest
     before = manifest_files(data.previous_build) if data.previous_build is not None else {}
@@ -516,9 +536,14 @@ def build_files(
     files["dcat.jsonld"] = _describe(build / "dcat.jsonld")
     write_json(build / "datapackage.json", datapackage(catalog, day, files), sort_keys=False)
     files["datapackage.json"] = _describe(build / "datapackage.json")
-    if site is not None:
-        written_hashes, linked = site(build, dict(files))
-        files |= _describe_rest(build, files, data.previous_build, written_hashes, known, linked, before)
+    finish = beside_site(build, dict(files)) if beside_site is not None and site is not None else None
+    try:
+        if site is not None:
+            written_hashes, linked = site(build, dict(files))
+            files |= _describe_rest(build, files, data.previous_build, written_hashes, known, linked, before)
+    finally:
+        if finish is not None:
+            finish()
     write_manifest(build, day, files)
     return files
 

@@ -1,0 +1,67 @@
+"""The checks' work on the data files begun while the site renders (`checks.begin_early`): what it
+vouches for is what the checks would find clean, the checks then skip only that, and a leak in a
+data file is still found by the blocking gate."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from gongshi import parallel
+from gongshi.leakscan import vouch
+from gongshi.settings import Settings
+from gongshi.stages import checks, intake_day, redact, release
+from tests.conftest import DAY1
+
+MOBILE = "13951234567"
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_vouch_yields_the_clean_files_whose_bytes_are_as_stated(tmp_path):
+    (tmp_path / "clean.csv").write_text("code,name\n91320100MA1XYZ1234,苏州商贸\n", encoding="utf-8")
+    (tmp_path / "leaky.csv").write_text(f"code,name\n1,联系{MOBILE}\n", encoding="utf-8")
+    (tmp_path / "changed.csv").write_text("a\n1\n", encoding="utf-8")
+    pq.write_table(pa.table({"handling": ["请联系 025-83456789 核实", "无"]}), tmp_path / "known.parquet")
+    pq.write_table(pa.table({"handling": ["无", "已整改"]}), tmp_path / "table.parquet")
+    hashes = {name: _sha256(tmp_path / name) for name in ("clean.csv", "leaky.csv", "known.parquet", "table.parquet")}
+    hashes["changed.csv"] = "0" * 64  # bytes other than those stated: not vouched for
+    known = pa.array(["02583456789"], pa.string())
+    found = list(vouch(tmp_path, hashes, known, runs=tmp_path))
+    assert found == [hashes["clean.csv"], hashes["table.parquet"]]
+    assert (tmp_path / f"{hashes['table.parquet']}.parquet").is_file()  # its digit runs, kept for later days
+
+
+@pytest.fixture
+def early(monkeypatch):
+    """The work begun early at any size, and waited for (so that what it does is the same each run)."""
+    if parallel.cores() < 2:
+        pytest.skip("needs two cores")
+    monkeypatch.setattr(checks, "EARLY_ABOVE_BYTES", 0)
+    monkeypatch.setattr(checks, "EARLY_WAIT", True)
+
+
+def test_the_data_files_checked_early_are_not_read_again_by_the_gate(tmp_path, catalog, early):
+    from gongshi.paths import DEMO_INBOX
+
+    settings = Settings(inbox=DEMO_INBOX, public=tmp_path / "public", state=tmp_path / "state")
+    intake_day(settings, DAY1, catalog)
+    for dataset in catalog.values():
+        redact.run(settings, dataset, DAY1)
+    built = release.run(settings, catalog, DAY1)
+    early_files = built.checked_early["gate_files"]
+    data_files = [p for p in built.record.files if p.startswith(("datasets/", "changes/")) and "/index" not in p]
+    assert built.checked_early["finished"] and early_files >= len(data_files) > 10
+    assert built.checked_early["package_resources"] > 0 and built.checked_early["peak_mib"] > 0
+    verdict = checks.run(settings, catalog, DAY1)
+    assert verdict.passed, verdict.failed
+    # the files vouched for early are not read again; the site's files are
+    assert verdict.scan.files_passed_before >= early_files
+    assert verdict.scan.files_scanned + verdict.scan.files_passed_before >= len(built.record.files)
+    assert not list(settings.layout.leak_gate_passed("x").parent.glob("early-*.txt"))  # read and removed
