@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from gongshi import parallel
-from gongshi.leakscan import vouch
+from gongshi.leakscan import detector_version, vouch
 from gongshi.settings import Settings
 from gongshi.stages import checks, intake_day, redact, release
 from tests.conftest import DAY1
@@ -43,7 +43,7 @@ def early(monkeypatch):
     """The work begun early at any size, and waited for (so that what it does is the same each run)."""
     if parallel.cores() < 2:
         pytest.skip("needs two cores")
-    monkeypatch.setattr(checks, "EARLY_ABOVE_BYTES", 0)
+    monkeypatch.setattr(checks, "EARLY_ABOVE_ROWS", 0)
     monkeypatch.setattr(checks, "EARLY_WAIT", True)
 
 
@@ -65,3 +65,19 @@ def test_the_data_files_checked_early_are_not_read_again_by_the_gate(tmp_path, c
     assert verdict.scan.files_passed_before >= early_files
     assert verdict.scan.files_scanned + verdict.scan.files_passed_before >= len(built.record.files)
     assert not list(settings.layout.leak_gate_passed("x").parent.glob("early-*.txt"))  # read and removed
+
+
+def test_work_begun_early_ends_with_nothing_vouched_when_no_files_are_named(tmp_path, catalog, early, monkeypatch):
+    """A release that fails before its files are written: the work ends (it was waiting for them)."""
+    from gongshi.paths import DEMO_INBOX
+
+    settings = Settings(inbox=DEMO_INBOX, public=tmp_path / "public", state=tmp_path / "state")
+    intake_day(settings, DAY1, catalog)
+    work = checks.begin_early(settings, catalog, tmp_path / "build", rows=1)
+    result = work.finish()
+    assert result.finished and (result.gate_files, result.package_resources) == (0, 0)
+    assert result.peak_mib > 0  # it had read the day's known values
+    assert work.finish() is result  # once
+    assert not settings.layout.leak_gate_passed(detector_version()).exists()
+    monkeypatch.setattr(checks, "EARLY_ABOVE_ROWS", 10)
+    assert checks.begin_early(settings, catalog, tmp_path / "build", rows=9).finish() == checks.EarlyChecks()

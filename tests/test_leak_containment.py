@@ -130,7 +130,7 @@ def test_a_blocked_day_leaves_nothing_under_public(tmp_path, inbox, catalog, mon
 
     # the data files checked while the site renders, as on a large day (`checks.begin_early`): what
     # holds the leak is not vouched for, and the blocking gate finds it
-    monkeypatch.setattr(checks, "EARLY_ABOVE_BYTES", 0)
+    monkeypatch.setattr(checks, "EARLY_ABOVE_ROWS", 0)
     monkeypatch.setattr(checks, "EARLY_WAIT", parallel.cores() >= 2)
     settings = Settings(inbox=inbox, public=tmp_path / "public", state=tmp_path / "state")
     assert not run_day(settings, DAY1, catalog).failed_checks

@@ -13,7 +13,6 @@ import os
 import resource
 import shutil
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -467,7 +466,7 @@ def bounds_problems(settings: Settings, catalog: dict[str, Dataset], day: str) -
 # (`leakscan.vouch`: the daily gate's reading with the day's known values; `package_problems`),
 # as the caches hold from an earlier day; every file's bytes are still compared with the manifest.
 
-EARLY_ABOVE_BYTES = 64 * 1024 * 1024  # data files of a release: fewer are left to the blocking checks
+EARLY_ABOVE_ROWS = 100_000  # published rows of a release: fewer are left to the blocking checks
 EARLY_WAIT = False  # whether the site's end waits for the work (tests: every verdict taken), else stops it
 
 
@@ -481,34 +480,52 @@ class EarlyChecks:
     peak_mib: int = 0  # the peak resident memory of its process, as far as it went
 
 
-def begin_early(
-    settings: Settings, catalog: dict[str, Dataset], build: Path, files: dict[str, dict]
-) -> Callable[[], EarlyChecks]:
-    """Begin checking `files` of `build` (path -> {bytes, sha256}: what is written before the site,
-    `datapackage.json` included) in the background; the returned function stops the work and puts
-    what it found clean in the caches."""
-    if sum(info["bytes"] for info in files.values()) < EARLY_ABOVE_BYTES or not all(
-        "parquet" in d.exports
-        for d in catalog.values()  # else the gate keeps no verdicts (`gate_passed`)
-    ):
-        return lambda: EarlyChecks()
-    cache = settings.layout.leak_gate_passed(detector_version())
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    for stale in cache.parent.glob("early-*.txt"):  # a run stopped before it could read its own
-        stale.unlink(missing_ok=True)
-    found = cache.parent / f"early-{os.getpid()}.txt"
-    hashes = {path: info["sha256"] for path, info in files.items()}
-    # a new process from the pipeline's forkserver (its modules imported there), not a copy of this
-    # one: what it holds is its own
-    child = parallel.Background(worker_context(), _early_work, settings, catalog, build, hashes, found)
+class EarlyWork:
+    """The work begun early on a build (`begin_early`): it reads the day's known values at once, the
+    files to check once `check` names them, and `finish` ends it and keeps what it found clean."""
 
-    def finish() -> EarlyChecks:
-        finished = child.stop(wait=EARLY_WAIT)
+    def __init__(self, settings: Settings, catalog: dict[str, Dataset], build: Path, rows: int):
+        self.settings, self.catalog = settings, catalog
+        self.cache = settings.layout.leak_gate_passed(detector_version())
+        self.found = self.cache.parent / f"early-{os.getpid()}.txt"
+        self.child: parallel.Background | None = None
+        self.sending = None
+        self.result: EarlyChecks | None = None
+        # else the gate keeps no verdicts (`gate_passed`)
+        if rows < EARLY_ABOVE_ROWS or not all("parquet" in d.exports for d in catalog.values()):
+            return
+        self.cache.parent.mkdir(parents=True, exist_ok=True)
+        for stale in self.cache.parent.glob("early-*.txt"):  # a run stopped before it could read its own
+            stale.unlink(missing_ok=True)
+        # a new process from the pipeline's forkserver (its modules imported there), not a copy of
+        # this one: what it holds is its own
+        context = worker_context()
+        receiving, self.sending = context.Pipe(duplex=False)
+        self.child = parallel.Background(context, _early_work, settings, catalog, build, receiving, self.found)
+        receiving.close()
+
+    def check(self, files: dict[str, dict]) -> None:
+        """The files to check (path -> {bytes, sha256}: what is written before the site,
+        `datapackage.json` included)."""
+        if self.sending is not None and self.child is not None and self.child.process is not None:
+            try:
+                self.sending.send({path: info["sha256"] for path, info in files.items()})
+            except OSError:  # it is gone: whatever it found is read by `finish`
+                pass
+
+    def finish(self) -> EarlyChecks:
+        """Stop the work (done or not) and put what it found clean in the checks' caches. Once: later
+        calls give the same."""
+        if self.result is not None:
+            return self.result
+        if self.sending is not None:  # nothing more to send: a child still waiting for files ends
+            self.sending.close()
+        finished = self.child.stop(wait=EARLY_WAIT) if self.child is not None else False
         try:
-            lines = found.read_text("utf-8").splitlines()
+            lines = self.found.read_text("utf-8").splitlines()
         except FileNotFoundError:
             lines = []
-        found.unlink(missing_ok=True)
+        self.found.unlink(missing_ok=True)
         done, peak = {"gate": set(), "package": set()}, 0
         for line in lines:
             kind, _, key = line.partition(" ")
@@ -516,19 +533,23 @@ def begin_early(
                 done[kind].add(key)
             elif kind == "peak" and key.isdigit():
                 peak = max(peak, int(key) // 1024)  # KiB on Linux
-        for path, keys in ((cache, done["gate"]), (settings.layout.package_passed, done["package"])):
+        for path, keys in ((self.cache, done["gate"]), (self.settings.layout.package_passed, done["package"])):
             if keys:
                 write_parquet(pa.table({"sha256": pa.array(sorted(_cached(path) | keys), pa.string())}), path)
-        return EarlyChecks(len(done["gate"]), len(done["package"]), finished, peak)
+        self.result = EarlyChecks(len(done["gate"]), len(done["package"]), finished, peak)
+        return self.result
 
-    return finish
+
+def begin_early(settings: Settings, catalog: dict[str, Dataset], build: Path, rows: int) -> EarlyWork:
+    """Begin the checks' work on `build` in the background, for a release of `rows` published rows
+    (few: none begun); `EarlyWork.check` names the files, `EarlyWork.finish` ends it."""
+    return EarlyWork(settings, catalog, build, rows)
 
 
-def _early_work(
-    settings: Settings, catalog: dict[str, Dataset], build: Path, hashes: dict[str, str], found: Path
-) -> None:
-    """The gate's verdict on each file of `hashes` not in its cache, then the package check's on the
-    resources: each clean one a line of `found`, written as it is known."""
+def _early_work(settings: Settings, catalog: dict[str, Dataset], build: Path, files, found: Path) -> None:
+    """The day's known values, then (once `files`, a pipe, gives them: path -> sha256) the gate's
+    verdict on each file not in its cache, then the package check's on the resources: each clean one
+    a line of `found`, written as it is known."""
     cache = settings.layout.leak_gate_passed(detector_version())
     with found.open("a", encoding="utf-8") as out:
 
@@ -539,6 +560,12 @@ def _early_work(
         known = known_values(settings, catalog, cache.parent / f"known-{detector_version()}")
         runs = cache.parent / f"runs-{detector_version()}"
         runs.mkdir(parents=True, exist_ok=True)
+        out.write(peak())
+        out.flush()
+        try:
+            hashes = files.recv()
+        except EOFError:  # the release ended before its files were written
+            return
         unread = {p: d for p, d in sorted(hashes.items()) if d not in passed}
         for digest in vouch(build, unread, known, runs, live_build(settings, build)):
             out.write(f"gate {digest}\n{peak()}")

@@ -157,13 +157,18 @@ def run(settings: Settings, catalog: dict[str, Dataset], day: str) -> ReleaseRes
     )
     from gongshi.stages import checks  # which reads this module's
 
-    early: list[checks.EarlyChecks] = []
+    # the checks' work on the data files, begun now (the day's known values) and given the files
+    # once they are written: it runs while the site renders
+    early = checks.begin_early(settings, catalog, build, sum(t.num_rows for t in tables.values()))
 
-    def begin_checks(build: Path, written: dict[str, dict]) -> Callable[[], None]:
-        finish = checks.begin_early(settings, catalog, build, written)
-        return lambda: early.append(finish())
+    def check_early(_: Path, written: dict[str, dict]) -> Callable[[], object]:
+        early.check(written)
+        return early.finish
 
-    files = build_files(build, catalog, target, data, settings.base_url, site, prepare, begin_checks)
+    try:
+        files = build_files(build, catalog, target, data, settings.base_url, site, prepare, check_early)
+    finally:
+        checked_early = early.finish()
     record = BuildRecord(
         release=target,
         build=build.name,
@@ -183,7 +188,7 @@ def run(settings: Settings, catalog: dict[str, Dataset], day: str) -> ReleaseRes
         sum(f["bytes"] for f in files.values()),
         sorted(reuse),
         site.result.to_dict(),
-        dataclasses.asdict(early[0]) if early else {},
+        dataclasses.asdict(checked_early),
     )
 
 
