@@ -447,6 +447,20 @@ def may_hold(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return _matches(column, f"{_worth_a_look()}|{CONTROL_CHARACTERS}")  # one pass: as fast as either alone
 
 
+def may_find(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """`may_hold`, narrowed by the number shapes `scan_column` looks for among a cell's digit runs
+    (`_shaped`): still False only where neither finds anything in the cell or in any part of it — a
+    part's digit runs are part of the cell's (separators dropped and every other character a `|`
+    are changes of one character at a time)."""
+    column = _as_strings(column)
+    keep = np.zeros(len(column), dtype=bool)
+    rows = np.flatnonzero(may_hold(column))
+    if len(rows):
+        cells = pc.take(column, pa.array(rows))
+        keep[rows[_shaped(cells) | _matches(cells, CONTROL_CHARACTERS)]] = True
+    return keep
+
+
 def near_known(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
     """Vectorised prefilter: True where a cell has the digits of a known value (seven or more)."""
     return _at_least(_all_digits(column), KNOWN_MIN_DIGITS)
