@@ -480,6 +480,35 @@ def _as_strings(column: pa.Array | pa.ChunkedArray) -> pa.Array:
     return column if pa.types.is_string(column.type) else pc.cast(column, pa.string())
 
 
+DISTINCT_FROM = 1000  # cells of a column from which what depends on a cell's value alone is read per value
+
+
+def _looked_at(column: pa.Array, prefilter: str) -> tuple[np.ndarray, pa.Array, np.ndarray]:
+    """The rows `prefilter` matches, their digit runs (`_digit_runs`) and whether those have a
+    shape (`_shaped`) — each a function of the cell's value: in a long column that repeats its values
+    (a published name, a task, an authority: a million rows hold a few hundred thousand), computed
+    once per distinct value and given to every row that holds it."""
+    distinct = None
+    if len(column) >= DISTINCT_FROM:
+        encoded = pc.dictionary_encode(column)
+        if 2 * len(encoded.dictionary) <= len(column):
+            distinct, indices = encoded.dictionary, np.asarray(pc.fill_null(encoded.indices, -1))
+    if distinct is None:
+        rows = np.flatnonzero(_matches(column, prefilter))
+        cells = pc.take(column, pa.array(rows))
+        runs = _digit_runs(cells)
+        return rows, runs, _shaped(cells, runs)
+    wanted = np.flatnonzero(_matches(distinct, prefilter))
+    cells = pc.take(distinct, pa.array(wanted))
+    runs = _digit_runs(cells)
+    shaped = _shaped(cells, runs)
+    at = np.full(len(distinct) + 1, -1, dtype=np.int64)  # a value's place among the wanted (-1: not; null: last)
+    at[wanted] = np.arange(len(wanted))
+    place = at[indices]
+    rows = np.flatnonzero(place >= 0)
+    return rows, runs.take(pa.array(place[rows])), shaped[place[rows]]
+
+
 def scan_column(column: pa.Array | pa.ChunkedArray, known: pa.Table | None = None) -> list[tuple[int, list[Hit]]]:
     """(row, hits) for every cell of a text column that holds a protected value. `known`, aligned
     with the column, holds for each row the numbers delivered for that record in columns that are
@@ -489,10 +518,8 @@ def scan_column(column: pa.Array | pa.ChunkedArray, known: pa.Table | None = Non
     known_by_row: dict[int, frozenset[str]] = {}
     with_known = known is not None and known.num_columns
     # no digit, no at-sign: nothing to find; without known values, not even fewer than a mobile's digits
-    rows = np.flatnonzero(_matches(column, r"[\p{Nd}@＠﹫]" if with_known else _worth_a_look()))
-    cells = pc.take(column, pa.array(rows))
-    runs = _digit_runs(cells)
-    flagged[rows[_shaped(cells, runs)]] = True
+    rows, runs, shaped = _looked_at(column, r"[\p{Nd}@＠﹫]" if with_known else _worth_a_look())
+    flagged[rows[shaped]] = True
     if with_known and len(rows):
         has_known = np.zeros(len(rows), dtype=bool)
         for values in known.columns:
@@ -511,9 +538,12 @@ def scan_column(column: pa.Array | pa.ChunkedArray, known: pa.Table | None = Non
     suspicious = np.flatnonzero(flagged)
     if not len(suspicious):
         return []
-    found = []
+    found, seen = [], {}  # a value held by many rows is read by `find` once (for the same known values)
     for row, value in zip(suspicious, pc.take(column, pa.array(suspicious)).to_pylist(), strict=True):
-        hits = find(value, known_by_row.get(int(row), frozenset()))
+        mine = known_by_row.get(int(row), frozenset())
+        hits = seen.get((value, mine))
+        if hits is None:
+            hits = seen[(value, mine)] = find(value, mine)
         if hits:
             found.append((int(row), hits))
     return found

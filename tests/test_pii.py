@@ -352,6 +352,42 @@ def test_a_text_ruled_out_by_may_hold_or_may_find_has_nothing_to_find_in_it_or_a
         assert not find(part) and not re.search(CONTROL_CHARACTERS, part)
 
 
+@settings(max_examples=60, deadline=None)
+@given(
+    pool=st.lists(
+        st.one_of(
+            noise, st.tuples(context, written_numbers(), context, noise).map(lambda t: t[0] + t[1][0] + t[2] + t[3])
+        ),
+        min_size=1,
+        max_size=8,
+    ),
+    seed=st.integers(0, 2**32 - 1),
+    with_known=st.booleans(),
+)
+def test_a_long_column_of_repeated_cells_is_scanned_as_each_cell_alone(pool, seed, with_known):
+    """A column of a thousand cells and more that repeats its values is read once per value for what
+    depends on the value alone (`pii._looked_at`); what each row's own delivered numbers add is still
+    the row's: the same hits as `find` on each cell with that row's known values."""
+    import numpy as np
+
+    from gongshi.pii import DISTINCT_FROM, number_digits
+
+    rng = np.random.default_rng(seed)
+    rows = DISTINCT_FROM + 200
+    pool = [*pool, "请联系 025-83456789 核实", "座机83456789"]  # a landline: found only as a row's own number
+    cells = [pool[i] if i < len(pool) else None for i in rng.integers(0, len(pool) + 1, rows)]
+    known = None
+    if with_known:  # each row's own contact number: one of the written numbers, or another, or none
+        phones = ["13951234567", "025-83456789", "83456789", None]
+        known = pa.table({"phone": number_digits(pa.array([phones[i] for i in rng.integers(0, 4, rows)]))})
+    phone_of_row = known.column(0).to_pylist() if known else [None] * rows
+    mine = [frozenset([phone]) if phone else frozenset() for phone in phone_of_row]
+    found = {row: hits for row, hits in scan_column(pa.array(cells, pa.string()), known)}
+    assert found == {
+        row: hits for row, text in enumerate(cells) if text is not None and (hits := find(text, mine[row]))
+    }
+
+
 pieces_alphabet = st.sampled_from(
     [*"0123456789０１２３４５６７８９ -.,，;：:\u200b@＠xXa", "账号", "卡号", "信用代码", "代码", "gov.cn", ".com", '"']
 )
