@@ -335,14 +335,16 @@ def _replace_names(values, names: dict[int, tuple[str, str]]) -> tuple[pa.Array,
 
 def pseudonymise(values: pa.Array | pa.ChunkedArray, key: bytes) -> pa.Array:
     """Keyed HMAC-SHA256 of each value: 'p' and 16 hex characters written in letters only (no digit,
-    so a pseudonym can never be read as a personal number); null stays null."""
-    return pa.array(
-        [
-            None if v is None else "p" + letters_only(hmac.new(key, v.encode("utf-8"), hashlib.sha256).hexdigest()[:16])
-            for v in values.to_pylist()
-        ],
-        pa.string(),
-    )
+    so a pseudonym can never be read as a personal number); null stays null. Computed once per
+    distinct value (a representative's number stands on every record of the entity)."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    encoded = pc.dictionary_encode(values)  # a null stays a null index
+    digests = [
+        "p" + letters_only(hmac.new(key, v.encode("utf-8"), hashlib.sha256).hexdigest()[:16])
+        for v in encoded.dictionary.to_pylist()
+    ]
+    return pc.take(pa.array(digests, pa.string()), encoded.indices)
 
 
 def generalise_rows(values, policy: FieldPolicy, table: pa.Table) -> tuple[pa.Array, np.ndarray]:

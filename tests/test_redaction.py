@@ -238,3 +238,27 @@ def test_a_large_table_redacted_in_two_halves_at_once_is_redacted_as_in_one(cata
     assert halves.table.equals(one.table) and halves.kept.equals(one.kept)
     assert halves.report.to_dict() == one.report.to_dict()
     assert one.report.free_text["listing_reason"] == {"mobile": 26, "resident_id": 1}
+
+
+def test_a_pseudonym_is_the_keyed_digest_of_its_value_computed_once_per_value():
+    import hashlib
+    import hmac
+
+    from gongshi.redaction import pseudonymise
+
+    key = b"test-key"
+    values = pa.chunked_array([["320102197001011234", None, "320102197001011234"], ["110101198001010011", None]])
+    found = pseudonymise(values, key).to_pylist()
+
+    def expected(value: str) -> str:
+        letters = str.maketrans("0123456789", "ghijklmnop")
+        return "p" + hmac.new(key, value.encode(), hashlib.sha256).hexdigest()[:16].translate(letters)
+
+    assert found == [
+        expected("320102197001011234"),
+        None,
+        expected("320102197001011234"),
+        expected("110101198001010011"),
+        None,
+    ]
+    assert not any(c.isdigit() for v in found if v for c in v)
