@@ -341,8 +341,8 @@ def pseudonymise(values: pa.Array | pa.ChunkedArray, key: bytes) -> pa.Array:
         values = values.combine_chunks()
     encoded = pc.dictionary_encode(values)  # a null stays a null index
     digests = [
-        "p" + letters_only(hmac.new(key, v.encode("utf-8"), hashlib.sha256).hexdigest()[:16])
-        for v in encoded.dictionary.to_pylist()
+        None if v is None else "p" + letters_only(hmac.new(key, v.encode("utf-8"), hashlib.sha256).hexdigest()[:16])
+        for v in encoded.dictionary.to_pylist()  # a column of the null type: one null value
     ]
     return pc.take(pa.array(digests, pa.string()), encoded.indices)
 

@@ -262,3 +262,6 @@ def test_a_pseudonym_is_the_keyed_digest_of_its_value_computed_once_per_value():
         None,
     ]
     assert not any(c.isdigit() for v in found if v for c in v)
+    # a column with no value at all, of any type, stays a column of nulls
+    for empty in (pa.nulls(2), pa.array([None, None], pa.string()), pa.array([], pa.string())):
+        assert pseudonymise(empty, key).to_pylist() == [None] * len(empty)
