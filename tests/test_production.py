@@ -3,8 +3,10 @@ its own per test), read back through Dagster's API."""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -302,8 +304,15 @@ def test_runs_from_the_schedule_the_sensor_a_backfill_and_by_hand_wait_in_the_qu
         assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
 
     log = (tmp_path / "daemon.log").open("wb")
+    # in a process group of its own: the code servers it starts go with it (a terminated daemon left
+    # its gRPC code server running, an orphan, after the test)
     daemon = subprocess.Popen(
-        [str(bin_dir / "dagster-daemon"), "run", *workspace], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+        [str(bin_dir / "dagster-daemon"), "run", *workspace],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     try:
         dagster("schedule", "start", "daily_publish_schedule", *workspace)  # first: its tick is the nearest
@@ -327,8 +336,13 @@ def test_runs_from_the_schedule_the_sensor_a_backfill_and_by_hand_wait_in_the_qu
         finally:
             os.environ.pop("GONGSHI_DAGSTER_POSTGRES_URL", None)
     finally:
-        daemon.terminate()
-        daemon.wait(timeout=60)
+        os.killpg(daemon.pid, signal.SIGTERM)
+        try:
+            daemon.wait(timeout=60)
+        finally:
+            with contextlib.suppress(ProcessLookupError):  # whatever of the group is still there
+                os.killpg(daemon.pid, signal.SIGKILL)
+            daemon.wait()
     runs = [r.dagster_run for r in records]
     assert len(runs) >= 3
     assert all(run.status == dg.DagsterRunStatus.SUCCESS for run in runs), [(r.run_id, r.status) for r in runs]
