@@ -311,18 +311,14 @@ noise = st.text(
     alphabet=st.sampled_from([*"0123456789０１２３４５６７８９ -.·—\u200b\u3000@＠xX年号，", "٣", "१"]),
     max_size=40,
 )
+# noise, or a number written as people write it, with words around it and noise after
+noisy_cells = st.one_of(
+    noise, st.tuples(context, written_numbers(), context, noise).map(lambda t: t[0] + t[1][0] + t[2] + t[3])
+)
 
 
 @settings(max_examples=200, deadline=None)
-@given(
-    cells=st.lists(
-        st.one_of(
-            noise, st.tuples(context, written_numbers(), context, noise).map(lambda t: t[0] + t[1][0] + t[2] + t[3])
-        ),
-        min_size=1,
-        max_size=12,
-    )
-)
+@given(cells=st.lists(noisy_cells, min_size=1, max_size=12))
 def test_the_column_scan_finds_in_the_cells_what_find_finds_in_each(cells):
     """The column's prefilters (a pass for eleven digits joined only by separators or invisible
     characters, an at-sign or a digit NFKC keeps; then the digit runs' shapes) never pass over a cell
@@ -354,13 +350,7 @@ def test_a_text_ruled_out_by_may_hold_or_may_find_has_nothing_to_find_in_it_or_a
 
 @settings(max_examples=60, deadline=None)
 @given(
-    pool=st.lists(
-        st.one_of(
-            noise, st.tuples(context, written_numbers(), context, noise).map(lambda t: t[0] + t[1][0] + t[2] + t[3])
-        ),
-        min_size=1,
-        max_size=8,
-    ),
+    pool=st.lists(noisy_cells, min_size=1, max_size=8),
     seed=st.integers(0, 2**32 - 1),
     with_known=st.booleans(),
 )
