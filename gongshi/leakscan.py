@@ -718,16 +718,22 @@ def _scan_paths(
 
 
 def vouch(
-    root: Path, hashes: dict[str, str], known: pa.Array, runs: Path | None = None, previous: Path | None = None
+    root: Path,
+    hashes: dict[str, str],
+    known: pa.Array,
+    passed: frozenset[str] = frozenset(),
+    runs: Path | None = None,
+    previous: Path | None = None,
 ) -> Iterator[str]:
     """The sha256 of each file of `root` that `hashes` names (relative path -> the sha256 its bytes
     have) which the daily gate finds clean, one file at a time as each is read: the reading of
-    `scan_directory` with `known_in_tables_only`, the known values `known` (its `runs`, `previous` as
-    there). What is yielded, that gate may take as passed (its verdict cache); a file that holds
-    anything is not yielded, and that gate reads it and reports it."""
+    `scan_directory` with `known_in_tables_only`, the known values `known` (its `passed`, `runs`,
+    `previous` as there: a changed text file's lines that passed before in `previous` are not
+    scanned again). What is yielded, that gate may take as passed (its verdict cache); a file that
+    holds anything is not yielded, and that gate reads it and reports it."""
     for relative, digest in hashes.items():
         report = _scan_paths(
-            [str(root / relative)], root, known, frozenset(), {relative: digest}, True, runs, previous, listed=True
+            [str(root / relative)], root, known, passed, {relative: digest}, True, runs, previous, listed=True
         )
         if report.clean and digest in report.passed:
             yield digest

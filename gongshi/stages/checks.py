@@ -159,10 +159,31 @@ def gate_passed(settings: Settings, catalog: dict[str, Dataset]) -> frozenset[st
     """The sha256 of the files the leak gate of this detector found clean before, which it does not
     read again — none unless every dataset's Parquet table, where the known values are looked for in
     every published cell, is part of the release."""
+    return _cached(_gate_state(settings)[0]) if every_cell_in_parquet(catalog) else frozenset()
+
+
+def every_cell_in_parquet(catalog: dict[str, Dataset]) -> bool:
+    """Whether every dataset's Parquet table, which holds every published cell, is part of the
+    release: then the known values are looked for there alone, and the gate keeps its verdicts."""
+    return all("parquet" in d.exports for d in catalog.values())
+
+
+def _gate_state(settings: Settings) -> tuple[Path, Path, Path]:
+    """What the gate of this detector keeps in the state: its verdicts (the sha256 of the files it
+    found clean), the day's known values by delivery, the digit runs of the tables it read."""
     cache = settings.layout.leak_gate_passed(detector_version())
-    if not cache.is_file() or not all("parquet" in d.exports for d in catalog.values()):
-        return frozenset()
-    return frozenset(pq.read_table(cache)["sha256"].to_pylist())
+    return cache, cache.parent / f"known-{detector_version()}", cache.parent / f"runs-{detector_version()}"
+
+
+def _cached(cache: Path) -> frozenset[str]:
+    """The sha256 kept in a verdict cache (none if there is none)."""
+    return frozenset(pq.read_table(cache)["sha256"].to_pylist()) if cache.is_file() else frozenset()
+
+
+def _keep(cache: Path, keys: set[str] | frozenset[str]) -> None:
+    """Replace a verdict cache with `keys`."""
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    write_parquet(pa.table({"sha256": pa.array(sorted(keys), pa.string())}), cache)
 
 
 def leak_gate(
@@ -173,15 +194,14 @@ def leak_gate(
     `gate_passed`, read here unless given) are not read again; that holds only while every dataset's
     Parquet table — where the known values are looked for in every published cell — is part of the
     release."""
-    cache = settings.layout.leak_gate_passed(detector_version())
-    every_cell_in_parquet = all("parquet" in d.exports for d in catalog.values())
+    cache, known_folder, runs = _gate_state(settings)
+    in_tables = every_cell_in_parquet(catalog)
     passed = gate_passed(settings, catalog) if passed is None else passed
     hashes = manifest_hashes(directory)
-    runs = cache.parent / f"runs-{detector_version()}"
-    if every_cell_in_parquet:
+    if in_tables:
         runs.mkdir(parents=True, exist_ok=True)
     with progress.step("泄露闸门", total=len(hashes) + 2, unit="个文件") as bar:  # + manifest and sums
-        known = known_values(settings, catalog, cache.parent / f"known-{detector_version()}")
+        known = known_values(settings, catalog, known_folder)
         # Known values in the Parquet tables only: sound while they hold every published cell.
         report = scan_directory(
             directory,
@@ -189,16 +209,16 @@ def leak_gate(
             passed,
             hashes,
             bar.advance,
-            known_in_tables_only=every_cell_in_parquet,
+            known_in_tables_only=in_tables,
             workers=min(4, os.cpu_count() or 1),
-            runs=runs if every_cell_in_parquet else None,
-            previous=live_build(settings, directory) if every_cell_in_parquet else None,
+            runs=runs if in_tables else None,
+            previous=live_build(settings, directory) if in_tables else None,
         )
-    if every_cell_in_parquet:
+    if in_tables:
         cache.parent.mkdir(parents=True, exist_ok=True)
         for stale in cache.parent.glob("passed-*.parquet"):
             stale.unlink()
-        write_parquet(pa.table({"sha256": pa.array(sorted(report.passed), pa.string())}), cache)
+        _keep(cache, report.passed)
         # the runs of tables that are no longer in the release, or were read by another detector
         for stale in cache.parent.glob("runs-*"):
             if stale != runs:
@@ -258,11 +278,8 @@ def known_values(settings: Settings, catalog: dict[str, Dataset], folder: Path) 
 
 def package_check(settings: Settings, build: Path) -> list[str]:
     """`package_problems`, with the resources that passed the last build's check not read again."""
-    cache = settings.layout.package_passed
-    passed = frozenset(pq.read_table(cache)["sha256"].to_pylist()) if cache.is_file() else frozenset()
-    problems, clean = package_problems(build, passed)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    write_parquet(pa.table({"sha256": pa.array(sorted(clean), pa.string())}), cache)
+    problems, clean = package_problems(build, _cached(settings.layout.package_passed))
+    _keep(settings.layout.package_passed, clean)
     return problems
 
 
@@ -486,13 +503,13 @@ class EarlyWork:
 
     def __init__(self, settings: Settings, catalog: dict[str, Dataset], build: Path, rows: int):
         self.settings, self.catalog = settings, catalog
-        self.cache = settings.layout.leak_gate_passed(detector_version())
+        self.cache = _gate_state(settings)[0]
         self.found = self.cache.parent / f"early-{os.getpid()}.txt"
         self.child: parallel.Background | None = None
         self.sending = None
         self.result: EarlyChecks | None = None
         # else the gate keeps no verdicts (`gate_passed`)
-        if rows < EARLY_ABOVE_ROWS or not all("parquet" in d.exports for d in catalog.values()):
+        if rows < EARLY_ABOVE_ROWS or not every_cell_in_parquet(catalog):
             return
         self.cache.parent.mkdir(parents=True, exist_ok=True)
         for stale in self.cache.parent.glob("early-*.txt"):  # a run stopped before it could read its own
@@ -535,7 +552,7 @@ class EarlyWork:
                 peak = max(peak, int(key) // 1024)  # KiB on Linux
         for path, keys in ((self.cache, done["gate"]), (self.settings.layout.package_passed, done["package"])):
             if keys:
-                write_parquet(pa.table({"sha256": pa.array(sorted(_cached(path) | keys), pa.string())}), path)
+                _keep(path, _cached(path) | keys)
         self.result = EarlyChecks(len(done["gate"]), len(done["package"]), finished, peak)
         return self.result
 
@@ -550,15 +567,14 @@ def _early_work(settings: Settings, catalog: dict[str, Dataset], build: Path, fi
     """The day's known values, then (once `files`, a pipe, gives them: path -> sha256) the gate's
     verdict on each file not in its cache, then the package check's on the resources: each clean one
     a line of `found`, written as it is known."""
-    cache = settings.layout.leak_gate_passed(detector_version())
+    _, known_folder, runs = _gate_state(settings)
     with found.open("a", encoding="utf-8") as out:
 
         def peak() -> str:
             return f"peak {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}\n"
 
         passed = gate_passed(settings, catalog)
-        known = known_values(settings, catalog, cache.parent / f"known-{detector_version()}")
-        runs = cache.parent / f"runs-{detector_version()}"
+        known = known_values(settings, catalog, known_folder)
         runs.mkdir(parents=True, exist_ok=True)
         out.write(peak())
         out.flush()
@@ -567,13 +583,9 @@ def _early_work(settings: Settings, catalog: dict[str, Dataset], build: Path, fi
         except EOFError:  # the release ended before its files were written
             return
         unread = {p: d for p, d in sorted(hashes.items()) if d not in passed}
-        for digest in vouch(build, unread, known, runs, live_build(settings, build)):
+        for digest in vouch(build, unread, known, passed, runs, live_build(settings, build)):
             out.write(f"gate {digest}\n{peak()}")
             out.flush()
         _, clean = package_problems(build, _cached(settings.layout.package_passed), hashes)
         out.writelines(f"package {key}\n" for key in sorted(clean))
         out.write(peak())
-
-
-def _cached(cache: Path) -> frozenset[str]:
-    return frozenset(pq.read_table(cache)["sha256"].to_pylist()) if cache.is_file() else frozenset()
