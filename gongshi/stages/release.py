@@ -161,12 +161,8 @@ def run(settings: Settings, catalog: dict[str, Dataset], day: str) -> ReleaseRes
     # once they are written: it runs while the site renders
     early = checks.begin_early(settings, catalog, build, sum(t.num_rows for t in tables.values()))
 
-    def check_early(_: Path, written: dict[str, dict]) -> Callable[[], object]:
-        early.check(written)
-        return early.finish
-
     try:
-        files = build_files(build, catalog, target, data, settings.base_url, site, prepare, check_early)
+        files = build_files(build, catalog, target, data, settings.base_url, site, prepare, early.check)
     finally:
         checked_early = early.finish()
     record = BuildRecord(
@@ -501,7 +497,7 @@ def build_files(
     base_url: str,
     site: Callable[[Path, dict[str, dict]], tuple[dict[str, str], set[str]]] | None = None,
     prepare: Callable[[], None] | None = None,
-    beside_site: Callable[[Path, dict[str, dict]], Callable[[], object]] | None = None,
+    before_site: Callable[[dict[str, dict]], None] | None = None,
 ) -> dict[str, dict]:
     """Write every file of a release into `build`; return path -> {bytes, sha256, media_type}.
 
@@ -512,9 +508,9 @@ def build_files(
     Files that did not change are hard-linked from the previous build (see `DataFiles`). `site`, if
     given, renders the website into the build once the data files and their metadata exist, and
     returns the sha256 of the files it wrote and the files it hard-linked from the previous build
-    (which keep their recorded sha256). `beside_site`, if given, is called with the files written
-    before the site (path -> description) as the site begins, and what it returns once the site is
-    done (or has failed): work on those files while the site renders (`checks.begin_early`).
+    (which keep their recorded sha256). `before_site`, if given, is called with the files written
+    before the site (path -> description) as the site begins: work on them while the site renders
+    (`checks.begin_early`).
     """
     linked: dict[str, str] = {}  # hard-linked file -> its sha256 from the previous manifest
     before = manifest_files(data.previous_build) if data.previous_build is not None else {}
@@ -541,14 +537,11 @@ def build_files(
     files["dcat.jsonld"] = _describe(build / "dcat.jsonld")
     write_json(build / "datapackage.json", datapackage(catalog, day, files), sort_keys=False)
     files["datapackage.json"] = _describe(build / "datapackage.json")
-    finish = beside_site(build, dict(files)) if beside_site is not None and site is not None else None
-    try:
-        if site is not None:
-            written_hashes, linked = site(build, dict(files))
-            files |= _describe_rest(build, files, data.previous_build, written_hashes, known, linked, before)
-    finally:
-        if finish is not None:
-            finish()
+    if site is not None:
+        if before_site is not None:
+            before_site(dict(files))
+        written_hashes, linked = site(build, dict(files))
+        files |= _describe_rest(build, files, data.previous_build, written_hashes, known, linked, before)
     write_manifest(build, day, files)
     return files
 
