@@ -222,7 +222,7 @@ class Register:
             "INSERT INTO records " + self._fold_sql("record_id IN (SELECT record_id FROM affected)"), [as_of, as_of]
         )
 
-    def _fold_sql(self, events_where: str) -> str:
+    def _fold_sql(self, events_where: str, single: bool = True) -> str:
         """SELECT of folded records from the events matching `events_where`; parameters: as_of twice.
 
         The newest upsert gives the fields, the newest removal the removal fields; corrections are
@@ -246,14 +246,35 @@ class Register:
         # four columns of the order as a struct (a first day's million events: the fold took 5.7 s
         # that way, 3.3 s this way). Events that tie on the order are a row carrying a listing and
         # its removal: the columns taken from them are the order's own.
+        # A record of one event (every record of a first day, every new record of a later one: most
+        # of what a fold sees) is that event: no window, no grouping, no join. Its columns are what the
+        # general fold gives a history of one event — tested against it (`_fold_sql(..., single=False)`).
+        # A first day's 663,000 inspection records: the fold took 5.5 s, now 1.8 s (the blacklist's
+        # 225,000: 1.2 s, now 0.8 s).
+        split = (
+            f"""
+            several AS (SELECT record_id FROM resolved GROUP BY record_id HAVING count(*) > 1),
+            one AS (SELECT * FROM resolved ANTI JOIN several USING (record_id)),
+            folded_one AS (
+                SELECT record_id, {", ".join(f'"{n}"' for n in names)}, delivery_date AS first_delivery,
+                       source_file AS first_source_file, source_row AS first_source_row,
+                       delivery_date AS last_delivery, source_file AS last_source_file,
+                       source_row AS last_source_row, 0::BIGINT AS corrections, NULL::DATE AS corrected_on,
+                       CASE WHEN action = 'removal' THEN delivery_date END AS removal_delivery,
+                       list_sort(list_distinct(coalesce(flags, []))) AS flags
+                FROM one),"""
+            if single
+            else ""
+        )
+        several = "resolved SEMI JOIN several USING (record_id)" if single else "resolved"
         return f"""
-            WITH {self._resolved_sql(events_where)},
+            WITH {self._resolved_sql(events_where)},{split}
             ev AS (
                 SELECT *,
                        lead(row_hash) OVER (PARTITION BY record_id, action ORDER BY {newest_first}) AS previous_hash,
                        row_number() OVER (PARTITION BY record_id, action ORDER BY {newest_first}) AS newest,
                        row_number() OVER (PARTITION BY record_id ORDER BY {order}) AS _event_seq
-                FROM resolved),
+                FROM {several}),
             up AS (SELECT * FROM ev WHERE action = 'upsert' AND newest = 1),
             rm AS (SELECT * FROM ev WHERE action = 'removal' AND newest = 1),
             history AS (
@@ -272,7 +293,8 @@ class Register:
                        h.last_delivery, h.last_source_file, h.last_source_row, h.corrections, h.corrected_on,
                        rm.delivery_date AS removal_delivery,
                        list_sort(list_distinct(list_concat(coalesce(up.flags, []), coalesce(rm.flags, [])))) AS flags
-                FROM history h LEFT JOIN up USING (record_id) LEFT JOIN rm USING (record_id))
+                FROM history h LEFT JOIN up USING (record_id) LEFT JOIN rm USING (record_id)
+                {"UNION ALL SELECT * FROM folded_one" if single else ""})
             SELECT record_id, {", ".join(f'"{n}"' for n in names)},
                    CASE WHEN expires_on <= ?::DATE THEN '{EXPIRED}'
                         WHEN removal_delivery IS NOT NULL THEN '{REMOVED}' ELSE '{ACTIVE}' END AS status,

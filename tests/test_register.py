@@ -183,3 +183,70 @@ def test_any_order_of_the_days_gives_the_same_register(tmp_path_factory, catalog
             assert shuffled.records().equals(in_order.records())
             for day in days:
                 assert shuffled.records_as_of(day).equals(in_order.records_as_of(day))
+
+
+def _folds(register: Register, as_of: str) -> tuple[duckdb.DuckDBPyRelation, ...]:
+    """The register's records as of `as_of` folded both ways: a record of one event taken as that
+    event (the fold's shortcut), and every record through the general fold."""
+    day = dt.date.fromisoformat(as_of)
+    return tuple(
+        register.db.sql(
+            f"SELECT * FROM ({register._fold_sql('delivery_date <= ?::DATE', single=single)}) ORDER BY record_id",
+            params=[day, day, day],
+        ).to_arrow_table()
+        for single in (True, False)
+    )
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_a_record_of_one_event_folds_as_in_the_general_fold(tmp_path_factory, catalog, validated_days, data):
+    """The fold's shortcut for records of a single event (most of a day) gives what the general fold
+    gives, column for column, type for type: listings, corrections, removals, as of any day."""
+    folder = tmp_path_factory.mktemp("single")
+    for name in ("blacklist_entries", "inspection_results"):
+        days = sorted(day for (n, day) in validated_days if n == name)
+        chosen = data.draw(st.lists(st.sampled_from(days), min_size=1, max_size=4, unique=True), label=name)
+        with Register(folder / f"{name}-{'-'.join(chosen)}.duckdb", catalog[name]) as register:
+            for day in chosen:
+                register.apply(validated_days[(name, day)])
+            for as_of in days:
+                shortcut, general = _folds(register, as_of)
+                assert shortcut.schema == general.schema
+                assert shortcut.equals(general), (name, chosen, as_of)
+            counts = register.db.execute("SELECT count(*) FROM events GROUP BY record_id").fetchall()
+            assert any(c == 1 for (c,) in counts)  # the shortcut was taken
+
+
+def test_one_event_shortcut_with_removals_alone_and_together(blacklist, catalog, inbox):
+    """A removal whose listing never came (one event, flagged), then its listing (two events), and a
+    row carrying a listing and its removal (two events of one row): the shortcut and the general
+    fold agree at each step."""
+    deliver(
+        inbox,
+        "blacklist_entries",
+        "2026-11-28",
+        "局_移出.csv",
+        BLACKLIST_HEADER
+        + "经营异常名录,无名公司,91350100M000100Y43,,,,,补报年报,2026-11-28,某局\n"
+        + "严重违法失信名单,某某公司,91350100M00020001J,虚假登记,2026-01-05,某局,某局列〔2026〕2号,"
+        + "信用修复,2026-11-20,某局\n"
+        + "经营异常名录,另一公司,91350100M00030007W,未报年报,2026-03-01,某局,某局异列〔2026〕3号,,,\n",
+    )
+    _apply(blacklist, catalog, "blacklist_entries", "2026-11-28", inbox)
+    shortcut, general = _folds(blacklist, "2026-11-28")
+    assert shortcut.equals(general)
+    statuses = dict(zip(shortcut["entity_name"].to_pylist(), shortcut["status"].to_pylist(), strict=True))
+    assert statuses == {"无名公司": REMOVED, "某某公司": REMOVED, "另一公司": ACTIVE}
+    deliver(
+        inbox,
+        "blacklist_entries",
+        "2026-11-29",
+        "局_补报列入.csv",
+        BLACKLIST_HEADER + "经营异常名录,无名公司,91350100M000100Y43,未报年报,2026-06-01,某局,某局异列〔2026〕1号,,,\n",
+    )
+    _apply(blacklist, catalog, "blacklist_entries", "2026-11-29", inbox)
+    for as_of in ("2026-11-28", "2026-11-29", "2029-06-02"):
+        shortcut, general = _folds(blacklist, as_of)
+        assert shortcut.equals(general), as_of
+    assert blacklist.records().num_rows == 3
