@@ -161,6 +161,10 @@ def test_manifest_and_checksums_match_every_release(published_demo):
         manifest = json.loads((build / "manifest.json").read_text(encoding="utf-8"))
         on_disk = {p.relative_to(build.resolve()).as_posix() for p in build.resolve().rglob("*") if p.is_file()}
         assert on_disk - set(manifest["files"]) == {"manifest.json", "SHA256SUMS"}
+        # sizes as the disk has them (a page's counted as it was written, not read back)
+        sizes = {path: (build / path).stat().st_size for path in manifest["files"]}
+        assert {path: entry["bytes"] for path, entry in manifest["files"].items()} == sizes
+        assert any(path.startswith("entity/") for path in sizes)
         sums = subprocess.run(["sha256sum", "-c", "--quiet", "SHA256SUMS"], cwd=build, capture_output=True, text=True)
         assert sums.returncode == 0, sums.stdout
 

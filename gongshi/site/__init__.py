@@ -92,6 +92,7 @@ class SiteResult:
     fingerprints: dict[str, str] = field(default_factory=dict)
     modified: dict[str, str] = field(default_factory=dict)  # the day each file's content last changed
     hashes: dict[str, str] = field(default_factory=dict)  # sha256 of every file written, as it was written
+    sizes: dict[str, int] = field(default_factory=dict)  # bytes of every file written
     linked: set[str] = field(default_factory=set)  # files hard-linked from the previous build
     search_seconds: float = 0.0
     search_shards_written: int = 0
@@ -108,6 +109,7 @@ class SiteResult:
         self.fingerprints |= other.fingerprints
         self.modified |= other.modified
         self.hashes |= other.hashes
+        self.sizes |= other.sizes
         self.linked |= other.linked
         self.search_seconds += other.search_seconds
         self.search_shards_written += other.search_shards_written
@@ -388,6 +390,7 @@ class SiteBuilder:
         with open(target, "wb") as file:
             file.write(data)
         self.result.hashes[path] = hashlib.sha256(data).hexdigest()
+        self.result.sizes[path] = len(data)
         self.result.modified[path] = self.day
         self.result.rendered += 1
 

@@ -222,9 +222,9 @@ class SiteStep:
         self.digests, self.previous_modified = digests, previous_modified
         self.result = SiteResult()
 
-    def __call__(self, build: Path, files: dict[str, dict]) -> tuple[dict[str, str], set[str]]:
-        """Render the site; the sha256 of every file it wrote, taken as it was written, and the files
-        it hard-linked from the previous build."""
+    def __call__(self, build: Path, files: dict[str, dict]) -> tuple[dict[str, str], set[str], dict[str, int]]:
+        """Render the site; the sha256 of every file it wrote, taken as it was written, the files it
+        hard-linked from the previous build, and the bytes of every file it wrote."""
         self.result = SiteBuilder(
             build,
             self.catalog,
@@ -240,7 +240,7 @@ class SiteStep:
             self.previous_modified,
             search_store=self.settings.layout.search_index,
         ).build_all()
-        return self.result.hashes, self.result.linked
+        return self.result.hashes, self.result.linked, self.result.sizes
 
 
 def quality_history(settings: Settings, catalog: dict[str, Dataset], day: str, target: str) -> dict[str, dict]:
@@ -495,7 +495,7 @@ def build_files(
     day: str,
     data: DataFiles,
     base_url: str,
-    site: Callable[[Path, dict[str, dict]], tuple[dict[str, str], set[str]]] | None = None,
+    site: Callable[[Path, dict[str, dict]], tuple[dict[str, str], set[str], dict[str, int]]] | None = None,
     prepare: Callable[[], None] | None = None,
     before_site: Callable[[dict[str, dict]], None] | None = None,
 ) -> dict[str, dict]:
@@ -507,10 +507,10 @@ def build_files(
 
     Files that did not change are hard-linked from the previous build (see `DataFiles`). `site`, if
     given, renders the website into the build once the data files and their metadata exist, and
-    returns the sha256 of the files it wrote and the files it hard-linked from the previous build
-    (which keep their recorded sha256). `before_site`, if given, is called with the files written
-    before the site (path -> description) as the site begins: work on them while the site renders
-    (`checks.begin_early`).
+    returns the sha256 of the files it wrote, the files it hard-linked from the previous build
+    (which keep their recorded sha256) and the bytes of the files it wrote. `before_site`, if
+    given, is called with the files written before the site (path -> description) as the site
+    begins: work on them while the site renders (`checks.begin_early`).
     """
     linked: dict[str, str] = {}  # hard-linked file -> its sha256 from the previous manifest
     before = manifest_files(data.previous_build) if data.previous_build is not None else {}
@@ -540,8 +540,8 @@ def build_files(
     if site is not None:
         if before_site is not None:
             before_site(dict(files))
-        written_hashes, linked = site(build, dict(files))
-        files |= _describe_rest(build, files, data.previous_build, written_hashes, known, linked, before)
+        written_hashes, linked, sizes = site(build, dict(files))
+        files |= _describe_rest(build, files, data.previous_build, written_hashes, known, linked, before, sizes)
     write_manifest(build, day, files)
     return files
 
@@ -797,14 +797,18 @@ def _describe_rest(
     hashes: dict[str, str] | None = None,
     linked: set[str] | None = None,
     before: dict[str, dict] | None = None,
+    sizes: dict[str, int] | None = None,
 ) -> dict[str, dict]:
     """Every file under `build` not yet described; a file hard-linked from `previous` (an unchanged
     page) keeps the sha256 the previous manifest recorded (`hashes`), and one whose sha256 was taken
     as it was written (`written`) keeps that: neither is read again. A file in `linked` was linked
     from `previous` by this build: that is not checked again (another file is compared by inode),
     and with `before` (the previous manifest's entries) its size is taken from there, without a stat
-    (`verify_build` compares every size with the disk before the release goes out)."""
+    (`verify_build` compares every size with the disk before the release goes out); so is a file
+    in `sizes` (written by this build, its bytes counted as they were written: a first day's
+    147,000 stats)."""
     written = written or {}
+    sizes = sizes or {}
     linked = linked or set()
     before = before or {}
     if hashes is None:
@@ -824,6 +828,13 @@ def _describe_rest(
                 described[relative] = {
                     "bytes": entry["bytes"],
                     "sha256": entry["sha256"],
+                    "media_type": media_type(name),
+                }
+                continue
+            if relative in sizes and relative in written:
+                described[relative] = {
+                    "bytes": sizes[relative],
+                    "sha256": written[relative],
                     "media_type": media_type(name),
                 }
                 continue
