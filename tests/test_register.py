@@ -106,10 +106,12 @@ def test_correction_is_counted_with_its_date(tmp_path, catalog, inbox):
         _apply(register, catalog, "inspection_results", DAY1, inbox)
         source = inbox / "inspection_results" / DAY1 / "江苏省市场监管局_抽查结果_20261126.csv"
         text = source.read_bytes().decode("gb18030")
-        corrected = text.splitlines()[0] + "\n" + text.splitlines()[1].replace("拒绝配合", "已配合整改") + "\n"
+        lines = text.splitlines()
+        # the corrected row, and another delivered again as it was (touched, not corrected)
+        corrected = lines[0] + "\n" + lines[1].replace("拒绝配合", "已配合整改") + "\n" + lines[2] + "\n"
         deliver(inbox, "inspection_results", "2026-11-28", "江苏省市场监管局_更正.csv", corrected.encode("gb18030"))
         update = _apply(register, catalog, "inspection_results", "2026-11-28", inbox)
-        assert (update.new_records, update.corrected) == (0, 1)
+        assert (update.events, update.new_records, update.corrected) == (2, 0, 1)
         record = next(r for r in register.records().to_pylist() if r["task_id"] == "JS202611260000")
         assert record["corrections"] == 1 and record["corrected_on"] == dt.date(2026, 11, 28)
         assert "已配合整改" in record["handling"]
