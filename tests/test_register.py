@@ -183,6 +183,10 @@ def test_any_order_of_the_days_gives_the_same_register(tmp_path_factory, catalog
             for day in order:
                 shuffled.apply(validated_days[(name, day)])
             assert shuffled.records().equals(in_order.records())
+            [(ids, distinct)] = shuffled.db.execute(
+                "SELECT count(*), count(DISTINCT record_id) FROM records"
+            ).fetchall()
+            assert ids == distinct  # each record once: no index holds the register to it, the fold does
             for day in days:
                 assert shuffled.records_as_of(day).equals(in_order.records_as_of(day))
 
@@ -252,3 +256,41 @@ def test_one_event_shortcut_with_removals_alone_and_together(blacklist, catalog,
         shortcut, general = _folds(blacklist, as_of)
         assert shortcut.equals(general), as_of
     assert blacklist.records().num_rows == 3
+
+
+def test_a_register_made_with_an_index_on_its_records_is_moved_to_the_table_without(tmp_path, catalog):
+    """Registers made before 2026-12-01 had a primary key on the records' ids: opened for writing,
+    their records move once into the table as it is now, every row and column kept."""
+    dataset = catalog["blacklist_entries"]
+    path = tmp_path / "old.duckdb"
+    with Register(path, dataset) as register:
+        _apply(register, catalog, "blacklist_entries", DAY1)
+        _apply(register, catalog, "blacklist_entries", DAY2)
+        expected = register.records()
+        # the table as it was made before: the same columns, the id a primary key
+        columns = register.db.execute(
+            "SELECT column_name, data_type, is_nullable FROM information_schema.columns "
+            "WHERE table_name = 'records' ORDER BY ordinal_position"
+        ).fetchall()
+        ddl = ", ".join(
+            f'"{name}" {kind}' + (" PRIMARY KEY" if name == "record_id" else "" if nullable == "YES" else " NOT NULL")
+            for name, kind, nullable in columns
+        )
+        register.db.execute(f"CREATE TABLE indexed ({ddl})")
+        register.db.execute("INSERT INTO indexed SELECT * FROM records")
+        register.db.execute("DROP TABLE records")
+        register.db.execute("ALTER TABLE indexed RENAME TO records")
+    constraints = (
+        "SELECT count(*) FROM duckdb_constraints() WHERE table_name = 'records' AND constraint_type = 'PRIMARY KEY'"
+    )
+    with duckdb.connect(str(path)) as db:
+        assert db.execute(constraints).fetchall() == [(1,)]
+    with Register(path, dataset, read_only=True) as register:  # a reader changes nothing
+        assert register.records().equals(expected)
+    with duckdb.connect(str(path)) as db:
+        assert db.execute(constraints).fetchall() == [(1,)]
+    with Register(path, dataset) as register:
+        assert register.db.execute(constraints).fetchall() == [(0,)]
+        assert register.records().equals(expected)
+        again = _apply(register, catalog, "blacklist_entries", DAY2)  # and it folds as before
+        assert again.new_records == 0 and register.records().equals(expected)
