@@ -25,6 +25,17 @@ def _apply(register, catalog, name, day, inbox=DEMO_INBOX):
     return register.apply(validate(read_delivery(inbox, catalog[name], day), catalog[name]))
 
 
+def _deliver_the_late_listing(inbox) -> None:
+    """On 2026-11-29, the listing (decided 2026-06-01) that a removal delivered the day before closes."""
+    deliver(
+        inbox,
+        "blacklist_entries",
+        "2026-11-29",
+        "局_补报列入.csv",
+        BLACKLIST_HEADER + "经营异常名录,无名公司,91350100M000100Y43,未报年报,2026-06-01,某局,某局异列〔2026〕1号,,,\n",
+    )
+
+
 @pytest.fixture
 def blacklist(tmp_path, catalog):
     with Register(tmp_path / "blacklist.duckdb", catalog["blacklist_entries"]) as register:
@@ -86,13 +97,7 @@ def test_removal_without_listing_is_kept_and_flagged(blacklist, catalog, inbox):
     assert record["listed_on"] is None and record["removal_authority"] == "某局"
     assert record["record_id"].startswith("b") and len(record["record_id"]) == 17
     # the listing arrives later (on another day's delivery): the removal closes it, nothing is orphaned
-    deliver(
-        inbox,
-        "blacklist_entries",
-        "2026-11-29",
-        "局_补报列入.csv",
-        BLACKLIST_HEADER + "经营异常名录,无名公司,91350100M000100Y43,未报年报,2026-06-01,某局,某局异列〔2026〕1号,,,\n",
-    )
+    _deliver_the_late_listing(inbox)
     update = _apply(blacklist, catalog, "blacklist_entries", "2026-11-29", inbox)
     (record,) = blacklist.records().to_pylist()
     listing = record_id(catalog["blacklist_entries"], ["经营异常名录", "91350100M000100Y43", "2026-06-01"])
@@ -244,13 +249,7 @@ def test_one_event_shortcut_with_removals_alone_and_together(blacklist, catalog,
     assert shortcut.equals(general)
     statuses = dict(zip(shortcut["entity_name"].to_pylist(), shortcut["status"].to_pylist(), strict=True))
     assert statuses == {"无名公司": REMOVED, "某某公司": REMOVED, "另一公司": ACTIVE}
-    deliver(
-        inbox,
-        "blacklist_entries",
-        "2026-11-29",
-        "局_补报列入.csv",
-        BLACKLIST_HEADER + "经营异常名录,无名公司,91350100M000100Y43,未报年报,2026-06-01,某局,某局异列〔2026〕1号,,,\n",
-    )
+    _deliver_the_late_listing(inbox)
     _apply(blacklist, catalog, "blacklist_entries", "2026-11-29", inbox)
     for as_of in ("2026-11-28", "2026-11-29", "2029-06-02"):
         shortcut, general = _folds(blacklist, as_of)
