@@ -95,12 +95,6 @@ class Register:
         try:
             self.db = tables.connect(path, read_only=read_only)
             if not read_only:
-                # A day's fold stays in the write-ahead log (`<register>.duckdb.wal`, committed and
-                # synced: as durable as the file) until the log passes DuckDB's checkpoint threshold
-                # (16 MiB, a few normal days): a checkpoint on every close rewrote the tables' last
-                # row groups each day (a next day's inspections: 0.9 s of a 1.2 s register stage).
-                # The register is the two files: copy both, or neither.
-                self.db.execute("PRAGMA disable_checkpoint_on_shutdown")
                 self._create()
             for table in ("events", "records", "applied_days"):  # a truncated file fails here
                 self.db.execute(f"SELECT count(*) FROM {table}").fetchall()

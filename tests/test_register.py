@@ -293,23 +293,3 @@ def test_a_register_made_with_an_index_on_its_records_is_moved_to_the_table_with
         assert register.records().equals(expected)
         again = _apply(register, catalog, "blacklist_entries", DAY2)  # and it folds as before
         assert again.new_records == 0 and register.records().equals(expected)
-
-
-def test_a_day_folded_stands_in_the_log_until_a_checkpoint_and_is_read_from_there(tmp_path, catalog):
-    """A register is closed without a checkpoint: the day's fold is in its write-ahead log beside it,
-    and every later open — for reading or writing — reads it from there."""
-    dataset = catalog["inspection_results"]
-    path = tmp_path / "i.duckdb"
-    with Register(path, dataset) as register:
-        _apply(register, catalog, "inspection_results", DAY1)
-        expected = register.records()
-    log = path.with_name(path.name + ".wal")
-    assert log.is_file() and log.stat().st_size > 0
-    with Register(path, dataset, read_only=True) as register:
-        assert register.records().equals(expected)
-    with Register(path, dataset) as register:
-        _apply(register, catalog, "inspection_results", DAY2)
-        assert register.applied_days() == {DAY1: register.events_on(DAY1), DAY2: register.events_on(DAY2)}
-    with Register(path, dataset, read_only=True) as register:
-        assert sorted(register.applied_days()) == [DAY1, DAY2]
-        assert register.records().num_rows >= expected.num_rows
