@@ -4,7 +4,6 @@ scanned for personal data (`gongshi.redaction`). Nothing reaches a public file w
 
 from __future__ import annotations
 
-import concurrent.futures
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -62,17 +61,14 @@ def run(settings: Settings, dataset: Dataset, day: str) -> RedactResult:
     ledger of `day`."""
     layout = settings.layout
     target = release_day(layout, day)
-    kept_path = layout.redacted_rows(dataset.id)
-    # what the last redaction kept is read while DuckDB sorts the register (both without the
-    # interpreter's lock: a next day's million records, 0.5 s each)
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        kept = pool.submit(_kept, kept_path)
-        with Register(layout.register_path(dataset.id), dataset) as register:
-            # in the public view's order: sorting 1,000,000 rows in DuckDB costs a tenth of moving them in Arrow
-            records = register.records_as_of(target, public_order(dataset), REGISTER_COLUMNS + dataset.field_names)
-        kept = kept.result()
+    with Register(layout.register_path(dataset.id), dataset) as register:
+        # in the public view's order: sorting 1,000,000 rows in DuckDB costs a tenth of moving them in Arrow
+        records = register.records_as_of(target, public_order(dataset), REGISTER_COLUMNS + dataset.field_names)
     taken_down = withdrawn(layout, dataset.id)
-    redacted = redact_rows(public_view(records, dataset, set(taken_down)), dataset, pseudonym_key(layout), kept)
+    kept_path = layout.redacted_rows(dataset.id)
+    redacted = redact_rows(
+        public_view(records, dataset, set(taken_down)), dataset, pseudonym_key(layout), _kept(kept_path)
+    )
     table, report = redacted.table, redacted.report
     kept_path.parent.mkdir(parents=True, exist_ok=True)
     expired = pc.equal(records["status"], EXPIRED)
