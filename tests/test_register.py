@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import duckdb
+import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -196,7 +197,7 @@ def test_any_order_of_the_days_gives_the_same_register(tmp_path_factory, catalog
                 assert shuffled.records_as_of(day).equals(in_order.records_as_of(day))
 
 
-def _folds(register: Register, as_of: str) -> tuple[duckdb.DuckDBPyRelation, ...]:
+def _folds(register: Register, as_of: str) -> tuple[pa.Table, ...]:
     """The register's records as of `as_of` folded both ways: a record of one event taken as that
     event (the fold's shortcut), and every record through the general fold."""
     day = dt.date.fromisoformat(as_of)
