@@ -171,8 +171,9 @@ def every_cell_in_parquet(catalog: dict[str, Dataset]) -> bool:
 def _gate_state(settings: Settings) -> tuple[Path, Path, Path]:
     """What the gate of this detector keeps in the state: its verdicts (the sha256 of the files it
     found clean), the day's known values by delivery, the digit runs of the tables it read."""
-    cache = settings.layout.leak_gate_passed(detector_version())
-    return cache, cache.parent / f"known-{detector_version()}", cache.parent / f"runs-{detector_version()}"
+    version = detector_version()  # a digest of the detector's source files: read once
+    cache = settings.layout.leak_gate_passed(version)
+    return cache, cache.parent / f"known-{version}", cache.parent / f"runs-{version}"
 
 
 def _cached(cache: Path) -> frozenset[str]:
@@ -215,7 +216,6 @@ def leak_gate(
             previous=live_build(settings, directory) if in_tables else None,
         )
     if in_tables:
-        cache.parent.mkdir(parents=True, exist_ok=True)
         for stale in cache.parent.glob("passed-*.parquet"):
             stale.unlink()
         _keep(cache, report.passed)

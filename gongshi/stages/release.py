@@ -823,20 +823,14 @@ def _describe_rest(
             relative = name if prefix == "." else f"{prefix}/{name}"
             if relative in known or relative in {"manifest.json", "SHA256SUMS"}:
                 continue
+            without_stat = None  # (bytes, sha256) without a stat
             if relative in linked and relative in before and relative not in written:
-                entry = before[relative]
-                described[relative] = {
-                    "bytes": entry["bytes"],
-                    "sha256": entry["sha256"],
-                    "media_type": media_type(name),
-                }
-                continue
-            if relative in sizes and relative in written:
-                described[relative] = {
-                    "bytes": sizes[relative],
-                    "sha256": written[relative],
-                    "media_type": media_type(name),
-                }
+                without_stat = before[relative]["bytes"], before[relative]["sha256"]
+            elif relative in sizes and relative in written:
+                without_stat = sizes[relative], written[relative]
+            if without_stat is not None:
+                size, sha256 = without_stat
+                described[relative] = {"bytes": size, "sha256": sha256, "media_type": media_type(name)}
                 continue
             try:
                 info = os.stat(os.path.join(folder, name))
