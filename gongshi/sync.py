@@ -12,10 +12,13 @@ out, and its rows are removed from every earlier day's feed, as from the change 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from gongshi.tables import DIGEST_VERSION
+from gongshi.tables import DIGEST_VERSION, connect
 
 SUFFIX = ".sync.jsonl"
 INDEX = "changes/index.json"
@@ -39,23 +42,57 @@ def kept_version(kept: pa.Table) -> str | None:
     return value.decode() if value is not None else None
 
 
+@dataclass(frozen=True)
+class Compared:
+    """Today's rows against the previous release's `digests_table`, worked out once for the change
+    table (`release.unchanged_apart`) and the feed (`sync_rows`)."""
+
+    same: pa.BooleanArray  # per row of today's table: its digest is one the previous release kept
+    left: pa.Array  # record ids of the previous release's rows whose digest is not one of today's
+
+
+def compare(before: pa.Table, digests: pa.Array) -> Compared:
+    """Which of today's rows (their `row_digests`) the previous release had as they are, and which
+    of its records have no row of today's as it was (changed or gone). A digest covers every
+    column, the record id included: the same digest is the same record, unchanged. In DuckDB,
+    whose hash join runs on every core: a million digests against a million in a fifth of the
+    time of Arrow's `is_in`, which builds its set on one."""
+    with connect() as db:  # its own database: what the join held goes with it
+        db.register("now", pa.table({"digest": digests, "position": np.arange(len(digests), dtype=np.int64)}))
+        db.register("before", before.select(["record_id", "digest"]))
+        # the positions of today's rows found, in whatever order the threads give them (a join on
+        # more than one thread does not keep the order of its input)
+        found = db.sql("SELECT position FROM now SEMI JOIN before USING (digest)").to_arrow_table()["position"]
+        left = db.sql("SELECT record_id FROM before ANTI JOIN now USING (digest)").to_arrow_table()["record_id"]
+    same = np.zeros(len(digests), dtype=bool)
+    same[found.to_numpy()] = True
+    return Compared(pa.array(same), left.combine_chunks())
+
+
 def sync_rows(
-    before: pa.Table | None, current: pa.Table, digests: pa.Array, withdrawn_today: list[str] = ()
+    before: pa.Table | None,
+    current: pa.Table,
+    digests: pa.Array,
+    withdrawn_today: list[str] = (),
+    compared: Compared | None = None,
 ) -> pa.Table:
     """The feed of one day: `op` (delete or upsert) and every published column (empty for a
     delete); deletes first, then upserts, each in record_id order. `before` is the previous published
     day's `digests_table`; None for the first release, whose feed is empty: a consumer starts from
-    its tables (it is the base of every later index until it is no longer retained)."""
-    now = digests_table(current, digests)
+    its tables (it is the base of every later index until it is no longer retained). `compared`:
+    `compare(before, digests)`, when it was made already."""
     if before is None:
         empty = current.schema.empty_table()
         return empty.add_column(0, "op", pa.array([], pa.string()))
-    known = pc.is_in(now["record_id"], value_set=before["record_id"].combine_chunks())
-    same = pc.is_in(now["digest"], value_set=before["digest"].combine_chunks())
-    upsert = pc.invert(pc.and_(known, same))
-    gone = before.filter(pc.invert(pc.is_in(before["record_id"], value_set=now["record_id"].combine_chunks())))
-    deleted = sorted(set(gone["record_id"].to_pylist()) | set(withdrawn_today))
-    changed = current.filter(upsert).sort_by([("record_id", "ascending")])
+    compared = compared if compared is not None else compare(before, digests)
+    # a record whose row is not one of today's is gone unless today has it (changed): only those
+    # few ids are looked for among today's
+    ids = current["record_id"]
+    still_here = ids.filter(pc.is_in(ids, value_set=compared.left)) if len(compared.left) else ids.slice(0, 0)
+    gone = set(compared.left.to_pylist()) - set(still_here.to_pylist())
+    deleted = sorted(gone | set(withdrawn_today))
+    # a row the previous release did not have is new or changed: an upsert
+    changed = current.filter(pc.invert(compared.same)).sort_by([("record_id", "ascending")])
     deletes = pa.table(
         {
             name: pa.array(deleted, pa.string()) if name == "record_id" else pa.nulls(len(deleted), field.type)

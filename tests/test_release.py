@@ -403,6 +403,7 @@ def test_the_change_table_compares_only_the_rows_that_changed_and_finds_the_same
 
     from gongshi.changes import changes
     from gongshi.stages.release import unchanged_apart
+    from gongshi.sync import compare
     from gongshi.tables import row_digests
 
     layout = published_demo.layout
@@ -417,7 +418,7 @@ def test_the_change_table_compares_only_the_rows_that_changed_and_finds_the_same
     digests = row_digests(now)
     kept = tmp_path / "kept.parquet"
     pq.write_table(pa.table({"record_id": before["record_id"], "digest": row_digests(before)}), kept)
-    compared_before, compared_now = unchanged_apart(before, now, digests, pq.read_table(kept))
+    compared_before, compared_now = unchanged_apart(before, now, compare(pq.read_table(kept), digests))
     assert compared_now.num_rows < now.num_rows and compared_before.num_rows < before.num_rows
     gone = {expired_id: "expired"}
     whole = changes(before, now, dataset, DAY2, gone, {})
@@ -425,7 +426,7 @@ def test_the_change_table_compares_only_the_rows_that_changed_and_finds_the_same
     assert apart.equals(whole) and whole.num_rows
     assert {"corrected", "expired"} <= set(whole["change"].to_pylist())
     # without kept digests, the whole tables are compared
-    assert unchanged_apart(before, now, digests, None) == (before, now)
+    assert unchanged_apart(before, now, None) == (before, now)
 
 
 def test_queries_share_the_processs_database_not_what_they_register_and_a_forked_child_has_its_own():

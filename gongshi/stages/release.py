@@ -114,7 +114,8 @@ def run(settings: Settings, catalog: dict[str, Dataset], day: str) -> ReleaseRes
             before = snapshots.table(layout.published_table(previous, dataset.id)) if previous else None
             expired = pq.read_table(layout.expired(day, dataset.id))
             earlier = kept_digests(layout, dataset.id, previous, before)
-            compared_before, compared_now = unchanged_apart(before, tables[dataset.id], digests[dataset.id], earlier)
+            compared = sync.compare(earlier, digests[dataset.id]) if earlier is not None else None
+            compared_before, compared_now = unchanged_apart(before, tables[dataset.id], compared)
             change = changes(
                 compared_before,
                 compared_now,
@@ -126,7 +127,7 @@ def run(settings: Settings, catalog: dict[str, Dataset], day: str) -> ReleaseRes
             write_parquet(change, layout.changes(day, dataset.id))
             today[dataset.id] = change
             feeds[dataset.id] = day_feed(
-                layout, dataset.id, day, earlier, tables[dataset.id], digests[dataset.id], change
+                layout, dataset.id, day, earlier, tables[dataset.id], digests[dataset.id], change, compared
             )
         data.fill(
             data_files(
@@ -381,21 +382,18 @@ def kept_digests(layout, dataset: str, previous: str | None, before: pa.Table | 
 
 
 def unchanged_apart(
-    before: pa.Table | None, table: pa.Table, digests: pa.Array, earlier: pa.Table | None
+    before: pa.Table | None, table: pa.Table, compared: sync.Compared | None
 ) -> tuple[pa.Table | None, pa.Table]:
     """`before` and `table` without the records whose row is the same in both, for the change table:
     a row's digest covers every column, its record id included, so a digest of the previous release
-    (`earlier`, `kept_digests`) is the same record unchanged — the comparison then joins what
-    changed, not the register. Both whole without those digests."""
-    if before is None or earlier is None:
+    (`kept_digests`, compared with today's in `sync.compare`) is the same record unchanged — the
+    comparison then joins what changed, not the register. Both whole without a comparison."""
+    if before is None or compared is None or not pc.any(compared.same).as_py():
         return before, table
-    same = pc.is_in(digests, value_set=earlier["digest"].combine_chunks())
-    if not pc.any(same).as_py():
-        return before, table
-    unchanged = table["record_id"].filter(same).combine_chunks()
+    unchanged = table["record_id"].filter(compared.same).combine_chunks()
     return (
         before.filter(pc.invert(pc.is_in(before["record_id"], value_set=unchanged))),
-        table.filter(pc.invert(same)),
+        table.filter(pc.invert(compared.same)),
     )
 
 
@@ -407,12 +405,14 @@ def day_feed(
     table: pa.Table,
     digests: pa.Array,
     change: pa.Table,
+    compared: sync.Compared | None = None,
 ) -> pa.Table:
     """The sync feed of the release built while processing `day` (kept with its digests for the
-    next day's): against the previous release's digests (`kept_digests`)."""
+    next day's): against the previous release's digests (`kept_digests`; `compared` with today's
+    already, `sync.compare`)."""
     write_parquet(sync.digests_table(table, digests), layout.digests(day, dataset))
     withdrawn_today = change.filter(pc.equal(change["change"], "withdrawn"))["record_id"].to_pylist()
-    feed = sync.sync_rows(earlier, table, digests, withdrawn_today)
+    feed = sync.sync_rows(earlier, table, digests, withdrawn_today, compared)
     write_parquet(feed, layout.sync(day, dataset))
     return feed
 
