@@ -7,6 +7,7 @@ import gzip
 import json
 import sqlite3
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -411,9 +412,9 @@ def test_lines_of_a_file_that_passed_before_are_not_scanned_again(tmp_path, monk
     values=st.lists(st.text(alphabet="0860123", min_size=1, max_size=12), min_size=1, max_size=60),
 )
 def test_a_run_is_known_as_it_is_or_without_its_country_prefix(runs, values):
-    """`in_known` — whichever side it hashes (few runs against many known values, or the other way)
-    — says what the plain statement says."""
-    from gongshi.leakscan import in_known
+    """`in_known` — whichever side it hashes (few runs against many known values, or the other way),
+    or joined in DuckDB (many against many) — says what the plain statement says."""
+    from gongshi.leakscan import _in_known_joined, in_known
 
     def plain(known: set[str]) -> list[bool]:
         return [r in known or any(r.startswith(p) and r[len(p) :] in known for p in ("86", "0086")) for r in runs]
@@ -422,6 +423,24 @@ def test_a_run_is_known_as_it_is_or_without_its_country_prefix(runs, values):
     assert in_known(array, pa.array(sorted(set(values)), pa.string())).to_pylist() == plain(set(values))
     few = sorted(set(values))[:1]  # fewer known values than runs: the other side is hashed
     assert in_known(array, pa.array(few, pa.string())).to_pylist() == plain(set(few))
+    if len(runs) % 5 == 0:  # a fifth of the examples (a join opens a database): joined as in a large gate
+        assert _in_known_joined(array, pa.array(sorted(set(values)), pa.string())).to_pylist() == plain(set(values))
+
+
+def test_many_runs_against_many_known_values_are_joined_and_found_where_they_stand():
+    """Above `JOINED_ABOVE` on both sides the lookup is a join on more than one thread: each run found
+    is said to be found at its own position — with and without a country prefix — and no other."""
+    from gongshi import leakscan
+
+    generator = np.random.default_rng(3)
+    count = leakscan.JOINED_ABOVE * 3
+    values = pa.array([f"1{n:010d}" for n in generator.choice(10**10, count, replace=False)])
+    runs = [f"2{n:010d}" for n in range(count)]  # none known
+    where = generator.choice(count, 300, replace=False)
+    for index, position in enumerate(where):
+        runs[position] = ("", "86", "0086")[index % 3] + values[int(generator.integers(count))].as_py()
+    found = leakscan.in_known(pa.array(runs), values).to_numpy(zero_copy_only=False)
+    assert sorted(np.flatnonzero(found)) == sorted(where)
 
 
 def test_files_to_read_are_parted_by_bytes_each_once():
