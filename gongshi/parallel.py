@@ -10,6 +10,7 @@ and can wait on them for ever); a bare fork runs only the interpreter's own at-f
 
 from __future__ import annotations
 
+import functools
 import logging
 import multiprocessing
 import multiprocessing.context
@@ -110,6 +111,23 @@ def share(first: Callable[[], A], jobs: Sequence[Callable[[], object]], parallel
         return both(here, shared.take_all)[0] if shared.parallel else here()
 
 
+TOKENS = 255  # jobs `Jobs` hands out one at a time (a byte each): more are grouped
+
+
+def in_groups(jobs: Sequence[Callable[[], object]], groups: int) -> list[Callable[[], None]]:
+    """`jobs` as at most `groups` jobs (one at least), neighbours together, in their order: so that
+    jobs of one kind keep as many of `Jobs`' tokens as the caller gives them."""
+    if len(jobs) <= max(1, groups):
+        return list(jobs)
+    size = -(-len(jobs) // max(1, groups))
+    return [functools.partial(_run_each, jobs[i : i + size]) for i in range(0, len(jobs), size)]
+
+
+def _run_each(jobs: Sequence[Callable[[], object]]) -> None:
+    for job in jobs:
+        job()
+
+
 class Jobs:
     """Jobs that two processes take one at a time, each once its own work is done (`take_all`), made
     before `both` forks: tokens in a pipe both inherit (reading one byte takes one job, atomically).
@@ -120,8 +138,8 @@ class Jobs:
     """
 
     def __init__(self, jobs: Sequence[Callable[[], object]], parallel: bool = True):
-        # At most 255 tokens: more jobs are grouped, neighbours together.
-        size = -(-len(jobs) // 255) if jobs else 1
+        # At most TOKENS tokens: more jobs are grouped, neighbours together.
+        size = -(-len(jobs) // TOKENS) if jobs else 1
         self.jobs = [jobs[i : i + size] for i in range(0, len(jobs), size)]
         self.parallel = parallel and bool(jobs) and cores() >= 2 and hasattr(os, "fork")
         self.reader: int | None = None

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from gongshi.faults import StateDamaged
@@ -103,7 +104,9 @@ def _write_side_table(path: Path, name: str, value: dict) -> None:
     write_parquet(table.sort_by("path"), _side_path(path, name))
 
 
-def _read_side_table(path: Path, name: str) -> dict:
+def _read_side_table(path: Path, name: str, prefix: str = "") -> dict:
+    """A side table of the record at `path` as a dict by path (only the paths that start with
+    `prefix`, when given: the others never become Python objects)."""
     side = _side_path(path, name)
     if name == "modified" and not side.is_file():
         return {}  # a record made before pages carried the day they changed
@@ -115,6 +118,8 @@ def _read_side_table(path: Path, name: str) -> dict:
             f"发布记录的文件清单已损坏或缺失，无法读取（{error}）",
             "从备份恢复该文件，或删除 state/published 下该日期的文件夹后重新运行 gongshi publish",
         ) from None
+    if prefix:
+        table = table.filter(pc.starts_with(table["path"], prefix))
     columns = table.to_pydict()
     if name == "files":
         return {
@@ -145,6 +150,12 @@ def release_day(layout: StateLayout, day: str) -> str:
 
 def record(layout: StateLayout, day: str) -> BuildRecord:
     return BuildRecord.load(layout.published_record(day))
+
+
+def files_under(layout: StateLayout, day: str, prefix: str) -> dict[str, dict]:
+    """The files of the release of `day` whose path starts with `prefix`, as its record lists them
+    (a release lists 148,000 files: made into a dict whole, 0.4 s)."""
+    return _read_side_table(layout.published_record(day), "files", prefix)
 
 
 def table(path: Path, columns: list[str] | None = None) -> pa.Table | None:

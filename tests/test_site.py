@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import re
+import time
 import xml.etree.ElementTree as ET
 
 import markupsafe
@@ -477,8 +479,9 @@ def test_a_row_field_in_a_template_is_the_dicts_key_and_dict_methods_stay_method
 
 
 def test_the_site_rendered_in_two_processes_is_the_site_rendered_in_one(published_demo, tmp_path, monkeypatch):
-    """Entity pages in this process and every other page in a forked one: the same files, the same
-    fingerprints and dates, the same sitemap, as one process makes."""
+    """Entity pages in this process and every other page in a forked one, the entity pages to render
+    shared between both as jobs: the same files, the same fingerprints and dates, the same sitemap,
+    as one process makes."""
 
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -494,6 +497,22 @@ def test_the_site_rendered_in_two_processes_is_the_site_rendered_in_one(publishe
     digests = {n: row_digests(t) for n, t in tables.items()}
     files = json.loads((latest / "manifest.json").read_text("utf-8"))["files"]
     built, again = {}, {}
+    renderers = tmp_path / "renderers.txt"  # the process that rendered each batch of entity pages
+    batch, link = site.SiteBuilder._entity_batch, site.SiteBuilder._link_entities
+
+    def recorded_batch(self, views, plan, codes):
+        if codes:
+            with renderers.open("a") as out:
+                out.write(f"{os.getpid()}\n")
+        return batch(self, views, plan, codes)
+
+    def slow_link(self, codes, plan):  # this process links first: the other takes entity pages too
+        time.sleep(1.5)
+        return link(self, codes, plan)
+
+    monkeypatch.setattr(site.SiteBuilder, "_entity_batch", recorded_batch)
+    monkeypatch.setattr(site.SiteBuilder, "_link_entities", slow_link)
+    monkeypatch.setattr(site, "ENTITY_BATCH", 2)
     for name, above in (("one", 10**12), ("two", 0)):
         monkeypatch.setattr(site, "PARALLEL_ABOVE", above)
         folder = tmp_path / name
@@ -541,6 +560,7 @@ def test_the_site_rendered_in_two_processes_is_the_site_rendered_in_one(publishe
         assert next_result.entity_pages_rendered == 1 and next_result.search_shards_written
     assert built["one"] == built["two"]
     assert again["one"] == again["two"]
+    assert set(renderers.read_text().split()) - {str(os.getpid())}, "the forked process rendered no entity page"
     contents = built["two"][0]
     assert any(p.startswith("entity/") for p in contents) and "search/index.html" in built["two"][1]
     assert "sitemap.xml" in contents and "check/index.html" in contents

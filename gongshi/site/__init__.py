@@ -66,6 +66,7 @@ except ImportError:  # pragma: no cover - another markupsafe: its public escape,
 PAGE_SIZE = 50
 PAGE_PARTS = 10  # a dataset in parts: the newest days' parts listed on its page (all in datapackage.json)
 ENTITY_BATCH = 2000  # entities whose rows are turned into Python objects at once
+ENTITY_TOKENS = 200  # at most so many jobs of entity pages (`parallel.Jobs`): batches grouped beyond
 ENTITY_SECTION_LIMIT = 50  # records per section on an entity page; the JSON twin has them all
 PARALLEL_ABOVE = 50_000  # public records: fewer are rendered in one process (forking costs more than it saves)
 CHECK_WITH_ENTITIES_BELOW = 0.2  # share of entity pages to render under which the check index is built beside them
@@ -81,6 +82,14 @@ class EntityPlan:
     codes: list[str]
     prints: list[str]
     to_render: int
+
+    @functools.cached_property
+    def _by_code(self) -> dict[str, str]:
+        return dict(zip(self.codes, self.prints, strict=True))
+
+    def fingerprint(self, code: str) -> str:
+        """The fingerprint of the entity of credit code `code`."""
+        return self._by_code[code]
 
 
 @dataclass
@@ -311,6 +320,9 @@ class SiteBuilder:
             ).encode()
         ).hexdigest()
         self.result = SiteResult()
+        # what rendering an entity page tells the operator's progress (the entity step's bar, in the
+        # process that shows it; `build_all`)
+        self._entity_progress: Callable[..., None] = lambda count=1: None
         self._folders: set[str] = set()
 
     # -- writing ------------------------------------------------------------------------------------
@@ -401,27 +413,41 @@ class SiteBuilder:
         views = {d.id: TableView(self.tables.get(d.id), d, self.digests.get(d.id)) for d in ordered(self.catalog)}
         started = dt.datetime.now()
         plan = self._entity_plan(views)
-        # Entity pages here, every other page in a second process at the same time (on one core, one
-        # after the other): the largest releases render in about half the time. The search index goes
-        # with the other pages (whose numbered list pages are mostly linked, not rendered); the check
-        # index too on a first day (every entity page is rendered), else with the entity pages (a few
-        # are rendered, the rest linked).
+        # Entity pages here, every other page in a second process at the same time: the largest
+        # releases render in about half the time. The search index goes with the other pages (whose
+        # numbered list pages are mostly linked, not rendered); the check index too on a first day
+        # (every entity page is rendered), else here (a few are rendered, the rest linked).
         check_here = plan.to_render < CHECK_WITH_ENTITIES_BELOW * max(1, len(plan.codes))
         names = self.entity_names(views)  # both indexes are made from them: once, before the fork
         rows = sum(view.rows for view in views.values())
-        # The pages of records by city and by month (most of the list pages) are jobs either process
-        # takes once its own half is done: whichever half is shorter that day does not leave a core idle.
+        # The entity pages to render, in batches, and the pages of records by city and by month (most
+        # of the list pages) are jobs either process takes once its own part is done — this one's is
+        # linking the unchanged entity pages (and the check index), the other's every other page: on
+        # a first day the entity pages are most of the site's work, and the process that renders
+        # the other pages takes its share of them instead of leaving its core idle.
+        unchanged, to_render = self._entity_changes(plan)
         jobs: list[Callable[[], None]] = []
         browsed = {d.id: self.browse(d, views[d.id], jobs) for d in ordered(self.catalog) if d.site.browse}
+        batches = [to_render[i : i + ENTITY_BATCH] for i in range(0, len(to_render), ENTITY_BATCH)]
+        entity_jobs = parallel.in_groups(
+            [functools.partial(self._entity_batch, views, plan, batch) for batch in batches], ENTITY_TOKENS
+        )
+        shared_jobs = entity_jobs + parallel.in_groups(jobs, parallel.TOKENS - len(entity_jobs))
         with (
             progress.step("网站：列表、数据集与其他页面、查询索引（并行）", unit=""),
-            parallel.Jobs(jobs, parallel=rows >= PARALLEL_ABOVE) as shared,
+            progress.step("网站：市场主体页", total=len(plan.codes), unit="个主体") as bar,
+            parallel.Jobs(shared_jobs, parallel=rows >= PARALLEL_ABOVE) as shared,
         ):
+            self._entity_progress = bar.advance  # the other process counts nothing here
             _, others = parallel.both(
-                lambda: self._timed_entities(views, plan, started, names if check_here else None, shared.take_all),
+                lambda: self._timed_entities(
+                    views, plan, unchanged, started, names if check_here else None, shared.take_all
+                ),
                 lambda: self._other_pages(views, names, not check_here, browsed, shared.take_all),
                 parallel=rows >= PARALLEL_ABOVE,
             )
+            bar.done = len(plan.codes) if plan.joined else 0  # what the other process rendered included
+        self.result.entity_seconds = (dt.datetime.now() - started).total_seconds()
         self.result.merge(others)
         pages = sorted(p for p in self.result.fingerprints if p.endswith(".html"))
         write_sitemap(self.build, self.base_url, {p: self.result.modified.get(p, self.day) for p in pages}, self.day)
@@ -431,13 +457,20 @@ class SiteBuilder:
         self,
         views: dict[str, TableView],
         plan: EntityPlan,
+        unchanged: list[str],
         started: dt.datetime,
         check: pa.Table | None,
         then: Callable[[], None] = lambda: None,
     ) -> None:
-        """The entity pages, then (with `check`, the entities' names) the check index, then `then`."""
-        self.entities(views, plan)
-        self.result.entity_seconds = (dt.datetime.now() - started).total_seconds()
+        """The unchanged entity pages linked (`unchanged`; one whose files the previous build lacks is
+        rendered), then (with `check`, the entities' names) the check index, then `then` (the jobs:
+        the entity pages to render among them)."""
+        if plan.joined:
+            missing = self._link_entities(unchanged, plan)
+            self._entity_progress(len(unchanged) - len(missing))
+            self._entity_batch(views, plan, missing)
+            self.result.entity_pages = len(plan.codes)
+            self.result.entity_pages_rendered = len(plan.codes) - len(unchanged) + len(missing)
         if check is not None:
             self.check_index(views, check)
         then()
@@ -454,6 +487,7 @@ class SiteBuilder:
         `check`, the check index, then `then` — what they did, on its own `SiteResult` (the caller
         merges it with the entities')."""
         entities, self.result = self.result, SiteResult()
+        self._entity_progress = lambda count=1: None  # the entity pages' bar is the other process's
         try:
             self.lists_and_pages(views, browsed)
             self.search_index(names)
@@ -543,62 +577,62 @@ class SiteBuilder:
         to_render = sum(previous.get(f"entity/{c}.html") != f for c, f in zip(codes, prints, strict=True))
         return EntityPlan(joined, codes, prints, to_render)
 
-    def entities(self, views: dict[str, TableView], plan: EntityPlan) -> None:
-        """A page and a JSON twin per market entity (by credit code) in the datasets whose
-        declarations name an entity (`_entity_plan`): only the entities whose fingerprint changed
-        become Python objects and are rendered, the others are hard-linked from the previous build."""
-        joined, codes, prints = plan.joined, plan.codes, plan.prints
-        if not joined:
-            return
-        with progress.step("网站：市场主体页", total=len(codes), unit="个主体") as bar:
-            changed = self._link_entities(codes, prints)
-            bar.advance(len(codes) - len(changed))
-            by_code = dict(zip(codes, prints, strict=True))
-            # In batches: only a batch's rows are Python objects at a time, whatever the register's size.
-            for start in range(0, len(changed), ENTITY_BATCH):
-                wanted = pa.array(changed[start : start + ENTITY_BATCH], pa.string())
-                records = {}
-                for dataset in joined:
-                    view = views[dataset.id]
-                    mask = pc.is_in(view.column(dataset.site.entity.credit_code), value_set=wanted)
-                    records[dataset.id] = view.dicts(np.flatnonzero(np.asarray(mask.to_numpy(zero_copy_only=False))))
-                for entity in self._entity_objects(joined, records):
-                    self.entity(entity, by_code[entity.credit_code])
-                    bar.advance()
-        self.result.entity_pages = len(codes)
-        self.result.entity_pages_rendered = len(changed)
+    def _entity_changes(self, plan: EntityPlan) -> tuple[list[str], list[str]]:
+        """The credit codes of the entities whose page and JSON twin both have the fingerprint they
+        had in the previous build (to link), and of the others (to render)."""
+        if not plan.joined or self.previous_build is None:
+            return [], list(plan.codes)
+        previous, unchanged, changed = self.previous, [], []
+        for code, fingerprint in zip(plan.codes, plan.prints, strict=True):
+            same = previous.get(f"entity/{code}.html") == fingerprint == previous.get(f"entity/{code}.json")
+            (unchanged if same else changed).append(code)
+        return unchanged, changed
 
-    def _link_entities(self, codes: list[str], prints: list[str]) -> list[str]:
-        """Hard-link the page and JSON twin of each entity whose fingerprint is the one both had in
-        the previous build (both or neither); the codes of the others, to render. One loop of system
-        calls over a folder of hundreds of thousands of entities, what was linked recorded at once."""
-        if self.previous_build is None:
+    def _entity_batch(self, views: dict[str, TableView], plan: EntityPlan, codes: list[str]) -> None:
+        """The page and JSON twin of each entity of `codes` (`entity`): only a batch's rows are Python
+        objects at a time, whatever the register's size."""
+        if not codes:
+            return
+        wanted = pa.array(codes, pa.string())
+        records = {}
+        for dataset in plan.joined:
+            view = views[dataset.id]
+            mask = pc.is_in(view.column(dataset.site.entity.credit_code), value_set=wanted)
+            records[dataset.id] = view.dicts(np.flatnonzero(np.asarray(mask.to_numpy(zero_copy_only=False))))
+        for entity in self._entity_objects(plan.joined, records):
+            self.entity(entity, plan.fingerprint(entity.credit_code))
+            self._entity_progress()
+
+    def _link_entities(self, codes: list[str], plan: EntityPlan) -> list[str]:
+        """Hard-link the page and JSON twin of each entity of `codes` (unchanged since the previous
+        build, `_entity_changes`); the codes of those whose files the previous build lacks, to render.
+        One loop of system calls over a folder of hundreds of thousands of entities, what was linked
+        recorded at once."""
+        if self.previous_build is None or not codes:
             return list(codes)
-        previous, changed, linked = self.previous, [], []
+        missing, linked = [], []
         source, target = f"{self.previous_build}/entity", f"{self.build}/entity"
         self._folder(target)
-        for code, fingerprint in zip(codes, prints, strict=True):
+        for code in codes:
             html, twin = f"{code}.html", f"{code}.json"
-            if previous.get(f"entity/{html}") != fingerprint or previous.get(f"entity/{twin}") != fingerprint:
-                changed.append(code)
-                continue
             try:
                 link_or_copy(f"{source}/{html}", f"{target}/{html}")
             except FileNotFoundError:
-                changed.append(code)
+                missing.append(code)
                 continue
             try:
                 link_or_copy(f"{source}/{twin}", f"{target}/{twin}")
             except FileNotFoundError:
                 os.unlink(f"{target}/{html}")
-                changed.append(code)
+                missing.append(code)
                 continue
+            fingerprint = plan.fingerprint(code)
             linked += [(f"entity/{html}", fingerprint), (f"entity/{twin}", fingerprint)]
         self.result.fingerprints.update(linked)
         self.result.modified.update((path, self.previous_modified.get(path, self.day)) for path, _ in linked)
         self.result.linked.update(path for path, _ in linked)
         self.result.skipped += len(linked)
-        return changed
+        return missing
 
     def _entity_objects(self, joined: list[Dataset], records: dict[str, list[dict]]) -> list[Entity]:
         """Entities of the given records (every record of each entity), keyed by credit code."""

@@ -361,7 +361,7 @@ def base_of_feed(settings: Settings, catalog: dict[str, Dataset], day: str, file
     base and not out yet)."""
     base = min((d for d in settings.public_layout.retained_days() if d <= day), default=day)
     if base != day and settings.layout.published_record(base).is_file():
-        files = snapshots.record(settings.layout, base).files
+        files = snapshots.files_under(settings.layout, base, "datasets/")
     tables = {
         name: [f"releases/{base}/{p}" for p, _, _ in download_files(dataset, files or {}) if p.endswith(".parquet")]
         for name, dataset in catalog.items()
