@@ -413,10 +413,10 @@ class SiteBuilder:
         views = {d.id: TableView(self.tables.get(d.id), d, self.digests.get(d.id)) for d in ordered(self.catalog)}
         started = dt.datetime.now()
         plan = self._entity_plan(views)
-        # Entity pages here, every other page in a second process at the same time: the largest
-        # releases render in about half the time. The search index goes with the other pages (whose
-        # numbered list pages are mostly linked, not rendered); the check index too on a first day
-        # (every entity page is rendered), else here (a few are rendered, the rest linked).
+        # Two processes at once: this one links the unchanged entity pages, the other renders every
+        # other page. The search index goes with the other pages (whose numbered list pages are
+        # mostly linked, not rendered); the check index too on a first day (every entity page is
+        # rendered), else here (a few are rendered, the rest linked).
         check_here = plan.to_render < CHECK_WITH_ENTITIES_BELOW * max(1, len(plan.codes))
         names = self.entity_names(views)  # both indexes are made from them: once, before the fork
         rows = sum(view.rows for view in views.values())
