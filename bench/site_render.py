@@ -84,8 +84,9 @@ def main() -> None:
             fingerprints = result.fingerprints
             label = "first build (every page rendered)" if previous is None else "second build (nothing changed)"
             print(
-                f"{label}: {result.entity_pages:,} entity pages + JSON twins in {result.entity_seconds:.2f} s "
-                f"= {result.entity_pages / result.entity_seconds:,.0f} entities/s; whole site {result.rendered:,} "
+                f"{label}: {result.entity_pages:,} entity pages + JSON twins, every other page beside them "
+                f"(two processes share the entity pages), in {result.entity_seconds:.2f} s; "
+                f"whole site {result.rendered:,} "
                 f"files rendered, {result.skipped:,} unchanged, in {total:.2f} s "
                 f"(of which the search index {result.search_seconds:.1f} s)"
             )

@@ -109,7 +109,7 @@ class SiteResult:
     search_entities_changed: int = 0
     entity_pages: int = 0
     entity_pages_rendered: int = 0
-    entity_seconds: float = 0.0
+    entity_seconds: float = 0.0  # from the entity plan until every entity page is written, by either process
 
     def merge(self, other: SiteResult) -> None:
         """Add what another part of the same build did (pages are written by one part only)."""
@@ -440,9 +440,7 @@ class SiteBuilder:
         ):
             self._entity_progress = bar.advance  # the other process counts nothing here
             _, others = parallel.both(
-                lambda: self._timed_entities(
-                    views, plan, unchanged, started, names if check_here else None, shared.take_all
-                ),
+                lambda: self._timed_entities(views, plan, unchanged, names if check_here else None, shared.take_all),
                 lambda: self._other_pages(views, names, not check_here, browsed, shared.take_all),
                 parallel=rows >= PARALLEL_ABOVE,
             )
@@ -458,7 +456,6 @@ class SiteBuilder:
         views: dict[str, TableView],
         plan: EntityPlan,
         unchanged: list[str],
-        started: dt.datetime,
         check: pa.Table | None,
         then: Callable[[], None] = lambda: None,
     ) -> None:
@@ -468,7 +465,8 @@ class SiteBuilder:
         if plan.joined:
             missing = self._link_entities(unchanged, plan)
             self._entity_progress(len(unchanged) - len(missing))
-            self._entity_batch(views, plan, missing)
+            for start in range(0, len(missing), ENTITY_BATCH):
+                self._entity_batch(views, plan, missing[start : start + ENTITY_BATCH])
             self.result.entity_pages = len(plan.codes)
             self.result.entity_pages_rendered = len(plan.codes) - len(unchanged) + len(missing)
         if check is not None:
