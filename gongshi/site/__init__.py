@@ -1390,15 +1390,16 @@ def _template_column(template: str, rows: pa.Table) -> pa.Array:
 
 def _entity_fingerprints(digests: dict[str, pa.Table], salt: str) -> pa.Table:
     """(code, f): per credit code, a sha256 over `salt` and, per dataset, the number of its rows and
-    the exclusive-or of their md5s — order-free, and computed in a small hash aggregate whatever the
-    register's size."""
+    the exclusive-or of their digests — order-free, and computed in a small hash aggregate whatever
+    the register's size. A digest is an md5 in hex (`tables.row_digests`): its two halves are read as
+    numbers, not hashed again (md5 of each digest was 0.5 of 0.9 s for a million rows)."""
     with tables.connect() as db:  # its own database: what a group-by of every row held goes with it
         parts = []
         for index, (dataset, table) in enumerate(sorted(digests.items())):
             db.register(f"rows{index}", table)
             parts.append(
-                f"SELECT '{dataset}' AS ds, code, count(*) AS n, bit_xor(md5_number_lower(d)) AS lo, "
-                f"bit_xor(md5_number_upper(d)) AS hi FROM rows{index} GROUP BY code"
+                f"SELECT '{dataset}' AS ds, code, count(*) AS n, bit_xor(('0x' || d[1:16])::UBIGINT) AS lo, "
+                f"bit_xor(('0x' || d[17:32])::UBIGINT) AS hi FROM rows{index} GROUP BY code"
             )
         return db.sql(
             "SELECT code, sha256(? || code || '|' || string_agg(ds || ':' || n || ':' || lo || ':' || hi, ',' "
