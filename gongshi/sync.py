@@ -55,8 +55,9 @@ def compare(before: pa.Table, digests: pa.Array) -> Compared:
     """Which of today's rows (their `row_digests`) the previous release had as they are, and which
     of its records have no row of today's as it was (changed or gone). A digest covers every
     column, the record id included: the same digest is the same record, unchanged. In DuckDB,
-    whose hash join runs on every core: a million digests against a million in a fifth of the
-    time of Arrow's `is_in`, which builds its set on one."""
+    whose joins run on every core: both answers for 670,000 rows against 663,000 in 0.26–0.41 s,
+    where the five whole-table `is_in` lookups this replaced (each a hash set built on one core)
+    took 0.2–0.5 s each."""
     with connect() as db:  # its own database: what the join held goes with it
         db.register("now", pa.table({"digest": digests, "position": np.arange(len(digests), dtype=np.int64)}))
         db.register("before", before.select(["record_id", "digest"]))
