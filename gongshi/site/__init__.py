@@ -76,12 +76,19 @@ FORMAT_NAMES = {"csv": "CSV", "parquet": "Parquet", "jsonl": "JSON Lines", "xlsx
 
 @dataclass
 class EntityPlan:
-    """The entity pages of a release: datasets joined, credit codes, fingerprints, how many differ."""
+    """The entity pages of a release: datasets joined, credit codes, fingerprints, and the codes of the
+    entities whose page and JSON twin both have the fingerprint they had in the previous build (to
+    link) and of the others (to render)."""
 
     joined: list[Dataset]
     codes: list[str]
     prints: list[str]
-    to_render: int
+    unchanged: list[str]
+    changed: list[str]
+
+    @property
+    def to_render(self) -> int:
+        return len(self.changed)
 
     @functools.cached_property
     def _by_code(self) -> dict[str, str]:
@@ -425,10 +432,10 @@ class SiteBuilder:
         # linking the unchanged entity pages (and the check index), the other's every other page: on
         # a first day the entity pages are most of the site's work, and the process that renders
         # the other pages takes its share of them instead of leaving its core idle.
-        unchanged, to_render = self._entity_changes(plan)
         jobs: list[Callable[[], None]] = []
         browsed = {d.id: self.browse(d, views[d.id], jobs) for d in ordered(self.catalog) if d.site.browse}
-        batches = [to_render[i : i + ENTITY_BATCH] for i in range(0, len(to_render), ENTITY_BATCH)]
+        changed = plan.changed
+        batches = [changed[i : i + ENTITY_BATCH] for i in range(0, len(changed), ENTITY_BATCH)]
         entity_jobs = parallel.in_groups(
             [functools.partial(self._entity_batch, views, plan, batch) for batch in batches], ENTITY_TOKENS
         )
@@ -440,7 +447,7 @@ class SiteBuilder:
         ):
             self._entity_progress = bar.advance  # the other process counts nothing here
             _, others = parallel.both(
-                lambda: self._timed_entities(views, plan, unchanged, names if check_here else None, shared.take_all),
+                lambda: self._timed_entities(views, plan, names if check_here else None, shared.take_all),
                 lambda: self._other_pages(views, names, not check_here, browsed, shared.take_all),
                 parallel=rows >= PARALLEL_ABOVE,
             )
@@ -455,20 +462,19 @@ class SiteBuilder:
         self,
         views: dict[str, TableView],
         plan: EntityPlan,
-        unchanged: list[str],
         check: pa.Table | None,
         then: Callable[[], None] = lambda: None,
     ) -> None:
-        """The unchanged entity pages linked (`unchanged`; one whose files the previous build lacks is
-        rendered), then (with `check`, the entities' names) the check index, then `then` (the jobs:
-        the entity pages to render among them)."""
+        """The unchanged entity pages linked (one whose files the previous build lacks is rendered),
+        then (with `check`, the entities' names) the check index, then `then` (the jobs: the entity
+        pages to render among them)."""
         if plan.joined:
-            missing = self._link_entities(unchanged, plan)
-            self._entity_progress(len(unchanged) - len(missing))
+            missing = self._link_entities(plan.unchanged, plan)
+            self._entity_progress(len(plan.unchanged) - len(missing))
             for start in range(0, len(missing), ENTITY_BATCH):
                 self._entity_batch(views, plan, missing[start : start + ENTITY_BATCH])
             self.result.entity_pages = len(plan.codes)
-            self.result.entity_pages_rendered = len(plan.codes) - len(unchanged) + len(missing)
+            self.result.entity_pages_rendered = plan.to_render + len(missing)
         if check is not None:
             self.check_index(views, check)
         then()
@@ -551,10 +557,11 @@ class SiteBuilder:
 
     def _entity_plan(self, views: dict[str, TableView]) -> EntityPlan:
         """Every entity's credit code and fingerprint, computed over the digests of its rows in
-        columns, and how many of them differ from the previous build's (pages to render)."""
+        columns, and which of them the previous build's page and twin both had (to link) or not (to
+        render)."""
         joined = [d for d in ordered(self.catalog) if d.site.entity and views[d.id].rows]
         if not joined:
-            return EntityPlan([], [], [], 0)
+            return EntityPlan([], [], [], [], [])
         # What else makes an entity page: templates, address, and every dataset's site declarations.
         salt = f"{self.template_version}|{self.base_url}|{self.declarations}|{ENTITY_SECTION_LIMIT}|{TWIN_FORMAT}|"
         fingerprints = _entity_fingerprints(
@@ -571,20 +578,13 @@ class SiteBuilder:
         )
         codes = fingerprints["code"].to_pylist()
         prints = fingerprints["f"].to_pylist()
-        previous = self.previous if self.previous_build is not None else {}
-        to_render = sum(previous.get(f"entity/{c}.html") != f for c, f in zip(codes, prints, strict=True))
-        return EntityPlan(joined, codes, prints, to_render)
-
-    def _entity_changes(self, plan: EntityPlan) -> tuple[list[str], list[str]]:
-        """The credit codes of the entities whose page and JSON twin both have the fingerprint they
-        had in the previous build (to link), and of the others (to render)."""
-        if not plan.joined or self.previous_build is None:
-            return [], list(plan.codes)
+        if self.previous_build is None:
+            return EntityPlan(joined, codes, prints, [], list(codes))
         previous, unchanged, changed = self.previous, [], []
-        for code, fingerprint in zip(plan.codes, plan.prints, strict=True):
+        for code, fingerprint in zip(codes, prints, strict=True):
             same = previous.get(f"entity/{code}.html") == fingerprint == previous.get(f"entity/{code}.json")
             (unchanged if same else changed).append(code)
-        return unchanged, changed
+        return EntityPlan(joined, codes, prints, unchanged, changed)
 
     def _entity_batch(self, views: dict[str, TableView], plan: EntityPlan, codes: list[str]) -> None:
         """The page and JSON twin of each entity of `codes` (`entity`): only a batch's rows are Python
@@ -603,7 +603,7 @@ class SiteBuilder:
 
     def _link_entities(self, codes: list[str], plan: EntityPlan) -> list[str]:
         """Hard-link the page and JSON twin of each entity of `codes` (unchanged since the previous
-        build, `_entity_changes`); the codes of those whose files the previous build lacks, to render.
+        build, `EntityPlan.unchanged`); the codes of those whose files the previous build lacks, to render.
         One loop of system calls over a folder of hundreds of thousands of entities, what was linked
         recorded at once."""
         if self.previous_build is None or not codes:
