@@ -138,9 +138,7 @@ class Jobs:
     """
 
     def __init__(self, jobs: Sequence[Callable[[], object]], parallel: bool = True):
-        # At most TOKENS tokens: more jobs are grouped, neighbours together.
-        size = -(-len(jobs) // TOKENS) if jobs else 1
-        self.jobs = [jobs[i : i + size] for i in range(0, len(jobs), size)]
+        self.jobs = in_groups(jobs, TOKENS)  # a token each: more jobs are grouped, neighbours together
         self.parallel = parallel and bool(jobs) and cores() >= 2 and hasattr(os, "fork")
         self.reader: int | None = None
         self.next = 0
@@ -156,12 +154,10 @@ class Jobs:
         if self.reader is None:
             while self.next < len(self.jobs):
                 self.next += 1
-                for job in self.jobs[self.next - 1]:
-                    job()
+                self.jobs[self.next - 1]()
             return
         while token := os.read(self.reader, 1):
-            for job in self.jobs[token[0]]:
-                job()
+            self.jobs[token[0]]()
 
     def __enter__(self) -> Jobs:
         return self
