@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from gongshi.tables import DIGEST_VERSION, connect
+from gongshi.tables import DIGEST_VERSION, connect, found_at
 
 SUFFIX = ".sync.jsonl"
 INDEX = "changes/index.json"
@@ -61,13 +61,9 @@ def compare(before: pa.Table, digests: pa.Array) -> Compared:
     with connect() as db:  # its own database: what the join held goes with it
         db.register("now", pa.table({"digest": digests, "position": np.arange(len(digests), dtype=np.int64)}))
         db.register("before", before.select(["record_id", "digest"]))
-        # the positions of today's rows found, in whatever order the threads give them (a join on
-        # more than one thread does not keep the order of its input)
         found = db.sql("SELECT position FROM now SEMI JOIN before USING (digest)").to_arrow_table()["position"]
         left = db.sql("SELECT record_id FROM before ANTI JOIN now USING (digest)").to_arrow_table()["record_id"]
-    same = np.zeros(len(digests), dtype=bool)
-    same[found.to_numpy()] = True
-    return Compared(pa.array(same), left.combine_chunks())
+    return Compared(found_at(found, len(digests)), left.combine_chunks())
 
 
 def sync_rows(

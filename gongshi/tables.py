@@ -7,6 +7,7 @@ import tempfile
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -41,6 +42,15 @@ def query() -> duckdb.DuckDBPyConnection:
         shared.execute("SET allocator_flush_threshold = '64MB'")  # what a query freed goes back to the system
         _SHARED[:] = [(os.getpid(), shared)]
     return _SHARED[0][1].cursor()
+
+
+def found_at(positions: pa.ChunkedArray | pa.Array, length: int) -> pa.BooleanArray:
+    """A mask of `length` rows, true at `positions`: what a DuckDB join found among rows it was
+    given with their positions. A join on more than one thread does not keep its input's order
+    (beyond the first row group), so rows carry their positions and the answer is scattered back."""
+    mask = np.zeros(length, dtype=bool)
+    mask[np.asarray(positions, dtype=np.int64)] = True
+    return pa.array(mask)
 
 
 # The version of `row_digests`: digests kept by another version (`sync.digests_table`) are computed
