@@ -718,3 +718,54 @@ def test_a_page_escapes_every_value_it_shows(name):
     assert page == f'<h1>{escaped}</h1><p title="{escaped}">{escaped}</p><b>定</b>'
     # a raw "<" or quote of the value never reaches the page
     assert page.count("<") == 6 and page.count('"') == 2
+
+
+@pytest.mark.parametrize("chunks", [1, 3])
+def test_browse_groups_each_record_under_its_city_and_month_in_the_declared_order(tmp_path, chunks):
+    """`browse` puts every record on its city's pages and its month's, newest first as declared —
+    a code outside Jiangsu (or too short) under 省外, a missing date under its own empty month —
+    whether the table comes in one chunk or many (a next day's, read from Parquet)."""
+    import pyarrow as pa
+
+    from gongshi.catalog import load_catalog
+    from gongshi.site import SiteBuilder
+    from gongshi.site.rows import TableView
+
+    catalog = load_catalog()
+    dataset = catalog["inspection_results"]
+    rows = [
+        ("91320100MA1AAAAA0X", "2026-10-03", "T3"),  # 南京
+        ("91320500MA1BBBBB0X", "2026-11-01", "T2"),  # 苏州
+        ("91110000MA1CCCCC0X", "2026-11-02", "T1"),  # 北京: outside
+        ("91320100MA1DDDDD0X", None, "T4"),  # 南京, no date
+        ("9132", "2026-10-30", "T5"),  # too short: outside
+    ]
+    columns = {name: [None] * len(rows) for name in dataset.field_names}
+    columns |= {
+        "credit_code": [r[0] for r in rows],
+        "inspection_date": [r[1] for r in rows],
+        "task_id": [r[2] for r in rows],
+        "first_published": ["2026-11-02"] * len(rows),
+    }
+    table = pa.table({k: pa.array(v, pa.string()) for k, v in columns.items()})
+    if chunks > 1:
+        table = pa.concat_tables([table.slice(0, 2), table.slice(2, 2), table.slice(4)])
+    builder = SiteBuilder(tmp_path, catalog, DAY1, "https://example.org/", {}, {}, {}, {})
+    builder.page = lambda *args, **kwargs: None
+    jobs = []
+    charts, _ = builder.browse(dataset, TableView(table, dataset), jobs)
+    grouped = {job.args[0]: [rows[p][2] for p in job.args[4].positions] for job in jobs}
+    from gongshi.site.regions import CITIES
+
+    expected = {f"inspections/city/{slug}": [] for _, slug in CITIES.values()}
+    expected |= {
+        "inspections/city/nanjing": ["T3", "T4"],  # newest date first; a missing date last
+        "inspections/city/suzhou": ["T2"],
+        "inspections/city/outside": ["T1", "T5"],
+        "inspections/month/": ["T4"],
+        "inspections/month/2026-10": ["T5", "T3"],
+        "inspections/month/2026-11": ["T1", "T2"],
+    }
+    assert grouped == expected
+    city_chart = charts[0]
+    assert {bar.label: bar.values[0] for bar in city_chart.bars}["省外"] == 2
