@@ -100,8 +100,9 @@ class StateLayout:
         return self.reports_dir(day) / "quality.json"
 
     def redacted_rows(self, dataset: str) -> Path:
-        """redact → redact (the next day): each public row's input digest, redacted fields and counts."""
-        return self.root / "redaction" / f"{dataset}.parquet"
+        """redact → redact (the next day): each public row's input digest, redacted fields and counts
+        (`storage.write_arrow`: read back whole every day)."""
+        return self.root / "redaction" / f"{dataset}.arrow"
 
     def leak_gate_passed(self, version: str) -> Path:
         """sha256 of the files the leak gate (detector `version`) found clean in the last build."""

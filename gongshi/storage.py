@@ -68,6 +68,24 @@ def write_parquet(table: pa.Table, path: Path) -> None:
     temporary.replace(path)
 
 
+def write_arrow(table: pa.Table, path: Path) -> None:
+    """A state table that is read back whole the next day, replaced atomically: Arrow's own file
+    format, LZ4-compressed. The redaction's kept rows of a million records read back in 0.1 s against
+    Parquet's 1.3 (Arrow's buffers are decompressed, not decoded) and are written in a quarter of
+    the time, for about three times Parquet's bytes."""
+    temporary = temporary_for(path)
+    options = pa.ipc.IpcWriteOptions(compression="lz4")
+    with pa.OSFile(str(temporary), "wb") as sink, pa.ipc.new_file(sink, table.schema, options=options) as writer:
+        writer.write_table(table)
+    temporary.replace(path)
+
+
+def read_arrow(path: Path) -> pa.Table:
+    """A table `write_arrow` wrote, read into memory (ArrowInvalid if it is not one)."""
+    with pa.OSFile(str(path), "rb") as source:
+        return pa.ipc.open_file(source).read_all()
+
+
 def write_parquets(tables: list[tuple[pa.Table, Path]]) -> None:
     """`write_parquet` of each, side by side: Arrow encodes and compresses without the GIL, one
     table per thread."""

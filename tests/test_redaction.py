@@ -182,7 +182,9 @@ def test_redacting_again_reuses_unchanged_rows_and_gives_what_redacting_all_give
 def test_the_redaction_stage_keeps_rows_for_the_next_day(published_demo):
     import pyarrow.parquet as pq
 
-    kept = pq.read_table(published_demo.layout.redacted_rows("blacklist_entries"))
+    from gongshi.storage import read_arrow
+
+    kept = read_arrow(published_demo.layout.redacted_rows("blacklist_entries"))
     public = pq.read_table(
         published_demo.public / "latest" / "datasets" / "blacklist_entries" / "blacklist_entries.parquet"
     )
@@ -193,9 +195,11 @@ def test_the_redaction_stage_keeps_rows_for_the_next_day(published_demo):
 def test_a_damaged_or_missing_kept_file_means_redacting_every_row(tmp_path):
     from gongshi.stages.redact import _kept
 
-    assert _kept(tmp_path / "missing.parquet") is None
-    (tmp_path / "damaged.parquet").write_bytes(b"PAR1 not really")
-    assert _kept(tmp_path / "damaged.parquet") is None
+    assert _kept(tmp_path / "missing.arrow") is None
+    (tmp_path / "damaged.arrow").write_bytes(b"ARROW1 not really")
+    assert _kept(tmp_path / "damaged.arrow") is None
+    (tmp_path / "cut.arrow").write_bytes(b"ARROW1\0\0" + b"\xff" * 100 + b"ARROW1")
+    assert _kept(tmp_path / "cut.arrow") is None
 
 
 def test_the_public_view_is_in_its_own_order_whatever_order_the_register_gives(published_demo, catalog):
@@ -265,3 +269,28 @@ def test_a_pseudonym_is_the_keyed_digest_of_its_value_computed_once_per_value():
     # a column with no value at all, of any type, stays a column of nulls
     for empty in (pa.nulls(2), pa.array([None, None], pa.string()), pa.array([], pa.string())):
         assert pseudonymise(empty, key).to_pylist() == [None] * len(empty)
+
+
+def test_the_redaction_stage_redacts_again_only_what_it_did_not_keep(published_demo, tmp_path, monkeypatch):
+    """The stage reads back what it kept: the same day redacted again takes every public row from
+    there; with the kept file damaged, none (and the public table is the same either way)."""
+    import shutil
+
+    import pyarrow.parquet as pq
+
+    from gongshi.catalog import load_catalog
+    from gongshi.settings import Settings
+    from gongshi.stages import redact
+    from tests.conftest import DAY2
+
+    monkeypatch.setenv("GONGSHI_PSEUDONYM_KEY", "test-key-not-secret")  # the key the demo was published with
+    shutil.copytree(published_demo.state, tmp_path / "state", symlinks=True)
+    settings = Settings(inbox=published_demo.inbox, public=tmp_path / "public", state=tmp_path / "state")
+    dataset = load_catalog()["blacklist_entries"]
+    public = pq.read_table(settings.layout.public_table(DAY2, dataset.id))
+    again = redact.run(settings, dataset, DAY2)
+    assert again.published == public.num_rows > 0 and again.reused == again.published
+    settings.layout.redacted_rows(dataset.id).write_bytes(b"ARROW1 cut short")
+    damaged = redact.run(settings, dataset, DAY2)
+    assert damaged.reused == 0 and damaged.published == public.num_rows
+    assert pq.read_table(settings.layout.public_table(DAY2, dataset.id)).equals(public)

@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from gongshi import ledger, progress
 from gongshi.catalog import Dataset
@@ -19,7 +18,7 @@ from gongshi.register import ACTIVE, EXPIRED, REMOVED, UNMATCHED_REMOVAL, Regist
 from gongshi.settings import Settings
 from gongshi.snapshots import release_day
 from gongshi.stages import Json
-from gongshi.storage import write_json, write_parquets
+from gongshi.storage import read_arrow, write_arrow, write_json, write_parquets
 from gongshi.takedown import withdrawn
 from gongshi.timeliness import working_days_between
 
@@ -37,6 +36,7 @@ class RedactResult:
     published: int
     expired: int
     withdrawn: int
+    reused: int = 0  # public rows taken from what the last redaction kept (their inputs unchanged)
     columns: dict[str, dict[str, int]] = field(default_factory=dict)
     free_text: dict[str, dict[str, int]] = field(default_factory=dict)
     totals: dict[str, int] = field(default_factory=dict)
@@ -49,6 +49,7 @@ class RedactResult:
             "published_records": self.published,
             "expired_records": self.expired,
             "withdrawn_records": self.withdrawn,
+            "rows_reused_from_last_redaction": self.reused,
             "redaction_totals": Json(self.totals),
             "redaction_by_column": Json(self.columns),
             "pii_masked_in_text": Json(self.free_text),
@@ -72,10 +73,11 @@ def run(settings: Settings, dataset: Dataset, day: str) -> RedactResult:
     table, report = redacted.table, redacted.report
     kept_path.parent.mkdir(parents=True, exist_ok=True)
     expired = pc.equal(records["status"], EXPIRED)
+    write_arrow(redacted.kept, kept_path)
+    kept_path.with_suffix(".parquet").unlink(missing_ok=True)  # where an earlier version kept them
     write_parquets(
         [
             (table, layout.public_table(day, dataset.id)),
-            (redacted.kept, kept_path),
             (records.filter(expired).select(["record_id"]), layout.expired(day, dataset.id)),
         ]
     )
@@ -95,6 +97,7 @@ def run(settings: Settings, dataset: Dataset, day: str) -> RedactResult:
     return RedactResult(
         release=target,
         **counts,
+        reused=redacted.reused,
         columns=report.columns,
         free_text=report.free_text,
         totals=report.totals(),
@@ -106,7 +109,7 @@ def _kept(path: Path) -> pa.Table | None:
     """What the last redaction kept (`redaction.redact_rows`); None when there is none or it cannot be
     read — every row is then redacted again."""
     try:
-        return pq.read_table(path) if path.is_file() else None
+        return read_arrow(path) if path.is_file() else None
     except (OSError, pa.ArrowInvalid):
         return None
 
