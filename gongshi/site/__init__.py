@@ -434,10 +434,9 @@ class SiteBuilder:
         # the other pages takes its share of them instead of leaving its core idle.
         jobs: list[Callable[[], None]] = []
         browsed = {d.id: self.browse(d, views[d.id], jobs) for d in ordered(self.catalog) if d.site.browse}
-        changed = plan.changed
-        batches = [changed[i : i + ENTITY_BATCH] for i in range(0, len(changed), ENTITY_BATCH)]
         entity_jobs = parallel.in_groups(
-            [functools.partial(self._entity_batch, views, plan, batch) for batch in batches], ENTITY_TOKENS
+            [functools.partial(self._entity_batch, views, plan, batch) for batch in _batches(plan.changed)],
+            ENTITY_TOKENS,
         )
         shared_jobs = entity_jobs + parallel.in_groups(jobs, parallel.TOKENS - len(entity_jobs))
         with (
@@ -471,8 +470,8 @@ class SiteBuilder:
         if plan.joined:
             missing = self._link_entities(plan.unchanged, plan)
             self._entity_progress(len(plan.unchanged) - len(missing))
-            for start in range(0, len(missing), ENTITY_BATCH):
-                self._entity_batch(views, plan, missing[start : start + ENTITY_BATCH])
+            for batch in _batches(missing):
+                self._entity_batch(views, plan, batch)
             self.result.entity_pages = len(plan.codes)
             self.result.entity_pages_rendered = plan.to_render + len(missing)
         if check is not None:
@@ -916,8 +915,8 @@ class SiteBuilder:
             if slug == OUTSIDE[1] and not by_city[slug].any():
                 continue  # no page nothing would link to
             group("city", slug, name, by_city[slug])
-        month_names = sorted(month_names_at[index] for index in np.unique(month))
         by_month = {month_names_at[index]: month == index for index in np.unique(month)}
+        month_names = sorted(by_month)
         for value in month_names:
             group("month", value, value, by_month[value])
         series = [spec.count_label, *([problem_label] if problem_label else [])]
@@ -1375,6 +1374,11 @@ class SiteBuilder:
         if rows_template not in self._template_fields:
             self._template_fields[rows_template] = template_fields(self.env, rows_template)
         return self._template_fields[rows_template]
+
+
+def _batches(codes: list[str]) -> list[list[str]]:
+    """`codes` in batches of `ENTITY_BATCH`, in their order: the entity pages rendered at once."""
+    return [codes[start : start + ENTITY_BATCH] for start in range(0, len(codes), ENTITY_BATCH)]
 
 
 def _template_column(template: str, rows: pa.Table) -> pa.Array:
