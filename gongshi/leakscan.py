@@ -263,17 +263,19 @@ class _TextBatch:
             encoded = pc.dictionary_encode(lines)
             at_line, lines = _Occurrences(np.asarray(encoded.indices)), encoded.dictionary
             del encoded
-        # Where the known values are not looked for, of the batch's (distinct) lines only those where
-        # the detector can find anything go on to be cut, hashed and scanned: a piece of a line is a
-        # substring of it, so a line ruled out has no piece the detector reads anything in. A batch
-        # of many files keeps the lines where a number has a shape the detector reports (`may_find`:
-        # 1 % of a city page's distinct bytes, 11 % of an entity page's, 0.1 % of a twin's); a data
-        # file's segment those with eleven digits or the like (`may_hold`) — its lines cut into
-        # pieces and made distinct are far fewer, and the detector shapes those itself.
-        candidates = None
-        prefilter = may_find if at_line is not None else may_hold
-        if not self.known and self.scanner.runs is None:
-            keep = prefilter(lines)
+        # Where the known values are not looked for, only what the detector can find anything in
+        # goes on to be cut, hashed and scanned: a piece of a line is a substring of it, so a line
+        # ruled out has no piece the detector reads anything in. A batch of many files keeps the
+        # (distinct) lines where a number has a shape the detector reports (`may_find`: 1 % of a
+        # city page's distinct bytes, 11 % of an entity page's, 0.1 % of a twin's). A data file's
+        # segment is cut first and its distinct pieces are prefiltered (`may_hold`, eleven digits
+        # or the like): nearly every line of a record holds a number that long (a task, a credit
+        # code with a date beside it), so a prefilter on its lines ruled nothing out, while its
+        # distinct pieces are an eighth of its bytes and a third of them pass.
+        candidates, looked = None, None
+        prefiltered = not self.known and self.scanner.runs is None
+        if prefiltered and at_line is not None:
+            keep = may_find(lines)
             if keep.sum() < CANDIDATES_BELOW * len(keep):  # else all go on: the same, without a copy
                 candidates = np.flatnonzero(keep)
                 lines = lines.take(pa.array(candidates, pa.int64()))
@@ -287,6 +289,10 @@ class _TextBatch:
             unique_pieces, standing = encoded.dictionary, _Occurrences(np.asarray(encoded.indices))
             del encoded
             lines_of = standing if line_of is None else lambda unique: np.unique(line_of[standing(unique)])
+        if prefiltered and at_line is None:
+            keep = may_hold(unique_pieces)
+            if keep.sum() < CANDIDATES_BELOW * len(keep):
+                looked = np.flatnonzero(keep)
         starts: list[np.ndarray] = []  # the batch's line where each file starts: counted on a first leak
 
         def where(unique: int) -> list[tuple[str, str]]:
@@ -305,14 +311,17 @@ class _TextBatch:
 
         before = len(self.scanner.report.leaks)
         self.scanner.known_here = self.known
+        if looked is not None:  # the distinct pieces the prefilter passed, placed by their index
+            unique_pieces = unique_pieces.take(pa.array(looked, pa.int64()))
+            where = _through(looked, where)
         if self.clean:  # only the pieces that did not pass before (of the lines worth a look, if chosen)
             clean = pc.unique(_lines(self.clean))
             if candidates is not None:
-                clean = clean.filter(pa.array(prefilter(clean)))
+                clean = clean.filter(pa.array(may_find(clean)))
             seen = pc.is_in(unique_pieces, value_set=pc.unique(_pieces(clean)[0]))
             unseen = np.flatnonzero(np.invert(seen.to_numpy(zero_copy_only=False)))
             self.scanner.report.lines_passed_before += len(unique_pieces) - len(unseen)
-            self.scanner.cells(unique_pieces.take(pa.array(unseen, pa.int64())), lambda i: where(int(unseen[i])))
+            self.scanner.cells(unique_pieces.take(pa.array(unseen, pa.int64())), _through(unseen, where))
         else:
             self.scanner.cells(unique_pieces, where)
         self.leaky |= {leak.file for leak in self.scanner.report.leaks[before:]}
@@ -320,24 +329,33 @@ class _TextBatch:
         self.chunks, self.files, self.clean, self.size = [], [], [], 0
 
 
+def _through(chosen: np.ndarray, where: Callable[[int], list]) -> Callable[[int], list]:
+    """`where` for the i-th of the `chosen` indices."""
+    return lambda i: where(int(chosen[i]))
+
+
 def _lines(texts: list[bytes]) -> pa.Array:
     """The lines of UTF-8 texts, one column (a text's bytes not valid UTF-8 are decoded with
     replacement characters, as a reader would see them)."""
-    data = b"\n".join(texts)
+    data = texts[0] if len(texts) == 1 else b"\n".join(texts)  # one segment: its bytes, not a copy
     try:
         joined = _one_text(data)
     except pa.ArrowInvalid:
-        data = b"\n".join(t.decode("utf-8", errors="replace").encode("utf-8") for t in texts)
+        data = b"\n".join(bytes(t).decode("utf-8", errors="replace").encode("utf-8") for t in texts)
         joined = _one_text(data)
     lines = pc.list_flatten(pc.split_pattern(joined, "\n"))
     return lines.cast(pa.string()) if len(data) < 2**31 - 1 else lines
 
 
-def _one_text(data: bytes) -> pa.Array:
+def _one_text(data: bytes | memoryview) -> pa.Array:
     """`data` as a column of one UTF-8 text, on the bytes as they are (no copy; the column keeps
     them alive); ArrowInvalid if they are not UTF-8."""
+    return _one_binary(data).cast(pa.large_string())
+
+
+def _one_binary(data: bytes | memoryview) -> pa.Array:
     offsets = pa.py_buffer(np.array([0, len(data)], dtype=np.int64))
-    return pa.Array.from_buffers(pa.large_binary(), 1, [None, offsets, pa.py_buffer(data)]).cast(pa.large_string())
+    return pa.Array.from_buffers(pa.large_binary(), 1, [None, offsets, pa.py_buffer(data)])
 
 
 CANDIDATES_BELOW = 0.8  # a batch's share of lines worth a look under which only those are taken on (`flush`)
@@ -353,9 +371,13 @@ def _pieces(lines: pa.Array) -> tuple[pa.Array, np.ndarray | None]:
     count only with no comma between (`gongshi.pii`). Cut, a data file's rows — a CSV or JSON line
     per record — repeat most of their cells (dates, authorities, codes) and each distinct cell is
     scanned once, where every row was distinct."""
-    long = pc.and_(pc.greater(pc.binary_length(lines), PIECES_ABOVE), pc.match_substring(lines, ","))
+    comma = pc.match_substring(lines, ",")
+    long = pc.and_(pc.greater(pc.binary_length(lines), PIECES_ABOVE), comma)
     if not pc.any(long).as_py():
         return lines, None
+    if pc.all(pc.equal(long, comma)).as_py():  # every line with a comma is cut (a data file's): in place
+        split = pc.split_pattern(lines, ",")
+        return pc.list_flatten(split), np.asarray(pc.list_parent_indices(split))
     long_rows = np.flatnonzero(long.to_numpy(zero_copy_only=False))
     short_rows = np.flatnonzero(np.invert(long.to_numpy(zero_copy_only=False)))
     split = pc.split_pattern(lines.take(pa.array(long_rows)), ",")
@@ -715,14 +737,14 @@ def _scan_paths(
                 # that what the batch holds at once stays bounded (the last carries the digest), each
                 # segment a batch of its own: a data file's lines are each a different record, and
                 # a batch of many files makes its lines distinct first (`_TextBatch.flush`)
-                line, segment = 1, next(segments)
+                line, (segment, feeds) = 1, next(segments)
                 for following in segments:
                     if line == 1:
                         batch.flush()
                     batch.add(relative, segment, None, before, first_line=line)
                     batch.flush()
-                    line += segment.count(b"\n") + 1
-                    segment = following
+                    line += feeds + 1
+                    segment, feeds = following
                 batch.add(relative, segment, digest, before, first_line=line)
                 if line > 1:
                     batch.flush()
@@ -824,33 +846,44 @@ def _maybe_text(suffix: str) -> bool:
     return suffix not in {".parquet", ".xlsx", ".xlsm", ".xls", ".sqlite", ".sqlite3", ".db"} | GZIP_SUFFIXES
 
 
-def _text_segments(data: bytes, suffix: str):
+def _text_segments(data: bytes, suffix: str) -> Iterator[tuple[bytes | memoryview, int | None]] | None:
     """A text file as `_decoded` segments of whole lines — one for a file no larger than a batch; a
     larger one (a dataset's CSV or JSON Lines of a million rows) cut where a line ends (the line feed
     between two segments is theirs: they join again with one), each at most `_TextBatch.LIMIT` bytes
-    unless one line is longer; None for binary content. A segment is made when it is taken: a 450 MB
-    file cut into lines and pieces at once held a leak-gate worker at 2.5 GB."""
+    unless one line is longer, each a view of the file's bytes where there is nothing to decode (a
+    copy would be 64 MB of fresh pages a segment), with the line feeds it holds (None for a file in
+    one segment); None for binary content. A segment is made when it
+    is taken: a 450 MB file cut into lines and pieces at once held a leak-gate worker at 2.5 GB."""
     if suffix in _JSON_GZIP:  # compressed: decompressed whole, as any
-        return iter([_decoded(data, suffix)])
+        return iter([(_decoded(data, suffix), None)])
     if suffix not in TEXT_SUFFIXES and b"\0" in data[:8192]:
         return None
-    data = data.removeprefix(b"\xef\xbb\xbf")
-    return (_unescaped(segment, suffix) for segment in _segments(data, _TextBatch.LIMIT))
+    first = 3 if data[:3] == b"\xef\xbb\xbf" else 0
+    ranges = list(_segments(data, _TextBatch.LIMIT, first))
+    if len(ranges) == 1:  # the whole file, as bytes: it may share a batch with other files
+        return iter([(_unescaped(data if first == 0 else data[first:], suffix), None)])
+    return ((_unescaped_view(data, start, end, suffix), data.count(b"\n", start, end)) for start, end in ranges)
 
 
-def _segments(data: bytes, limit: int):
-    """`data` cut at line feeds (which are dropped) into parts of at most `limit` bytes where the
-    lines allow; always at least one part."""
-    start = 0
+def _segments(data: bytes, limit: int, start: int = 0):
+    """(start, end) of the parts of `data` from `start` cut at line feeds (which are left out), each
+    at most `limit` bytes where the lines allow; always at least one part."""
     while len(data) - start > limit:
         end = data.rfind(b"\n", start, start + limit)
         if end == -1:  # a line longer than the limit: up to its end
             end = data.find(b"\n", start + limit)
             if end == -1:
                 break
-        yield data[start:end]
+        yield start, end
         start = end + 1
-    yield data[start:]
+    yield start, len(data)
+
+
+def _unescaped_view(data: bytes, start: int, end: int, suffix: str) -> bytes | memoryview:
+    """`_unescaped` of `data[start:end]`: a view of those bytes when there is nothing to decode."""
+    if (suffix in MARKUP_SUFFIXES and data.find(b"&", start, end) != -1) or data.find(b"\\u", start, end) != -1:
+        return _unescaped(data[start:end], suffix)
+    return memoryview(data)[start:end]
 
 
 def _decoded(data: bytes, suffix: str) -> bytes | None:

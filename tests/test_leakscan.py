@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import sqlite3
 
 import numpy as np
@@ -543,6 +544,67 @@ def test_long_lines_are_scanned_in_pieces_and_reported_by_line(tmp_path):
     assert not find(rows[21]) and [hit.kind for hit in find(rows[31])] == ["bank_card"]
 
 
+@examples(max_examples=150, deadline=None)
+@given(
+    lines=st.lists(
+        st.text(alphabet="a,1\u4e00", max_size=90).map(lambda t: t * (1 + len(t) % 3)), min_size=1, max_size=25
+    )
+)
+def test_pieces_are_the_long_lines_cut_at_their_commas_and_every_other_line_whole(lines):
+    """`_pieces` whichever way it cuts (every line with a comma long, as a data file's, or not): each
+    line longer than `PIECES_ABOVE` bytes that holds a comma gives its comma-separated pieces, any
+    other line itself, each piece with the index of its line."""
+    expected = []
+    for index, line in enumerate(lines):
+        cut = len(line.encode()) > PIECES_ABOVE and "," in line
+        expected += [(piece, index) for piece in (line.split(",") if cut else [line])]
+    pieces, line_of = _pieces(pa.array(lines, pa.string()))
+    if line_of is None:
+        assert pieces.to_pylist() == lines
+        line_of = np.arange(len(lines))
+    assert sorted(zip(pieces.to_pylist(), line_of.tolist(), strict=True)) == sorted(expected)
+
+
+@examples(max_examples=40, deadline=None)
+@given(
+    notes=st.lists(
+        st.sampled_from(
+            [
+                "未发现问题",
+                f"联系人手机{MOBILE}",
+                f"身份证{ID}",
+                "责令整改,限期30日",
+                "电话 139 5123 4567",
+                "备注\x07",
+                "",
+            ]
+        ),
+        min_size=1,
+        max_size=30,
+    )
+)
+def test_a_data_file_is_scanned_for_what_each_of_its_lines_holds(tmp_path_factory, notes):
+    """A data file's segment is cut into pieces first and only its distinct pieces are prefiltered:
+    with a task number of fifteen digits on every row (every line worth a look), each line's values
+    are still reported at that line, control characters included, and nothing else."""
+    from gongshi.pii import CONTROL_CHARACTERS
+
+    folder = tmp_path_factory.mktemp("data")
+    start = "南京市市场监督管理局,2026-11-01,2026-11-02,双随机抽查,企业年度报告公示情况检查"
+    rows = ["record_id,task,authority,decided_on,published_on,kind,item,note"]
+    rows += [f"r{i},JS{202611010000000 + i},{start},{note}" for i, note in enumerate(notes)]
+    (folder / "data.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    report = scan_directory(folder, known_in_tables_only=True)
+    expected = set()
+    for number, row in enumerate(rows, start=1):
+        expected |= {(f"line {number}", hit.kind) for piece in row.split(",") for hit in find(piece)}
+        if re.search(CONTROL_CHARACTERS, row):
+            expected.add((f"line {number}", "control_character"))
+    assert {(leak.location, leak.kind) for leak in report.leaks} == expected
+    assert (f"联系人手机{MOBILE}" in notes or "电话 139 5123 4567" in notes) == ("mobile" in {k for _, k in expected})
+    assert ("备注\x07" in notes) == ("control_character" in {k for _, k in expected})
+
+
 def test_a_large_column_is_scanned_by_its_distinct_values_and_reported_at_every_cell(tmp_path):
     """A column of more than `DISTINCT_ABOVE` cells is scanned as its distinct values: a leak that
     stands in several rows is reported at each, and the column's leaks come in row order."""
@@ -573,7 +635,7 @@ def test_a_large_file_is_cut_into_segments_of_whole_lines(lines, limit):
     from gongshi.leakscan import _segments
 
     data = "\n".join(lines).encode("utf-8")
-    segments = list(_segments(data, limit))
+    segments = [data[start:end] for start, end in _segments(data, limit)]
     assert b"\n".join(segments) == data
     assert all(len(s) <= limit or b"\n" not in s for s in segments)
 
