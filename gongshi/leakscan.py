@@ -350,12 +350,8 @@ def _lines(texts: list[bytes]) -> pa.Array:
 def _one_text(data: bytes | memoryview) -> pa.Array:
     """`data` as a column of one UTF-8 text, on the bytes as they are (no copy; the column keeps
     them alive); ArrowInvalid if they are not UTF-8."""
-    return _one_binary(data).cast(pa.large_string())
-
-
-def _one_binary(data: bytes | memoryview) -> pa.Array:
     offsets = pa.py_buffer(np.array([0, len(data)], dtype=np.int64))
-    return pa.Array.from_buffers(pa.large_binary(), 1, [None, offsets, pa.py_buffer(data)])
+    return pa.Array.from_buffers(pa.large_binary(), 1, [None, offsets, pa.py_buffer(data)]).cast(pa.large_string())
 
 
 CANDIDATES_BELOW = 0.8  # a batch's share of lines worth a look under which only those are taken on (`flush`)

@@ -672,6 +672,33 @@ def test_a_file_larger_than_a_batch_is_scanned_in_segments_with_its_line_numbers
     assert report.verified == {"clean.csv", "leaky.csv"} and report.files_scanned == 2
 
 
+def test_a_large_file_hides_nothing_in_escapes_broken_bytes_or_a_byte_order_mark(tmp_path, monkeypatch):
+    """A file larger than the batch, in segments that are views of its bytes: a segment with JSON's
+    \\u escapes (any file) or markup's entities (a page) is decoded before the scan, one with bytes
+    that are not UTF-8 is read with replacement characters, a byte-order mark is not a character of
+    the first line — each value found at its line, in every segment."""
+    import gongshi.leakscan as leakscan
+
+    monkeypatch.setattr(leakscan._TextBatch, "LIMIT", 3000)
+    filler = [f"r{i},南京市市场监督管理局,2026-11-01,未发现问题" for i in range(300)]
+    escaped = "".join(f"\\u{ord(c):04x}" for c in MOBILE)
+    entities = "".join(f"&#{ord(c)};" for c in ID)
+    lines = [*filler[:100], f'{{"note": "联系{escaped}"}}', *filler[100:200], f"<p>身份证{entities}</p>", *filler[200:]]
+    data = "\n".join(lines).encode("utf-8")
+    broken = data.replace("未发现问题".encode(), b"\xff\xfe" + "未发现问题".encode(), 1)  # in the first segment
+    broken += f"\n最后一行 联系{MOBILE}".encode()
+    (tmp_path / "a.jsonl").write_bytes(b"\xef\xbb\xbf" + broken)
+    (tmp_path / "b.html").write_bytes(data)
+    report = scan_directory(tmp_path, known_in_tables_only=True)
+    found = sorted((leak.file, leak.location, leak.kind) for leak in report.leaks)
+    assert found == [
+        ("a.jsonl", "line 101", "mobile"),
+        ("a.jsonl", "line 303", "mobile"),
+        ("b.html", "line 101", "mobile"),
+        ("b.html", "line 202", "resident_id"),
+    ]
+
+
 _PARTS = [
     ",",
     "，",
