@@ -75,14 +75,9 @@ def tree_bytes(root: Path, seen: set[int] | None = None) -> tuple[int, int, set[
 
 
 def machine_busy_seconds() -> float:
-    """Processor seconds spent so far by the whole machine outside idle and I/O wait (/proc/stat; 0
-    where there is none): a stage's share shows whether it kept every processor busy."""
-    try:
-        fields = [int(f) for f in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    except OSError:
-        return 0.0
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
-    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+    """Processor seconds spent so far by the whole machine outside idle and I/O wait (0 where there is
+    no /proc/stat): a stage's share shows whether it kept every processor busy."""
+    return sum(machine_cpu_seconds().values())
 
 
 def machine_cpu_seconds() -> dict[str, float]:
