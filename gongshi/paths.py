@@ -115,6 +115,12 @@ class StateLayout:
         return self.root / "search"
 
     @property
+    def check_index(self) -> Path:
+        """release → release (the next day): the check index's entries, one table per index made, named
+        by the digest of its bucket files (`gongshi.site.checkindex`)."""
+        return self.root / "check-index"
+
+    @property
     def package_passed(self) -> Path:
         """sha256 of the data files the package check passed in the last build."""
         return self.root / "leakgate" / "package-passed.parquet"

@@ -4,6 +4,7 @@ sitemap, incremental rendering, and documented template contexts."""
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import json
 import os
 import re
@@ -769,3 +770,113 @@ def test_browse_groups_each_record_under_its_city_and_month_in_the_declared_orde
     assert grouped == expected
     city_chart = charts[0]
     assert {bar.label: bar.values[0] for bar in city_chart.bars}["省外"] == 2
+
+
+def test_a_check_index_made_from_kept_entries_is_the_index_made_in_full(published_demo, tmp_path):
+    """The next day's check index keeps the entries of entities whose rows did not change and makes
+    the others again — renamed, gone, given a record, or with a problem that left the 12-month
+    window — and its buckets are the bytes a build from nothing makes; untouched buckets are linked.
+    A kept table that is damaged or made for other declarations is not used."""
+    from collections import Counter
+
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from gongshi import checking
+    from gongshi import site as site_module
+    from gongshi.catalog import load_catalog
+    from gongshi.site import checkindex
+    from gongshi.tables import row_digests
+
+    catalog = load_catalog()
+    latest = published_demo.public / "latest"
+    tables = {n: pq.read_table(latest / "datasets" / n / f"{n}.parquet") for n in catalog}
+    files = json.loads((latest / "manifest.json").read_text("utf-8"))["files"]
+    inspections = tables["inspection_results"]
+    problem = pc.invert(
+        pc.is_in(inspections["result"], value_set=pa.array(["未发现问题", "未发现开展本次抽查涉及的经营活动"]))
+    )
+    codes = pc.unique(inspections["credit_code"]).to_pylist()
+    with_problem = pc.unique(inspections["credit_code"].filter(problem)).to_pylist()
+    leaving = with_problem[0]  # its problems dated the first day of day one's window: out of day two's
+    elsewhere = {
+        c
+        for d in catalog.values()
+        if d.id != "inspection_results" and d.site.entity
+        for c in tables[d.id][d.site.entity.credit_code].to_pylist()
+    }
+    renamed = next(c for c in codes if c != leaving)
+    chars = checking.chars_for(len(set(codes) | elsewhere))
+    shared = Counter(checking.bucket_of(c, chars) for c in set(codes) | elsewhere)
+    gone = next(  # no row left anywhere, in a bucket that others share and not the other two's
+        c
+        for c in codes
+        if c not in elsewhere
+        and shared[checking.bucket_of(c, chars)] > 1
+        and checking.bucket_of(c, chars) not in {checking.bucket_of(x, chars) for x in (leaving, renamed)}
+    )
+    day1, day2 = DAY2, (dt.date.fromisoformat(DAY2) + dt.timedelta(days=1)).isoformat()
+    mine = pc.and_(pc.equal(inspections["credit_code"], leaving), problem)
+    tables["inspection_results"] = inspections.set_column(
+        inspections.column_names.index("inspection_date"),
+        "inspection_date",
+        pc.if_else(mine, pa.scalar(dt.date.fromisoformat(checkindex.year_ago(day1))), inspections["inspection_date"]),
+    )
+
+    def build(folder, day, tables, store=None, previous=None):
+        (folder / "datasets").mkdir(parents=True)
+        digests = {n: row_digests(t) for n, t in tables.items()}
+        before = (previous[0], previous[1].fingerprints, digests, previous[1].modified) if previous else ()
+        return site_module.SiteBuilder(
+            folder, catalog, day, "https://x.org/", tables, {}, files, {}, *before, check_store=store
+        ).build_all()
+
+    store = tmp_path / "store"
+    first = build(tmp_path / "one", day1, tables, store)
+    assert len(list(store.glob("*.parquet"))) == 1 and first.check_entities_made >= len(codes)
+    changed = dict(tables)
+    rows = changed["inspection_results"]
+    rows = rows.filter(pc.invert(pc.equal(rows["credit_code"], gone)))
+    changed["inspection_results"] = rows.set_column(
+        rows.column_names.index("entity_name"),
+        "entity_name",
+        pc.if_else(pc.equal(rows["credit_code"], renamed), pa.scalar("改了名的公司"), rows["entity_name"]),
+    )
+
+    def buckets(folder):
+        return {p.name: p.read_bytes() for p in (folder / checking.FOLDER).glob("*.json") if p.name != "meta.json"}
+
+    kept = build(tmp_path / "kept", day2, changed, store, (tmp_path / "one", first))
+    full = build(tmp_path / "full", day2, changed)
+    assert buckets(tmp_path / "kept") == buckets(tmp_path / "full") != buckets(tmp_path / "one")
+    assert (tmp_path / "kept" / checking.META).read_bytes() == (tmp_path / "full" / checking.META).read_bytes()
+    # made again: the renamed, the one whose problem left the window (gone: nothing to make)
+    assert kept.check_entities_made == 2 < full.check_entities_made
+    entry = {}
+    for data in buckets(tmp_path / "kept").values():
+        entry |= json.loads(data)
+    assert gone not in entry and entry[renamed]["n"] == "改了名的公司" and leaving in entry
+    touched = {
+        checking.bucket_of(c, json.loads((tmp_path / "kept" / checking.META).read_text())["chars"])
+        for c in (leaving, renamed, gone)
+    }
+    for name in buckets(tmp_path / "kept"):
+        same = (
+            os.stat(tmp_path / "kept" / checking.FOLDER / name).st_ino
+            == os.stat(tmp_path / "one" / checking.FOLDER / name).st_ino
+        )
+        assert same == (name.removesuffix(".json") not in touched), name
+    # a damaged kept table, or one made for other declarations: every entry made again, the same bytes
+    base = store / f"{checkindex.digest(first.fingerprints)}.parquet"
+    good = pq.read_table(base)
+    for spoil in ("damaged", "salt"):
+        if spoil == "damaged":
+            base.write_bytes(base.read_bytes()[:100])
+        else:
+            pq.write_table(good.replace_schema_metadata(good.schema.metadata | {b"gongshi.salt": b"other"}), base)
+        again = build(tmp_path / f"again-{spoil}", day2, changed, store, (tmp_path / "one", first))
+        assert again.check_entities_made == full.check_entities_made
+        assert buckets(tmp_path / f"again-{spoil}") == buckets(tmp_path / "full")
+        # the store keeps what it made, named by its buckets
+        assert (store / f"{checkindex.digest(again.fingerprints)}.parquet").is_file()

@@ -33,7 +33,7 @@ from gongshi import checking, issues, parallel, progress, tables, timeliness
 from gongshi.catalog import Dataset, ListPage, departments
 from gongshi.metadata import CHANGE_LABELS, CHANGES, download_files, label_field, published_fields
 from gongshi.paths import SITE_TEMPLATES_DIR
-from gongshi.site import search
+from gongshi.site import checkindex, search
 from gongshi.site.context import (
     Bar,
     Card,
@@ -114,6 +114,7 @@ class SiteResult:
     search_shards_written: int = 0
     search_mode: str = ""  # how the search index was made: "full" or "incremental"
     search_entities_changed: int = 0
+    check_entities_made: int = 0  # the check index's entries made (the others kept from the previous build)
     entity_pages: int = 0
     entity_pages_rendered: int = 0
     entity_seconds: float = 0.0  # from the entity plan until every entity page is written, by either process
@@ -131,6 +132,7 @@ class SiteResult:
         self.search_shards_written += other.search_shards_written
         self.search_mode = self.search_mode or other.search_mode
         self.search_entities_changed += other.search_entities_changed
+        self.check_entities_made += other.check_entities_made
         self.entity_pages += other.entity_pages
         self.entity_pages_rendered += other.entity_pages_rendered
 
@@ -145,6 +147,7 @@ class SiteResult:
             "search_shards_written": self.search_shards_written,
             "search_index_mode": self.search_mode,
             "search_entities_changed": self.search_entities_changed,
+            "check_entities_made": self.check_entities_made,
         }
 
 
@@ -304,9 +307,11 @@ class SiteBuilder:
         digests: dict[str, pa.Array] | None = None,
         previous_modified: dict[str, str] | None = None,
         search_store: Path | None = None,
+        check_store: Path | None = None,
     ):
         self.build, self.catalog, self.day = build, catalog, day
-        self.search_store = search_store
+        self.search_store, self.check_store = search_store, check_store
+        self._entity_prints: pa.Table | None = None  # (code, f) of every entity: `_entity_plan`'s
         self.digests = digests or {}
         self.previous_modified = previous_modified or {}
         self.base_url = base_url.rstrip("/") + "/latest/"
@@ -575,6 +580,7 @@ class SiteBuilder:
             },
             salt,
         )
+        self._entity_prints = fingerprints
         codes = fingerprints["code"].to_pylist()
         prints = fingerprints["f"].to_pylist()
         if self.previous_build is None:
@@ -1288,38 +1294,30 @@ class SiteBuilder:
         """批量核查's static index (`gongshi.checking`): per bucket of credit codes, each entity's name,
         its current standing in every dataset that declares one (with the deciding authority), and
         its records with a problem in the last 12 months. Texts are made in whole columns and the
-        buckets' JSON in DuckDB; only buckets whose bytes changed are written again."""
-        columns, parts = [], []
-        year_ago = (dt.date.fromisoformat(self.day) - dt.timedelta(days=365)).isoformat()
-        for dataset in ordered(self.catalog):
-            view, declared = views[dataset.id], dataset.site
-            if declared.entity is None or not view.rows:
-                continue
-            code = declared.entity.credit_code
-            if declared.standing is not None:
-                key = f"{dataset.id}:standing"
-                columns.append({"key": key, "label": declared.standing.label, "none": "无"})
-                rows = view.table.filter(pa.array(view.matches(declared.standing.current)))
-                text = _template_column(declared.standing.item, rows)
-                if dataset.authority:
-                    who = pc.fill_null(pc.cast(rows[dataset.authority], pa.string()), "")
-                    suffix = pc.if_else(pc.equal(who, ""), "", pc.binary_join_element_wise("，决定机关：", who, ""))
-                    text = pc.binary_join_element_wise(text, suffix, "")
-                parts.append(pa.table({"code": rows[code], "key": pa.array([key] * rows.num_rows), "text": text}))
-            if declared.problem is not None and dataset.arises_on:
-                key = f"{dataset.id}:problems"
-                heading = declared.section.heading if declared.section else dataset.title
-                columns.append({"key": key, "label": f"近12个月{declared.problem.label}的{heading}", "none": "无"})
-                dates = pc.fill_null(view.column(dataset.arises_on), "")
-                recent = np.asarray(pc.greater_equal(dates, year_ago).to_numpy(zero_copy_only=False), dtype=bool)
-                rows = view.table.filter(pa.array(view.has_problem & recent))
-                template = f"{{{dataset.arises_on}}} {{{dataset.authority or ''}}}：{{{declared.problem.field}}}"
-                text = _template_column(template, rows)
-                parts.append(pa.table({"code": rows[code], "key": pa.array([key] * rows.num_rows), "text": text}))
+        entities' entries in DuckDB — only for the entities whose rows changed, when the previous
+        build's entries were kept (`gongshi.site.checkindex`); only buckets that hold a changed
+        entity are made again, the others linked."""
+        day_start = checkindex.year_ago(self.day)
+        columns = self._check_columns(views)
+        salt = hashlib.sha256(
+            repr(
+                [checkindex.VERSION, self.declarations, columns]
+                + [(d.id, d.arises_on, d.authority) for d in ordered(self.catalog)]
+            ).encode()
+        ).hexdigest()
+        prints = self._entity_prints
+        store = self.check_store
+        kept = None
+        if store is not None and prints is not None and self.previous_build is not None:
+            kept = checkindex.load(store, self.previous, salt)
         entities = names.num_rows
         chars = checking.chars_for(entities)
-        schema = pa.schema([("code", pa.string()), ("key", pa.string()), ("text", pa.string())])
-        items = pa.concat_tables([p.cast(schema) for p in parts]) if parts else schema.empty_table()
+        remake, reused = None, None
+        if kept is not None:
+            remake, reused = checkindex.to_make(prints, kept, self._moved_problems(views, kept.day, day_start))
+        items = self._check_items(views, columns, day_start, remake)
+        if remake is not None:
+            names = names.filter(pc.is_in(names["code"], value_set=remake))
         # short keys (the column's position, named in meta.json) and no key for an empty list: 5,000
         # codes can touch every bucket, and every byte of them is fetched
         # a standing: every current item; findings: how many in the 12 months, and the newest (the
@@ -1341,29 +1339,113 @@ class SiteBuilder:
             db.execute("SET threads = 1")
             db.register("names", names)
             db.register("items", items.append_column("ordinal", pa.array(np.arange(items.num_rows))))
-            buckets = db.sql(
+            made = db.sql(
                 f"""
                 WITH entity AS (
                     SELECT code, max(name) AS name FROM names GROUP BY code
                 ),
-                lists AS (SELECT code{lists} FROM items GROUP BY code),
-                joined AS (
-                    SELECT coalesce(e.code, l.code) AS code,
-                           '{{"n":' || to_json(coalesce(e.name, ''))::VARCHAR{fields} || '}}' AS body
-                    FROM entity e FULL JOIN lists l USING (code)
-                )
-                SELECT CASE WHEN length(code) >= {checking.START + chars}
-                            THEN substr(code, {checking.START + 1}, {chars}) ELSE '_' END AS bucket,
-                       '{{' || string_agg(to_json(code)::VARCHAR || ':' || body::VARCHAR, ',' ORDER BY code)
-                            || '}}' AS data
-                FROM joined GROUP BY bucket ORDER BY bucket
+                lists AS (SELECT code{lists} FROM items GROUP BY code)
+                SELECT coalesce(e.code, l.code) AS code,
+                       '{{"n":' || to_json(coalesce(e.name, ''))::VARCHAR{fields} || '}}' AS body
+                FROM entity e FULL JOIN lists l USING (code)
                 """
-            ).fetchall()
-        for bucket, data in buckets:
-            self.bytes_file(f"{checking.FOLDER}/{bucket}.json", data.encode("utf-8") + b"\n")
+            ).to_arrow_table()
+            db.unregister("names")
+            db.unregister("items")
+            bodies = made.append_column("f", pa.nulls(made.num_rows, pa.string()))
+            if prints is not None:  # each entity's fingerprint kept beside its body
+                position = pc.index_in(bodies["code"], value_set=prints["code"])
+                bodies = bodies.set_column(2, "f", pc.take(prints["f"], position))
+            bodies = bodies.select(["code", "f", "body"])
+            if reused is not None:
+                bodies = pa.concat_tables([reused.cast(bodies.schema), bodies.cast(reused.schema)])
+            db.register("bodies", bodies)
+            if kept is None or kept.chars != chars:
+                wanted = None
+            else:
+                touched = set(checkindex.buckets_of(db, chars, checkindex.touched_codes(kept, prints, remake)))
+                wanted = []
+                for bucket in checkindex.all_buckets(db, chars):
+                    path = f"{checking.FOLDER}/{bucket}.json"
+                    if bucket in touched or not self._reuse(path, self.previous.get(path, "")):
+                        wanted.append(bucket)
+            for bucket, data in checkindex.bucket_files(db, chars, wanted):
+                self.bytes_file(f"{checking.FOLDER}/{bucket}.json", data.encode("utf-8") + b"\n")
         for index, column in enumerate(columns):
             column["key"] = str(index)
         self.json_file(checking.META, {"release": self.day, "chars": chars, "columns": columns, "entities": entities})
+        self.result.check_entities_made = made.num_rows
+        if store is not None and prints is not None:
+            made_files = {p: f for p, f in self.result.fingerprints.items() if checkindex.is_bucket_file(p)}
+            base = checkindex.digest(self.previous) if kept is not None else None
+            checkindex.save(store, bodies, salt, self.day, chars, made_files, base)
+
+    def _check_columns(self, views: dict[str, TableView]) -> list[dict[str, str]]:
+        """The check index's columns: a dataset's current standing, its problems of the last 12 months."""
+        columns = []
+        for dataset in ordered(self.catalog):
+            declared = dataset.site
+            if declared.entity is None or not views[dataset.id].rows:
+                continue
+            if declared.standing is not None:
+                columns.append({"key": f"{dataset.id}:standing", "label": declared.standing.label, "none": "无"})
+            if declared.problem is not None and dataset.arises_on:
+                heading = declared.section.heading if declared.section else dataset.title
+                label = f"近12个月{declared.problem.label}的{heading}"
+                columns.append({"key": f"{dataset.id}:problems", "label": label, "none": "无"})
+        return columns
+
+    def _check_items(
+        self, views: dict[str, TableView], columns: list[dict[str, str]], day_start: str, codes: pa.Array | None
+    ) -> pa.Table:
+        """(code, key, text): each current standing's and each recent problem's text, of the entities
+        of `codes` (all without it), in the views' order."""
+        keys = {c["key"] for c in columns}
+        parts = []
+        for dataset in ordered(self.catalog):
+            view, declared = views[dataset.id], dataset.site
+            if declared.entity is None or not view.rows:
+                continue
+            code = declared.entity.credit_code
+            mine = (
+                np.ones(view.rows, dtype=bool)
+                if codes is None
+                else np.asarray(pc.is_in(view.column(code), value_set=codes).to_numpy(zero_copy_only=False), dtype=bool)
+            )
+            if (key := f"{dataset.id}:standing") in keys:
+                rows = view.table.filter(pa.array(view.matches(declared.standing.current) & mine))
+                text = _template_column(declared.standing.item, rows)
+                if dataset.authority:
+                    who = pc.fill_null(pc.cast(rows[dataset.authority], pa.string()), "")
+                    suffix = pc.if_else(pc.equal(who, ""), "", pc.binary_join_element_wise("，决定机关：", who, ""))
+                    text = pc.binary_join_element_wise(text, suffix, "")
+                parts.append(pa.table({"code": rows[code], "key": pa.array([key] * rows.num_rows), "text": text}))
+            if (key := f"{dataset.id}:problems") in keys:
+                dates = pc.fill_null(view.column(dataset.arises_on), "")
+                recent = np.asarray(pc.greater_equal(dates, day_start).to_numpy(zero_copy_only=False), dtype=bool)
+                rows = view.table.filter(pa.array(view.has_problem & recent & mine))
+                template = f"{{{dataset.arises_on}}} {{{dataset.authority or ''}}}：{{{declared.problem.field}}}"
+                text = _template_column(template, rows)
+                parts.append(pa.table({"code": rows[code], "key": pa.array([key] * rows.num_rows), "text": text}))
+        schema = pa.schema([("code", pa.string()), ("key", pa.string()), ("text", pa.string())])
+        return pa.concat_tables([p.cast(schema) for p in parts]) if parts else schema.empty_table()
+
+    def _moved_problems(self, views: dict[str, TableView], kept_day: str, day_start: str) -> pa.Array:
+        """The codes of the entities one of whose problems is in the 12-month window of the day the
+        kept entries were made for and not in today's, or the other way round."""
+        low, high = sorted((checkindex.year_ago(kept_day), day_start))
+        moved = []
+        for dataset in ordered(self.catalog):
+            view, declared = views[dataset.id], dataset.site
+            if low == high or declared.entity is None or declared.problem is None or not dataset.arises_on:
+                continue
+            if not view.rows:
+                continue
+            dates = pc.fill_null(view.column(dataset.arises_on), "")
+            between = pc.and_(pc.greater_equal(dates, low), pc.less(dates, high))
+            crossing = np.asarray(between.to_numpy(zero_copy_only=False), dtype=bool) & view.has_problem
+            moved += pc.cast(view.column(declared.entity.credit_code).filter(pa.array(crossing)), pa.string()).chunks
+        return pa.chunked_array(moved, pa.string()).combine_chunks() if moved else pa.array([], pa.string())
 
     def bytes_file(self, path: str, data: bytes) -> None:
         if not self._reuse(path, hashlib.sha256(data).hexdigest()):

@@ -240,6 +240,7 @@ class SiteStep:
             self.digests,
             self.previous_modified,
             search_store=self.settings.layout.search_index,
+            check_store=self.settings.layout.check_index,
         ).build_all()
         return self.result.hashes, self.result.linked, self.result.sizes
 
