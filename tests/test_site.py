@@ -880,3 +880,8 @@ def test_a_check_index_made_from_kept_entries_is_the_index_made_in_full(publishe
         assert buckets(tmp_path / f"again-{spoil}") == buckets(tmp_path / "full")
         # the store keeps what it made, named by its buckets
         assert (store / f"{checkindex.digest(again.fingerprints)}.parquet").is_file()
+    # a store that cannot be written (a full disk, a file in its place): the index is still made
+    blocked = tmp_path / "blocked"
+    blocked.write_text("not a folder")
+    build(tmp_path / "blocked-build", day2, changed, blocked, (tmp_path / "one", first))
+    assert buckets(tmp_path / "blocked-build") == buckets(tmp_path / "full")

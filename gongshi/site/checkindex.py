@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,8 +24,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from gongshi import checking
-from gongshi.storage import temporary_for
 
+LOGGER = logging.getLogger(__name__)
 VERSION = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
 KEEP_OTHERS = 2  # besides the one made and the one it started from: a takedown rebuilds an older release
 BODIES = pa.schema([("code", pa.string()), ("f", pa.string()), ("body", pa.string())])
@@ -79,14 +80,21 @@ def save(
 ) -> None:
     """Keep `bodies` for the next day, named by the bucket files of the index they made; the one the
     day started from (`base`, a digest) and the newest others stay, older ones go."""
-    store.mkdir(parents=True, exist_ok=True)
     made = store / f"{digest(fingerprints)}.parquet"
+    # in code order: the same entries are the same bytes however many were made again (a re-run)
+    bodies = bodies.take(pc.sort_indices(bodies, sort_keys=[("code", "ascending")]))
     table = bodies.cast(BODIES).replace_schema_metadata(
         {"gongshi.salt": salt, "gongshi.day": day, "gongshi.chars": str(chars)}
     )
-    temporary = temporary_for(made)
-    pq.write_table(table, temporary, compression="zstd", write_statistics=False)
-    temporary.replace(made)
+    temporary = made.with_name(f".{made.name}.tmp")
+    try:
+        store.mkdir(parents=True, exist_ok=True)
+        pq.write_table(table, temporary, compression="zstd", write_statistics=False)
+        temporary.replace(made)
+    except OSError as error:  # a full disk, say: the index is written; the next day makes every entry
+        temporary.unlink(missing_ok=True)
+        LOGGER.warning("批量核查索引的条目未能保存（%s）：下一日将全部重新生成", error)
+        return
     keep = {made, store / f"{base}.parquet"} if base else {made}
     others = sorted((p for p in store.glob("*.parquet") if p not in keep), key=lambda p: p.stat().st_mtime)
     for old in others[: max(0, len(others) - KEEP_OTHERS)]:
