@@ -13,6 +13,7 @@ made and the table kept for the next day.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import logging
@@ -92,7 +93,8 @@ def save(
         pq.write_table(table, temporary, compression="zstd", write_statistics=False)
         temporary.replace(made)
     except OSError as error:  # a full disk, say: the index is written; the next day makes every entry
-        temporary.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            temporary.unlink(missing_ok=True)
         LOGGER.warning("批量核查索引的条目未能保存（%s）：下一日将全部重新生成", error)
         return
     keep = {made, store / f"{base}.parquet"} if base else {made}
