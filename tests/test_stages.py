@@ -168,6 +168,8 @@ def test_release_again_links_every_unchanged_page_and_renders_nothing(day, catal
     # from the postings the first release kept: nothing changed, every shard kept as it was
     assert (again.site["search_index_mode"], again.site["search_entities_changed"]) == ("incremental", 0)
     assert again.site["search_shards_written"] == 0
+    # the check index's entries kept by the first release (state/check-index): none made again
+    assert (first["check_entities_made"], again.site["check_entities_made"]) == (26, 0)
     assert again.record.site == results["release"].record.site
     release.clear_staging(settings.layout.staging)
 
