@@ -816,12 +816,15 @@ def test_a_check_index_made_from_kept_entries_is_the_index_made_in_full(publishe
         and shared[checking.bucket_of(c, chars)] > 1
         and checking.bucket_of(c, chars) not in {checking.bucket_of(x, chars) for x in (leaving, renamed)}
     )
-    day1, day2 = DAY2, (dt.date.fromisoformat(DAY2) + dt.timedelta(days=1)).isoformat()
-    mine = pc.and_(pc.equal(inspections["credit_code"], leaving), problem)
+    entering = next(c for c in with_problem if c not in (leaving, renamed, gone))  # in the day before's window only
+    day1 = DAY2
+    day0, day2 = ((dt.date.fromisoformat(day1) + dt.timedelta(days=n)).isoformat() for n in (-1, 1))
+    dates = inspections["inspection_date"]
+    for code, day in ((leaving, day1), (entering, day0)):
+        mine = pc.and_(pc.equal(inspections["credit_code"], code), problem)
+        dates = pc.if_else(mine, pa.scalar(dt.date.fromisoformat(checkindex.year_ago(day))), dates)
     tables["inspection_results"] = inspections.set_column(
-        inspections.column_names.index("inspection_date"),
-        "inspection_date",
-        pc.if_else(mine, pa.scalar(dt.date.fromisoformat(checkindex.year_ago(day1))), inspections["inspection_date"]),
+        inspections.column_names.index("inspection_date"), "inspection_date", dates
     )
 
     def build(folder, day, tables, store=None, previous=None):
@@ -868,6 +871,10 @@ def test_a_check_index_made_from_kept_entries_is_the_index_made_in_full(publishe
         )
         assert same == (name.removesuffix(".json") not in touched), name
     # a damaged kept table, or one made for other declarations: every entry made again, the same bytes
+    # a day before it, published after it (days out of order): the window moves back
+    back = build(tmp_path / "back", day0, tables, store, (tmp_path / "one", first))
+    build(tmp_path / "back-full", day0, tables)
+    assert back.check_entities_made == 1 and buckets(tmp_path / "back") == buckets(tmp_path / "back-full")
     base = store / f"{checkindex.digest(first.fingerprints)}.parquet"
     good = pq.read_table(base)
     for spoil in ("damaged", "salt"):
