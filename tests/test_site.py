@@ -892,3 +892,24 @@ def test_a_check_index_made_from_kept_entries_is_the_index_made_in_full(publishe
     blocked.write_text("not a folder")
     build(tmp_path / "blocked-build", day2, changed, blocked, (tmp_path / "one", first))
     assert buckets(tmp_path / "blocked-build") == buckets(tmp_path / "full")
+
+
+def test_the_check_store_keeps_the_last_index_the_one_it_started_from_and_two_others(tmp_path):
+    import pyarrow as pa
+
+    from gongshi.site import checkindex
+
+    bodies = pa.table({"code": ["91320100205862691T"], "f": ["x"], "body": ['{"n":"某公司"}']})
+    made = []
+    for index in range(6):
+        fingerprints = {"check/A.json": f"sha-{index}", "check/meta.json": "any"}
+        base = checkindex.digest({"check/A.json": "sha-0"}) if index else None  # every day from the first
+        checkindex.save(tmp_path, bodies, "salt", "2026-11-27", 1, fingerprints, base)
+        made.append(tmp_path / f"{checkindex.digest(fingerprints)}.parquet")
+        os.utime(made[-1], (index, index))  # in the order made, whatever the clock's resolution
+    left = set(tmp_path.glob("*.parquet"))
+    assert left == {made[0], made[5], made[4], made[3]}  # the base, the last and the two newest others
+    kept = checkindex.load(tmp_path, {"check/A.json": "sha-5"}, "salt")
+    assert kept is not None and kept.bodies.to_pylist() == bodies.to_pylist() and kept.chars == 1
+    assert checkindex.load(tmp_path, {"check/A.json": "sha-5"}, "another salt") is None
+    assert checkindex.load(tmp_path, {"check/A.json": "sha-1"}, "salt") is None  # aged out

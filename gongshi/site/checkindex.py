@@ -1,4 +1,4 @@
-"""批量核查's static index (`gongshi.checking`) made from what the previous build's kept: each entity's
+"""批量核查's static index (`gongshi.checking`) made from what the previous build kept: each entity's
 entry (its "body": name, current standings, problems of the last 12 months) is a function of its
 rows, the datasets' declarations and the day's 12-month window, so a day keeps the bodies of the
 entities whose rows did not change and makes again only the others' — and writes again only the
@@ -98,12 +98,15 @@ def save(
         LOGGER.warning("批量核查索引的条目未能保存（%s）：下一日将全部重新生成", error)
         return
     keep = {made, store / f"{base}.parquet"} if base else {made}
-    others = sorted((p for p in store.glob("*.parquet") if p not in keep), key=lambda p: p.stat().st_mtime)
-    for old in others[: max(0, len(others) - KEEP_OTHERS)]:
-        old.unlink(missing_ok=True)
-    for left in store.glob(".*.tmp*"):  # a run stopped half-way through writing one
-        if left.stat().st_mtime < made.stat().st_mtime - 3600:
-            left.unlink(missing_ok=True)
+    try:  # tidying: what fails here costs disk, not the index
+        others = sorted((p for p in store.glob("*.parquet") if p not in keep), key=lambda p: p.stat().st_mtime)
+        for old in others[: max(0, len(others) - KEEP_OTHERS)]:
+            old.unlink(missing_ok=True)
+        for left in store.glob(".*.tmp"):  # a run stopped half-way through writing one
+            if left.stat().st_mtime < made.stat().st_mtime - 3600:
+                left.unlink(missing_ok=True)
+    except OSError as error:
+        LOGGER.warning("批量核查索引的旧条目未能清理（%s）", error)
 
 
 def to_make(prints: pa.Table, kept: Kept, moved: pa.Array) -> tuple[pa.Array, pa.Table]:
