@@ -837,7 +837,7 @@ def test_a_check_index_made_from_kept_entries_is_the_index_made_in_full(publishe
 
     store = tmp_path / "store"
     first = build(tmp_path / "one", day1, tables, store)
-    assert len(list(store.glob("*.parquet"))) == 1 and first.check_entities_made >= len(codes)
+    assert len(list(store.glob("*.parquet"))) == 1 and first.check_entries_made >= len(codes)
     changed = dict(tables)
     rows = changed["inspection_results"]
     rows = rows.filter(pc.invert(pc.equal(rows["credit_code"], gone)))
@@ -855,7 +855,7 @@ def test_a_check_index_made_from_kept_entries_is_the_index_made_in_full(publishe
     assert buckets(tmp_path / "kept") == buckets(tmp_path / "full") != buckets(tmp_path / "one")
     assert (tmp_path / "kept" / checking.META).read_bytes() == (tmp_path / "full" / checking.META).read_bytes()
     # made again: the renamed, the one whose problem left the window (gone: nothing to make)
-    assert kept.check_entities_made == 2 < full.check_entities_made
+    assert kept.check_entries_made == 2 < full.check_entries_made
     entry = {}
     for data in buckets(tmp_path / "kept").values():
         entry |= json.loads(data)
@@ -874,7 +874,7 @@ def test_a_check_index_made_from_kept_entries_is_the_index_made_in_full(publishe
     # a day before it, published after it (days out of order): the window moves back
     back = build(tmp_path / "back", day0, tables, store, (tmp_path / "one", first))
     build(tmp_path / "back-full", day0, tables)
-    assert back.check_entities_made == 1 and buckets(tmp_path / "back") == buckets(tmp_path / "back-full")
+    assert back.check_entries_made == 1 and buckets(tmp_path / "back") == buckets(tmp_path / "back-full")
     base = store / f"{checkindex.digest(first.fingerprints)}.parquet"
     good = pq.read_table(base)
     for spoil in ("damaged", "salt"):
@@ -883,7 +883,7 @@ def test_a_check_index_made_from_kept_entries_is_the_index_made_in_full(publishe
         else:
             pq.write_table(good.replace_schema_metadata(good.schema.metadata | {b"gongshi.salt": b"other"}), base)
         again = build(tmp_path / f"again-{spoil}", day2, changed, store, (tmp_path / "one", first))
-        assert again.check_entities_made == full.check_entities_made
+        assert again.check_entries_made == full.check_entries_made
         assert buckets(tmp_path / f"again-{spoil}") == buckets(tmp_path / "full")
         # the store keeps what it made, named by its buckets
         assert (store / f"{checkindex.digest(again.fingerprints)}.parquet").is_file()

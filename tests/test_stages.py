@@ -169,7 +169,7 @@ def test_release_again_links_every_unchanged_page_and_renders_nothing(day, catal
     assert (again.site["search_index_mode"], again.site["search_entities_changed"]) == ("incremental", 0)
     assert again.site["search_shards_written"] == 0
     # the check index's entries kept by the first release (state/check-index): none made again
-    assert (first["check_entities_made"], again.site["check_entities_made"]) == (26, 0)
+    assert (first["check_entries_made"], again.site["check_entries_made"]) == (26, 0)
     assert again.record.site == results["release"].record.site
     release.clear_staging(settings.layout.staging)
 

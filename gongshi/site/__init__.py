@@ -114,7 +114,7 @@ class SiteResult:
     search_shards_written: int = 0
     search_mode: str = ""  # how the search index was made: "full" or "incremental"
     search_entities_changed: int = 0
-    check_entities_made: int = 0  # the check index's entries made (the others kept from the previous build)
+    check_entries_made: int = 0  # the check index's entries made (the others kept from the previous build)
     entity_pages: int = 0
     entity_pages_rendered: int = 0
     entity_seconds: float = 0.0  # from the entity plan until every entity page is written, by either process
@@ -132,7 +132,7 @@ class SiteResult:
         self.search_shards_written += other.search_shards_written
         self.search_mode = self.search_mode or other.search_mode
         self.search_entities_changed += other.search_entities_changed
-        self.check_entities_made += other.check_entities_made
+        self.check_entries_made += other.check_entries_made
         self.entity_pages += other.entity_pages
         self.entity_pages_rendered += other.entity_pages_rendered
 
@@ -147,7 +147,7 @@ class SiteResult:
             "search_shards_written": self.search_shards_written,
             "search_index_mode": self.search_mode,
             "search_entities_changed": self.search_entities_changed,
-            "check_entities_made": self.check_entities_made,
+            "check_entries_made": self.check_entries_made,
         }
 
 
@@ -1367,14 +1367,14 @@ class SiteBuilder:
                 wanted = []
                 for bucket in checkindex.all_buckets(db, chars):
                     path = f"{checking.FOLDER}/{bucket}.json"
-                    if bucket in touched or not self._reuse(path, self.previous.get(path, "")):
+                    if bucket in touched or path not in self.previous or not self._reuse(path, self.previous[path]):
                         wanted.append(bucket)
             for bucket, data in checkindex.bucket_files(db, chars, wanted):
                 self.bytes_file(f"{checking.FOLDER}/{bucket}.json", data.encode("utf-8") + b"\n")
         for index, column in enumerate(columns):
             column["key"] = str(index)
         self.json_file(checking.META, {"release": self.day, "chars": chars, "columns": columns, "entities": entities})
-        self.result.check_entities_made = made.num_rows
+        self.result.check_entries_made = made.num_rows
         if store is not None and prints is not None:
             made_files = {p: f for p, f in self.result.fingerprints.items() if checkindex.is_bucket_file(p)}
             base = checkindex.digest(self.previous) if kept is not None else None
@@ -1435,11 +1435,9 @@ class SiteBuilder:
         kept entries were made for and not in today's, or the other way round."""
         low, high = sorted((checkindex.year_ago(kept_day), day_start))
         moved = []
-        for dataset in ordered(self.catalog):
+        for dataset in ordered(self.catalog) if low != high else []:
             view, declared = views[dataset.id], dataset.site
-            if low == high or declared.entity is None or declared.problem is None or not dataset.arises_on:
-                continue
-            if not view.rows:
+            if declared.entity is None or declared.problem is None or not dataset.arises_on or not view.rows:
                 continue
             dates = pc.fill_null(view.column(dataset.arises_on), "")
             between = pc.and_(pc.greater_equal(dates, low), pc.less(dates, high))

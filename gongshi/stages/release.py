@@ -75,7 +75,7 @@ class ReleaseResult:
             "search_index_seconds": self.site.get("search_index_seconds", 0.0),
             "search_index_mode": self.site.get("search_index_mode", ""),
             "search_shards_written": self.site.get("search_shards_written", 0),
-            "check_entries_made": self.site.get("check_entities_made", 0),
+            "check_entries_made": self.site.get("check_entries_made", 0),
         }
 
 
