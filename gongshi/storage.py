@@ -6,12 +6,17 @@ import concurrent.futures
 import errno
 import hashlib
 import json
+import logging
 import os
+import secrets
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+LOGGER = logging.getLogger(__name__)
 
 
 def temporary_for(path: Path) -> Path:
@@ -96,3 +101,53 @@ def write_parquets(tables: list[tuple[pa.Table, Path]]) -> None:
     with concurrent.futures.ThreadPoolExecutor(min(len(tables), os.cpu_count() or 1)) as pool:
         for done in [pool.submit(write_parquet, table, path) for table, path in tables]:
             done.result()
+
+
+def files_digest(files: dict[str, str]) -> str:
+    """One name for a set of published files: their paths and sha256 (path -> sha256)."""
+    digest = hashlib.sha256()
+    for path in sorted(files):
+        digest.update(f"{path}\0{files[path]}\n".encode())
+    return digest.hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class KeptStore:
+    """A folder of the state where an index keeps what it made for the next day (the search index's
+    postings, the check index's entries): one file per index made, named by the digest of the files
+    that index published (`files_digest`), so that a day finds the one its previous build holds.
+
+    What goes in is written to a hidden working file (`working`) and renamed to its name once
+    whole. `tidy` keeps the one made, the one the day started from (a re-run of the day starts
+    from it again) and the newest `others` besides (a takedown rebuilds an older release, which
+    must not drop the newest's); a hidden file is what a run stopped half-way left. A store that
+    cannot be written or tidied costs the next day a full index, never the release: both say so in
+    the operator's log (`what` names the index) and go on."""
+
+    folder: Path
+    suffix: str  # ".parquet", ".duckdb"
+    others: int
+    what: str  # in the log: 查询索引, 批量核查索引
+
+    def path(self, name: str) -> Path:
+        return self.folder / f"{name}{self.suffix}"
+
+    def working(self) -> Path:
+        """A new hidden file to write into (made whole, then renamed to its name)."""
+        return self.folder / f".next-{secrets.token_hex(4)}{self.suffix}"
+
+    def unsaved(self, error: Exception) -> None:
+        LOGGER.warning("%s的中间数据未能保存（%s）：下一日将全部重新生成该索引", self.what, error)
+
+    def tidy(self, keep: set[Path]) -> None:
+        """Drop what is neither in `keep` nor among the newest `others`, and what runs stopped
+        half-way left (with a database's write-ahead log beside it)."""
+        try:
+            found = [p for p in self.folder.iterdir() if p.name.endswith(self.suffix) or p.name.startswith(".")]
+            left = [p for p in found if p.name.startswith(".")]
+            others = sorted((p for p in found if p not in keep and p not in left), key=lambda p: p.stat().st_mtime)
+            for old in left + others[: max(0, len(others) - self.others)]:
+                old.unlink(missing_ok=True)
+                old.with_name(old.name + ".wal").unlink(missing_ok=True)
+        except OSError as error:  # what fails here costs disk, not the index
+            LOGGER.warning("%s的旧文件未能清理（%s）", self.what, error)

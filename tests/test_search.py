@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import tempfile
 import unicodedata
 from pathlib import Path
@@ -272,3 +273,57 @@ def test_a_release_that_did_not_go_out_and_a_lost_file_do_not_corrupt_the_index(
     build, update = _day(store, build, today)
     assert update.mode == "full" and build == search.shards(_entries(today))
     assert len(list(store.glob("*.duckdb"))) <= 2 + search.KEEP_OTHERS
+
+
+def test_a_store_that_cannot_be_written_costs_a_full_index_not_the_release(tmp_path, caplog):
+    """The postings' store is a cache: a file where its folder should be (or a full disk) before the
+    index is written makes it in memory; a store that fails once the shards are written (the
+    database cannot take its name) leaves the index written. Either way the operator's log says so
+    in Chinese, and the next day with a store that works makes the index in full and keeps it."""
+    import logging
+
+    pairs = [(f"9132{n % 13 + 1:02d}00{n:06d}AAAA", f"企业{n}号") for n in range(120)]
+    expected = search.shards(_entries(pairs))
+    blocked = tmp_path / "a file"
+    blocked.write_text("not a folder")
+    with caplog.at_level(logging.WARNING, logger="gongshi.storage"):
+        build, update = _day(blocked, {}, pairs)
+    assert build == expected and (update.mode, update.written) == ("full", len(expected))
+    assert any("查询索引的中间数据未能保存" in r.getMessage() for r in caplog.records)
+    assert blocked.read_text() == "not a folder"
+
+    # the database made cannot take its name (a folder stands there): the shards are written
+    learnt = tmp_path / "learnt"
+    _day(learnt, {}, pairs)
+    (name,) = [p.name for p in learnt.glob("*.duckdb")]
+    store = tmp_path / "store"
+    (store / name).mkdir(parents=True)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="gongshi.storage"):
+        build, update = _day(store, {}, pairs)
+    assert build == expected and (update.mode, update.written) == ("full", len(expected))
+    assert any("查询索引的中间数据未能保存" in r.getMessage() for r in caplog.records)
+    assert [p.name for p in store.iterdir()] == [name]  # no working database left behind
+    # the next day: nothing kept to start from, so made in full, and kept this time
+    (store / name).rmdir()
+    renamed = [*pairs[1:], (pairs[0][0], "苏州新名称企业")]
+    again, update = _day(store, build, renamed)
+    assert update.mode == "full" and again == search.shards(_entries(renamed))
+    after, update = _day(store, again, [*renamed, ("91320500000999AAAA", "苏州又一家企业")])
+    assert update.mode == "incremental"
+
+
+def test_the_store_keeps_the_made_the_base_and_the_newest_other_and_drops_what_a_stopped_run_left(tmp_path):
+    pairs = [(f"9132{n % 13 + 1:02d}00{n:06d}AAAA", f"企业{n}号") for n in range(60)]
+    first, _ = _day(tmp_path, {}, pairs)
+    (base,) = tmp_path.glob("*.duckdb")
+    left = tmp_path / ".next-0000dead.duckdb"  # a run stopped half-way
+    left.write_bytes(b"half")
+    left.with_name(left.name + ".wal").write_bytes(b"half")
+    made = []
+    for day in range(4):  # every day from the first build (a takedown rebuilding, say)
+        _, update = _day(tmp_path, first, [*pairs, (f"91320500000{day}99AAAA", f"苏州第{day}家企业")])
+        assert update.mode == "incremental"
+        made.append(max(tmp_path.glob("*.duckdb"), key=lambda p: (p.stat().st_mtime_ns, p not in made)))
+        os.utime(made[-1], ns=(day + 1, day + 1))  # in the order made, whatever the clock's resolution
+    assert set(tmp_path.iterdir()) == {base, made[-1], *made[-1 - search.KEEP_OTHERS : -1]}

@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,8 +24,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from gongshi import checking
+from gongshi.storage import KeptStore, files_digest
 
-LOGGER = logging.getLogger(__name__)
 VERSION = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
 KEEP_OTHERS = 2  # besides the one made and the one it started from: a takedown rebuilds an older release
 BODIES = pa.schema([("code", pa.string()), ("f", pa.string()), ("body", pa.string())])
@@ -43,8 +42,11 @@ def is_bucket_file(path: str) -> bool:
 
 def digest(fingerprints: dict[str, str]) -> str:
     """What names a kept table: the bucket files (path and sha256) of the index it made."""
-    text = "\n".join(f"{p} {f}" for p, f in sorted(fingerprints.items()) if is_bucket_file(p))
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+    return files_digest({p: f for p, f in fingerprints.items() if is_bucket_file(p)})
+
+
+def kept_store(folder: Path) -> KeptStore:
+    return KeptStore(folder, ".parquet", KEEP_OTHERS, "批量核查索引")
 
 
 @dataclass
@@ -62,7 +64,7 @@ def load(store: Path | None, previous: dict[str, str], salt: str) -> Kept | None
     the same `salt` (declarations, this module); None when there are none to trust."""
     if store is None or not any(is_bucket_file(p) for p in previous):
         return None
-    path = store / f"{digest(previous)}.parquet"
+    path = kept_store(store).path(digest(previous))
     try:
         table = pq.read_table(path)
     except (OSError, pa.ArrowInvalid):
@@ -81,13 +83,14 @@ def save(
 ) -> None:
     """Keep `bodies` for the next day, named by the bucket files of the index they made; the one the
     day started from (`base`, a digest) and the newest others stay, older ones go."""
-    made = store / f"{digest(fingerprints)}.parquet"
+    kept = kept_store(store)
+    made = kept.path(digest(fingerprints))
     # in code order: the same entries are the same bytes however many were made again (a re-run)
     bodies = bodies.take(pc.sort_indices(bodies, sort_keys=[("code", "ascending")]))
     table = bodies.cast(BODIES).replace_schema_metadata(
         {"gongshi.salt": salt, "gongshi.day": day, "gongshi.chars": str(chars)}
     )
-    temporary = made.with_name(f".{made.name}.tmp")
+    temporary = kept.working()
     try:
         store.mkdir(parents=True, exist_ok=True)
         pq.write_table(table, temporary, compression="zstd", write_statistics=False)
@@ -95,18 +98,9 @@ def save(
     except OSError as error:  # a full disk, say: the index is written; the next day makes every entry
         with contextlib.suppress(OSError):
             temporary.unlink(missing_ok=True)
-        LOGGER.warning("批量核查索引的条目未能保存（%s）：下一日将全部重新生成", error)
+        kept.unsaved(error)
         return
-    keep = {made, store / f"{base}.parquet"} if base else {made}
-    try:  # tidying: what fails here costs disk, not the index
-        others = sorted((p for p in store.glob("*.parquet") if p not in keep), key=lambda p: p.stat().st_mtime)
-        for old in others[: max(0, len(others) - KEEP_OTHERS)]:
-            old.unlink(missing_ok=True)
-        for left in store.glob(".*.tmp"):  # a run stopped half-way through writing one
-            if left.stat().st_mtime < made.stat().st_mtime - 3600:
-                left.unlink(missing_ok=True)
-    except OSError as error:
-        LOGGER.warning("批量核查索引的旧条目未能清理（%s）", error)
+    kept.tidy({made, kept.path(base)} if base else {made})
 
 
 def to_make(prints: pa.Table, kept: Kept, moved: pa.Array) -> tuple[pa.Array, pa.Table]:

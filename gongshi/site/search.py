@@ -26,10 +26,10 @@ characters is common (`苏州金陵贸易`).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
-import secrets
 import shutil
 import time
 from collections.abc import Callable
@@ -41,6 +41,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from gongshi import tables
+from gongshi.storage import KeptStore, files_digest
 
 FORMAT = 1
 COMMON = 300  # entities kept for a bigram shared by more
@@ -114,15 +115,35 @@ def write(
         write_file(path, data)
         return True
 
-    base = store / f"{_digest(previous)}.duckdb" if store is not None and previous else None
-    if store is None:
-        with tables.connect() as db:
-            written, changed = _full(db, entries, put)
-        return Update(written, "full", changed, time.perf_counter() - started)
-    store.mkdir(parents=True, exist_ok=True)
-    working = store / f"next-{secrets.token_hex(4)}.duckdb"
-    mode = "full"
+    if store is not None:
+        done = _with_store(
+            KeptStore(store, ".duckdb", KEEP_OTHERS, "查询索引"), entries, previous, keep, put, fingerprints
+        )
+        if done is not None:
+            written, mode, changed = done
+            return Update(written, mode, changed, time.perf_counter() - started)
+    with tables.connect() as db:  # in memory: no store, or one that failed before a file was written
+        written, changed = _full(db, entries, put)
+    return Update(written, "full", changed, time.perf_counter() - started)
+
+
+def _with_store(
+    store: KeptStore,
+    entries: pa.Table,
+    previous: dict[str, str],
+    keep: Callable[[str, str], bool],
+    put: Callable[[str, bytes], bool],
+    fingerprints: dict[str, str],
+) -> tuple[int, str, int] | None:
+    """`write` with the postings kept in `store`: (written, mode, entities changed), or None when the
+    store failed before any file of the index was written (a full disk, a file where the folder
+    should be): the index is then made in memory. A store that fails after is said in the log; the
+    index is written, and the next day makes it in full."""
+    base = store.path(files_digest(previous)) if previous else None
+    working = store.working()
+    mode, written, changed, made = "full", None, 0, None
     try:
+        store.folder.mkdir(parents=True, exist_ok=True)
         if base is not None and base.is_file():
             shutil.copyfile(base, working)
             db = _open_kept(working)
@@ -132,26 +153,31 @@ def write(
                         done = _incremental(db, entries, previous, keep, put, fingerprints)
                         if done is not None:
                             mode, (written, changed) = "incremental", done
-            if mode == "full":
-                working.unlink()
-                working.with_name(working.name + ".wal").unlink(missing_ok=True)
-        if mode == "full":
+            if written is None:
+                _remove(working)
+        if written is None:
             with tables.connect(working) as db:
                 written, changed = _full(db, entries, put)
-        made = store / f"{_digest(fingerprints)}.duckdb"
+        made = store.path(files_digest(fingerprints))
         os.replace(working, made)
+    except (OSError, duckdb.Error) as error:
+        made = None
+        if written is None and fingerprints:  # half an index written: the build cannot go on with it
+            raise
+        store.unsaved(error)
+        if written is None:  # nothing written yet: the index is made in memory
+            return None
     finally:
-        working.unlink(missing_ok=True)
-    # Kept: this one, the one it started from (a re-run of the day starts from it again) and the
-    # newest others (a takedown rebuilds an older release, which must not drop the newest's).
-    # A database left by a run that stopped half-way (`next-…`) is dropped.
-    others = sorted((p for p in store.glob("*.duckdb") if p not in (made, base)), key=lambda p: p.stat().st_mtime)
-    kept = [p for p in others if not p.name.startswith("next-")][-KEEP_OTHERS:]
-    for old in others:
-        if old not in kept:
-            old.unlink(missing_ok=True)
-            old.with_name(old.name + ".wal").unlink(missing_ok=True)
-    return Update(written, mode, changed, time.perf_counter() - started)
+        _remove(working)
+    store.tidy({p for p in (made, base) if p is not None})
+    return written, mode, changed
+
+
+def _remove(database: Path) -> None:
+    """A working database and its write-ahead log gone (a store that cannot be used has none)."""
+    for path in (database, database.with_name(database.name + ".wal")):
+        with contextlib.suppress(OSError):
+            path.unlink(missing_ok=True)
 
 
 @dataclass
@@ -170,14 +196,6 @@ VERSION = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
 
 def _is_index_file(path: str) -> bool:
     return path == "search/meta.json" or path.startswith(("search/names/", "search/codes/"))
-
-
-def _digest(fingerprints: dict[str, str]) -> str:
-    """One digest of a whole index: its files and their sha256."""
-    digest = hashlib.sha256(VERSION.encode())
-    for path in sorted(fingerprints):
-        digest.update(f"{path}\0{fingerprints[path]}\n".encode())
-    return digest.hexdigest()[:32]
 
 
 def _expected(entries: pa.Table) -> tuple[str, int]:
