@@ -309,8 +309,9 @@ def test_a_store_that_cannot_be_written_costs_a_full_index_not_the_release(tmp_p
     renamed = [*pairs[1:], (pairs[0][0], "苏州新名称企业")]
     again, update = _day(store, build, renamed)
     assert update.mode == "full" and again == search.shards(_entries(renamed))
-    after, update = _day(store, again, [*renamed, ("91320500000999AAAA", "苏州又一家企业")])
-    assert update.mode == "incremental"
+    more = [*renamed, ("91320500000999AAAA", "苏州又一家企业")]
+    after, update = _day(store, again, more)
+    assert update.mode == "incremental" and after == search.shards(_entries(more))
 
 
 def test_the_store_keeps_the_made_the_base_and_the_newest_other_and_drops_what_a_stopped_run_left(tmp_path):
