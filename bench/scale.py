@@ -95,6 +95,19 @@ def machine_cpu_seconds() -> dict[str, float]:
     return {"user": (fields[0] + fields[1]) / tick, "system": (fields[2] + fields[5] + fields[6] + fields[7]) / tick}
 
 
+def fresh_memory_mib() -> float:
+    """Memory the whole machine has faulted in so far (/proc/vmstat; 0 where there is none), in MiB:
+    each page fault counted at 4 KiB, each transparent huge page at 2 MiB. Most of it is memory a
+    program touches for the first time, which the kernel clears first — the kernel's share of a day
+    (`machine_cpu_seconds`) follows it, and in this machine's slow hours clearing a page costs more."""
+    try:
+        counts = dict(line.split() for line in Path("/proc/vmstat").read_text().splitlines())
+    except (OSError, ValueError):
+        return 0.0
+    faults, huge = int(counts.get("pgfault", 0)), int(counts.get("thp_fault_alloc", 0))
+    return ((faults - huge) * 4096 + huge * 2 * 1024 * 1024) / 2**20
+
+
 def memory_mib() -> dict[str, int]:
     """The machine's free memory and page cache now (/proc/meminfo; empty where there is none). With
     little free, every page the run writes is first taken from the cache by reclaiming, partly in the
@@ -122,12 +135,14 @@ def publish_day(state: Path, public: Path, inbox: Path, day: str) -> dict:
     last: dict[str, object] = {}  # each stage's last result
 
     busy: dict[str, float] = {}  # processor seconds of the whole machine (every process) during each stage
+    fresh: dict[str, float] = {}  # memory faulted in by the whole machine during each stage (MiB)
 
     def timed(name, function, *args):
-        started, busy_before = time.perf_counter(), machine_busy_seconds()
+        started, busy_before, fresh_before = time.perf_counter(), machine_busy_seconds(), fresh_memory_mib()
         last[name] = function(*args)
         seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - started
         busy[name] = busy.get(name, 0.0) + machine_busy_seconds() - busy_before
+        fresh[name] = fresh.get(name, 0.0) + fresh_memory_mib() - fresh_before
         peak_after[name] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
         return last[name]
 
@@ -140,6 +155,8 @@ def publish_day(state: Path, public: Path, inbox: Path, day: str) -> dict:
         # how many of the machine's processors each stage kept busy on average (this machine: 2)
         "processors_busy": {k: round(busy[k] / v, 2) for k, v in seconds.items() if v >= 0.5},
         "peak_rss_mib_after": peak_after,
+        # memory faulted in during each stage, every process of the machine (`fresh_memory_mib`)
+        "memory_faulted_in_mib": {k: round(v) for k, v in fresh.items() if v >= 1},
         "published": "publish" in last,
         "failed_checks": {k: v[:5] for k, v in outcome.failed_checks.items()},
         "build_files": len(built.record.files),
