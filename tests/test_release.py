@@ -396,6 +396,51 @@ def test_the_package_check_finds_a_spreadsheet_cell_and_a_csv_header_that_break_
     assert len(clean) < len(package_problems(published_demo.public / "latest")[1])
 
 
+@settings(max_examples=60, deadline=None)
+@given(
+    rows=st.lists(st.lists(st.text(alphabet='ab,"\n\r 江苏=1', max_size=8), min_size=3, max_size=3), max_size=30),
+    bom=st.booleans(),
+)
+def test_the_csv_shape_is_its_header_and_its_records_however_the_cells_are_quoted(rows, bom, tmp_path_factory):
+    """`csv_shape` counts records, not lines: cells with commas, quotes and line breaks quoted where
+    needed with CRLF line ends (as the release's writer writes them), with or without the byte-order
+    mark."""
+    import csv
+    import io
+
+    from gongshi.stages.checks import csv_shape
+
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\r\n")
+    writer.writerow(["record_id", "名称", "备注"])
+    writer.writerows(rows)
+    path = tmp_path_factory.mktemp("csv") / "t.csv"
+    path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + text.getvalue().encode("utf-8"))
+    assert csv_shape(path) == (["record_id", "名称", "备注"], len(rows))
+
+
+def test_a_csv_broken_past_the_sample_fails_the_package_check_with_its_reason(published_demo, tmp_path):
+    """A row of the wrong width, or a record lost, anywhere in a CSV is a problem of the blocking
+    check — named, not a crash of the checks — and each is found reading one column of the file."""
+    import shutil
+
+    from gongshi.stages.checks import package_problems
+
+    build = tmp_path / "build"
+    shutil.copytree(latest(published_demo).resolve(), build, copy_function=shutil.copy)
+    wide = build / "datasets/approval_item_changes/approval_item_changes.csv"
+    wide.write_bytes(wide.read_bytes() + b'"one","row","too","wide"\n')
+    short = build / "datasets/honour_list/honour_list.csv"
+    lines = short.read_bytes().splitlines(keepends=True)
+    short.write_bytes(b"".join(lines[:-1]))
+    problems, clean = package_problems(build)
+    assert any(
+        p.startswith("approval_item_changes-csv: cannot be read as CSV") and "Expected" in p for p in problems
+    ), problems
+    assert f"honour_list-csv: {len(lines) - 2} rows, the Parquet table has {len(lines) - 1}" in problems, problems
+    assert len(clean) < len(package_problems(published_demo.public / "latest")[1])
+
+
 def test_the_change_table_compares_only_the_rows_that_changed_and_finds_the_same(published_demo, catalog, tmp_path):
     """Records whose row digest the previous release kept are set apart before the comparison: the
     change table is the one the whole tables give — records added, corrected, gone and unchanged."""
