@@ -37,9 +37,10 @@ def worker_context() -> multiprocessing.context.BaseContext:
     the leak gate's scanners (`gongshi.leakscan`), whose modules the server has imported, as those
     `start_workers` was given."""
     context = multiprocessing.get_context("forkserver")
-    # pandas too: pyarrow imports it, half a second, the first time a worker turns a column into NumPy;
-    # gongshi.prefork makes the detector's tables
-    preload = ["gongshi.sandbox", "gongshi.leakscan", "gongshi.prefork", "pandas", *_MAIN_IMPORTS]
+    # gongshi.prefork first (it sets up the allocator of the server's processes, then makes the
+    # detector's tables); pandas too: pyarrow imports it, half a second, the first time a worker
+    # turns a column into NumPy
+    preload = ["gongshi.prefork", "gongshi.sandbox", "gongshi.leakscan", "pandas", *_MAIN_IMPORTS]
     context.set_forkserver_preload(preload)
     return context
 

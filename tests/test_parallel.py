@@ -131,3 +131,21 @@ def test_work_in_the_background_is_killed_when_not_done_and_waited_for_when_aske
     [(name, pid, priority)] = [line.split() for line in log.read_text("utf-8").splitlines()]
     assert name == "quick" and int(pid) != os.getpid() and int(priority) == 19  # it yields to other work
     assert parallel.Background(context, _fail).stop(wait=True) is False  # logged, not raised
+
+
+def _allocator_setting() -> str | None:
+    return os.environ.get("MIMALLOC_PURGE_DELAY")
+
+
+def test_the_workers_keep_the_memory_they_free_and_the_program_does_not_change():
+    """The processes forked from the workers' server (file readers, leak-gate scanners) keep what
+    Arrow's allocator frees (`gongshi.prefork`); the program itself is left as the user started it."""
+    import concurrent.futures
+
+    from gongshi.sandbox import worker_context
+
+    before = os.environ.get("MIMALLOC_PURGE_DELAY")
+    with concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=worker_context()) as pool:
+        in_worker = pool.submit(_allocator_setting).result(timeout=120)
+    assert in_worker == (before if before is not None else "-1")
+    assert os.environ.get("MIMALLOC_PURGE_DELAY") == before
