@@ -7,12 +7,13 @@ imports: what it sets in the environment holds before Arrow is loaded there."""
 import os
 
 # Arrow's allocator (mimalloc) in the server's processes keeps the memory they free instead of
-# handing it back to the system 10 ms later: a leak-gate worker frees and takes again a few hundred
-# MiB for each 64 MB batch it scans, and the kernel clears every page handed back when it is taken
-# again. The gate over a million-record first day's release (two workers, 147,000 files): 10.5 GB
-# of memory faulted in against 5.6, 9.4 s of kernel time against 7.1, 24.2 s against 22.6, each
-# worker's peak 880 MiB against 975. Only here: in the program itself (the main process), where
-# tables are held for minutes, it raised a next day's peak by 450 MiB and did not make it faster.
+# handing it back to the system: a leak-gate worker frees and takes again a few hundred MiB for each
+# 64 MB batch it scans, and the kernel clears every page handed back when it is taken again. The
+# gate over a million-record first day's release (two workers, 147,000 files, four runs each way):
+# 10.4–10.7 GB of memory faulted in against 5.5–5.7, 8.7–10.0 s of kernel time against 6.9–9.1, each
+# worker's peak 880 MiB against 975; its wall time within the hour's noise. Only here: in the program
+# itself (the main process), where tables are held for minutes, it raised a next day's peak by 450
+# MiB and did not make it faster.
 os.environ.setdefault("MIMALLOC_PURGE_DELAY", "-1")
 
 from gongshi import pii  # after the environment is set

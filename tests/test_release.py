@@ -420,8 +420,8 @@ def test_the_csv_shape_is_its_header_and_its_records_however_the_cells_are_quote
 
 
 def test_a_csv_broken_past_the_sample_fails_the_package_check_with_its_reason(published_demo, tmp_path):
-    """A row of the wrong width, or a record lost, anywhere in a CSV is a problem of the blocking
-    check — named, not a crash of the checks — and each is found reading one column of the file."""
+    """A row of the wrong width, a record lost or bytes that are not UTF-8, anywhere in a CSV, are
+    problems of the blocking check — named, not a crash of the checks stage."""
     import shutil
 
     from gongshi.stages.checks import package_problems
@@ -433,7 +433,12 @@ def test_a_csv_broken_past_the_sample_fails_the_package_check_with_its_reason(pu
     short = build / "datasets/honour_list/honour_list.csv"
     lines = short.read_bytes().splitlines(keepends=True)
     short.write_bytes(b"".join(lines[:-1]))
+    garbled = build / "datasets/blacklist_entries/blacklist_entries.csv"
+    rows = garbled.read_bytes().splitlines(keepends=True)
+    first, _, rest = rows[-1].partition(b",")
+    garbled.write_bytes(b"".join(rows[:-1]) + first + b",\xff\xfe" + rest)  # not UTF-8, past the first column
     problems, clean = package_problems(build)
+    assert any(p.startswith("blacklist_entries-csv: cannot be read as CSV") and "UTF8" in p for p in problems), problems
     assert any(
         p.startswith("approval_item_changes-csv: cannot be read as CSV") and "Expected" in p for p in problems
     ), problems

@@ -392,16 +392,14 @@ def _table_problems(path: Path, name: str, schema, kind: str) -> list[str]:
 
 def csv_shape(path: Path) -> tuple[list[str], int]:
     """A CSV file's header and its number of records: every row parsed (quoted line breaks, the
-    number of cells of each checked) but one column converted, a batch at a time. The whole table
-    read as text cost a first day's package check a second of a core and 300 MiB for the inspection
-    records' part alone."""
+    number of cells of each checked) and every cell converted to text (valid UTF-8), a batch at a
+    time. The whole table held at once cost a first day's package check 300 MiB of fresh memory and
+    up to 1.5 s of a core for the inspection records' part alone; streamed, 0.4–0.6 s and none."""
     import pyarrow.csv as pacsv
 
     with pacsv.open_csv(path) as reader:  # reads its first block: the header
         names = reader.schema.names
-    if not names:
-        return names, 0
-    options = pacsv.ConvertOptions(include_columns=names[:1], column_types={names[0]: pa.string()})
+    options = pacsv.ConvertOptions(column_types=dict.fromkeys(names, pa.string()))
     rows = 0
     with pacsv.open_csv(path, convert_options=options) as reader:
         for batch in reader:
