@@ -111,6 +111,11 @@ def files_digest(files: dict[str, str]) -> str:
     return digest.hexdigest()[:32]
 
 
+def with_log(database: Path) -> tuple[Path, Path]:
+    """A database file and the write-ahead log DuckDB keeps beside it while it is open."""
+    return database, database.with_name(database.name + ".wal")
+
+
 @dataclass(frozen=True)
 class KeptStore:
     """A folder of the state where an index keeps what it made for the next day (the search index's
@@ -147,7 +152,7 @@ class KeptStore:
             left = [p for p in found if p.name.startswith(".")]
             others = sorted((p for p in found if p not in keep and p not in left), key=lambda p: p.stat().st_mtime)
             for old in left + others[: max(0, len(others) - self.others)]:
-                old.unlink(missing_ok=True)
-                old.with_name(old.name + ".wal").unlink(missing_ok=True)
+                for path in with_log(old):
+                    path.unlink(missing_ok=True)
         except OSError as error:  # what fails here costs disk, not the index
             LOGGER.warning("%s的旧文件未能清理（%s）", self.what, error)

@@ -41,7 +41,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from gongshi import tables
-from gongshi.storage import KeptStore, files_digest
+from gongshi.storage import KeptStore, files_digest, with_log
 
 FORMAT = 1
 COMMON = 300  # entities kept for a bigram shared by more
@@ -175,7 +175,7 @@ def _with_store(
 
 def _remove(database: Path) -> None:
     """A working database and its write-ahead log gone (a store that cannot be used has none)."""
-    for path in (database, database.with_name(database.name + ".wal")):
+    for path in with_log(database):
         with contextlib.suppress(OSError):
             path.unlink(missing_ok=True)
 
