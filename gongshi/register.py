@@ -120,6 +120,7 @@ class Register:
                 source_sheet VARCHAR, source_row BIGINT, department VARCHAR, action VARCHAR NOT NULL,
                 row_hash VARCHAR NOT NULL, flags VARCHAR[], {fields})""")
         self.db.execute(self._records_sql("records"))
+        self._add_fields_digest()  # first: the records of an older register are then moved with theirs
         self._drop_records_index()
         self.db.execute("""
             CREATE TABLE IF NOT EXISTS applied_days (
@@ -136,7 +137,14 @@ class Register:
                 first_delivery DATE, first_source_file VARCHAR, first_source_row BIGINT,
                 last_delivery DATE, last_source_file VARCHAR, last_source_row BIGINT,
                 corrections INTEGER NOT NULL, corrected_on DATE, removal_delivery DATE,
-                expires_on DATE, expired_on DATE, flags VARCHAR[])"""
+                expires_on DATE, expired_on DATE, flags VARCHAR[], fields_digest VARCHAR)"""
+
+    def _fields_digest_sql(self) -> str:
+        """`fields_digest` of a record: `tables.row_digests` of its dataset fields, in schema order —
+        what the redaction compares to know that a record's published fields need not be made
+        again. Made when a record is folded: a day's fold makes the touched records', where the
+        redaction would digest the whole register every day."""
+        return tables.digest_sql(self.dataset.field_names)
 
     def _drop_records_index(self) -> None:
         """A register made before 2026-12-01 has a primary key on its records: they are moved once
@@ -153,6 +161,27 @@ class Register:
             self.db.execute("INSERT INTO records_unindexed BY NAME SELECT * FROM records")
             self.db.execute("DROP TABLE records")
             self.db.execute("ALTER TABLE records_unindexed RENAME TO records")
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+
+    def _has_fields_digest(self) -> bool:
+        return bool(
+            self.db.execute(
+                "SELECT count(*) FROM duckdb_columns() WHERE table_name = 'records' AND column_name = 'fields_digest'"
+            ).fetchall()[0][0]
+        )
+
+    def _add_fields_digest(self) -> None:
+        """A register made before 2026-12-02 has no `fields_digest`: it is added and made once for
+        every record (one transaction)."""
+        if self._has_fields_digest():
+            return
+        self.db.execute("BEGIN TRANSACTION")
+        try:
+            self.db.execute("ALTER TABLE records ADD COLUMN fields_digest VARCHAR")
+            self.db.execute(f"UPDATE records SET fields_digest = {self._fields_digest_sql()}")
             self.db.execute("COMMIT")
         except BaseException:
             self.db.execute("ROLLBACK")
@@ -329,7 +358,7 @@ class Register:
                    first_delivery, first_source_file, first_source_row, last_delivery, last_source_file,
                    last_source_row, corrections, corrected_on, removal_delivery, expires_on,
                    CASE WHEN expires_on <= ?::DATE THEN expires_on END AS expired_on,
-                   flags
+                   flags, {self._fields_digest_sql()} AS fields_digest
             FROM (SELECT *, {self._expiry_sql()} AS expires_on FROM folded)"""
 
     def _resolved_sql(self, events_where: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 import duckdb
@@ -67,15 +68,23 @@ def row_digests(table: pa.Table) -> pa.Array:
     of each row it replaced (version 1): a million rows are digested more than once a day."""
     if not table.num_rows:
         return pa.array([], pa.string())
-    cells = []
-    for field in table.schema:
-        name = '"' + field.name.replace('"', '""') + '"'
-        text = f"to_json({name})::VARCHAR" if pa.types.is_nested(field.type) else f"{name}::VARCHAR"
-        cells.append(f"coalesce({text}, chr(30))")
+    nested = {field.name for field in table.schema if pa.types.is_nested(field.type)}
     with connect() as db:  # its own database: what a million rows' digests held goes with it
         db.register("records", table)
-        digests = f"SELECT md5(concat_ws(chr(31), {', '.join(cells)})) AS d FROM records"
+        digests = f"SELECT {digest_sql(table.column_names, nested)} AS d FROM records"
         return db.sql(digests).to_arrow_table()["d"].combine_chunks()
+
+
+def digest_sql(columns: Sequence[str], nested: Collection[str] = ()) -> str:
+    """The DuckDB expression of `row_digests` over `columns` (those in `nested` hold lists or
+    structs): where rows are in a database already, their digests are made there (the register keeps
+    each record's, made when the record is folded)."""
+    cells = []
+    for column in columns:
+        name = '"' + column.replace('"', '""') + '"'
+        text = f"to_json({name})::VARCHAR" if column in nested else f"{name}::VARCHAR"
+        cells.append(f"coalesce({text}, chr(30))")
+    return f"md5(concat_ws(chr(31), {', '.join(cells)}))"
 
 
 def value_counts(column: pa.Array | pa.ChunkedArray) -> dict[str, int]:

@@ -179,6 +179,31 @@ def test_redacting_again_reuses_unchanged_rows_and_gives_what_redacting_all_give
     assert redact_rows(shuffled, dataset, KEY, today.kept).table.equals(redact(shuffled, dataset, KEY)[0])
 
 
+def test_digests_the_register_kept_stand_for_the_rows_own_and_missing_ones_do_not(catalog):
+    """The register's digest of each record's fields (`fields_digest`) is what `redact_rows` would
+    make of the same rows: given, it is used as theirs. A digest that is missing (null) would match
+    another missing one, so the rows are digested here instead; so are digests that do not fit."""
+    from gongshi.redaction import redact_rows
+    from gongshi.tables import row_digests
+
+    dataset = catalog["blacklist_entries"]
+    every = _more_blacklist_rows(40)
+    own = row_digests(every.select(dataset.field_names))
+    yesterday = redact_rows(every.slice(0, 30), dataset, KEY)
+    given = redact_rows(every, dataset, KEY, yesterday.kept, own)
+    made = redact_rows(every, dataset, KEY, yesterday.kept)
+    assert given.reused == made.reused == 30
+    assert given.table.equals(made.table) and given.kept.equals(made.kept)
+    # digests that are not the rows': every row whose digest matches a kept one takes its fields
+    wrong = pa.array([own[0].as_py()] * 40)
+    assert redact_rows(every, dataset, KEY, yesterday.kept, wrong).reused == 40
+    # missing or of another length: not used
+    holes = pa.array([None] * 40, pa.string())
+    for unusable in (holes, own.slice(0, 39)):
+        again = redact_rows(every, dataset, KEY, yesterday.kept, unusable)
+        assert again.reused == 30 and again.table.equals(made.table)
+
+
 def test_the_redaction_stage_keeps_rows_for_the_next_day(published_demo):
     import pyarrow.parquet as pq
 

@@ -259,8 +259,9 @@ def test_one_event_shortcut_with_removals_alone_and_together(blacklist, catalog,
 
 
 def test_a_register_made_with_an_index_on_its_records_is_moved_to_the_table_without(tmp_path, catalog):
-    """Registers made before 2026-12-01 had a primary key on the records' ids: opened for writing,
-    their records move once into the table as it is now, every row and column kept."""
+    """Registers made before 2026-12-01 had a primary key on the records' ids (and no digest of
+    their fields, which came a day later): opened for writing, their records move once into the table
+    as it is now, every row and column kept, each record's digest made."""
     dataset = catalog["blacklist_entries"]
     path = tmp_path / "old.duckdb"
     with Register(path, dataset) as register:
@@ -270,14 +271,14 @@ def test_a_register_made_with_an_index_on_its_records_is_moved_to_the_table_with
         # the table as it was made before: the same columns, the id a primary key
         columns = register.db.execute(
             "SELECT column_name, data_type, is_nullable FROM information_schema.columns "
-            "WHERE table_name = 'records' ORDER BY ordinal_position"
+            "WHERE table_name = 'records' AND column_name <> 'fields_digest' ORDER BY ordinal_position"
         ).fetchall()
         ddl = ", ".join(
             f'"{name}" {kind}' + (" PRIMARY KEY" if name == "record_id" else "" if nullable == "YES" else " NOT NULL")
             for name, kind, nullable in columns
         )
         register.db.execute(f"CREATE TABLE indexed ({ddl})")
-        register.db.execute("INSERT INTO indexed SELECT * FROM records")
+        register.db.execute("INSERT INTO indexed SELECT * EXCLUDE (fields_digest) FROM records")
         register.db.execute("DROP TABLE records")
         register.db.execute("ALTER TABLE indexed RENAME TO records")
     constraints = (
@@ -286,7 +287,7 @@ def test_a_register_made_with_an_index_on_its_records_is_moved_to_the_table_with
     with duckdb.connect(str(path)) as db:
         assert db.execute(constraints).fetchall() == [(1,)]
     with Register(path, dataset, read_only=True) as register:  # a reader changes nothing
-        assert register.records().equals(expected)
+        assert register.records().equals(expected.drop_columns(["fields_digest"]))
     with duckdb.connect(str(path)) as db:
         assert db.execute(constraints).fetchall() == [(1,)]
     with Register(path, dataset) as register:
@@ -294,3 +295,27 @@ def test_a_register_made_with_an_index_on_its_records_is_moved_to_the_table_with
         assert register.records().equals(expected)
         again = _apply(register, catalog, "blacklist_entries", DAY2)  # and it folds as before
         assert again.new_records == 0 and register.records().equals(expected)
+
+
+def test_each_record_keeps_the_digest_of_its_fields(tmp_path, catalog):
+    """`fields_digest` is `tables.row_digests` of a record's fields in schema order — what the
+    redaction would make of them — made by the fold (new, corrected and removed records, and records
+    as they stood on an earlier day) and, once, for every record of a register made before it was."""
+    from gongshi.tables import row_digests
+
+    dataset = catalog["blacklist_entries"]
+    path = tmp_path / "blacklist.duckdb"
+    with Register(path, dataset) as register:
+        _apply(register, catalog, "blacklist_entries", DAY1)
+        _apply(register, catalog, "blacklist_entries", DAY2)
+        records = register.records()
+        earlier = register.records_as_of(DAY1)
+    assert not records.equals(earlier)  # a removal on day two changed a record's fields
+    for table in (records, earlier):
+        digests = table["fields_digest"].combine_chunks()
+        assert digests.null_count == 0 and len(set(digests.to_pylist())) == table.num_rows
+        assert digests.equals(row_digests(table.select(dataset.field_names)))
+    with duckdb.connect(str(path)) as db:  # as a register made before 2026-12-02 is
+        db.execute("ALTER TABLE records DROP COLUMN fields_digest")
+    with Register(path, dataset) as register:
+        assert register.records().equals(records)

@@ -4,6 +4,7 @@ scanned for personal data (`gongshi.redaction`). Nothing reaches a public file w
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,7 +27,16 @@ from gongshi.timeliness import working_days_between
 PUBLISHED_STATUSES = (ACTIVE, REMOVED)
 # What the public view reads of a register record besides the dataset's fields (not, for instance,
 # the names of the files it came from)
-REGISTER_COLUMNS = ["record_id", "status", "first_delivery", "last_delivery", "corrected_on", "expires_on", "flags"]
+REGISTER_COLUMNS = [
+    "record_id",
+    "status",
+    "first_delivery",
+    "last_delivery",
+    "corrected_on",
+    "expires_on",
+    "flags",
+    "fields_digest",
+]
 
 
 @dataclass
@@ -67,9 +77,10 @@ def run(settings: Settings, dataset: Dataset, day: str) -> RedactResult:
         records = register.records_as_of(target, public_order(dataset), REGISTER_COLUMNS + dataset.field_names)
     taken_down = withdrawn(layout, dataset.id)
     kept_path = layout.redacted_rows(dataset.id)
-    redacted = redact_rows(
-        public_view(records, dataset, set(taken_down)), dataset, pseudonym_key(layout), _kept(kept_path)
-    )
+    view = public_view(records, dataset, set(taken_down), carry=["fields_digest"])
+    fields_digests = view["fields_digest"]  # the register's, made when each record was folded
+    view = view.drop_columns(["fields_digest"])
+    redacted = redact_rows(view, dataset, pseudonym_key(layout), _kept(kept_path), fields_digests)
     table, report = redacted.table, redacted.report
     kept_path.parent.mkdir(parents=True, exist_ok=True)
     expired = pc.equal(records["status"], EXPIRED)
@@ -120,9 +131,13 @@ def public_flags(dataset: Dataset) -> set[str]:
     return set(dataset.flags) | ({UNMATCHED_REMOVAL} if dataset.removal else set())
 
 
-def public_view(records: pa.Table, dataset: Dataset, withdrawn: set[str] = frozenset()) -> pa.Table:
+def public_view(
+    records: pa.Table, dataset: Dataset, withdrawn: set[str] = frozenset(), carry: Sequence[str] = ()
+) -> pa.Table:
     """The register's records the public may see today: in their publicity period, not withdrawn;
-    the dataset's fields (still unredacted) and the public metadata, in a deterministic order."""
+    the dataset's fields (still unredacted) and the public metadata, in a deterministic order.
+    `carry`: columns of `records` that follow the rows, last, for the caller to take off (they are not
+    the public's)."""
     keep = pc.is_in(records["status"], value_set=pa.array(PUBLISHED_STATUSES))
     if withdrawn:
         keep = pc.and_(keep, pc.invert(pc.is_in(records["record_id"], value_set=pa.array(sorted(withdrawn)))))
@@ -139,6 +154,7 @@ def public_view(records: pa.Table, dataset: Dataset, withdrawn: set[str] = froze
         **_timeliness(selected, dataset),
         "flags": flags,
     }
+    columns |= {name: selected[name] for name in carry}
     table = pa.table(columns)
     order = pc.sort_indices(table, sort_keys=[(k, "ascending") for k in public_order(dataset)])
     if np.array_equal(order.to_numpy(), np.arange(table.num_rows)):  # already in order: nothing to move
