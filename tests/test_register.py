@@ -319,3 +319,44 @@ def test_each_record_keeps_the_digest_of_its_fields(tmp_path, catalog):
         db.execute("ALTER TABLE records DROP COLUMN fields_digest")
     with Register(path, dataset) as register:
         assert register.records().equals(records)
+
+
+def _replaced(register: Register) -> int:
+    return register.db.execute("SELECT rows_replaced FROM upkeep").fetchall()[0][0]
+
+
+def test_the_register_is_compacted_only_once_enough_of_its_rows_were_replaced(tmp_path, catalog, monkeypatch):
+    """A day's close does not compact the register (DuckDB's vacuum cost a million-record register
+    about a second whatever the day's size): the rows replaced are counted, and the register is
+    compacted at the close after they reach COMPACT_AFTER of its rows — then the count starts again."""
+    import gongshi.register as register_module
+
+    dataset = catalog["blacklist_entries"]
+    path = tmp_path / "blacklist.duckdb"
+    compactions = []
+    compact = Register._compact
+    monkeypatch.setattr(Register, "_compact", lambda self: (compactions.append(self.path), compact(self)))
+    with Register(path, dataset) as register:
+        _apply(register, catalog, "blacklist_entries", DAY1)
+        assert _replaced(register) == 0  # a first day adds, it replaces nothing
+        _apply(register, catalog, "blacklist_entries", DAY2)
+        assert _replaced(register) == 1  # the listing a removal closed
+        _apply(register, catalog, "blacklist_entries", DAY2)  # again: its 2 events and 2 records replaced
+        assert _replaced(register) == 5
+        assert not register.compact_due()
+        expected = register.records()
+    assert compactions == []
+    monkeypatch.setattr(register_module, "COMPACT_AFTER", 0.1)  # 5 rows replaced of 17 records and 18 events
+    with Register(path, dataset, read_only=True) as register:  # a reader never compacts
+        assert register.compact_due()
+    assert compactions == []
+    with Register(path, dataset) as register:
+        assert register.compact_due()
+    assert compactions == [path]
+    with Register(path, dataset, read_only=True) as register:
+        assert _replaced(register) == 0 and not register.compact_due()
+        assert register.records().equals(expected)
+    with pytest.raises(RuntimeError), Register(path, dataset) as register:  # nor does a failed one
+        register.db.execute("UPDATE upkeep SET rows_replaced = 100")
+        raise RuntimeError("a failure while the register is open")
+    assert compactions == [path]
