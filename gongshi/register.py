@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hashlib
+import logging
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -25,6 +26,8 @@ from gongshi.identifiers import letters_only
 from gongshi.inbox import days_path
 from gongshi.storage import write_json
 from gongshi.validation import Validated
+
+LOGGER = logging.getLogger(__name__)
 
 ACTIVE, REMOVED, EXPIRED = "active", "removed", "expired"
 STATUS_LABELS = {ACTIVE: "公示中", REMOVED: "已移出", EXPIRED: "公示期满"}
@@ -57,11 +60,11 @@ def record_id(dataset: Dataset, values: list[str | None]) -> str:
     return dataset.record_prefix + letters_only(hashlib.sha256(text.encode("utf-8")).hexdigest()[:16])
 
 
-# DuckDB compacts ("vacuums") a table's row groups when it checkpoints, after a day's rows were
-# replaced — on a million-record register 0.8–3 s at every close, however few records the day touched
-# (a day's records are anywhere in the table: their ids are hashes). The register closes without it,
-# rows replaced since staying in the file as deleted, and lets DuckDB compact when the rows replaced
-# since it last did reach this share of the register (`Register.compact_due`).
+# DuckDB compacts ("vacuums") a table's row groups when it checkpoints after rows were deleted —
+# on a million-record register 0.8–3 s at every close, however few records the day replaced (a day's
+# records are anywhere in the table: their ids are hashes). The register never lets it: the rows a day
+# replaces stay in the file as deleted, and the register makes its tables again, compact, at the close
+# after the rows replaced since it last did reach this share of its rows (`Register.compact_due`).
 COMPACT_AFTER = 0.2
 _DAMAGE = (duckdb.IOException, duckdb.SerializationException, duckdb.InternalException)
 
@@ -102,7 +105,7 @@ class Register:
         try:
             self.db = tables.connect(path, read_only=read_only)
             if not read_only:
-                self.db.execute("SET max_vacuum_tasks = 0")  # compacting waits till it is due (COMPACT_AFTER)
+                self.db.execute("SET max_vacuum_tasks = 0")  # compacted when it is due (COMPACT_AFTER)
                 self._create()
             for table in ("events", "records", "applied_days"):  # a truncated file fails here
                 self.db.execute(f"SELECT count(*) FROM {table}").fetchall()
@@ -121,20 +124,30 @@ class Register:
 
     @_reads_the_file
     def compact_due(self) -> bool:
-        """Whether the rows replaced (deleted, or changed in place) since the register was last
-        compacted reach COMPACT_AFTER of its rows."""
+        """Whether the rows deleted since the register was last compacted (records folded again,
+        a day's events delivered again) reach COMPACT_AFTER of its rows."""
         replaced, rows = self.db.execute(
             "SELECT (SELECT rows_replaced FROM upkeep), (SELECT count(*) FROM records) + (SELECT count(*) FROM events)"
         ).fetchall()[0]
         return bool(replaced) and replaced >= COMPACT_AFTER * max(1, rows)
 
-    @_reads_the_file
     def _compact(self) -> None:
-        """A checkpoint that compacts, as DuckDB does by default: the rows replaced since the last one
-        leave the file, small row groups (a day's appended rows) are merged."""
-        self.db.execute("UPDATE upkeep SET rows_replaced = 0")  # a change for the checkpoint to write
-        self.db.execute("RESET max_vacuum_tasks")
-        self.db.execute("CHECKPOINT")
+        """The records and events tables made again from their rows: what was deleted leaves the file
+        (the space is used again) and the rows of many days' small row groups are in full ones. One
+        transaction; a failure is logged and leaves the register as it was (compacting can wait)."""
+        self.db.execute("BEGIN TRANSACTION")
+        try:
+            for table, create in (("records", self._records_sql), ("events", self._events_sql)):
+                self.db.execute(f"DROP TABLE IF EXISTS {table}_compacted")
+                self.db.execute(create(f"{table}_compacted"))
+                self.db.execute(f"INSERT INTO {table}_compacted BY NAME SELECT * FROM {table}")
+                self.db.execute(f"DROP TABLE {table}")
+                self.db.execute(f"ALTER TABLE {table}_compacted RENAME TO {table}")
+            self.db.execute("UPDATE upkeep SET rows_replaced = 0")
+            self.db.execute("COMMIT")
+        except duckdb.Error as error:
+            self.db.execute("ROLLBACK")
+            LOGGER.warning("登记簿 %s 未能压缩（%s），下次关闭时再试", self.path, str(error).splitlines()[0][:160])
 
     # -- schema -----------------------------------------------------------------------------------
 
@@ -142,12 +155,7 @@ class Register:
         return ", ".join(f'"{f.name}" {_duck_type(f.type)}' for f in self.dataset.schema_fields)
 
     def _create(self) -> None:
-        fields = self._field_sql()
-        self.db.execute(f"""
-            CREATE TABLE IF NOT EXISTS events (
-                record_id VARCHAR NOT NULL, delivery_date DATE NOT NULL, source_file VARCHAR,
-                source_sheet VARCHAR, source_row BIGINT, department VARCHAR, action VARCHAR NOT NULL,
-                row_hash VARCHAR NOT NULL, flags VARCHAR[], {fields})""")
+        self.db.execute(self._events_sql("events"))
         self.db.execute(self._records_sql("records"))
         self._add_fields_digest()  # first: the records of an older register are then moved with theirs
         self._drop_records_index()
@@ -157,6 +165,13 @@ class Register:
         # rows replaced since the register was last compacted (`compact_due`): one row
         self.db.execute("CREATE TABLE IF NOT EXISTS upkeep (rows_replaced BIGINT NOT NULL)")
         self.db.execute("INSERT INTO upkeep SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM upkeep)")
+
+    def _events_sql(self, name: str) -> str:
+        return f"""
+            CREATE TABLE IF NOT EXISTS {name} (
+                record_id VARCHAR NOT NULL, delivery_date DATE NOT NULL, source_file VARCHAR,
+                source_sheet VARCHAR, source_row BIGINT, department VARCHAR, action VARCHAR NOT NULL,
+                row_hash VARCHAR NOT NULL, flags VARCHAR[], {self._field_sql()})"""
 
     def _records_sql(self, name: str) -> str:
         """The records table. A record id stands once: the fold deletes the records it makes again
@@ -257,7 +272,7 @@ class Register:
                 "UPDATE records SET status = ?, expired_on = expires_on WHERE status IN (?, ?) AND expires_on <= ?",
                 [EXPIRED, ACTIVE, REMOVED, as_of],
             ).fetchall()[0][0]
-            self.db.execute("UPDATE upkeep SET rows_replaced = rows_replaced + ?", [replaced + expired])
+            self.db.execute("UPDATE upkeep SET rows_replaced = rows_replaced + ?", [replaced])
             self.db.execute("INSERT OR REPLACE INTO applied_days VALUES (?, ?)", [day, len(validated.accepted)])
             update = self._summarise(validated.day, expired)
             self.db.execute("COMMIT")

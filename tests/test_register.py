@@ -325,10 +325,19 @@ def _replaced(register: Register) -> int:
     return register.db.execute("SELECT rows_replaced FROM upkeep").fetchall()[0][0]
 
 
+def _stored(register: Register, table: str) -> tuple[int, int]:
+    """(rows the file holds for `table`, deleted ones included; rows the table has)."""
+    stored = register.db.execute(
+        f"SELECT sum(count) FROM pragma_storage_info('{table}') WHERE column_id = 0 AND segment_type = 'VARCHAR'"
+    ).fetchall()[0][0]
+    return int(stored), register.db.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
+
+
 def test_the_register_is_compacted_only_once_enough_of_its_rows_were_replaced(tmp_path, catalog, monkeypatch):
     """A day's close does not compact the register (DuckDB's vacuum cost a million-record register
-    about a second whatever the day's size): the rows replaced are counted, and the register is
-    compacted at the close after they reach COMPACT_AFTER of its rows — then the count starts again."""
+    about a second whatever the day's size): the rows a day deletes (records folded again, events
+    delivered again) stay in the file and are counted, and the register's tables are made again at
+    the close after they reach COMPACT_AFTER of its rows — then the count starts again."""
     import gongshi.register as register_module
 
     dataset = catalog["blacklist_entries"]
@@ -344,8 +353,11 @@ def test_the_register_is_compacted_only_once_enough_of_its_rows_were_replaced(tm
         _apply(register, catalog, "blacklist_entries", DAY2)  # again: its 2 events and 2 records replaced
         assert _replaced(register) == 5
         assert not register.compact_due()
-        expected = register.records()
+        expected, events = register.records(), register.events()
     assert compactions == []
+    with Register(path, dataset, read_only=True) as register:  # the deleted rows are still in the file
+        assert _stored(register, "records") == (17 + 3, 17)
+        assert _stored(register, "events") == (18 + 2, 18)
     monkeypatch.setattr(register_module, "COMPACT_AFTER", 0.1)  # 5 rows replaced of 17 records and 18 events
     with Register(path, dataset, read_only=True) as register:  # a reader never compacts
         assert register.compact_due()
@@ -355,8 +367,41 @@ def test_the_register_is_compacted_only_once_enough_of_its_rows_were_replaced(tm
     assert compactions == [path]
     with Register(path, dataset, read_only=True) as register:
         assert _replaced(register) == 0 and not register.compact_due()
-        assert register.records().equals(expected)
-    with pytest.raises(RuntimeError), Register(path, dataset) as register:  # nor does a failed one
+        assert _stored(register, "records") == (17, 17) and _stored(register, "events") == (18, 18)
+        assert register.records().equals(expected) and register.events().equals(events)
+    with Register(path, dataset) as register:  # and it folds as before
+        _apply(register, catalog, "blacklist_entries", DAY2)
+        assert register.records().equals(expected) and _replaced(register) == 4
+    assert compactions == [path, path]  # 4 of 35 rows: due again
+    with pytest.raises(RuntimeError), Register(path, dataset) as register:  # a failed use does not compact
         register.db.execute("UPDATE upkeep SET rows_replaced = 100")
         raise RuntimeError("a failure while the register is open")
-    assert compactions == [path]
+    assert compactions == [path, path]
+
+
+def test_a_compaction_that_fails_leaves_the_register_as_it_was(tmp_path, catalog, monkeypatch, caplog):
+    """Compacting can wait: a failure is said in the log, the register is as it was (the records
+    table made again first is not left half done) and the count stays, for the next close to try."""
+    import gongshi.register as register_module
+
+    dataset = catalog["blacklist_entries"]
+    path = tmp_path / "blacklist.duckdb"
+    with Register(path, dataset) as register:
+        _apply(register, catalog, "blacklist_entries", DAY1)
+        _apply(register, catalog, "blacklist_entries", DAY2)
+        expected = register.records()
+    monkeypatch.setattr(register_module, "COMPACT_AFTER", 0.01)
+    events_sql = Register._events_sql  # the compacted events table cannot be made (as a full disk would fail)
+    monkeypatch.setattr(
+        Register,
+        "_events_sql",
+        lambda self, name: (
+            f"CREATE TABLE {name} (a no_such_type)" if name.endswith("_compacted") else events_sql(self, name)
+        ),
+    )
+    with Register(path, dataset) as register:
+        assert register.compact_due()
+    assert "未能压缩" in caplog.text
+    monkeypatch.undo()
+    with Register(path, dataset, read_only=True) as register:
+        assert register.records().equals(expected) and _replaced(register) == 1
