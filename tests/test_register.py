@@ -26,6 +26,14 @@ def _apply(register, catalog, name, day, inbox=DEMO_INBOX):
     return register.apply(validate(read_delivery(inbox, catalog[name], day), catalog[name]))
 
 
+def _two_days(path, catalog) -> pa.Table:
+    """A blacklist register at `path` with the demo's two days applied; its records."""
+    with Register(path, catalog["blacklist_entries"]) as register:
+        _apply(register, catalog, "blacklist_entries", DAY1)
+        _apply(register, catalog, "blacklist_entries", DAY2)
+        return register.records()
+
+
 def _deliver_the_late_listing(inbox) -> None:
     """On 2026-11-29, the listing (decided 2026-06-01) that a removal delivered the day before closes."""
     deliver(
@@ -264,10 +272,8 @@ def test_a_register_made_with_an_index_on_its_records_is_moved_to_the_table_with
     as it is now, every row and column kept, each record's digest made."""
     dataset = catalog["blacklist_entries"]
     path = tmp_path / "old.duckdb"
+    expected = _two_days(path, catalog)
     with Register(path, dataset) as register:
-        _apply(register, catalog, "blacklist_entries", DAY1)
-        _apply(register, catalog, "blacklist_entries", DAY2)
-        expected = register.records()
         # the table as it was made before: the same columns, the id a primary key
         columns = register.db.execute(
             "SELECT column_name, data_type, is_nullable FROM information_schema.columns "
@@ -305,10 +311,8 @@ def test_each_record_keeps_the_digest_of_its_fields(tmp_path, catalog):
 
     dataset = catalog["blacklist_entries"]
     path = tmp_path / "blacklist.duckdb"
-    with Register(path, dataset) as register:
-        _apply(register, catalog, "blacklist_entries", DAY1)
-        _apply(register, catalog, "blacklist_entries", DAY2)
-        records = register.records()
+    records = _two_days(path, catalog)
+    with Register(path, dataset, read_only=True) as register:
         earlier = register.records_as_of(DAY1)
     assert not records.equals(earlier)  # a removal on day two changed a record's fields
     for table in (records, earlier):
@@ -386,10 +390,7 @@ def test_a_compaction_that_fails_leaves_the_register_as_it_was(tmp_path, catalog
 
     dataset = catalog["blacklist_entries"]
     path = tmp_path / "blacklist.duckdb"
-    with Register(path, dataset) as register:
-        _apply(register, catalog, "blacklist_entries", DAY1)
-        _apply(register, catalog, "blacklist_entries", DAY2)
-        expected = register.records()
+    expected = _two_days(path, catalog)
     monkeypatch.setattr(register_module, "COMPACT_AFTER", 0.01)
     events_sql = Register._events_sql  # the compacted events table cannot be made (as a full disk would fail)
     monkeypatch.setattr(
