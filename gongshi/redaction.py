@@ -166,7 +166,7 @@ def redact_rows(
     conditions = {p.generalise.when.field for p in dataset.fields.values() if p.generalise and p.generalise.when}
     inputs = [n for n in table.column_names if n in dataset.fields or n in conditions]
     salt = _salt(dataset, key)
-    if fields_digests is not None and isinstance(fields_digests, pa.ChunkedArray):
+    if isinstance(fields_digests, pa.ChunkedArray):
         fields_digests = fields_digests.combine_chunks()
     if (
         fields_digests is not None

@@ -12,7 +12,7 @@ import datetime as dt
 import functools
 import hashlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -137,12 +137,8 @@ class Register:
         transaction; a failure is logged and leaves the register as it was (compacting can wait)."""
         self.db.execute("BEGIN TRANSACTION")
         try:
-            for table, create in (("records", self._records_sql), ("events", self._events_sql)):
-                self.db.execute(f"DROP TABLE IF EXISTS {table}_compacted")
-                self.db.execute(create(f"{table}_compacted"))
-                self.db.execute(f"INSERT INTO {table}_compacted BY NAME SELECT * FROM {table}")
-                self.db.execute(f"DROP TABLE {table}")
-                self.db.execute(f"ALTER TABLE {table}_compacted RENAME TO {table}")
+            self._remake("records", self._records_sql)
+            self._remake("events", self._events_sql)
             self.db.execute("UPDATE upkeep SET rows_replaced = 0")
             self.db.execute("COMMIT")
         except duckdb.Error as error:
@@ -203,15 +199,21 @@ class Register:
             return
         self.db.execute("BEGIN TRANSACTION")
         try:
-            self.db.execute("DROP TABLE IF EXISTS records_unindexed")
-            self.db.execute(self._records_sql("records_unindexed"))
-            self.db.execute("INSERT INTO records_unindexed BY NAME SELECT * FROM records")
-            self.db.execute("DROP TABLE records")
-            self.db.execute("ALTER TABLE records_unindexed RENAME TO records")
+            self._remake("records", self._records_sql)
             self.db.execute("COMMIT")
         except BaseException:
             self.db.execute("ROLLBACK")
             raise
+
+    def _remake(self, table: str, create: Callable[[str], str]) -> None:
+        """`table` made again as `create(name)` makes it, with its rows (matched by column name),
+        inside the caller's transaction: without what the old table had and the new one has not (an
+        index, deleted rows still in the file, many small row groups)."""
+        self.db.execute(f"DROP TABLE IF EXISTS {table}_remade")
+        self.db.execute(create(f"{table}_remade"))
+        self.db.execute(f"INSERT INTO {table}_remade BY NAME SELECT * FROM {table}")
+        self.db.execute(f"DROP TABLE {table}")
+        self.db.execute(f"ALTER TABLE {table}_remade RENAME TO {table}")
 
     def _has_fields_digest(self) -> bool:
         return bool(

@@ -397,7 +397,7 @@ def test_a_compaction_that_fails_leaves_the_register_as_it_was(tmp_path, catalog
         Register,
         "_events_sql",
         lambda self, name: (
-            f"CREATE TABLE {name} (a no_such_type)" if name.endswith("_compacted") else events_sql(self, name)
+            f"CREATE TABLE {name} (a no_such_type)" if name.endswith("_remade") else events_sql(self, name)
         ),
     )
     with Register(path, dataset) as register:
