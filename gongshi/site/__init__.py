@@ -176,37 +176,22 @@ class _Template(jinja2.Template):
         # the compiled template's `escape`, used only for output (`yield escape(…)`)
         if "escape" in namespace:
             namespace["escape"] = escape_output
-        # `row.field` as `_CodeGenerator` compiles it
-        namespace["_getattr"] = _template_getattr(environment)
+        # `row.field` as `_CodeGenerator` compiles it: the environment's method, looked up once
+        namespace["_getattr"] = environment.getattr
         return super()._from_namespace(environment, namespace, globals)
 
 
 class _CodeGenerator(jinja2.compiler.CodeGenerator):
-    """Compiles `row.field` to a call of the template's own `_getattr` (`_template_getattr`), not of
-    the method `environment.getattr`, looked up on the environment for each of the tens of millions of
-    fields a province's first-day pages read (`row.field` was 9 % of an entity page's time, the
-    lookup and the bound method most of it)."""
+    """Compiles `row.field` to a call of the template's own `_getattr` (`_Environment.getattr`, bound
+    once per template in `_Template`), not of `environment.getattr` looked up on the environment for
+    each of the tens of millions of fields a province's first-day pages read (`row.field` was 9 % of
+    an entity page's time)."""
 
     @jinja2.compiler.optimizeconst
     def visit_Getattr(self, node: jinja2.nodes.Getattr, frame: jinja2.compiler.Frame) -> None:
         self.write("_getattr(")
         self.visit(node.node, frame)
         self.write(f", {node.attr!r})")
-
-
-def _template_getattr(environment: jinja2.Environment) -> Callable[[object, str], object]:
-    """`environment.getattr` as a plain function: a row dict's key at once (see `_Environment`)."""
-    other, undefined = environment.getattr, environment.undefined
-
-    def getattr_(obj, attribute, _dict=dict, _names=_DICT_ATTRIBUTES):
-        if type(obj) is _dict and attribute not in _names:
-            try:
-                return obj[attribute]
-            except KeyError:
-                return undefined(obj=obj, name=attribute)
-        return other(obj, attribute)
-
-    return getattr_
 
 
 class _Environment(jinja2.Environment):
@@ -1572,11 +1557,7 @@ def _sorted(rows: list[dict], order: list[str]) -> list[dict]:
 
 def _standing(dataset: Dataset, rows: list[dict]) -> StandingLine:
     spec = dataset.site.standing
-    if len(spec.current) == 1:  # one field (every standing declared): without a generator per row
-        [(name, values)] = spec.current.items()
-        current = [r for r in rows if r.get(name) in values]
-    else:
-        current = [r for r in rows if _matches(r, spec.current)]
+    current = [r for r in rows if _matches(r, spec.current)]
     if current:
         items = [spec.item.format_map(_Filled(r)) for r in current]
         return StandingLine(spec.label, spec.prefix + "、".join(items), spec.tone)
