@@ -57,6 +57,12 @@ class StateLayout:
         """redact → release: the release day's public records, privacy applied."""
         return self.stage_dir(day, dataset) / "public.parquet"
 
+    def public_digests(self, day: str, dataset: str) -> Path:
+        """redact → release: the `row_digests` of the public table's rows, made by the redaction for
+        the rows it redacted and kept for the others (`storage.write_arrow`; the public table's
+        sha256 in its metadata ties them to it)."""
+        return self.stage_dir(day, dataset) / "public-digests.arrow"
+
     def redaction_report(self, day: str, dataset: str) -> Path:
         """redact → checks: what the redaction did, by column (counts only)."""
         return self.stage_dir(day, dataset) / "redaction.json"

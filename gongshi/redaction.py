@@ -163,6 +163,9 @@ def redact_rows(
     fields in schema order (the register keeps them, `Register.records`): they are the inputs' digests
     when the inputs are those fields, and are not made again here."""
     check_classified(dataset, table.column_names)
+    if kept is not None:  # a caller may keep more of each row (the stage keeps the whole public row)
+        published = {public_name(n, p) for n, p in dataset.fields.items()}
+        kept = kept.select([n for n in kept.column_names if n == "_source" or n in published or n.startswith(_COUNT)])
     conditions = {p.generalise.when.field for p in dataset.fields.values() if p.generalise and p.generalise.when}
     inputs = [n for n in table.column_names if n in dataset.fields or n in conditions]
     salt = _salt(dataset, key)
@@ -206,7 +209,7 @@ def redact_rows(
             out[name] = table.column(name)
         elif (published := public_name(name, dataset.fields[name])) is not None:
             out[published] = combined[published]
-    report = _report(dataset, table, {n: int(pc.sum(combined[n]).as_py() or 0) for n in counted})
+    report = kept_report(dataset, table.column_names, combined)
     kept_now = combined.replace_schema_metadata({"gongshi.salt": salt})
     return Redacted(pa.table(out), report, kept_now, reused=len(again))
 
@@ -303,12 +306,19 @@ def _apply(table: pa.Table, dataset: Dataset, key: bytes) -> tuple[dict[str, pa.
     return columns, {n: pa.array(v, pa.int32()) for n, v in counts.items()}
 
 
-def _report(dataset: Dataset, table: pa.Table, totals: dict[str, int]) -> RedactionReport:
-    """The report of every row from the per-row counts' totals, in the order `redact` always gave:
-    each column's action in column order, then the names generalised in text; free text by kind."""
-    report = RedactionReport(dataset.id, rows=table.num_rows)
+def counted_columns(kept: pa.Table) -> list[str]:
+    """The columns of a kept table (`Redacted.kept`) that count what redacting each row did."""
+    return [n for n in kept.column_names if n.startswith(_COUNT)]
+
+
+def kept_report(dataset: Dataset, columns: list[str], kept: pa.Table) -> RedactionReport:
+    """The report of redacting the rows whose kept counts are `kept`'s (`Redacted.kept`, or whole
+    rows kept with them), the rows having had `columns`: in the order `redact` always gave — each
+    column's action in column order, then the names generalised in text; free text by kind."""
+    totals = {n: int(pc.sum(kept[n]).as_py() or 0) for n in sorted(counted_columns(kept))}
+    report = RedactionReport(dataset.id, rows=kept.num_rows)
     parsed = [(n.split("\x1f")[1], n.split("\x1f")[2], v) for n, v in totals.items()]
-    position = {n: i for i, n in enumerate(table.column_names)}
+    position = {n: i for i, n in enumerate(columns)}
     for column, action, n in sorted(parsed, key=lambda c: (c[1] == "names_generalised_in_text", position[c[0]])):
         if action.startswith("masked_in_text:"):
             if n:

@@ -12,6 +12,7 @@ import datetime as dt
 import functools
 import hashlib
 import logging
+import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -66,6 +67,12 @@ def record_id(dataset: Dataset, values: list[str | None]) -> str:
 # replaces stay in the file as deleted, and the register makes its tables again, compact, at the close
 # after the rows replaced since it last did reach this share of its rows (`Register.compact_due`).
 COMPACT_AFTER = 0.2
+# The fold log (`Register.touched_since`): the records each of the last LOG_FOLDS folds made again,
+# changed the status of or deleted, for a reader that made something of every record (the
+# redaction) to redo only those. A fold touching more than LOG_SHARE of the register (a first day)
+# is not listed: a reader behind it starts again from every record, which is then as cheap.
+LOG_FOLDS = 30
+LOG_SHARE = 0.25
 _DAMAGE = (duckdb.IOException, duckdb.SerializationException, duckdb.InternalException)
 
 
@@ -139,6 +146,7 @@ class Register:
         try:
             self._remake("records", self._records_sql)
             self._remake("events", self._events_sql)
+            self._remake("touched", self._touched_sql)
             self.db.execute("UPDATE upkeep SET rows_replaced = 0")
             self.db.execute("COMMIT")
         except duckdb.Error as error:
@@ -161,6 +169,15 @@ class Register:
         # rows replaced since the register was last compacted (`compact_due`): one row
         self.db.execute("CREATE TABLE IF NOT EXISTS upkeep (rows_replaced BIGINT NOT NULL)")
         self.db.execute("INSERT INTO upkeep SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM upkeep)")
+        # each fold (`apply`), numbered, with a token of its own, and whether its touched records are
+        # listed in `touched` (`touched_since`)
+        self.db.execute("""
+            CREATE TABLE IF NOT EXISTS folds (
+                fold BIGINT NOT NULL, token VARCHAR NOT NULL, delivery_date DATE NOT NULL, listed BOOLEAN NOT NULL)""")
+        self.db.execute(self._touched_sql("touched"))
+
+    def _touched_sql(self, name: str) -> str:
+        return f"CREATE TABLE IF NOT EXISTS {name} (fold BIGINT NOT NULL, record_id VARCHAR NOT NULL)"
 
     def _events_sql(self, name: str) -> str:
         return f"""
@@ -270,10 +287,15 @@ class Register:
             self._status_of_affected()
             as_of = max(day, self.as_of() or day)
             replaced += self._refold(as_of)
+            expiring = "FROM records WHERE status IN (?, ?) AND expires_on <= ?"
+            self.db.execute(
+                f"CREATE OR REPLACE TEMP TABLE expiring AS SELECT record_id {expiring}", [ACTIVE, REMOVED, as_of]
+            )
             expired = self.db.execute(
                 "UPDATE records SET status = ?, expired_on = expires_on WHERE status IN (?, ?) AND expires_on <= ?",
                 [EXPIRED, ACTIVE, REMOVED, as_of],
             ).fetchall()[0][0]
+            self._log_fold(day)
             self.db.execute("UPDATE upkeep SET rows_replaced = rows_replaced + ?", [replaced])
             self.db.execute("INSERT OR REPLACE INTO applied_days VALUES (?, ?)", [day, len(validated.accepted)])
             update = self._summarise(validated.day, expired)
@@ -283,6 +305,27 @@ class Register:
             raise
         write_json(days_path(self.path), sorted(self.applied_days()))
         return update
+
+    def _log_fold(self, day: dt.date) -> None:
+        """Number this fold and list what it touched: the records it folded again (made, changed or
+        deleted: `affected`) and those whose period ended (`expiring`) — unless that is more than
+        LOG_SHARE of the register. Folds older than the last LOG_FOLDS are no longer listed."""
+        fold = self.db.execute("SELECT coalesce(max(fold), 0) + 1 FROM folds").fetchall()[0][0]
+        self.db.execute(
+            "CREATE OR REPLACE TEMP TABLE touched_now AS "
+            "SELECT record_id FROM affected UNION SELECT record_id FROM expiring"
+        )
+        touched, records = self.db.execute(
+            "SELECT (SELECT count(*) FROM touched_now), (SELECT count(*) FROM records)"
+        ).fetchall()[0]
+        listed = touched <= LOG_SHARE * max(records, touched)
+        if listed:
+            self.db.execute("INSERT INTO touched SELECT ?, record_id FROM touched_now", [fold])
+        self.db.execute("INSERT INTO folds VALUES (?, ?, ?, ?)", [fold, secrets.token_hex(8), day, listed])
+        oldest = fold - LOG_FOLDS
+        if self.db.execute("SELECT count(*) FROM folds WHERE fold <= ? AND listed", [oldest]).fetchall()[0][0]:
+            self.db.execute("UPDATE folds SET listed = false WHERE fold <= ?", [oldest])
+            self.db.execute("DELETE FROM touched WHERE fold <= ?", [oldest])
 
     def _group_columns(self) -> str:
         """The columns that group records a removal may close (the removal rule's match key); without
@@ -497,6 +540,52 @@ class Register:
         return RegisterUpdate(day, events, new, corrected, removed, unmatched, expired, self.counts_by_status())
 
     # -- reading ----------------------------------------------------------------------------------
+
+    @_reads_the_file
+    def fold_mark(self) -> tuple[int, str] | None:
+        """The last fold's number and token (`touched_since` takes them back); None before any."""
+        row = self.db.execute("SELECT fold, token FROM folds ORDER BY fold DESC LIMIT 1").fetchall()
+        return (row[0][0], row[0][1]) if row else None
+
+    @_reads_the_file
+    def touched_since(self, mark: tuple[int, str]) -> pa.Array | None:
+        """The ids of the records that the folds after `mark` (`fold_mark`) made, changed, expired or
+        deleted, sorted: every record not among them is as it was at `mark`. None when that cannot be
+        told — `mark` is not a fold of this register (another file, one restored from a copy), or a
+        fold since is not listed (it touched much of the register, or is older than LOG_FOLDS)."""
+        fold, token = mark
+        known = self.db.execute("SELECT token FROM folds WHERE fold = ?", [fold]).fetchall()
+        if [row[0] for row in known] != [token]:
+            return None
+        if self.db.execute("SELECT count(*) FROM folds WHERE fold > ? AND NOT listed", [fold]).fetchall()[0][0]:
+            return None
+        ids = self.db.sql("SELECT DISTINCT record_id FROM touched WHERE fold > ? ORDER BY 1", params=[fold])
+        return ids.to_arrow_table()["record_id"].combine_chunks().cast(pa.string())
+
+    @_reads_the_file
+    def records_among(
+        self, ids: pa.Array, order_by: Sequence[str] = ("record_id",), columns: Sequence[str] | None = None
+    ) -> pa.Table:
+        """`records(order_by, columns)` of the records whose id is in `ids` (those in the register)."""
+        wanted = pa.table({"record_id": ids})  # noqa: F841 - read by DuckDB by name
+        query = f"SELECT {_columns_sql(columns)} FROM records WHERE record_id IN (SELECT record_id FROM wanted) "
+        return self.db.sql(query + f"ORDER BY {_order_sql(order_by)}").to_arrow_table()
+
+    @_reads_the_file
+    def ids_with_status(self, status: str, order_by: Sequence[str] = ("record_id",)) -> pa.Table:
+        """The ids of the records with `status`, in the order of `order_by`."""
+        query = f"SELECT record_id FROM records WHERE status = ? ORDER BY {_order_sql(order_by)}"
+        return self.db.sql(query, params=[status]).to_arrow_table()
+
+    @_reads_the_file
+    def count_records(self, among: Sequence[str] | None = None, except_status: str | None = None) -> int:
+        """How many records there are (of those whose id is in `among`, when given; not of
+        `except_status`, when given)."""
+        wanted = pa.table({"record_id": pa.array(list(among or ()), pa.string())})  # noqa: F841
+        where = ["record_id IN (SELECT record_id FROM wanted)"] if among is not None else []
+        where += ["status <> ?"] if except_status is not None else []
+        query = "SELECT count(*) FROM records" + (" WHERE " + " AND ".join(where) if where else "")
+        return self.db.execute(query, [except_status] if except_status is not None else []).fetchall()[0][0]
 
     @_reads_the_file
     def as_of(self) -> dt.date | None:

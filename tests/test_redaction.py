@@ -6,8 +6,12 @@ import datetime as dt
 import hashlib
 import hmac
 
+import numpy as np
 import pyarrow as pa
 import pytest
+from hypothesis import given
+from hypothesis import settings as examples
+from hypothesis import strategies as st
 
 from gongshi.catalog import FieldPolicy, Generalisation
 from gongshi.redaction import (
@@ -319,3 +323,112 @@ def test_the_redaction_stage_redacts_again_only_what_it_did_not_keep(published_d
     damaged = redact.run(settings, dataset, DAY2)
     assert damaged.reused == 0 and damaged.published == public.num_rows
     assert pq.read_table(settings.layout.public_table(DAY2, dataset.id)).equals(public)
+
+
+def test_the_redaction_brought_up_to_date_is_the_redaction_made_again(tmp_path, inbox, catalog, monkeypatch):
+    """A day whose register folds list what they touched redacts only those records and merges them
+    into what it kept: every file it hands on — the public table, its rows' digests, the expired
+    ids, the report — and what it keeps are those of redacting every record again, byte for byte,
+    through a withdrawal, its lifting, records deleted by a day delivered again and periods ending."""
+    import shutil
+
+    import pyarrow.parquet as pq
+
+    import gongshi.register as register_module
+    from gongshi.settings import Settings
+    from gongshi.stages import intake_day, redact
+    from gongshi.storage import read_arrow
+    from gongshi.tables import row_digests
+    from gongshi.takedown import add_takedown, lift_takedown
+
+    from .conftest import DAY1, deliver
+    from .test_register import BLACKLIST_HEADER
+
+    monkeypatch.setattr(register_module, "LOG_SHARE", 1.0)  # a demo day is much of the demo's register
+    later = "2027-12-01"  # a year after the demo's inspections: their periods end
+    deliver(
+        inbox,
+        "inspection_results",
+        later,
+        "局_x.csv",
+        "任务编号,任务名称,检查实施机关,检查类型,检查日期,市场主体名称,统一社会信用代码,检查事项,检查结果\n"
+        "JS0001,抽查,局,双随机抽查,2027-12-01,公司,91350100M000100Y43,登记事项检查,未发现问题\n",
+    )
+    # DAY1's blacklist delivered again as one listing: the records of the others go, and DAY2's
+    # removal of one of them no longer finds its listing
+    redelivered = "2027-12-02"
+    listing = "经营异常名录,无名公司,91350100M000100Y43,未报年报,2026-06-01,某局,某局异列〔2026〕1号,,,\n"
+    settings = Settings(inbox=inbox, public=tmp_path / "public", state=tmp_path / "state")
+    layout = settings.layout
+    blacklist = catalog["blacklist_entries"]
+    incremental = 0
+    for number, day in enumerate([DAY1, DAY2, DAY2, later, redelivered]):
+        if day == redelivered:
+            shutil.rmtree(inbox / "blacklist_entries" / DAY1)
+            deliver(inbox, "blacklist_entries", DAY1, "局_更正.csv", BLACKLIST_HEADER + listing)
+            retracting = Settings(
+                inbox=inbox, public=settings.public, state=settings.state, retract=True, retract_reason="部门更正"
+            )
+            intake_day(retracting, DAY1, catalog)
+        intake_day(settings, day, catalog)
+        if number == 1:
+            public_ids = pq.read_table(layout.public_table(DAY1, blacklist.id))["record_id"].to_pylist()
+            add_takedown(layout, public_ids[0], blacklist.id, "依法撤销", "某局", DAY2)
+            add_takedown(layout, public_ids[1], blacklist.id, "依法撤销", "某局", DAY2)
+        if number == 3:
+            lift_takedown(layout, public_ids[1], "复议撤销", "某局", later)
+        brought = {d.id: redact.run(settings, d, day) for d in catalog.values()}
+        again = Settings(inbox=inbox, public=tmp_path / f"public-{number}", state=tmp_path / f"state-{number}")
+        shutil.copytree(layout.root, again.layout.root)
+        shutil.rmtree(again.layout.root / "redaction")
+        for dataset in catalog.values():
+            made = redact.run(again, dataset, day)
+            result = brought[dataset.id]
+            assert made.records_read == made.records and made.reused == 0 and not made.brought_up_to_date
+            assert result.brought_up_to_date == (number > 0), (day, dataset.id)
+            incremental += result.brought_up_to_date and result.records_read < result.records
+            assert (result.records, result.published, result.expired, result.withdrawn, result.totals) == (
+                made.records,
+                made.published,
+                made.expired,
+                made.withdrawn,
+                made.totals,
+            )
+            for name in ("public_table", "expired", "redaction_report", "public_digests"):
+                ours, theirs = (getattr(s.layout, name)(day, dataset.id) for s in (settings, again))
+                assert ours.read_bytes() == theirs.read_bytes(), (day, dataset.id, name)
+            kept = read_arrow(layout.redacted_rows(dataset.id))
+            remade = read_arrow(again.layout.redacted_rows(dataset.id))
+            assert kept.equals(remade) and kept.schema.metadata == remade.schema.metadata
+            public = pq.read_table(layout.public_table(day, dataset.id))
+            digests = read_arrow(layout.public_digests(day, dataset.id))["digest"]
+            assert digests.equals(pa.chunked_array([row_digests(public)]))
+            assert "legal_representative_id_number" not in kept.column_names
+        shutil.rmtree(again.layout.root)
+    assert incremental >= 3 * len(catalog)  # most days read only some records
+    last = pq.read_table(layout.public_table(redelivered, blacklist.id))
+    assert public_ids[0] not in last["record_id"].to_pylist()
+    assert "无名公司" in last["entity_name"].to_pylist()
+
+
+@examples(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_taking_rows_in_runs_is_taking_them(data):
+    """`take_runs` gives what `take` gives, whatever the indices: runs long and short, repeats,
+    backwards, none."""
+    from gongshi.tables import take_runs
+
+    size = data.draw(st.integers(1, 60), label="rows")
+    table = pa.table(
+        {
+            "text": [None if i % 7 == 3 else f"行{i}" * (i % 4) for i in range(size)],
+            "number": pa.array([i * 3 for i in range(size)], pa.int32()),
+            "day": pa.array([dt.date(2026, 1, 1) + dt.timedelta(days=i) for i in range(size)]),
+        }
+    )
+    table = pa.concat_tables([table.slice(0, size // 2), table.slice(size // 2)])  # two chunks
+    runs = data.draw(st.lists(st.tuples(st.integers(0, size - 1), st.integers(1, 20)), max_size=8), label="runs")
+    indices = np.array([i for start, length in runs for i in range(start, min(size, start + length))], np.int64)
+    taken = take_runs(table, indices)
+    assert taken.equals(table.take(pa.array(indices, pa.int64())))
+    assert all(column.num_chunks == 1 for column in taken.columns)

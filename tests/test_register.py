@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -406,3 +408,72 @@ def test_a_compaction_that_fails_leaves_the_register_as_it_was(tmp_path, catalog
     monkeypatch.undo()
     with Register(path, dataset, read_only=True) as register:
         assert register.records().equals(expected) and _replaced(register) == 1
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_a_record_no_fold_since_listed_is_as_it_was(tmp_path_factory, catalog, validated_days, data, monkeypatch):
+    """`touched_since(mark)` lists every record the folds after `mark` made, changed or deleted: the
+    records it does not list are, byte for byte, the records of the register at `mark` — whatever
+    order the days come in, some again (a day delivered again with other rows deletes records)."""
+    import gongshi.register as register_module
+
+    monkeypatch.setattr(register_module, "LOG_SHARE", 1.0)  # the generated days are each much of the register
+    name = data.draw(st.sampled_from(["blacklist_entries", "inspection_results"]), label="dataset")
+    days = sorted(day for (n, day) in validated_days if n == name)
+    order = data.draw(st.lists(st.sampled_from(days), min_size=2, max_size=6), label="days")
+    smaller = validated_days[(name, days[0])]
+    shrunk = dataclasses.replace(smaller, accepted=smaller.accepted.slice(0, smaller.accepted.num_rows // 2))
+    with Register(tmp_path_factory.mktemp("folds") / "r.duckdb", catalog[name]) as register:
+        marks: list[tuple[tuple[int, str], pa.Table]] = []
+        for day in order:
+            register.apply(validated_days[(name, day)] if data.draw(st.booleans(), label="whole") else shrunk)
+            now = register.records()
+            for mark, then in marks:
+                touched = register.touched_since(mark)
+                assert touched is not None
+                assert touched.to_pylist() == sorted(set(touched.to_pylist()))
+                untouched_then = then.filter(pc.invert(pc.is_in(then["record_id"], value_set=touched)))
+                untouched_now = now.filter(pc.invert(pc.is_in(now["record_id"], value_set=touched)))
+                assert untouched_now.equals(untouched_then)
+            marks.append((register.fold_mark(), now))
+
+
+def test_the_fold_log_says_when_it_cannot_tell(tmp_path, catalog, inbox, monkeypatch):
+    """No list for a fold that touched much of the register, for folds past LOG_FOLDS, nor for a
+    mark that is not this register's; a period's end is listed like a fold."""
+    import gongshi.register as register_module
+
+    dataset = catalog["inspection_results"]
+    deliver(
+        inbox,
+        "inspection_results",
+        "2027-12-01",
+        "局_x.csv",
+        "任务编号,任务名称,检查实施机关,检查类型,检查日期,市场主体名称,统一社会信用代码,检查事项,检查结果\n"
+        "JS0001,抽查,局,双随机抽查,2027-12-01,公司,91350100M000100Y43,登记事项检查,未发现问题\n",
+    )
+    with Register(tmp_path / "i.duckdb", dataset) as register:
+        assert register.fold_mark() is None
+        _apply(register, catalog, "inspection_results", DAY1, inbox)
+        first = register.fold_mark()
+        assert first[0] == 1 and len(first[1]) == 16
+        _apply(register, catalog, "inspection_results", DAY2, inbox)
+        assert register.touched_since(first) is None  # day 2 is more than LOG_SHARE of the register
+        monkeypatch.setattr(register_module, "LOG_SHARE", 1.0)
+        _apply(register, catalog, "inspection_results", DAY2, inbox)
+        again = register.fold_mark()
+        assert register.touched_since(again).to_pylist() == []
+        assert register.touched_since((again[0], "0" * 16)) is None  # a mark of another register
+        assert register.touched_since((again[0] + 1, again[1])) is None
+        update = _apply(register, catalog, "inspection_results", "2027-12-01", inbox)
+        touched = set(register.touched_since(again).to_pylist())
+        expired = {r["record_id"] for r in register.records().to_pylist() if r["status"] == EXPIRED}
+        assert update.expired == len(expired) > 21 and expired <= touched  # both days a year before
+        monkeypatch.setattr(register_module, "LOG_FOLDS", 2)
+        for _ in range(2):
+            _apply(register, catalog, "inspection_results", "2027-12-01", inbox)
+        assert register.touched_since(again) is None  # older than the last two folds
+        latest = register.fold_mark()
+        assert register.touched_since(latest).to_pylist() == []
+        assert register.db.execute("SELECT min(fold) FROM touched").fetchall()[0][0] in (None, latest[0] - 1, latest[0])

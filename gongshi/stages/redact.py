@@ -4,24 +4,34 @@ scanned for personal data (`gongshi.redaction`). Nothing reaches a public file w
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
+import json
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import chinese_calendar
+import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from gongshi import ledger, progress
 from gongshi.catalog import Dataset
-from gongshi.redaction import pseudonym_key, redact_rows
+from gongshi.redaction import Redacted, counted_columns, kept_report, pseudonym_key, redact_rows
 from gongshi.register import ACTIVE, EXPIRED, REMOVED, UNMATCHED_REMOVAL, Register
 from gongshi.settings import Settings
 from gongshi.snapshots import release_day
 from gongshi.stages import Json
-from gongshi.storage import read_arrow, write_arrow, write_json, write_parquets
+from gongshi.storage import read_arrow, sha256_file, write_arrow, write_json, write_parquets
+from gongshi.sync import DIGEST_KEY
+from gongshi.tables import DIGEST_VERSION, row_digests, take_runs
 from gongshi.takedown import withdrawn
 from gongshi.timeliness import working_days_between
+
+LOGGER = logging.getLogger(__name__)
 
 # Columns of a published record besides the dataset's own (privacy-filtered) fields.
 PUBLISHED_STATUSES = (ACTIVE, REMOVED)
@@ -47,6 +57,8 @@ class RedactResult:
     expired: int
     withdrawn: int
     reused: int = 0  # public rows taken from what the last redaction kept (their inputs unchanged)
+    records_read: int = 0  # register records read: all of them, or those the day's folds touched
+    brought_up_to_date: bool = False  # the kept rows brought up to date (else every row made again)
     columns: dict[str, dict[str, int]] = field(default_factory=dict)
     free_text: dict[str, dict[str, int]] = field(default_factory=dict)
     totals: dict[str, int] = field(default_factory=dict)
@@ -60,6 +72,8 @@ class RedactResult:
             "expired_records": self.expired,
             "withdrawn_records": self.withdrawn,
             "rows_reused_from_last_redaction": self.reused,
+            "register_records_read": self.records_read,
+            "made_from": "保留的公开行，仅更新变动记录" if self.brought_up_to_date else "登记簿全部记录",
             "redaction_totals": Json(self.totals),
             "redaction_by_column": Json(self.columns),
             "pii_masked_in_text": Json(self.free_text),
@@ -69,51 +83,268 @@ class RedactResult:
 @progress.stage("脱敏")
 def run(settings: Settings, dataset: Dataset, day: str) -> RedactResult:
     """The public view of the register as of the release day, privacy applied; counts into the
-    ledger of `day`."""
+    ledger of `day`.
+
+    What the last run kept (`layout.redacted_rows`: every public row, redacted, with what it was made
+    from) is brought up to date when it can be: the register lists the records each fold touched
+    (`Register.touched_since`), so only those are read, viewed and redacted, and merged into the kept
+    rows in the view's order — a normal day costs its change, not the register. Anything that
+    changes rows the register does not list (the key, the dataset's policies or configuration, this
+    code, a withdrawal made or lifted — which names its records —, a release day before the
+    register's last) is a reason to make every row again (`_all_rows`); the result is the same."""
     layout = settings.layout
     target = release_day(layout, day)
-    with Register(layout.register_path(dataset.id), dataset) as register:
-        # in the public view's order: sorting 1,000,000 rows in DuckDB costs a tenth of moving them in Arrow
-        records = register.records_as_of(target, public_order(dataset), REGISTER_COLUMNS + dataset.field_names)
-    taken_down = withdrawn(layout, dataset.id)
+    taken_down = set(withdrawn(layout, dataset.id))
     kept_path = layout.redacted_rows(dataset.id)
-    view = public_view(records, dataset, set(taken_down), carry=["fields_digest"])
-    fields_digests = view["fields_digest"]  # the register's, made when each record was folded
-    view = view.drop_columns(["fields_digest"])
-    redacted = redact_rows(view, dataset, pseudonym_key(layout), _kept(kept_path), fields_digests)
-    table, report = redacted.table, redacted.report
+    kept = _kept(kept_path)
+    key = pseudonym_key(layout)
+    fingerprint = view_fingerprint(dataset, key)
+    with Register(layout.register_path(dataset.id), dataset) as register:
+        mark = register.fold_mark() if register.as_of() == dt.date.fromisoformat(target) else None
+        since = _touched(kept, register, mark, fingerprint, taken_down)
+        made = None
+        if since is not None:
+            try:
+                made = _rows_since(register, kept, since, dataset, key, taken_down)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, KeyError) as error:
+                LOGGER.warning("%s：保留的公开行无法更新（%s），全部重新生成", dataset.id, error)
+        if made is None:
+            made = _all_rows(register, kept, target, dataset, key, taken_down)
+    rows, table = made.rows, made.table
     kept_path.parent.mkdir(parents=True, exist_ok=True)
-    expired = pc.equal(records["status"], EXPIRED)
-    write_arrow(redacted.kept, kept_path)
+    metadata = {
+        "gongshi.salt": made.salt,
+        "gongshi.view": fingerprint,
+        "gongshi.withdrawn": json.dumps(sorted(taken_down)),
+    } | ({"gongshi.fold": f"{mark[0]}:{mark[1]}"} if mark else {})
+    write_arrow(rows.replace_schema_metadata(metadata), kept_path)
     kept_path.with_suffix(".parquet").unlink(missing_ok=True)  # where an earlier version kept them
-    write_parquets(
-        [
-            (table, layout.public_table(day, dataset.id)),
-            (records.filter(expired).select(["record_id"]), layout.expired(day, dataset.id)),
-        ]
-    )
+    public_path = layout.public_table(day, dataset.id)
+    write_parquets([(table, public_path), (made.expired, layout.expired(day, dataset.id))])
+    tie = {PUBLIC_SHA256: sha256_file(public_path), DIGEST_KEY: DIGEST_VERSION}
+    write_arrow(pa.table({"digest": rows[DIGEST]}).replace_schema_metadata(tie), layout.public_digests(day, dataset.id))
+    report = kept_report(dataset, made.view_columns, rows)
     write_json(layout.redaction_report(day, dataset.id), report.to_dict())
-    is_withdrawn = pc.is_in(records["record_id"], value_set=pa.array(sorted(taken_down), pa.string()))
     counts = {
-        "records": records.num_rows,
+        "records": made.records,
         "published": table.num_rows,
-        "expired": int(pc.sum(expired).as_py() or 0),
-        "withdrawn": int(pc.sum(pc.and_(is_withdrawn, pc.invert(expired))).as_py() or 0),
+        "expired": made.expired.num_rows,
+        "withdrawn": made.withdrawn,
     }
     entry = ledger.read(layout, day, dataset.id)
     if entry is not None:
-        for key, value in counts.items():
-            setattr(entry, key, value)
+        for name, value in counts.items():
+            setattr(entry, name, value)
         ledger.write(layout, entry)
     return RedactResult(
         release=target,
         **counts,
-        reused=redacted.reused,
+        reused=table.num_rows - made.redacted,
+        records_read=made.records_read,
+        brought_up_to_date=made.brought_up_to_date,
         columns=report.columns,
         free_text=report.free_text,
         totals=report.totals(),
         problems=entry.problems() if entry else [],
     )
+
+
+@dataclass
+class _Made:
+    """The public rows of a run and what they were made from (`_all_rows`, `_rows_since`)."""
+
+    rows: pa.Table  # what is kept (`_keep`): each public row and what it was made from
+    table: pa.Table  # the public table: the public columns of `rows`
+    view_columns: list[str]  # the columns of the public view, before redaction
+    salt: str
+    expired: pa.Table  # ids of the records past their publicity period, in the view's order
+    records: int  # records in the register as of the release day
+    withdrawn: int  # of them, withdrawn and not expired
+    redacted: int  # public rows redacted in this run (the others were kept)
+    records_read: int  # register records read
+    brought_up_to_date: bool = False
+
+
+def _all_rows(
+    register: Register, kept: pa.Table | None, target: str, dataset: Dataset, key: bytes, taken_down: set[str]
+) -> _Made:
+    """Every record of the register as of `target`, viewed and redacted (a row whose inputs are
+    those of a kept row takes its redacted fields from there: `redact_rows`)."""
+    # in the public view's order: sorting 1,000,000 rows in DuckDB costs a tenth of moving them in Arrow
+    records = register.records_as_of(target, public_order(dataset), REGISTER_COLUMNS + dataset.field_names)
+    view = public_view(records, dataset, taken_down, carry=["fields_digest"])
+    fields_digests = view["fields_digest"]  # the register's, made when each record was folded
+    view = view.drop_columns(["fields_digest"])
+    redacted = redact_rows(view, dataset, key, kept, fields_digests)
+    expired = pc.equal(records["status"], EXPIRED)
+    is_withdrawn = pc.is_in(records["record_id"], value_set=pa.array(sorted(taken_down), pa.string()))
+    return _Made(
+        rows=_keep(redacted, view, dataset),
+        table=redacted.table,
+        view_columns=view.column_names,
+        salt=_salt_of(redacted),
+        expired=records.filter(expired).select(["record_id"]),
+        records=records.num_rows,
+        withdrawn=int(pc.sum(pc.and_(is_withdrawn, pc.invert(expired))).as_py() or 0),
+        redacted=redacted.table.num_rows - redacted.reused,
+        records_read=records.num_rows,
+    )
+
+
+def _rows_since(
+    register: Register, kept: pa.Table, touched: pa.Array, dataset: Dataset, key: bytes, taken_down: set[str]
+) -> _Made:
+    """The kept rows brought up to date: the rows of the `touched` records taken out, those of them
+    the public may see today viewed, redacted and merged in, in the view's order."""
+    order = public_order(dataset)
+    changed = register.records_among(touched, order, REGISTER_COLUMNS + dataset.field_names)
+    view = public_view(changed, dataset, taken_down, carry=["fields_digest"])
+    fields_digests = view["fields_digest"]
+    view = view.drop_columns(["fields_digest"])
+    redacted = redact_rows(view, dataset, key, None, fields_digests)
+    fresh = _keep(redacted, view, dataset)
+    staying = np.flatnonzero(pc.invert(pc.is_in(kept["record_id"], value_set=touched)).to_numpy(zero_copy_only=False))
+    rows = _merged(kept, staying, fresh, _sort_columns(dataset))
+    return _Made(
+        rows=rows,
+        table=rows.select(redacted.table.column_names),
+        view_columns=view.column_names,
+        salt=_salt_of(redacted),
+        expired=register.ids_with_status(EXPIRED, order),
+        records=register.count_records(),
+        withdrawn=register.count_records(among=sorted(taken_down), except_status=EXPIRED),
+        redacted=redacted.table.num_rows,
+        records_read=changed.num_rows,
+        brought_up_to_date=True,
+    )
+
+
+def _touched(
+    kept: pa.Table | None,
+    register: Register,
+    mark: tuple[int, str] | None,
+    fingerprint: str,
+    taken_down: set[str],
+) -> pa.Array | None:
+    """The ids of the records whose public row may differ from the kept one — those the register's
+    folds touched since the kept rows were made, and those withdrawn or no longer withdrawn since —
+    or None when every row must be made again: nothing kept, kept rows made another way
+    (`view_fingerprint`) or not from the register's records as they stand (an earlier release
+    day), or the register cannot tell what changed since."""
+    metadata = (kept.schema.metadata or {}) if kept is not None else {}
+    if mark is None or metadata.get(b"gongshi.view") != fingerprint.encode() or b"gongshi.fold" not in metadata:
+        return None
+    fold, _, token = metadata[b"gongshi.fold"].decode().partition(":")
+    touched = register.touched_since((int(fold), token)) if fold.isdigit() else None
+    if touched is None:
+        return None
+    try:
+        before = set(json.loads(metadata.get(b"gongshi.withdrawn", b"")))
+    except ValueError:
+        return None
+    flipped = sorted(before ^ taken_down)
+    if flipped:
+        touched = pa.array(sorted(set(touched.to_pylist()) | set(flipped)), pa.string())
+    return touched
+
+
+def view_fingerprint(dataset: Dataset, key: bytes) -> str:
+    """What a public row is made from besides its record: the dataset's whole configuration, the
+    key, the code that views, redacts and digests it and the libraries whose output it holds. Kept
+    rows made otherwise are made again."""
+    digest = hashlib.sha256(b"gongshi-public-view\n" + hashlib.sha256(key).digest())
+    digest.update(dataset.model_dump_json().encode())
+    here = Path(__file__).parent.parent
+    for module in ("stages/redact.py", "redaction.py", "pii.py", "identifiers.py", "timeliness.py", "tables.py"):
+        digest.update((here / module).read_bytes())
+    for library in (pa, duckdb, chinese_calendar, np):
+        digest.update(f"{library.__name__} {library.__version__}\n".encode())
+    return digest.hexdigest()
+
+
+PUBLIC_SHA256 = "gongshi.public_sha256"  # the public table a file of its rows' digests belongs to
+
+# Columns of a kept row besides the public ones
+DIGEST = "_digest"  # the public row's `row_digests`, for the release
+RAW_KEY = "_key\x1f"  # a sort key as delivered, where its public value may differ (`_sort_columns`)
+
+
+def _raw_keys(dataset: Dataset) -> list[str]:
+    """The fields of the view's order whose public value may not be the delivered one."""
+    return [
+        name
+        for name in dataset.primary_key
+        if dataset.fields[name].privacy != "publish" or dataset.fields[name].scanned
+    ]
+
+
+def _sort_columns(dataset: Dataset) -> list[str]:
+    """The columns of a kept row that give the view's order (`public_order`)."""
+    raw = set(_raw_keys(dataset))
+    return [RAW_KEY + name if name in raw else name for name in public_order(dataset)]
+
+
+def _keep(redacted: Redacted, view: pa.Table, dataset: Dataset) -> pa.Table:
+    """What is kept of each public row: the row, the delivered value of each sort key that the
+    public one may not be, the inputs' digest and counts that `redact_rows` keeps, and the row's
+    digest — its columns in one order, the counts of nothing left out (whichever way the rows were
+    made, the same rows are kept the same)."""
+    columns = {name: redacted.table[name] for name in redacted.table.column_names}
+    columns |= {RAW_KEY + name: view[name] for name in _raw_keys(dataset)}
+    columns["_source"] = redacted.kept["_source"]
+    columns[DIGEST] = row_digests(redacted.table)
+    columns |= {name: redacted.kept[name] for name in sorted(counted_columns(redacted.kept))}
+    return _without_empty_counts(pa.table(columns))
+
+
+def _salt_of(redacted: Redacted) -> str:
+    return (redacted.kept.schema.metadata or {})[b"gongshi.salt"].decode()
+
+
+def _without_empty_counts(rows: pa.Table) -> pa.Table:
+    empty = [n for n in counted_columns(rows) if not (pc.max(rows[n]).as_py() or 0)]
+    return rows.drop_columns(empty) if empty else rows
+
+
+def _merged(kept: pa.Table, staying: np.ndarray, fresh: pa.Table, order: list[str]) -> pa.Table:
+    """The kept rows at `staying` (in the view's order) and the `fresh` ones (in it too), merged
+    into that order: the rows are copied in runs, not one by one."""
+    counts = sorted(set(counted_columns(kept)) | set(counted_columns(fresh)))
+    layout = [n for n in kept.column_names if n not in counts]
+
+    def complete(rows: pa.Table) -> pa.Table:
+        zero = pa.array(np.zeros(rows.num_rows, np.int32))
+        return pa.table({n: rows[n] for n in layout} | {n: rows[n] if n in rows.column_names else zero for n in counts})
+
+    kept = complete(kept)
+    fresh = complete(fresh).cast(kept.schema)
+    sort_keys = pa.concat_tables([kept.select(order).take(pa.array(staying)), fresh.select(order)])
+    ranked = pc.sort_indices(sort_keys, sort_keys=[(n, "ascending") for n in order]).to_numpy()
+    source = np.empty(len(ranked), np.int64)  # row i of the result: a row of kept, then fresh
+    from_kept = ranked < len(staying)
+    source[from_kept] = staying[ranked[from_kept]]
+    source[~from_kept] = kept.num_rows + ranked[~from_kept] - len(staying)
+    return _without_empty_counts(take_runs(pa.concat_tables([kept, fresh]), source))
+
+
+def public_digests(layout, day: str, dataset: str, table: pa.Table, sha256: str) -> pa.Array:
+    """The `row_digests` of the public table `table` of `day` (whose file's sha256 is `sha256`):
+    those the redaction kept beside it when they are that table's (made by this version of
+    `row_digests`), else made here."""
+    path = layout.public_digests(day, dataset)
+    try:
+        kept = read_arrow(path) if path.is_file() else None
+    except (OSError, pa.ArrowInvalid):
+        kept = None
+    metadata = (kept.schema.metadata or {}) if kept is not None else {}
+    if (
+        metadata.get(PUBLIC_SHA256.encode()) == sha256.encode()
+        and metadata.get(DIGEST_KEY.encode()) == DIGEST_VERSION.encode()
+        and kept.num_rows == table.num_rows
+        and kept.column_names == ["digest"]
+    ):
+        return kept["digest"].combine_chunks()
+    return row_digests(table)
 
 
 def _kept(path: Path) -> pa.Table | None:

@@ -43,6 +43,7 @@ from gongshi.settings import Settings
 from gongshi.site import SiteBuilder, SiteResult
 from gongshi.snapshots import BuildRecord, published_days, release_day
 from gongshi.stages import Json
+from gongshi.stages.redact import public_digests
 from gongshi.storage import link_or_copy, sha256_file, write_json, write_parquet, write_text
 from gongshi.tables import DIGEST_VERSION, row_digests, value_counts
 from gongshi.takedown import lifted, withdrawn
@@ -111,7 +112,7 @@ def run(settings: Settings, catalog: dict[str, Dataset], day: str) -> ReleaseRes
         """The rows' digests, the day's change tables and sync feeds, the change files of the
         retained days: what the parts, change files and pages are made from."""
         for dataset in catalog.values():
-            digests[dataset.id] = row_digests(tables[dataset.id])
+            digests[dataset.id] = public_digests(layout, day, dataset.id, tables[dataset.id], hashes[dataset.id])
             before = snapshots.table(layout.published_table(previous, dataset.id)) if previous else None
             expired = pq.read_table(layout.expired(day, dataset.id))
             earlier = kept_digests(layout, dataset.id, previous, before)
