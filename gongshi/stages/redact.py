@@ -102,14 +102,20 @@ def run(settings: Settings, dataset: Dataset, day: str) -> RedactResult:
     with Register(layout.register_path(dataset.id), dataset) as register:
         mark = register.fold_mark() if register.as_of() == dt.date.fromisoformat(target) else None
         since = _touched(kept, register, mark, fingerprint, taken_down)
-        made = None
-        if since is not None:
-            try:
-                made = _rows_since(register, kept, since, dataset, key, taken_down)
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, KeyError) as error:
-                LOGGER.warning("%s：保留的公开行无法更新（%s），全部重新生成", dataset.id, error)
-        if made is None:
-            made = _all_rows(register, kept, target, dataset, key, taken_down)
+        read = _read(register, target, dataset, taken_down, since)
+    # the register is closed before redacting: DuckDB holds what it sorted until then (440 MiB of a
+    # million-record first day)
+    made = None
+    if since is not None:
+        try:
+            made = _rows_since(read, kept, since, dataset, key, taken_down)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, KeyError) as error:
+            LOGGER.warning("%s：保留的公开行无法更新（%s），全部重新生成", dataset.id, error)
+            mark = None
+            with Register(layout.register_path(dataset.id), dataset) as register:
+                read = _read(register, target, dataset, taken_down, None)
+    if made is None:
+        made = _all_rows(read, kept, dataset, key, taken_down)
     rows, table = made.rows, made.table
     kept_path.parent.mkdir(parents=True, exist_ok=True)
     metadata = {
@@ -165,40 +171,65 @@ class _Made:
     brought_up_to_date: bool = False
 
 
-def _all_rows(
-    register: Register, kept: pa.Table | None, target: str, dataset: Dataset, key: bytes, taken_down: set[str]
-) -> _Made:
-    """Every record of the register as of `target`, viewed and redacted (a row whose inputs are
-    those of a kept row takes its redacted fields from there: `redact_rows`)."""
+@dataclass
+class _Read:
+    """What the redaction reads of the register (`_read`)."""
+
+    records: pa.Table  # every record as of the release day, or those touched since the kept rows
+    expired: pa.Table  # ids of the records past their publicity period, in the view's order
+    count: int  # records in the register as of the release day
+    withdrawn: int  # of them, withdrawn and not expired
+
+
+def _read(register: Register, target: str, dataset: Dataset, taken_down: set[str], touched: pa.Array | None) -> _Read:
+    """The register's records as of `target` in the view's order — only those whose ids are
+    `touched`, when given (the register then stands as of `target`) — and its counts."""
+    order, columns = public_order(dataset), REGISTER_COLUMNS + dataset.field_names
+    if touched is not None:
+        return _Read(
+            records=register.records_among(touched, order, columns),
+            expired=register.ids_with_status(EXPIRED, order),
+            count=register.count_records(),
+            withdrawn=register.count_records(among=sorted(taken_down), except_status=EXPIRED),
+        )
     # in the public view's order: sorting 1,000,000 rows in DuckDB costs a tenth of moving them in Arrow
-    records = register.records_as_of(target, public_order(dataset), REGISTER_COLUMNS + dataset.field_names)
-    view = public_view(records, dataset, taken_down, carry=["fields_digest"])
+    records = register.records_as_of(target, order, columns)
+    expired = pc.equal(records["status"], EXPIRED)
+    is_withdrawn = pc.is_in(records["record_id"], value_set=pa.array(sorted(taken_down), pa.string()))
+    return _Read(
+        records=records,
+        expired=records.filter(expired).select(["record_id"]),
+        count=records.num_rows,
+        withdrawn=int(pc.sum(pc.and_(is_withdrawn, pc.invert(expired))).as_py() or 0),
+    )
+
+
+def _all_rows(read: _Read, kept: pa.Table | None, dataset: Dataset, key: bytes, taken_down: set[str]) -> _Made:
+    """Every record read, viewed and redacted (a row whose inputs are those of a kept row takes its
+    redacted fields from there: `redact_rows`)."""
+    view = public_view(read.records, dataset, taken_down, carry=["fields_digest"])
     fields_digests = view["fields_digest"]  # the register's, made when each record was folded
     view = view.drop_columns(["fields_digest"])
     redacted = redact_rows(view, dataset, key, kept, fields_digests)
-    expired = pc.equal(records["status"], EXPIRED)
-    is_withdrawn = pc.is_in(records["record_id"], value_set=pa.array(sorted(taken_down), pa.string()))
     return _Made(
         rows=_keep(redacted, view, dataset),
         table=redacted.table,
         view_columns=view.column_names,
         salt=_salt_of(redacted),
-        expired=records.filter(expired).select(["record_id"]),
-        records=records.num_rows,
-        withdrawn=int(pc.sum(pc.and_(is_withdrawn, pc.invert(expired))).as_py() or 0),
+        expired=read.expired,
+        records=read.count,
+        withdrawn=read.withdrawn,
         redacted=redacted.table.num_rows - redacted.reused,
-        records_read=records.num_rows,
+        records_read=read.records.num_rows,
     )
 
 
 def _rows_since(
-    register: Register, kept: pa.Table, touched: pa.Array, dataset: Dataset, key: bytes, taken_down: set[str]
+    read: _Read, kept: pa.Table, touched: pa.Array, dataset: Dataset, key: bytes, taken_down: set[str]
 ) -> _Made:
     """The kept rows brought up to date: the rows of the `touched` records taken out, those of them
-    the public may see today viewed, redacted and merged in, in the view's order."""
-    order = public_order(dataset)
-    changed = register.records_among(touched, order, REGISTER_COLUMNS + dataset.field_names)
-    view = public_view(changed, dataset, taken_down, carry=["fields_digest"])
+    the public may see today (`read.records`) viewed, redacted and merged in, in the view's order."""
+    view = public_view(read.records, dataset, taken_down, carry=["fields_digest"])
     fields_digests = view["fields_digest"]
     view = view.drop_columns(["fields_digest"])
     redacted = redact_rows(view, dataset, key, None, fields_digests)
@@ -210,11 +241,11 @@ def _rows_since(
         table=rows.select(redacted.table.column_names),
         view_columns=view.column_names,
         salt=_salt_of(redacted),
-        expired=register.ids_with_status(EXPIRED, order),
-        records=register.count_records(),
-        withdrawn=register.count_records(among=sorted(taken_down), except_status=EXPIRED),
+        expired=read.expired,
+        records=read.count,
+        withdrawn=read.withdrawn,
         redacted=redacted.table.num_rows,
-        records_read=changed.num_rows,
+        records_read=read.records.num_rows,
         brought_up_to_date=True,
     )
 
