@@ -59,23 +59,6 @@ def found_at(positions: pa.ChunkedArray | pa.Array, length: int) -> pa.BooleanAr
 DIGEST_VERSION = "2"
 
 
-def take_runs(table: pa.Table, indices: np.ndarray) -> pa.Table:
-    """`table.take(indices)`, one chunk per column, copying each run of consecutive indices at once:
-    the rows of a table brought up to date are mostly long runs of the old one, which a take moves
-    row by row (a million rows: 0.2–0.6 s against about 0.1)."""
-    if not len(indices):
-        return table.slice(0, 0).combine_chunks()
-    breaks = np.flatnonzero(np.diff(indices) != 1) + 1
-    starts = np.concatenate([[0], breaks])
-    ends = np.concatenate([breaks, [len(indices)]])
-    if len(starts) > len(indices) // 4:  # short runs: a take is as good
-        return table.take(pa.array(indices, pa.int64())).combine_chunks()
-    first = indices[starts]
-    return pa.concat_tables(
-        [table.slice(int(at), int(end - start)) for at, start, end in zip(first, starts, ends, strict=True)]
-    ).combine_chunks()
-
-
 def row_digests(table: pa.Table) -> pa.Array:
     """md5 (32 hex characters) of each row — its cells as text in column order (a nested value as
     JSON, NULL as a record separator, which no text holds) joined by unit separators: what the site,

@@ -6,12 +6,8 @@ import datetime as dt
 import hashlib
 import hmac
 
-import numpy as np
 import pyarrow as pa
 import pytest
-from hypothesis import given
-from hypothesis import settings as examples
-from hypothesis import strategies as st
 
 from gongshi.catalog import FieldPolicy, Generalisation
 from gongshi.redaction import (
@@ -409,26 +405,3 @@ def test_the_redaction_brought_up_to_date_is_the_redaction_made_again(tmp_path, 
     last = pq.read_table(layout.public_table(redelivered, blacklist.id))
     assert public_ids[0] not in last["record_id"].to_pylist()
     assert "无名公司" in last["entity_name"].to_pylist()
-
-
-@examples(max_examples=60, deadline=None)
-@given(data=st.data())
-def test_taking_rows_in_runs_is_taking_them(data):
-    """`take_runs` gives what `take` gives, whatever the indices: runs long and short, repeats,
-    backwards, none."""
-    from gongshi.tables import take_runs
-
-    size = data.draw(st.integers(1, 60), label="rows")
-    table = pa.table(
-        {
-            "text": [None if i % 7 == 3 else f"行{i}" * (i % 4) for i in range(size)],
-            "number": pa.array([i * 3 for i in range(size)], pa.int32()),
-            "day": pa.array([dt.date(2026, 1, 1) + dt.timedelta(days=i) for i in range(size)]),
-        }
-    )
-    table = pa.concat_tables([table.slice(0, size // 2), table.slice(size // 2)])  # two chunks
-    runs = data.draw(st.lists(st.tuples(st.integers(0, size - 1), st.integers(1, 20)), max_size=8), label="runs")
-    indices = np.array([i for start, length in runs for i in range(start, min(size, start + length))], np.int64)
-    taken = take_runs(table, indices)
-    assert taken.equals(table.take(pa.array(indices, pa.int64())))
-    assert all(column.num_chunks == 1 for column in taken.columns)

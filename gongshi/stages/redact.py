@@ -27,7 +27,7 @@ from gongshi.snapshots import release_day
 from gongshi.stages import Json
 from gongshi.storage import read_arrow, sha256_file, write_arrow, write_json, write_parquets
 from gongshi.sync import DIGEST_KEY
-from gongshi.tables import DIGEST_VERSION, row_digests, take_runs
+from gongshi.tables import DIGEST_VERSION, row_digests
 from gongshi.takedown import withdrawn
 from gongshi.timeliness import working_days_between
 
@@ -339,7 +339,7 @@ def _without_empty_counts(rows: pa.Table) -> pa.Table:
 
 def _merged(kept: pa.Table, staying: np.ndarray, fresh: pa.Table, order: list[str]) -> pa.Table:
     """The kept rows at `staying` (in the view's order) and the `fresh` ones (in it too), merged
-    into that order: the rows are copied in runs, not one by one."""
+    into that order."""
     counts = sorted(set(counted_columns(kept)) | set(counted_columns(fresh)))
     layout = [n for n in kept.column_names if n not in counts]
 
@@ -355,7 +355,9 @@ def _merged(kept: pa.Table, staying: np.ndarray, fresh: pa.Table, order: list[st
     from_kept = ranked < len(staying)
     source[from_kept] = staying[ranked[from_kept]]
     source[~from_kept] = kept.num_rows + ranked[~from_kept] - len(staying)
-    return _without_empty_counts(take_runs(pa.concat_tables([kept, fresh]), source))
+    # one take over both (copying the runs of kept rows slice by slice was slower: 0.88 s against
+    # 0.23 for the inspections' 13,000 runs)
+    return _without_empty_counts(pa.concat_tables([kept, fresh]).take(pa.array(source)).combine_chunks())
 
 
 def public_digests(layout, day: str, dataset: str, table: pa.Table, sha256: str) -> pa.Array:
