@@ -405,3 +405,37 @@ def test_the_redaction_brought_up_to_date_is_the_redaction_made_again(tmp_path, 
     last = pq.read_table(layout.public_table(redelivered, blacklist.id))
     assert public_ids[0] not in last["record_id"].to_pylist()
     assert "无名公司" in last["entity_name"].to_pylist()
+
+
+def test_the_release_takes_the_redactions_digests_only_for_the_table_they_belong_to(published_demo, tmp_path):
+    """`public_digests` gives the digests the redaction kept beside the public table when they are
+    that table's (its sha256, this version of the digests, as many rows); otherwise — another
+    table, a damaged file, none — it makes them from the table, to the same values."""
+    import shutil
+
+    import pyarrow.parquet as pq
+
+    from gongshi.paths import StateLayout
+    from gongshi.stages.redact import public_digests
+    from gongshi.storage import read_arrow, sha256_file, write_arrow
+    from gongshi.tables import row_digests
+
+    shutil.copytree(published_demo.state / "stages", tmp_path / "stages")
+    layout = StateLayout(tmp_path)
+    path = layout.public_digests(DAY2, "blacklist_entries")
+    table = pq.read_table(layout.public_table(DAY2, "blacklist_entries"))
+    sha256 = sha256_file(layout.public_table(DAY2, "blacklist_entries"))
+    made = row_digests(table)
+    kept = read_arrow(path)
+    assert public_digests(layout, DAY2, "blacklist_entries", table, sha256).equals(made)
+    # digests that are not the table's, but say they are: taken as they are (the tie is the sha256)
+    forged = pa.table({"digest": pa.array(["0" * 32] * table.num_rows)}).replace_schema_metadata(kept.schema.metadata)
+    write_arrow(forged, path)
+    assert public_digests(layout, DAY2, "blacklist_entries", table, sha256).to_pylist() == ["0" * 32] * table.num_rows
+    # another table's sha256, another number of rows, a damaged file, no file: made again
+    assert public_digests(layout, DAY2, "blacklist_entries", table, "f" * 64).equals(made)
+    assert public_digests(layout, DAY2, "blacklist_entries", table.slice(1), sha256).equals(row_digests(table.slice(1)))
+    path.write_bytes(b"ARROW1 cut short")
+    assert public_digests(layout, DAY2, "blacklist_entries", table, sha256).equals(made)
+    path.unlink()
+    assert public_digests(layout, DAY2, "blacklist_entries", table, sha256).equals(made)
