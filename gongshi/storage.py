@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import concurrent.futures
 import errno
+import functools
 import hashlib
 import json
 import logging
 import os
 import secrets
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,14 +94,20 @@ def read_arrow(path: Path) -> pa.Table:
 
 
 def write_parquets(tables: list[tuple[pa.Table, Path]]) -> None:
-    """`write_parquet` of each, side by side: Arrow encodes and compresses without the GIL, one
-    table per thread."""
-    if len(tables) < 2:
-        for table, path in tables:
-            write_parquet(table, path)
+    """`write_parquet` of each, side by side (`side_by_side`)."""
+    side_by_side(*(functools.partial(write_parquet, table, path) for table, path in tables))
+
+
+def side_by_side(*writes: Callable[[], None]) -> None:
+    """Each of `writes` at once, a thread each (as many at a time as there are processors): Arrow
+    encodes, compresses and writes without the GIL. Every write is waited for; the first error is
+    raised."""
+    if len(writes) < 2:
+        for write in writes:
+            write()
         return
-    with concurrent.futures.ThreadPoolExecutor(min(len(tables), os.cpu_count() or 1)) as pool:
-        for done in [pool.submit(write_parquet, table, path) for table, path in tables]:
+    with concurrent.futures.ThreadPoolExecutor(min(len(writes), os.cpu_count() or 1)) as pool:
+        for done in [pool.submit(write) for write in writes]:
             done.result()
 
 

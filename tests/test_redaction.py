@@ -8,6 +8,9 @@ import hmac
 
 import pyarrow as pa
 import pytest
+from hypothesis import given
+from hypothesis import settings as examples
+from hypothesis import strategies as st
 
 from gongshi.catalog import FieldPolicy, Generalisation
 from gongshi.redaction import (
@@ -439,3 +442,32 @@ def test_the_release_takes_the_redactions_digests_only_for_the_table_they_belong
     assert public_digests(layout, DAY2, "blacklist_entries", table, sha256).equals(made)
     path.unlink()
     assert public_digests(layout, DAY2, "blacklist_entries", table, sha256).equals(made)
+
+
+@examples(max_examples=40, deadline=None)
+@given(data=st.data())
+def test_gathering_rows_in_two_threads_is_taking_them(data):
+    """`tables.gather` gives what `take` gives, whatever the indices, its columns gathered in two
+    halves at once or not: one chunk per column, the schema (and its metadata) kept."""
+    from unittest import mock
+
+    import numpy as np
+
+    import gongshi.tables as tables
+
+    size = data.draw(st.integers(1, 50), label="rows")
+    table = pa.table(
+        {
+            "text": [None if i % 7 == 3 else f"行{i}" * (i % 4) for i in range(size)],
+            "number": pa.array([i * 3 for i in range(size)], pa.int32()),
+            "day": pa.array([dt.date(2026, 1, 1) + dt.timedelta(days=i) for i in range(size)]),
+        }
+    ).replace_schema_metadata({"gongshi.salt": "s"})
+    table = pa.concat_tables([table.slice(0, size // 2), table.slice(size // 2)])  # two chunks
+    indices = np.array(data.draw(st.lists(st.integers(0, size - 1), max_size=80), label="indices"), np.int64)
+    expected = table.take(pa.array(indices, pa.int64()))
+    for above in (0, 10_000):
+        with mock.patch.object(tables, "GATHER_IN_TWO_ABOVE", above):
+            gathered = tables.gather(table, indices)
+        assert gathered.equals(expected) and gathered.schema.metadata == table.schema.metadata
+        assert all(column.num_chunks == 1 for column in gathered.columns)

@@ -25,9 +25,9 @@ from gongshi.register import ACTIVE, EXPIRED, REMOVED, UNMATCHED_REMOVAL, Regist
 from gongshi.settings import Settings
 from gongshi.snapshots import release_day
 from gongshi.stages import Json
-from gongshi.storage import read_arrow, sha256_file, write_arrow, write_json, write_parquets
+from gongshi.storage import read_arrow, sha256_file, side_by_side, write_arrow, write_json, write_parquet
 from gongshi.sync import DIGEST_KEY
-from gongshi.tables import DIGEST_VERSION, row_digests
+from gongshi.tables import DIGEST_VERSION, gather, row_digests
 from gongshi.takedown import withdrawn
 from gongshi.timeliness import working_days_between
 
@@ -123,10 +123,13 @@ def run(settings: Settings, dataset: Dataset, day: str) -> RedactResult:
         "gongshi.view": fingerprint,
         "gongshi.withdrawn": json.dumps(sorted(taken_down)),
     } | ({"gongshi.fold": f"{mark[0]}:{mark[1]}"} if mark else {})
-    write_arrow(rows.replace_schema_metadata(metadata), kept_path)
-    kept_path.with_suffix(".parquet").unlink(missing_ok=True)  # where an earlier version kept them
     public_path = layout.public_table(day, dataset.id)
-    write_parquets([(table, public_path), (made.expired, layout.expired(day, dataset.id))])
+    side_by_side(
+        lambda: write_arrow(rows.replace_schema_metadata(metadata), kept_path),
+        lambda: write_parquet(table, public_path),
+        lambda: write_parquet(made.expired, layout.expired(day, dataset.id)),
+    )
+    kept_path.with_suffix(".parquet").unlink(missing_ok=True)  # where an earlier version kept them
     tie = {PUBLIC_SHA256: sha256_file(public_path), DIGEST_KEY: DIGEST_VERSION}
     write_arrow(pa.table({"digest": rows[DIGEST]}).replace_schema_metadata(tie), layout.public_digests(day, dataset.id))
     report = kept_report(dataset, made.view_columns, rows)
@@ -355,9 +358,9 @@ def _merged(kept: pa.Table, staying: np.ndarray, fresh: pa.Table, order: list[st
     from_kept = ranked < len(staying)
     source[from_kept] = staying[ranked[from_kept]]
     source[~from_kept] = kept.num_rows + ranked[~from_kept] - len(staying)
-    # one take over both (copying the runs of kept rows slice by slice was slower: 0.88 s against
+    # one gather over both (copying the runs of kept rows slice by slice was slower: 0.88 s against
     # 0.23 for the inspections' 13,000 runs)
-    return _without_empty_counts(pa.concat_tables([kept, fresh]).take(pa.array(source)).combine_chunks())
+    return _without_empty_counts(gather(pa.concat_tables([kept, fresh]), source))
 
 
 def public_digests(layout, day: str, dataset: str, table: pa.Table, sha256: str) -> pa.Array:
