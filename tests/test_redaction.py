@@ -341,18 +341,10 @@ def test_the_redaction_brought_up_to_date_is_the_redaction_made_again(tmp_path, 
     from gongshi.takedown import add_takedown, lift_takedown
 
     from .conftest import DAY1, deliver
-    from .test_register import BLACKLIST_HEADER
+    from .test_register import BLACKLIST_HEADER, deliver_a_year_later
 
     monkeypatch.setattr(register_module, "LOG_SHARE", 1.0)  # a demo day is much of the demo's register
-    later = "2027-12-01"  # a year after the demo's inspections: their periods end
-    deliver(
-        inbox,
-        "inspection_results",
-        later,
-        "局_x.csv",
-        "任务编号,任务名称,检查实施机关,检查类型,检查日期,市场主体名称,统一社会信用代码,检查事项,检查结果\n"
-        "JS0001,抽查,局,双随机抽查,2027-12-01,公司,91350100M000100Y43,登记事项检查,未发现问题\n",
-    )
+    later = deliver_a_year_later(inbox)  # the demo's inspections' periods end
     # DAY1's blacklist delivered again as one listing: the records of the others go, and DAY2's
     # removal of one of them no longer finds its listing
     redelivered = "2027-12-02"

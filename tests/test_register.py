@@ -47,6 +47,19 @@ def _deliver_the_late_listing(inbox) -> None:
     )
 
 
+def deliver_a_year_later(inbox) -> str:
+    """On 2027-12-01, one inspection: a year after the demo's, whose publicity periods then end."""
+    deliver(
+        inbox,
+        "inspection_results",
+        "2027-12-01",
+        "局_x.csv",
+        "任务编号,任务名称,检查实施机关,检查类型,检查日期,市场主体名称,统一社会信用代码,检查事项,检查结果\n"
+        "JS0001,抽查,局,双随机抽查,2027-12-01,公司,91350100M000100Y43,登记事项检查,未发现问题\n",
+    )
+    return "2027-12-01"
+
+
 @pytest.fixture
 def blacklist(tmp_path, catalog):
     with Register(tmp_path / "blacklist.duckdb", catalog["blacklist_entries"]) as register:
@@ -138,14 +151,7 @@ def test_correction_is_counted_with_its_date(tmp_path, catalog, inbox):
 
 
 def test_expiry_after_the_publicity_period(tmp_path, catalog, inbox):
-    deliver(
-        inbox,
-        "inspection_results",
-        "2027-12-01",
-        "局_x.csv",
-        "任务编号,任务名称,检查实施机关,检查类型,检查日期,市场主体名称,统一社会信用代码,检查事项,检查结果\n"
-        "JS0001,抽查,局,双随机抽查,2027-12-01,公司,91350100M000100Y43,登记事项检查,未发现问题\n",
-    )
+    deliver_a_year_later(inbox)
     with Register(tmp_path / "i.duckdb", catalog["inspection_results"]) as register:
         _apply(register, catalog, "inspection_results", DAY1, inbox)
         update = _apply(register, catalog, "inspection_results", "2027-12-01", inbox)
@@ -445,14 +451,7 @@ def test_the_fold_log_says_when_it_cannot_tell(tmp_path, catalog, inbox, monkeyp
     import gongshi.register as register_module
 
     dataset = catalog["inspection_results"]
-    deliver(
-        inbox,
-        "inspection_results",
-        "2027-12-01",
-        "局_x.csv",
-        "任务编号,任务名称,检查实施机关,检查类型,检查日期,市场主体名称,统一社会信用代码,检查事项,检查结果\n"
-        "JS0001,抽查,局,双随机抽查,2027-12-01,公司,91350100M000100Y43,登记事项检查,未发现问题\n",
-    )
+    deliver_a_year_later(inbox)
     with Register(tmp_path / "i.duckdb", dataset) as register:
         assert register.fold_mark() is None
         _apply(register, catalog, "inspection_results", DAY1, inbox)
