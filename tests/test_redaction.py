@@ -463,3 +463,40 @@ def test_gathering_rows_in_two_threads_is_taking_them(data):
             gathered = tables.gather(table, indices)
         assert gathered.equals(expected) and gathered.schema.metadata == table.schema.metadata
         assert all(column.num_chunks == 1 for column in gathered.columns)
+
+
+def test_kept_rows_that_cannot_be_brought_up_to_date_are_made_again(published_demo, tmp_path, monkeypatch, caplog):
+    """Kept rows that say they can be brought up to date but cannot (a column gone) are made again
+    from every record, to the same result, with a warning — and are kept with the fold, so that the
+    next day is brought up to date again."""
+    import logging
+    import shutil
+
+    import gongshi.register as register_module
+    from gongshi.catalog import load_catalog
+    from gongshi.settings import Settings
+    from gongshi.stages import intake_day, redact
+    from gongshi.storage import read_arrow, write_arrow
+
+    monkeypatch.setattr(register_module, "LOG_SHARE", 1.0)
+    dataset = load_catalog()["blacklist_entries"]
+    runs = {}
+    for name in ("whole", "damaged"):
+        settings = Settings(inbox=published_demo.inbox, public=tmp_path / f"p-{name}", state=tmp_path / name)
+        shutil.copytree(published_demo.state, settings.state, symlinks=True)
+        intake_day(settings, DAY2)  # the day again: a fold whose records are listed
+        kept_path = settings.layout.redacted_rows(dataset.id)
+        if name == "damaged":
+            kept = read_arrow(kept_path)
+            write_arrow(kept.drop_columns(["_digest"]).replace_schema_metadata(kept.schema.metadata), kept_path)
+        with caplog.at_level(logging.WARNING, logger="gongshi.stages.redact"):
+            runs[name] = redact.run(settings, dataset, DAY2), settings
+    (whole, whole_settings), (damaged, damaged_settings) = runs["whole"], runs["damaged"]
+    assert whole.brought_up_to_date and not damaged.brought_up_to_date
+    assert "全部重新生成" in caplog.text
+    for layout in ("public_table", "public_digests", "redaction_report", "expired"):
+        ours = getattr(damaged_settings.layout, layout)(DAY2, dataset.id).read_bytes()
+        assert ours == getattr(whole_settings.layout, layout)(DAY2, dataset.id).read_bytes(), layout
+    kept_again = read_arrow(damaged_settings.layout.redacted_rows(dataset.id))
+    assert b"gongshi.fold" in kept_again.schema.metadata
+    assert kept_again.equals(read_arrow(whole_settings.layout.redacted_rows(dataset.id)))

@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 
 from gongshi import ledger, progress
 from gongshi.catalog import Dataset
+from gongshi.paths import StateLayout
 from gongshi.redaction import Redacted, counted_columns, kept_report, pseudonym_key, redact_rows
 from gongshi.register import ACTIVE, EXPIRED, REMOVED, UNMATCHED_REMOVAL, Register
 from gongshi.settings import Settings
@@ -109,10 +110,10 @@ def run(settings: Settings, dataset: Dataset, day: str) -> RedactResult:
     if since is not None:
         try:
             made = _rows_since(read, kept, since, dataset, key, taken_down)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, KeyError) as error:
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, KeyError, ValueError) as error:
             LOGGER.warning("%s：保留的公开行无法更新（%s），全部重新生成", dataset.id, error)
-            mark = None
             with Register(layout.register_path(dataset.id), dataset) as register:
+                mark = register.fold_mark() if register.as_of() == dt.date.fromisoformat(target) else None
                 read = _read(register, target, dataset, taken_down, None)
     if made is None:
         made = _all_rows(read, kept, dataset, key, taken_down)
@@ -345,6 +346,8 @@ def _merged(kept: pa.Table, staying: np.ndarray, fresh: pa.Table, order: list[st
     into that order."""
     counts = sorted(set(counted_columns(kept)) | set(counted_columns(fresh)))
     layout = [n for n in kept.column_names if n not in counts]
+    if layout != [n for n in fresh.column_names if n not in counts]:
+        raise ValueError(f"kept rows of other columns: {layout}")
 
     def complete(rows: pa.Table) -> pa.Table:
         zero = pa.array(np.zeros(rows.num_rows, np.int32))
@@ -363,7 +366,7 @@ def _merged(kept: pa.Table, staying: np.ndarray, fresh: pa.Table, order: list[st
     return _without_empty_counts(gather(pa.concat_tables([kept, fresh]), source))
 
 
-def public_digests(layout, day: str, dataset: str, table: pa.Table, sha256: str) -> pa.Array:
+def public_digests(layout: StateLayout, day: str, dataset: str, table: pa.Table, sha256: str) -> pa.Array:
     """The `row_digests` of the public table `table` of `day` (whose file's sha256 is `sha256`):
     those the redaction kept beside it when they are that table's (made by this version of
     `row_digests`), else made here."""
