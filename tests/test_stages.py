@@ -226,3 +226,31 @@ def test_the_checks_find_bytes_that_differ_from_the_manifest_whoever_reads_them(
     assert unread not in result.scan.verified
     read = [p for p in fresh if p != page and manifest[p]["sha256"] not in passed]
     assert any(p.startswith("entity/") for p in read) and set(read) <= result.scan.verified
+
+
+def test_a_table_handed_on_is_given_once_and_only_while_its_file_is_the_one_written(tmp_path):
+    """`write_parquet(..., hand_on=True)` keeps the table for the next stage's `read_parquet` in this
+    process: given once, and only while the file is still the one written; otherwise (replaced,
+    another process, given already) the file is read — the same rows either way."""
+    import time
+
+    import pyarrow as pa
+
+    from gongshi.storage import read_parquet, write_parquet
+
+    path = tmp_path / "public.parquet"
+    table = pa.table({"record_id": ["a", "b"], "n": pa.array([1, None], pa.int64())})
+    write_parquet(table, path, hand_on=True)
+    assert read_parquet(path) is table
+    again = read_parquet(path)  # given once: now from the file
+    assert again is not table and again.equals(table)
+    write_parquet(table, path, hand_on=True)
+    other = pa.table({"record_id": ["c"], "n": pa.array([3], pa.int64())})
+    write_parquet(other, path)  # the file replaced since: its own rows
+    assert read_parquet(path).equals(other)
+    small = pa.table({"n": pa.array([1, 2], pa.int32())})
+    write_parquet(small, path, hand_on=True)
+    time.sleep(0.01)
+    path.write_bytes(path.read_bytes())  # the same bytes written again in place: not the file written
+    read = read_parquet(path)
+    assert read is not small and read.equals(small)

@@ -127,7 +127,7 @@ def run(settings: Settings, dataset: Dataset, day: str) -> RedactResult:
     public_path = layout.public_table(day, dataset.id)
     side_by_side(
         lambda: write_arrow(rows.replace_schema_metadata(metadata), kept_path),
-        lambda: write_parquet(table, public_path),
+        lambda: write_parquet(table, public_path, hand_on=True),  # the release reads it next
         lambda: write_parquet(made.expired, layout.expired(day, dataset.id)),
     )
     kept_path.with_suffix(".parquet").unlink(missing_ok=True)  # where an earlier version kept them

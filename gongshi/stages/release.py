@@ -44,7 +44,7 @@ from gongshi.site import SiteBuilder, SiteResult
 from gongshi.snapshots import BuildRecord, published_days, release_day
 from gongshi.stages import Json
 from gongshi.stages.redact import public_digests
-from gongshi.storage import link_or_copy, sha256_file, write_json, write_parquet, write_text
+from gongshi.storage import link_or_copy, read_parquet, sha256_file, write_json, write_parquet, write_text
 from gongshi.tables import DIGEST_VERSION, row_digests, value_counts
 from gongshi.takedown import lifted, withdrawn
 from gongshi.writers import REGISTRY, writer_for
@@ -99,7 +99,7 @@ def run(settings: Settings, catalog: dict[str, Dataset], day: str) -> ReleaseRes
         public = layout.public_table(day, dataset.id)
         # one chunk per column, once: the site's views then share these buffers instead of copying
         # them to combine chunks (300 MiB of a million-record release held twice)
-        tables[dataset.id] = pq.read_table(public).combine_chunks()
+        tables[dataset.id] = read_parquet(public).combine_chunks()
         hashes[dataset.id] = sha256_file(public)
         if base_build is not None and base_record.hashes.get(dataset.id) == hashes[dataset.id]:
             reuse[dataset.id] = base_build
