@@ -7,7 +7,9 @@ empty state. Day 2: a delivery of `--next` records from another seed on 2026-11-
 top. For each day it prints seconds per stage (the same stages `gongshi publish` runs, in order),
 the floor (every delivered file read once and written once as Parquet with pyarrow), peak resident
 memory, the files and bytes of the build, the bytes the day added to public/ (hard links counted
-once) and the search index's figures. Each day runs in its own process so that its peak memory is
+once), the search index's figures and, per dataset, how the redaction made its rows (every record
+again, or the kept rows brought up to date from the records the register's folds touched: how many
+it read). Each day runs in its own process so that its peak memory is
 its own, and starts with nothing of the bench's own writing still to go to disk (`flush_to_disk`).
 """
 
@@ -137,11 +139,21 @@ def publish_day(state: Path, public: Path, inbox: Path, day: str) -> dict:
 
     busy: dict[str, float] = {}  # processor seconds of the whole machine (every process) during each stage
     fresh: dict[str, float] = {}  # memory faulted in by the whole machine during each stage (MiB)
+    redacted: dict[str, dict] = {}  # per dataset: how the redaction made its rows, and what it read
 
     def timed(name, function, *args):
         started, busy_before, fresh_before = time.perf_counter(), machine_busy_seconds(), fresh_memory_mib()
         last[name] = function(*args)
         seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - started
+        if name == "redact":
+            result = last[name]
+            redacted[args[1].id] = {
+                "seconds": round(time.perf_counter() - started, 2),
+                "brought_up_to_date": result.brought_up_to_date,
+                "register_records_read": result.records_read,
+                "register_records": result.records,
+                "public_rows_redacted": result.published - result.reused,
+            }
         busy[name] = busy.get(name, 0.0) + machine_busy_seconds() - busy_before
         fresh[name] = fresh.get(name, 0.0) + fresh_memory_mib() - fresh_before
         peak_after[name] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
@@ -168,6 +180,7 @@ def publish_day(state: Path, public: Path, inbox: Path, day: str) -> dict:
         # the whole machine's processor seconds during the day, in programs and in the kernel
         "machine_cpu_seconds": {k: round(v - cpu_before[k], 1) for k, v in machine_cpu_seconds().items()},
         "records": built.record.records,
+        "redaction": redacted,
         "leak_gate": {
             "files_scanned": verdict.scan.files_scanned,
             "files_passed_before": verdict.scan.files_passed_before,
