@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import errno
-import functools
 import hashlib
 import json
 import logging
@@ -18,6 +17,8 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from gongshi import parallel
 
 LOGGER = logging.getLogger(__name__)
 
@@ -127,11 +128,6 @@ def read_arrow(path: Path) -> pa.Table:
         return pa.ipc.open_file(source).read_all()
 
 
-def write_parquets(tables: list[tuple[pa.Table, Path]]) -> None:
-    """`write_parquet` of each, side by side (`side_by_side`)."""
-    side_by_side(*(functools.partial(write_parquet, table, path) for table, path in tables))
-
-
 def side_by_side(*writes: Callable[[], None]) -> None:
     """Each of `writes` at once, a thread each (as many at a time as there are processors): Arrow
     encodes, compresses and writes without the GIL. Every write is waited for; the first error is
@@ -140,7 +136,7 @@ def side_by_side(*writes: Callable[[], None]) -> None:
         for write in writes:
             write()
         return
-    with concurrent.futures.ThreadPoolExecutor(min(len(writes), os.cpu_count() or 1)) as pool:
+    with concurrent.futures.ThreadPoolExecutor(min(len(writes), parallel.cores())) as pool:
         for done in [pool.submit(write) for write in writes]:
             done.result()
 

@@ -13,6 +13,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from gongshi import parallel
+
 DUCKDB_MEMORY = "1GB"  # beyond it DuckDB spills to disk: the pipeline's memory stays bounded
 
 
@@ -69,7 +71,7 @@ def gather(table: pa.Table, indices: np.ndarray) -> pa.Table:
     most of its cost (a normal day's inspections, 670,000 rows of 312 MiB: 0.33–0.68 s in one
     thread with fresh memory, 0.12–0.15 in two)."""
     positions = pa.array(indices, pa.int64())
-    if table.num_rows < GATHER_IN_TWO_ABOVE or table.num_columns < 2 or (os.cpu_count() or 1) < 2:
+    if table.num_rows < GATHER_IN_TWO_ABOVE or table.num_columns < 2 or parallel.cores() < 2:
         return table.take(positions).combine_chunks()
     sizes = np.cumsum([column.nbytes for column in table.columns])
     cut = min(max(1, int(np.searchsorted(sizes, sizes[-1] / 2)) + 1), table.num_columns - 1)

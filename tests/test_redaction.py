@@ -459,7 +459,10 @@ def test_gathering_rows_in_two_threads_is_taking_them(data):
     indices = np.array(data.draw(st.lists(st.integers(0, size - 1), max_size=80), label="indices"), np.int64)
     expected = table.take(pa.array(indices, pa.int64()))
     for above in (0, 10_000):
-        with mock.patch.object(tables, "GATHER_IN_TWO_ABOVE", above):
+        with (
+            mock.patch.object(tables, "GATHER_IN_TWO_ABOVE", above),
+            mock.patch.object(tables.parallel, "cores", lambda: 2),
+        ):
             gathered = tables.gather(table, indices)
         assert gathered.equals(expected) and gathered.schema.metadata == table.schema.metadata
         assert all(column.num_chunks == 1 for column in gathered.columns)
