@@ -101,7 +101,7 @@ def run(settings: Settings, dataset: Dataset, day: str) -> RedactResult:
     key = pseudonym_key(layout)
     fingerprint = view_fingerprint(dataset, key)
     with Register(layout.register_path(dataset.id), dataset) as register:
-        mark = register.fold_mark() if register.as_of() == dt.date.fromisoformat(target) else None
+        mark = _mark(register, target)
         since = _touched(kept, register, mark, fingerprint, taken_down)
         read = _read(register, target, dataset, taken_down, since)
     # the register is closed before redacting: DuckDB holds what it sorted until then (440 MiB of a
@@ -113,7 +113,7 @@ def run(settings: Settings, dataset: Dataset, day: str) -> RedactResult:
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, KeyError, ValueError) as error:
             LOGGER.warning("%s：保留的公开行无法更新（%s），全部重新生成", dataset.id, error)
             with Register(layout.register_path(dataset.id), dataset) as register:
-                mark = register.fold_mark() if register.as_of() == dt.date.fromisoformat(target) else None
+                mark = _mark(register, target)
                 read = _read(register, target, dataset, taken_down, None)
     if made is None:
         made = _all_rows(read, kept, dataset, key, taken_down)
@@ -128,7 +128,7 @@ def run(settings: Settings, dataset: Dataset, day: str) -> RedactResult:
     side_by_side(
         lambda: write_arrow(rows.replace_schema_metadata(metadata), kept_path),
         lambda: write_parquet(table, public_path, hand_on=True),  # the release reads it next
-        lambda: write_parquet(made.expired, layout.expired(day, dataset.id)),
+        lambda: write_parquet(read.expired, layout.expired(day, dataset.id)),
     )
     kept_path.with_suffix(".parquet").unlink(missing_ok=True)  # where an earlier version kept them
     tie = {PUBLIC_SHA256: sha256_file(public_path), DIGEST_KEY: DIGEST_VERSION}
@@ -136,10 +136,10 @@ def run(settings: Settings, dataset: Dataset, day: str) -> RedactResult:
     report = kept_report(dataset, made.view_columns, rows)
     write_json(layout.redaction_report(day, dataset.id), report.to_dict())
     counts = {
-        "records": made.records,
+        "records": read.count,
         "published": table.num_rows,
-        "expired": made.expired.num_rows,
-        "withdrawn": made.withdrawn,
+        "expired": read.expired.num_rows,
+        "withdrawn": read.withdrawn,
     }
     entry = ledger.read(layout, day, dataset.id)
     if entry is not None:
@@ -150,7 +150,7 @@ def run(settings: Settings, dataset: Dataset, day: str) -> RedactResult:
         release=target,
         **counts,
         reused=table.num_rows - made.redacted,
-        records_read=made.records_read,
+        records_read=read.records.num_rows,
         brought_up_to_date=made.brought_up_to_date,
         columns=report.columns,
         free_text=report.free_text,
@@ -167,11 +167,7 @@ class _Made:
     table: pa.Table  # the public table: the public columns of `rows`
     view_columns: list[str]  # the columns of the public view, before redaction
     salt: str
-    expired: pa.Table  # ids of the records past their publicity period, in the view's order
-    records: int  # records in the register as of the release day
-    withdrawn: int  # of them, withdrawn and not expired
     redacted: int  # public rows redacted in this run (the others were kept)
-    records_read: int  # register records read
     brought_up_to_date: bool = False
 
 
@@ -208,23 +204,30 @@ def _read(register: Register, target: str, dataset: Dataset, taken_down: set[str
     )
 
 
+def _mark(register: Register, target: str) -> tuple[int, str] | None:
+    """The register's last fold, when the release day is the register's own last day (the records it
+    holds are those of the release day): what kept rows made now are up to date with."""
+    return register.fold_mark() if register.as_of() == dt.date.fromisoformat(target) else None
+
+
+def _viewed(read: _Read, dataset: Dataset, taken_down: set[str]) -> tuple[pa.Table, pa.ChunkedArray]:
+    """The public view of the records read, and each row's fields digest (the register's, made when
+    each record was folded)."""
+    view = public_view(read.records, dataset, taken_down, carry=["fields_digest"])
+    return view.drop_columns(["fields_digest"]), view["fields_digest"]
+
+
 def _all_rows(read: _Read, kept: pa.Table | None, dataset: Dataset, key: bytes, taken_down: set[str]) -> _Made:
     """Every record read, viewed and redacted (a row whose inputs are those of a kept row takes its
     redacted fields from there: `redact_rows`)."""
-    view = public_view(read.records, dataset, taken_down, carry=["fields_digest"])
-    fields_digests = view["fields_digest"]  # the register's, made when each record was folded
-    view = view.drop_columns(["fields_digest"])
+    view, fields_digests = _viewed(read, dataset, taken_down)
     redacted = redact_rows(view, dataset, key, kept, fields_digests)
     return _Made(
         rows=_keep(redacted, view, dataset),
         table=redacted.table,
         view_columns=view.column_names,
         salt=_salt_of(redacted),
-        expired=read.expired,
-        records=read.count,
-        withdrawn=read.withdrawn,
         redacted=redacted.table.num_rows - redacted.reused,
-        records_read=read.records.num_rows,
     )
 
 
@@ -233,9 +236,7 @@ def _rows_since(
 ) -> _Made:
     """The kept rows brought up to date: the rows of the `touched` records taken out, those of them
     the public may see today (`read.records`) viewed, redacted and merged in, in the view's order."""
-    view = public_view(read.records, dataset, taken_down, carry=["fields_digest"])
-    fields_digests = view["fields_digest"]
-    view = view.drop_columns(["fields_digest"])
+    view, fields_digests = _viewed(read, dataset, taken_down)
     redacted = redact_rows(view, dataset, key, None, fields_digests)
     fresh = _keep(redacted, view, dataset)
     staying = np.flatnonzero(pc.invert(pc.is_in(kept["record_id"], value_set=touched)).to_numpy(zero_copy_only=False))
@@ -245,11 +246,7 @@ def _rows_since(
         table=rows.select(redacted.table.column_names),
         view_columns=view.column_names,
         salt=_salt_of(redacted),
-        expired=read.expired,
-        records=read.count,
-        withdrawn=read.withdrawn,
         redacted=redacted.table.num_rows,
-        records_read=read.records.num_rows,
         brought_up_to_date=True,
     )
 
