@@ -144,11 +144,12 @@ def publish_day(state: Path, public: Path, inbox: Path, day: str) -> dict:
     def timed(name, function, *args):
         started, busy_before, fresh_before = time.perf_counter(), machine_busy_seconds(), fresh_memory_mib()
         last[name] = function(*args)
-        seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - started
+        elapsed = time.perf_counter() - started
+        seconds[name] = seconds.get(name, 0.0) + elapsed
         if name == "redact":
             result = last[name]
             redacted[args[1].id] = {
-                "seconds": round(time.perf_counter() - started, 2),
+                "seconds": round(elapsed, 2),
                 "brought_up_to_date": result.brought_up_to_date,
                 "register_records_read": result.records_read,
                 "register_records": result.records,
