@@ -916,3 +916,31 @@ def test_the_check_store_keeps_the_last_index_the_one_it_started_from_and_two_ot
     assert kept is not None and kept.bodies.to_pylist() == bodies.to_pylist() and kept.chars == 1
     assert checkindex.load(tmp_path, {"check/A.json": "sha-5"}, "another salt") is None
     assert checkindex.load(tmp_path, {"check/A.json": "sha-1"}, "salt") is None  # aged out
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.one_of(st.none(), st.text(max_size=8)),
+            st.one_of(st.none(), st.integers(-(2**63), 2**63 - 1)),
+            st.booleans(),
+        ),
+        max_size=20,
+    )
+)
+def test_rows_become_dicts_as_arrow_itself_would_make_them(rows):
+    """`rows._records` (a column at a time) gives what `Table.to_pylist` gives: every value, every
+    null, the order of rows and fields."""
+    import pyarrow as pa
+
+    from gongshi.site.rows import _records
+
+    table = pa.table(
+        {
+            "text": pa.array([r[0] for r in rows], pa.string()),
+            "number": pa.array([r[1] for r in rows], pa.int64()),
+            "flag": pa.array([r[2] for r in rows], pa.bool_()),
+        }
+    )
+    assert _records(table) == table.to_pylist()
+    assert _records(table.select([])) == [{} for _ in rows]
