@@ -230,6 +230,14 @@ def environment(catalog: dict[str, Dataset]) -> jinja2.Environment:
     env.filters["status_label"] = lambda s: STATUS_LABELS.get(s, s)
     env.filters["thousands"] = lambda n: f"{n:,}"
     env.globals["navigation"] = navigation(catalog)
+
+    def rows_table(template: str, rows: list[dict], root: str, with_entity: bool) -> markupsafe.Markup:
+        """A dataset's rows template (`rows`, `root`, `with_entity`) rendered to one string: its
+        dozens of pieces a row are joined here, not passed up one at a time through the including
+        page, its block and its base (an include's output is yielded through each of them)."""
+        return markupsafe.Markup(env.get_template(template).render(rows=rows, root=root, with_entity=with_entity))
+
+    env.globals["rows_table"] = rows_table
     return env
 
 
