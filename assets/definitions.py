@@ -24,7 +24,10 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     partitions = daily_partitions(first_partition(settings, list(catalog)))
     pulls = pull_assets(catalog, partitions)
     return dg.Definitions.merge(
-        *[dg.Definitions(assets=dataset_assets(dataset, partitions)) for dataset in catalog.values()],
+        *[
+            dg.Definitions(assets=dataset_assets(dataset, partitions, read_ahead_of(settings, catalog, dataset)))
+            for dataset in catalog.values()
+        ],
         dg.Definitions(
             assets=[ledger_asset(catalog, partitions), *release_assets(catalog, partitions), *pulls],
             **automation(partitions, pulls=bool(pulls), at=settings.schedule_at),
@@ -37,6 +40,17 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
             executor=executor_for(settings),
         ),
     )
+
+
+def read_ahead_of(settings: Settings, catalog: dict, dataset) -> list:
+    """The datasets whose files a run's read of `dataset` starts reading (`gongshi.stages.read`): those
+    after it in the catalog — the order the in-process executor reads them in — when every step of a
+    run runs in one process. With an executor that runs each step in its own process, what one step
+    read ahead would be thrown away with it: none."""
+    if settings.executor != "in_process":
+        return []
+    ids = list(catalog)
+    return [catalog[i] for i in ids[ids.index(dataset.id) + 1 :]]
 
 
 def executor_for(settings: Settings) -> dg.ExecutorDefinition:

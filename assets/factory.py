@@ -1,6 +1,8 @@
 """One factory builds the assets of a dataset: raw -> validated -> register -> redacted, each a call
 into a stage of `gongshi.stages` whose result carries its own metadata."""
 
+from collections.abc import Sequence
+
 import dagster as dg
 
 from assets.checks import FILES_READABLE, REGISTER_MATCHES_ACCEPTED, ROWS_RECONCILE
@@ -11,8 +13,12 @@ from gongshi.stages import read, redact, register, validate
 RAW, VALIDATED, REGISTER, REDACTED = "raw", "validated", "register", "redacted"
 
 
-def dataset_assets(dataset: Dataset, partitions: dg.PartitionsDefinition) -> list[dg.AssetsDefinition]:
-    """The four assets of `dataset`, keyed [dataset, stage], in one group named after it."""
+def dataset_assets(
+    dataset: Dataset, partitions: dg.PartitionsDefinition, later: Sequence[Dataset] = ()
+) -> list[dg.AssetsDefinition]:
+    """The four assets of `dataset`, keyed [dataset, stage], in one group named after it. `later`: the
+    datasets read after it in a run, whose files its read starts reading when the run reads them too
+    (`definitions.read_ahead_of`)."""
     key = dataset.id
     raw_key, validated_key, register_key, redacted_key = (
         dg.AssetKey([key, s]) for s in (RAW, VALIDATED, REGISTER, REDACTED)
@@ -37,7 +43,7 @@ def dataset_assets(dataset: Dataset, partitions: dg.PartitionsDefinition) -> lis
     def raw(
         context: dg.AssetExecutionContext, gongshi: GongshiResource, intake_lock: StateLockResource
     ) -> dg.MaterializeResult:
-        result = read.run(gongshi.settings(), dataset, context.partition_key)
+        result = read.run(gongshi.settings(), dataset, context.partition_key, _read_in_run(context, later))
         return dg.MaterializeResult(
             metadata=metadata(result.metadata()),
             check_results=[
@@ -136,3 +142,15 @@ def dataset_assets(dataset: Dataset, partitions: dg.PartitionsDefinition) -> lis
         )
 
     return [raw, validated, register_, redacted]
+
+
+def _read_in_run(context: dg.AssetExecutionContext, datasets: Sequence[Dataset]) -> list[Dataset]:
+    """Those of `datasets` whose files the run reads too (its selection; None selects every asset);
+    none for an asset called on its own, outside a run."""
+    if not datasets:
+        return []
+    try:
+        selected = context.dagster_run.asset_selection
+    except dg.DagsterInvalidPropertyError:
+        return []
+    return [d for d in datasets if selected is None or dg.AssetKey([d.id, RAW]) in selected]

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import json
 import pkgutil
@@ -254,3 +255,69 @@ def test_a_table_handed_on_is_given_once_and_only_while_its_file_is_the_one_writ
     path.write_bytes(path.read_bytes())  # the same bytes written again in place: not the file written
     read = read_parquet(path)
     assert read is not small and read.equals(small)
+
+
+def _wait_for_reads_ahead() -> None:
+    for _, _, future in list(read._AHEAD.values()):
+        future.exception(timeout=120)
+
+
+def test_a_read_ahead_is_what_the_stage_reads_and_a_changed_file_is_read_again(tmp_path, inbox, catalog, monkeypatch):
+    """A dataset's files read ahead (while earlier datasets are validated) are taken by its stage only
+    while each file is the one that was read: the stage's rows are those of a read of its own; a file
+    changed since is read again by the stage; a read ahead that failed is read again too."""
+    dataset = catalog["inspection_results"]
+    settings = Settings(inbox=inbox, public=tmp_path / "public", state=tmp_path / "state")
+    plain = Settings(inbox=inbox, public=tmp_path / "p2", state=tmp_path / "s2")
+    read.run(plain, dataset, DAY1)
+    expected = pq.read_table(plain.layout.rows(DAY1, dataset.id))
+
+    calls = []
+    real = read.read_file_contained
+
+    def counted(path, ds, limits):
+        calls.append(path.name)
+        return real(path, ds, limits)
+
+    monkeypatch.setattr(read, "read_file_contained", counted)
+    read._STARTED.discard((str(inbox), dataset.id, DAY1))  # the plain read's, above
+    read.read_ahead(settings, [dataset], DAY1)
+    _wait_for_reads_ahead()
+    files = len(calls)
+    assert files >= 1  # every delivered file of the day, in the background
+    read.run(settings, dataset, DAY1)
+    assert len(calls) == files  # the stage read nothing itself
+    assert pq.read_table(settings.layout.rows(DAY1, dataset.id)).equals(expected)
+
+    # read ahead, then changed (one line more): the stage reads the file again and sees the change
+    (path,) = [p for p in (inbox / dataset.id / DAY1).iterdir() if p.suffix == ".csv"][:1]
+    again = Settings(inbox=inbox, public=tmp_path / "p3", state=tmp_path / "s3")
+    read._STARTED.discard((str(inbox), dataset.id, DAY1))
+    before = len(calls)
+    read.read_ahead(again, [dataset], DAY1)
+    _wait_for_reads_ahead()
+    path.write_bytes(path.read_bytes() + b"\n")
+    read.run(again, dataset, DAY1)
+    assert calls[before:].count(path.name) == 2  # once ahead, once by the stage
+    assert _sha256_read(again, dataset, path.name) == hashlib.sha256(path.read_bytes()).hexdigest()
+
+    # a read ahead that failed: the stage reads for itself
+    def failing(path, ds, limits):
+        raise RuntimeError("worker gone")
+
+    failed = Settings(inbox=inbox, public=tmp_path / "p4", state=tmp_path / "s4")
+    read._STARTED.discard((str(inbox), dataset.id, DAY1))
+    monkeypatch.setattr(read, "read_file_contained", failing)
+    read.read_ahead(failed, [dataset], DAY1)
+    _wait_for_reads_ahead()
+    monkeypatch.setattr(read, "read_file_contained", counted)
+    before = len(calls)
+    read.run(failed, dataset, DAY1)
+    assert len(calls) > before
+    assert _sha256_read(failed, dataset, path.name) == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _sha256_read(settings, dataset, name: str) -> str:
+    """The sha256 the read stage recorded for the delivered file `name`."""
+    recorded = json.loads(settings.layout.files(DAY1, dataset.id).read_text("utf-8"))["files"]
+    return next(f["sha256"] for f in recorded if f["file"] == name)

@@ -61,8 +61,9 @@ def intake_day(settings, day: str, catalog: dict | None = None, call=None):
 
     call = call or _call
     catalog = catalog or settings.catalog()
-    for dataset in catalog.values():
-        call("read", read.run, settings, dataset, day)
+    datasets = list(catalog.values())
+    for index, dataset in enumerate(datasets):
+        call("read", read.run, settings, dataset, day, datasets[index + 1 :])  # the rest read ahead
         call("validate", validate.run, settings, dataset, day)
         call("register", register.run, settings, dataset, day)
     return call("ledger", ledger.run, settings, catalog, day)

@@ -6,16 +6,22 @@ registered that lost files or rows is refused unless the operator retracts it.""
 from __future__ import annotations
 
 import json
+import os
+import threading
+from collections.abc import Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 
 import pyarrow.parquet as pq
 
 from gongshi import ledger, progress, retraction, sources
 from gongshi.catalog import Dataset
+from gongshi.inbox import delivery_files
 from gongshi.ingest import FINDING_SCHEMA, Delivery, FileResult, read_delivery
 from gongshi.sandbox import read_file_contained
-from gongshi.settings import Settings
+from gongshi.settings import ReadLimits, Settings
 from gongshi.stages import Json, bullets
 from gongshi.storage import write_json, write_parquet
 
@@ -58,16 +64,21 @@ class DeliveryVanished(Exception):
 
 
 @progress.stage("读取")
-def run(settings: Settings, dataset: Dataset, day: str) -> ReadResult:
-    """Read the day's files into rows + findings; record every file's fate."""
+def run(settings: Settings, dataset: Dataset, day: str, ahead: Sequence[Dataset] = ()) -> ReadResult:
+    """Read the day's files into rows + findings; record every file's fate. `ahead`: the datasets
+    this run reads next — their delivered files are read now, beside this one and the stages that
+    follow it (`read_ahead`)."""
     layout = settings.layout
+    with _AHEAD_LOCK:
+        _STARTED.add((str(settings.inbox), dataset.id, day))
+    read_ahead(settings, ahead, day)
     delivery = read_delivery(
         settings.inbox,
         dataset,
         day,
         sources.pulled_dir(layout, dataset.id, day),
         sources.failures(layout, dataset.id, day),
-        reader=partial(read_file_contained, limits=settings.read_limits),
+        reader=partial(_read, limits=settings.read_limits),
     )
     vanished = vanished_deliveries(settings, dataset, day, delivery)
     if vanished and not settings.retract:
@@ -124,3 +135,89 @@ def load(settings: Settings, dataset: Dataset, day: str) -> Delivery:
         files=[FileResult(**f) for f in manifest["files"]],
         fingerprint=manifest["fingerprint"],
     )
+
+
+# -- reading ahead --------------------------------------------------------------------------------
+
+AHEAD_AT_ONCE = 2  # files read ahead at the same time, each in its own contained worker
+
+
+def read_ahead(settings: Settings, datasets: Sequence[Dataset], day: str) -> None:
+    """Start reading the files delivered in the inbox for `datasets` on `day`, the largest first, in
+    background threads (each file in its contained worker, `AHEAD_AT_ONCE` at a time), unless they are
+    being read already. A day's datasets are read one after another, and the province's largest
+    delivery (the inspections', a quarter of a first day's reading) came last, while a core waited:
+    read ahead, it is read while this process validates and registers the datasets before it. The
+    stage of each dataset takes what was read ahead for a file only if the file is still the one that
+    was read (`_ahead_key`: path, size, time of change, inode; the dataset's configuration; the
+    limits); anything else — a file changed since, a read ahead that failed — is read again by the
+    stage itself, as it always was."""
+    limits = settings.read_limits
+    jobs = []
+    with _AHEAD_LOCK:
+        # what another day left unused (a day that stopped before its later datasets) goes
+        for key in [k for k in _AHEAD if k[1] != day]:
+            del _AHEAD[key]
+        _STARTED.intersection_update({s for s in _STARTED if s[2] == day})
+        for dataset in datasets:
+            if (str(settings.inbox), dataset.id, day) in _STARTED:  # its stage read it already (or reads it now)
+                continue
+            for path in delivery_files(settings.inbox, dataset.id, day):
+                key = _ahead_key(path, dataset, day, limits)
+                if key is None or key in _AHEAD:
+                    continue
+                future: Future = Future()
+                _AHEAD[key] = (dataset, limits, future)
+                jobs.append((key[3], path, dataset, future))
+    if not jobs:
+        return
+    jobs.sort(key=lambda job: -job[0])
+    queue = iter(jobs)  # taken by the threads under the lock
+    for _ in range(min(AHEAD_AT_ONCE, len(jobs))):
+        threading.Thread(target=_read_ahead_from, args=(queue, limits), daemon=True).start()
+
+
+def _read_ahead_from(queue, limits: ReadLimits) -> None:
+    while True:
+        with _AHEAD_LOCK:
+            job = next(queue, None)
+        if job is None:
+            return
+        _, path, dataset, future = job
+        if not future.set_running_or_notify_cancel():
+            continue
+        try:
+            future.set_result(read_file_contained(path, dataset, limits))
+        except BaseException as error:  # the stage reads the file itself, and meets its error there
+            future.set_exception(error)
+
+
+def _read(path: Path, dataset: Dataset, limits: ReadLimits):
+    """`read_file_contained`, or what was read ahead for the same file, dataset and limits."""
+    key = _ahead_key(path, dataset, None, limits)
+    found = None
+    with _AHEAD_LOCK:
+        for ahead_key in [k for k in _AHEAD if key is not None and k[0] == key[0] and k[2:] == key[2:]]:
+            found = _AHEAD.pop(ahead_key)
+    if found is not None:
+        ahead_dataset, ahead_limits, future = found
+        if ahead_dataset == dataset and ahead_limits == limits:
+            try:
+                return future.result()
+            except BaseException:
+                pass
+    return read_file_contained(path, dataset, limits)
+
+
+def _ahead_key(path: Path, dataset: Dataset, day: str | None, limits: ReadLimits) -> tuple | None:
+    """What identifies a read ahead: the dataset, the day, the file as it is on disk now."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return (dataset.id, day, str(path), stat.st_size, stat.st_mtime_ns, stat.st_ino, stat.st_dev)
+
+
+_AHEAD: dict[tuple, tuple[Dataset, ReadLimits, Future]] = {}
+_STARTED: set[tuple[str, str, str]] = set()  # (inbox, dataset, day) whose read stage began in this process
+_AHEAD_LOCK = threading.Lock()
