@@ -25,8 +25,10 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     pulls = pull_assets(catalog, partitions)
     return dg.Definitions.merge(
         *[
-            dg.Definitions(assets=dataset_assets(dataset, partitions, read_ahead_of(settings, catalog, dataset)))
-            for dataset in catalog.values()
+            dg.Definitions(
+                assets=dataset_assets(dataset, partitions, read_ahead_of(settings, catalog, dataset), position)
+            )
+            for position, dataset in enumerate(catalog.values())
         ],
         dg.Definitions(
             assets=[ledger_asset(catalog, partitions), *release_assets(catalog, partitions), *pulls],

@@ -11,15 +11,20 @@ from gongshi.catalog import Dataset
 from gongshi.stages import read, redact, register, validate
 
 RAW, VALIDATED, REGISTER, REDACTED = "raw", "validated", "register", "redacted"
+PRIORITY_TAG = "dagster/priority"  # among the steps ready to run, the higher first
 
 
 def dataset_assets(
-    dataset: Dataset, partitions: dg.PartitionsDefinition, later: Sequence[Dataset] = ()
+    dataset: Dataset, partitions: dg.PartitionsDefinition, later: Sequence[Dataset] = (), position: int = 0
 ) -> list[dg.AssetsDefinition]:
     """The four assets of `dataset`, keyed [dataset, stage], in one group named after it. `later`: the
     datasets read after it in a run, whose files its read starts reading when the run reads them too
-    (`definitions.read_ahead_of`)."""
+    (`definitions.read_ahead_of`). `position`: its place in the catalog. A run takes a dataset's steps
+    one after another before the next dataset's (Dagster's step priority: the earlier dataset first),
+    as `gongshi.stages.run_day` does — not every read, then every validation: so the files of the
+    datasets after it, read ahead, are read while this process validates and registers it."""
     key = dataset.id
+    tags = {PRIORITY_TAG: str(-position)}
     raw_key, validated_key, register_key, redacted_key = (
         dg.AssetKey([key, s]) for s in (RAW, VALIDATED, REGISTER, REDACTED)
     )
@@ -29,6 +34,7 @@ def dataset_assets(
         deps=[dg.AssetKey([key, "pull", source.name]) for source in dataset.pulled_sources],
         group_name=key,
         partitions_def=partitions,
+        op_tags=tags,
         kinds={"python", "file"},
         description=f"{dataset.title}：读取当天报送的全部文件（CSV/XLSX/JSON），每行保留来源文件与行号；"
         "无法整体读取的文件被退回并说明原因。",
@@ -61,6 +67,7 @@ def dataset_assets(
         deps=[raw_key],
         group_name=key,
         partitions_def=partitions,
+        op_tags=tags,
         kinds={"python", "parquet"},
         description=f"{dataset.title}：按 Table Schema 和领域规则校验；不合格行连同全部原因进入隔离区，"
         "并为每个报送部门生成可用 Excel 打开的退回报告。",
@@ -95,6 +102,7 @@ def dataset_assets(
         deps=[validated_key],
         group_name=key,
         partitions_def=partitions,
+        op_tags=tags,
         kinds={"duckdb"},
         description=f"{dataset.title}：把当天接受的行并入记录登记簿（列入、更正、移出、公示期满，及其来源报送）。",
         check_specs=[
@@ -128,6 +136,7 @@ def dataset_assets(
         deps=[register_key],
         group_name=key,
         partitions_def=partitions,
+        op_tags=tags,
         kinds={"parquet"},
         description=f"{dataset.title}：发布日可公开的记录（公示期内、未撤下），按 dataset.yaml 的隐私分类逐列处理"
         "（删除、遮盖、化名、概化），并扫描公开文本中的身份证号、手机号、银行卡号和个人邮箱。",
@@ -145,12 +154,13 @@ def dataset_assets(
 
 
 def _read_in_run(context: dg.AssetExecutionContext, datasets: Sequence[Dataset]) -> list[Dataset]:
-    """Those of `datasets` whose files the run reads too (its selection; None selects every asset);
-    none for an asset called on its own, outside a run."""
+    """Those of `datasets` whose files the run reads too (its selection; a run of a whole job, as
+    `execute_in_process` launches it, records none: every asset); none for an asset called on its
+    own, outside a run."""
     if not datasets:
         return []
     try:
         selected = context.dagster_run.asset_selection
     except dg.DagsterInvalidPropertyError:
         return []
-    return [d for d in datasets if selected is None or dg.AssetKey([d.id, RAW]) in selected]
+    return [d for d in datasets if not selected or dg.AssetKey([d.id, RAW]) in selected]

@@ -178,3 +178,43 @@ def test_the_site_renders_in_two_processes_inside_a_dagster_run(settings, monkey
     manifest = json.loads((settings.public / "latest" / "manifest.json").read_text("utf-8"))["files"]
     assert "search/index.html" in manifest and any(p.startswith("entity/") for p in manifest)
     assert "sitemap.xml" in manifest
+
+
+def test_a_run_takes_each_dataset_through_its_stages_and_reads_the_next_ones_ahead(settings, catalog, monkeypatch):
+    """In a run (one process), a dataset's steps run before the next dataset's — its read, validation,
+    registration — and its read starts reading the files of the datasets after it (those the run
+    reads), which their own reads then take instead of reading again."""
+    from gongshi.inbox import delivery_files
+    from gongshi.stages import read, validate
+
+    steps, aheads, contained = [], [], []
+    real_read, real_validate = read.run, validate.run
+    real_ahead, real_contained = read.read_ahead, read.read_file_contained
+
+    def reading(s, dataset, day, *more):
+        steps.append(("read", dataset.id))
+        return real_read(s, dataset, day, *more)
+
+    def validating(s, dataset, day):
+        steps.append(("validate", dataset.id))
+        return real_validate(s, dataset, day)
+
+    def reading_ahead(s, datasets, day):
+        aheads.append([d.id for d in datasets])
+        return real_ahead(s, datasets, day)
+
+    def contained_read(path, dataset, limits):
+        contained.append(path.name)
+        return real_contained(path, dataset, limits)
+
+    monkeypatch.setattr(read, "run", reading)
+    monkeypatch.setattr(validate, "run", validating)
+    monkeypatch.setattr(read, "read_ahead", reading_ahead)
+    monkeypatch.setattr(read, "read_file_contained", contained_read)
+
+    assert _run(settings, DAY1).success
+    ids = list(catalog)
+    assert steps == [(name, i) for i in ids for name in ("read", "validate")]
+    assert aheads == [ids[n + 1 :] for n in range(len(ids))]
+    delivered = [p.name for i in ids for p in delivery_files(settings.inbox, i, DAY1)]
+    assert sorted(contained) == sorted(delivered)  # each delivered file read once: ahead, or by its stage
