@@ -182,13 +182,14 @@ def test_the_site_renders_in_two_processes_inside_a_dagster_run(settings, monkey
 
 def test_a_run_takes_each_dataset_through_its_stages_and_reads_the_next_ones_ahead(settings, catalog, monkeypatch):
     """In a run (one process), a dataset's steps run before the next dataset's — its read, validation,
-    registration — and its read starts reading the files of the datasets after it (those the run
-    reads), which their own reads then take instead of reading again."""
+    registration — the redactions after them all; and its read starts reading the files of the
+    datasets after it (those the run reads), which their own reads then take instead of reading
+    again."""
     from gongshi.inbox import delivery_files
-    from gongshi.stages import read, validate
+    from gongshi.stages import read, redact, validate
 
     steps, aheads, contained = [], [], []
-    real_read, real_validate = read.run, validate.run
+    real_read, real_validate, real_redact = read.run, validate.run, redact.run
     real_ahead, real_contained = read.read_ahead, read.read_file_contained
 
     def reading(s, dataset, day, *more):
@@ -198,6 +199,10 @@ def test_a_run_takes_each_dataset_through_its_stages_and_reads_the_next_ones_ahe
     def validating(s, dataset, day):
         steps.append(("validate", dataset.id))
         return real_validate(s, dataset, day)
+
+    def redacting(s, dataset, day):
+        steps.append(("redact", dataset.id))
+        return real_redact(s, dataset, day)
 
     def reading_ahead(s, datasets, day):
         aheads.append([d.id for d in datasets])
@@ -209,12 +214,14 @@ def test_a_run_takes_each_dataset_through_its_stages_and_reads_the_next_ones_ahe
 
     monkeypatch.setattr(read, "run", reading)
     monkeypatch.setattr(validate, "run", validating)
+    monkeypatch.setattr(redact, "run", redacting)
     monkeypatch.setattr(read, "read_ahead", reading_ahead)
     monkeypatch.setattr(read, "read_file_contained", contained_read)
 
     assert _run(settings, DAY1).success
     ids = list(catalog)
-    assert steps == [(name, i) for i in ids for name in ("read", "validate")]
+    # each dataset read and validated before the next; the redactions once every dataset is in
+    assert steps == [(n, i) for i in ids for n in ("read", "validate")] + [("redact", i) for i in ids]
     assert aheads == [ids[n + 1 :] for n in range(len(ids))]
     delivered = [p.name for i in ids for p in delivery_files(settings.inbox, i, DAY1)]
     assert sorted(contained) == sorted(delivered)  # each delivered file read once: ahead, or by its stage
