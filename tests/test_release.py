@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -558,3 +559,22 @@ def test_a_record_kept_by_linking_is_the_record_and_outlives_a_later_save(tmp_pa
     BuildRecord("2026-11-03", "b2", {}, {}, {}, {}, None, {}, {}).save(tmp_path / "build.json")
     again = BuildRecord.load(tmp_path / "kept" / "release.json")
     assert (again.release, again.files, again.site) == ("2026-11-02", files, {"p.html": "f"})
+
+
+def test_a_cell_not_of_its_type_past_the_sample_fails_the_package_check(published_demo, tmp_path, monkeypatch):
+    """frictionless reads a CSV's first rows; every cell of every row is parsed to its column's schema
+    type by Arrow: a date that is not one, in the last row, is named — its column and its value."""
+    import shutil
+
+    from gongshi.stages import checks
+
+    monkeypatch.setattr(checks, "SAMPLE_ROWS", 2)
+    build = tmp_path / "build"
+    shutil.copytree(latest(published_demo).resolve(), build, copy_function=shutil.copy)
+    path = build / "datasets/honour_list/honour_list.csv"
+    *rows, last = path.read_bytes().splitlines(keepends=True)
+    date = re.search(rb",(\d{4}-\d\d-\d\d),", last).group(1)
+    path.write_bytes(b"".join(rows) + last.replace(date, b"2026-13-45", 1))
+    problems, _ = checks.package_problems(build)
+    assert any(p.startswith("honour_list-csv: cannot be read as CSV") and "2026-13-45" in p for p in problems), problems
+    assert checks.package_problems(latest(published_demo).resolve())[0] == []
