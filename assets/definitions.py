@@ -14,6 +14,7 @@ from assets.release import release_assets
 from assets.resources import StateLockResource, resource_for
 from assets.sources import pull_assets, source_resources
 from gongshi import interpreter
+from gongshi.catalog import Dataset
 from gongshi.inbox import first_partition
 from gongshi.settings import CELERY_BROKER, EXECUTORS, Settings
 
@@ -44,7 +45,7 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     )
 
 
-def read_ahead_of(settings: Settings, catalog: dict, dataset) -> list:
+def read_ahead_of(settings: Settings, catalog: dict[str, Dataset], dataset: Dataset) -> list[Dataset]:
     """The datasets whose files a run's read of `dataset` starts reading (`gongshi.stages.read`): those
     after it in the catalog — the order the in-process executor reads them in — when every step of a
     run runs in one process. With an executor that runs each step in its own process, what one step
