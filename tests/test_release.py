@@ -578,3 +578,33 @@ def test_a_cell_not_of_its_type_past_the_sample_fails_the_package_check(publishe
     problems, _ = checks.package_problems(build)
     assert any(p.startswith("honour_list-csv: cannot be read as CSV") and "2026-13-45" in p for p in problems), problems
     assert checks.package_problems(latest(published_demo).resolve())[0] == []
+
+
+def test_arrow_types_only_the_fields_it_reads_as_frictionless_does():
+    """A field in a form of its own — a date format, group separators, words for true — is read as
+    text by the whole-file parse (frictionless still reads it on its sample), never flagged for it."""
+    from frictionless import Schema
+
+    from gongshi.stages.checks import _arrow_reads
+
+    fields = [
+        {"name": "day", "type": "date"},
+        {"name": "slashed", "type": "date", "format": "%Y/%m/%d"},
+        {"name": "count", "type": "integer"},
+        {"name": "amount", "type": "number"},
+        {"name": "grouped", "type": "number", "groupChar": ","},
+        {"name": "yes", "type": "boolean"},
+        {"name": "chinese", "type": "boolean", "trueValues": ["是"], "falseValues": ["否"]},
+        {"name": "text", "type": "string"},
+    ]
+    read = {f.name: _arrow_reads(f) for f in Schema.from_descriptor({"fields": fields}).fields}
+    assert read == {
+        "day": True,
+        "slashed": False,
+        "count": True,
+        "amount": True,
+        "grouped": False,
+        "yes": True,
+        "chinese": False,
+        "text": False,
+    }

@@ -56,9 +56,9 @@ DESCRIPTIONS = {
     RELEASE_RECONCILES: "登记簿中的每条记录都已公开、公示期满或被撤下，没有丢失",
     WITHIN_BOUNDS: "每个数据集的记录数在 dataset.yaml 声明的范围内，且没有过多记录无故消失",
 }
-# frictionless on a CSV's first rows (it parses and checks each in Python: 80 µs a row, ten of a
-# first day's eight CSV files' 10,000 rows each were 5 s of a core beside the leak gate); every
-# row's cells are parsed to their schema types by Arrow (`csv_shape`), whatever the file's length.
+# frictionless checks a CSV's first rows, each in Python (about 80 µs a row: at 10,000 rows, a first
+# day's eight CSV files cost 5 s of a core beside the leak gate); Arrow parses every row's cells to
+# their schema types (`csv_shape`), however long the file.
 SAMPLE_ROWS = 2_000
 # A spreadsheet is read through openpyxl, ten times slower a row than a CSV: a smaller sample. Its
 # cells are the CSV twin's (one table, two writers), which Arrow reads whole. So are a JSON Lines
@@ -380,7 +380,7 @@ def _table_problems(path: Path, name: str, schema, kind: str) -> list[str]:
     same number of rows as the dataset's Parquet table."""
     expected = [f.name for f in schema.fields]
     if kind == "csv":
-        types = {f.name: ARROW_TYPES[f.type] for f in schema.fields if f.type in ARROW_TYPES}
+        types = {f.name: ARROW_TYPES[f.type] for f in schema.fields if _arrow_reads(f)}
         try:
             names, rows = csv_shape(path, types)
         except (pa.ArrowInvalid, OSError) as error:  # a row of the wrong width, bytes not UTF-8, …
@@ -395,6 +395,23 @@ def _table_problems(path: Path, name: str, schema, kind: str) -> list[str]:
 
 
 ARROW_TYPES = {"date": pa.date32(), "integer": pa.int64(), "number": pa.float64(), "boolean": pa.bool_()}
+
+
+# A field's options in their default form, which Arrow's parsing follows (else its cells are read as text).
+_DEFAULT_FORM = {
+    "format": ("default", None),
+    "bare_number": (True, None),
+    "group_char": ("", None),
+    "decimal_char": (".", None),
+    "true_values": (["true", "True", "TRUE", "1"], None),
+    "false_values": (["false", "False", "FALSE", "0"], None),
+}
+
+
+def _arrow_reads(field) -> bool:
+    """Whether Arrow parses a Table Schema field's cells as frictionless would: a date as YYYY-MM-DD, a
+    number without group separators, a boolean as true/false or 1/0 — the types in their default form."""
+    return field.type in ARROW_TYPES and all(getattr(field, k, None) in ok for k, ok in _DEFAULT_FORM.items())
 
 
 def csv_shape(path: Path, types: dict[str, pa.DataType] | None = None) -> tuple[list[str], int]:
