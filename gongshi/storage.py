@@ -80,7 +80,7 @@ def write_parquet(table: pa.Table, path: Path, hand_on: bool = False) -> None:
     temporary.replace(path)
     if hand_on:
         with _HANDED_LOCK:
-            _HANDED[str(path)] = (_identity(path), table)
+            _HANDED[str(path)] = (file_identity(path), table)
             while len(_HANDED) > HANDED_AT_MOST:
                 del _HANDED[next(iter(_HANDED))]
 
@@ -92,12 +92,14 @@ def read_parquet(path: Path) -> pa.Table:
     read from the file. A handed-on table is given once."""
     with _HANDED_LOCK:
         identity, table = _HANDED.pop(str(path), (None, None))
-    if table is not None and identity == _identity(path) and pq.read_schema(path).equals(table.schema):
+    if table is not None and identity == file_identity(path) and pq.read_schema(path).equals(table.schema):
         return table
     return pq.read_table(path)
 
 
-def _identity(path: Path) -> tuple[int, int, int, int] | None:
+def file_identity(path: Path | str) -> tuple[int, int, int, int] | None:
+    """The file at `path` as it is on disk now (inode, size, times of change): what a result made from
+    it is kept under, so that a file replaced or rewritten since is not taken for it; None if gone."""
     try:
         info = os.stat(path)
     except OSError:

@@ -6,7 +6,6 @@ registered that lost files or rows is refused unless the operator retracts it.""
 from __future__ import annotations
 
 import json
-import os
 import threading
 from collections.abc import Sequence
 from concurrent.futures import Future
@@ -23,7 +22,7 @@ from gongshi.ingest import FINDING_SCHEMA, Delivery, FileResult, read_delivery
 from gongshi.sandbox import read_file_contained
 from gongshi.settings import ReadLimits, Settings
 from gongshi.stages import Json, bullets
-from gongshi.storage import write_json, write_parquet
+from gongshi.storage import file_identity, write_json, write_parquet
 
 
 @dataclass
@@ -149,7 +148,7 @@ def read_ahead(settings: Settings, datasets: Sequence[Dataset], day: str) -> Non
     delivery (the inspections': 3.2 of a first day's 5 s of reading) came last, while a core waited:
     read ahead, it is read while this process validates and registers the datasets before it. The
     stage of each dataset takes what was read ahead for a file only if the file is still the one that
-    was read (`_ahead_key`: path, size, time of change, inode; the dataset's configuration; the
+    was read (`_ahead_key`: its path and `storage.file_identity`; the dataset's configuration; the
     limits); anything else — a file changed since, a read ahead that failed — is read again by the
     stage itself, as it always was."""
     limits = settings.read_limits
@@ -168,7 +167,7 @@ def read_ahead(settings: Settings, datasets: Sequence[Dataset], day: str) -> Non
                     continue
                 future: Future = Future()
                 _AHEAD[key] = (dataset, limits, future)
-                jobs.append((key[3], path, dataset, future))
+                jobs.append((key[3][1], path, dataset, future))  # by size
     if not jobs:
         return
     jobs.sort(key=lambda job: -job[0])
@@ -209,11 +208,8 @@ def _read(path: Path, dataset: Dataset, limits: ReadLimits):
 
 def _ahead_key(path: Path, dataset: Dataset, day: str | None) -> tuple | None:
     """What identifies a read ahead: the dataset, the day, the file as it is on disk now."""
-    try:
-        stat = os.stat(path)
-    except OSError:
-        return None
-    return (dataset.id, day, str(path), stat.st_size, stat.st_mtime_ns, stat.st_ino, stat.st_dev)
+    identity = file_identity(path)
+    return None if identity is None else (dataset.id, day, str(path), identity)
 
 
 _AHEAD: dict[tuple, tuple[Dataset, ReadLimits, Future]] = {}
