@@ -394,21 +394,57 @@ def digit_runs(cells: pa.Array) -> tuple[pa.Array, pa.Array]:
     detector reads numbers: invisible characters removed, full-width folded, groups joined by one
     space, two spaces, a dot or a hyphen — and each group alone. A run is compared with the known
     values as it is and without a +86/0086 prefix (`in_known`)."""
-    text = pc.replace_substring_regex(cells, f"[{RE2_INVISIBLE}]", "")
-    text = pc.utf8_normalize(text, form="NFKC")
-    text = pc.replace_substring_regex(text, f"[{RE2_DASHES}]", "-")
-    text = pc.replace_substring_regex(text, f"[{RE2_DOTS}]", ".")
-    joined = text
-    for _ in range(2):  # "1-2-3": one pass joins every other pair
-        joined = pc.replace_substring_regex(joined, r"([0-9])(?: {1,2}|[.\-]| - )([0-9])", r"\1\2")
+    text = _folded(cells)
+    variants = [text]
+    if pc.any(pc.match_substring_regex(text, _JOINABLE)).as_py():  # else joined, the text is the same
+        joined = text
+        for _ in range(2):  # "1-2-3": one pass joins every other pair
+            joined = pc.replace_substring_regex(joined, f"([0-9]){_JOINER}([0-9])", r"\1\2")
+        variants.insert(0, joined)
     parents, runs = [], []
-    for variant in (joined, text):
+    for variant in variants:
         split = pc.split_pattern_regex(pc.fill_null(variant, ""), pattern=r"[^0-9]+")
         flat = pc.list_flatten(split)
         long_enough = pc.greater_equal(pc.utf8_length(flat), KNOWN_MIN_DIGITS)
         parents.append(pc.list_parent_indices(split).filter(long_enough))
         runs.append(flat.filter(long_enough))
     return pa.concat_arrays(parents), pa.concat_arrays(runs)
+
+
+_JOINER = r"(?: {1,2}|[.\-]| - )"  # what may stand between two groups of one number (`pii._JOINERS`)
+_JOINABLE = f"[0-9]{_JOINER}[0-9]"
+
+
+def _folded(cells: pa.Array) -> pa.Array:
+    """`cells` with invisible characters removed, NFKC-normalised, every dash a hyphen and every
+    dot a full stop — on the cells that are not plain ASCII; a plain ASCII cell has no character
+    any of it changes but the C0 controls (and DEL), removed only where the column's bytes hold one.
+    A table's columns are mostly ASCII (a task number, a date, a credit code): each step a pass of
+    RE2 over every cell where one pass of NumPy over the bytes tells."""
+    cells = cells.combine_chunks() if isinstance(cells, pa.ChunkedArray) else cells
+    other = pc.invert(pc.fill_null(pc.string_is_ascii(cells), True))
+    text = cells
+    if pc.any(other).as_py():
+        rest = pc.replace_substring_regex(cells.filter(other), f"[{RE2_INVISIBLE}]", "")
+        rest = pc.utf8_normalize(rest, form="NFKC")
+        rest = pc.replace_substring_regex(rest, f"[{RE2_DASHES}]", "-")
+        rest = pc.replace_substring_regex(rest, f"[{RE2_DOTS}]", ".")
+        text = pc.replace_with_mask(cells, other, rest)
+    if _has_control_bytes(cells):
+        text = pc.replace_substring_regex(text, f"[{RE2_INVISIBLE}]", "")
+    return text
+
+
+def _has_control_bytes(cells: pa.Array) -> bool:
+    """Whether the values of a string column hold a byte below 0x20 or 0x7F (in UTF-8, only ever
+    those ASCII characters themselves)."""
+    offsets, data = cells.buffers()[1:3]
+    if data is None or not len(cells):
+        return False
+    wide = pa.types.is_large_string(cells.type)
+    bounds = np.frombuffer(offsets, dtype=np.int64 if wide else np.int32)[cells.offset : cells.offset + len(cells) + 1]
+    values = np.frombuffer(data, dtype=np.uint8)[bounds[0] : bounds[-1]]
+    return bool(((values < 0x20) | (values == 0x7F)).any())
 
 
 def in_known(runs: pa.Array, values: pa.Array) -> pa.Array:

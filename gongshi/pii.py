@@ -378,7 +378,7 @@ def candidates(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
 
 
 def _shaped(cells: pa.Array, runs: pa.Array | None = None) -> np.ndarray:
-    always = _matches(cells, f"[@＠﹫{_exotic_digits()}]")
+    always = _matches(cells, f"{_MAIL_AT}|[{_exotic_digits()}]")
     runs = _digit_runs(cells) if runs is None else runs
     shaped = _matches(runs, "[0-9]{16}") & _matches(cells, _CARD_WORDS)
     for shape in _NUMBER_SHAPES:  # one pattern each: RE2 is ten times slower on their alternation
@@ -395,6 +395,12 @@ _NUMBER_SHAPES = (
     "[3-6][0-9]{15}",
 )
 _CARD_WORDS = "银行卡|卡号|账号|帐号|账户|帐户|开户"
+# An at-sign `_emails` can read an address around: after a character that is, once normalised, part
+# of an address's local part — written as any character but the ASCII that never is (quotes,
+# brackets, spaces, `:` `,` `;` `=`: a page's JSON-LD has "@context" and "@type"), with only
+# characters the normalisation deletes between. An at-sign at the start, or after one of those, has
+# no local part: `_emails` reads nothing there.
+_MAIL_AT = f"[^\\s\"'<>(){{}}\\[\\],:;=][{RE2_INVISIBLE}]*[@＠﹫]"
 _SHORTEST_SHAPE = 11  # digits of the shortest number `_NUMBER_SHAPES` describe (a mobile)
 
 
@@ -430,13 +436,14 @@ def _exotic_digits() -> str:
 
 @cache
 def _worth_a_look() -> str:
-    """Cells where `find` (without known values) can find anything: an at-sign, a digit NFKC does not
-    fold, or as many digits as a mobile's with nothing but separators and invisible characters
-    between them — what `_digit_runs` joins; the shortest shape `_shaped` looks for has eleven. A
-    pass of RE2's automaton that writes nothing: most lines of a release with digits have a date or
-    a code, and `_digit_runs` rewrites each of them twice."""
+    """Cells where `find` (without known values) can find anything: an at-sign after what may be an
+    address's local part (`_MAIL_AT`), a digit NFKC does not fold, or as many digits as a mobile's
+    with nothing but separators and invisible characters between them — what `_digit_runs` joins;
+    the shortest shape `_shaped` looks for has eleven. A pass of RE2's automaton that writes
+    nothing: most lines of a release with digits have a date or a code, and `_digit_runs` rewrites
+    each of them twice."""
     gap = f"[{RE2_SEPARATORS}{RE2_INVISIBLE}]*"
-    return f"[@＠﹫{_exotic_digits()}]|\\p{{Nd}}(?:{gap}\\p{{Nd}}){{{_SHORTEST_SHAPE - 1}}}"
+    return f"{_MAIL_AT}|[{_exotic_digits()}]|\\p{{Nd}}(?:{gap}\\p{{Nd}}){{{_SHORTEST_SHAPE - 1}}}"
 
 
 def may_hold(column: pa.Array | pa.ChunkedArray) -> np.ndarray:

@@ -343,6 +343,54 @@ def test_kept_runs_give_the_verdict_reading_the_cells_gives(cells, known):
     assert by_runs == bool(known_value_hits(pa.array(cells, pa.string()), values))
 
 
+def _digit_runs_every_step(cells: pa.Array) -> set[tuple[int, str]]:
+    """`leakscan.digit_runs` as it was written first: every step over every cell, both readings."""
+    from gongshi.pii import RE2_DASHES, RE2_DOTS, RE2_INVISIBLE
+
+    text = pc.replace_substring_regex(cells, f"[{RE2_INVISIBLE}]", "")
+    text = pc.utf8_normalize(text, form="NFKC")
+    text = pc.replace_substring_regex(text, f"[{RE2_DASHES}]", "-")
+    text = pc.replace_substring_regex(text, f"[{RE2_DOTS}]", ".")
+    joined = text
+    for _ in range(2):
+        joined = pc.replace_substring_regex(joined, r"([0-9])(?: {1,2}|[.\-]| - )([0-9])", r"\1\2")
+    found = set()
+    for variant in (joined, text):
+        split = pc.split_pattern_regex(pc.fill_null(variant, ""), pattern=r"[^0-9]+")
+        flat, parents = pc.list_flatten(split).to_pylist(), pc.list_parent_indices(split).to_pylist()
+        found |= {(parent, run) for parent, run in zip(parents, flat, strict=True) if len(run) >= 7}
+    return found
+
+
+@examples(max_examples=300, deadline=None)
+@given(
+    cells=st.lists(
+        st.one_of(
+            st.none(),
+            st.text(alphabet="0123456789 -.", max_size=24),  # plain ASCII, joinable or not
+            st.text(alphabet="0123456789 -.\x00\x07\t\x1f\x7f", max_size=24),  # ASCII with control characters
+            st.text(alphabet="0123456789０１２٣ -.—·。\u200b\u0301\x00\x07\t\x7f\x85号电话JSXx", max_size=30),
+        ),
+        min_size=1,
+        max_size=10,
+    ),
+    offset=st.integers(0, 3),
+)
+@example(cells=["JS202611010481789", "2026-11-01", None], offset=0)  # a task number and a date: ASCII alone
+@example(cells=["138\x000013\x078000", "1380013", "x"], offset=1)  # control characters in ASCII cells
+# full-width digits, dashes, an invisible character: the steps a cell that is not ASCII needs
+@example(cells=["电话０２５８３２１５６７８", "025—8321—5678", "1380\u200b0138000"], offset=0)
+def test_digit_runs_read_only_what_each_cell_needs_and_find_every_run(cells, offset):
+    """The runs `digit_runs` gives — the steps a plain ASCII cell does not need left out, the joined
+    reading left out where nothing joins — are every (cell, run) the full reading of every cell gives,
+    on a slice of a column too (its offsets and bytes not starting at zero)."""
+    from gongshi.leakscan import digit_runs
+
+    column = pa.array(["1234567 89"] * offset + cells, pa.string()).slice(offset)
+    parents, runs = digit_runs(column)
+    assert set(zip(parents.to_pylist(), runs.to_pylist(), strict=True)) == _digit_runs_every_step(column)
+
+
 def test_the_gate_follows_links_to_files_not_to_folders(tmp_path):
     """A symlink to a file is read (it would be served); one to a folder is not walked into (a
     release links nothing but files, and a loop must not hang the gate); a dangling one is no file."""

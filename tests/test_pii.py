@@ -8,7 +8,7 @@ from collections import Counter
 
 import pyarrow as pa
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 from gongshi.identifiers import resident_id_check_char
@@ -407,3 +407,51 @@ def test_what_is_found_in_a_line_is_what_is_found_in_its_comma_separated_pieces(
         return [(hit.kind, hit.digits) for hit in find(text)]
 
     assert sorted(found(line)) == sorted(hit for piece in line.split(",") for hit in found(piece))
+
+
+# what stands around an at-sign in pages and deliveries: an address's characters, the JSON-LD and
+# markup around "@context", and what the normalisation folds or deletes
+mail_text = st.lists(
+    st.sampled_from(
+        [
+            *"aZ09_.-+%@＠﹫\"'<>{}[](),:;= \t\n",
+            *("\u200b", "\x07", "\u0301", "Ａ", "ｚ", "０", "—", "·", "。"),
+            *("com", "cn", "qq", "163", "gov.cn", "张", "邮箱", "@context", "@type", '"@', "mailto:"),
+        ]
+    ),
+    max_size=16,
+).map("".join)
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=mail_text)
+@example(text="QQ邮箱：12345@qq.com")
+@example(text="ｚｈａｎｇ\u200b＠ｑｑ.ｃｏｍ")
+@example(text="a_b%+-.0\x07﹫163。com")
+def test_every_address_the_detector_reads_is_behind_an_at_sign_the_prefilters_keep(text):
+    """`_MAIL_AT` — an at-sign after what may be an address's local part, only characters the
+    normalisation deletes between — stands wherever `find` reads an e-mail address, so the column
+    scan and the leak gate's prefilters, which keep a cell or a line only for it (or for digits), miss
+    none; and an at-sign after a quote, a bracket, a space or at the start (JSON-LD's "@context")
+    does not keep a line."""
+    from gongshi.pii import may_find, may_hold
+
+    column = pa.array([text])
+    if any(hit.kind == "email" for hit in find(text)):
+        assert may_hold(column)[0] and may_find(column)[0] and candidates(column)[0]
+        assert [row for row, _ in scan_column(column)] == [0]
+
+
+def test_json_ld_at_signs_keep_no_line_an_address_does():
+    from gongshi.pii import may_find
+
+    lines = pa.array(
+        [
+            '<script type="application/ld+json">{"@context": "https://schema.org", "@type": "Organization"}</script>',
+            "联系邮箱：zhang.san@163.com",
+            "联系邮箱：zhang.san\u200b＠163.com",
+            "@163.com",
+        ]
+    )
+    assert may_find(lines).tolist() == [False, True, True, False]
+    assert [bool(find(line)) for line in lines.to_pylist()] == [False, True, True, False]
