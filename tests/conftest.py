@@ -8,10 +8,16 @@ import uuid
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from gongshi.catalog import load_catalog
 from gongshi.paths import DEMO_INBOX
 from gongshi.settings import Settings
+
+# No property test has a time limit: a test asserts what is computed, never how fast (a first
+# example that imports Arrow's kernels on a busy CI machine took 533 ms against Hypothesis's 200).
+hypothesis_settings.register_profile("gongshi", deadline=None)
+hypothesis_settings.load_profile("gongshi")
 
 DAY1, DAY2 = "2026-11-26", "2026-11-27"
 

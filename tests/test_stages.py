@@ -321,3 +321,35 @@ def _sha256_read(settings, dataset, name: str) -> str:
     """The sha256 the read stage recorded for the delivered file `name`."""
     recorded = json.loads(settings.layout.files(DAY1, dataset.id).read_text("utf-8"))["files"]
     return next(f["sha256"] for f in recorded if f["file"] == name)
+
+
+def test_a_page_file_is_written_whole_through_short_writes_and_a_failed_write_names_it(tmp_path, monkeypatch):
+    """`storage.write_file` (every page of a release): a write that takes only part of the bytes is
+    carried on until all are written, a file already there is replaced, and a write that fails (a
+    full disk) raises an error naming the file, its descriptor closed."""
+    import errno
+    import os
+
+    from gongshi import storage
+
+    target = str(tmp_path / "page.html")
+    (tmp_path / "page.html").write_bytes(b"an older, longer page" * 10)
+    real_write, closed = os.write, []
+    monkeypatch.setattr(os, "write", lambda fd, data: real_write(fd, bytes(data[:7])))
+    data = "<p>南京市市场监督管理局</p>\n".encode() * 50
+    storage.write_file(target, data)
+    assert (tmp_path / "page.html").read_bytes() == data
+
+    def full(fd, data):
+        if len(data) < len(payload):  # the first part went in; the disk is full on the next
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(fd, bytes(data[:100]))
+
+    payload = b"x" * 1000
+    monkeypatch.setattr(os, "write", full)
+    real_close = os.close
+    monkeypatch.setattr(os, "close", lambda fd: (closed.append(fd), real_close(fd)))
+    with pytest.raises(OSError) as raised:
+        storage.write_file(target, payload)
+    assert (raised.value.errno, raised.value.filename) == (errno.ENOSPC, target)
+    assert len(closed) == 1

@@ -56,7 +56,7 @@ from gongshi.site.context import (
 from gongshi.site.feeds import write_feeds, write_sitemap
 from gongshi.site.regions import CITIES, OUTSIDE, city_of
 from gongshi.site.rows import STATUS_LABELS, TEMPLATE_HELPERS, Lazy, ListRows, Rows, TableRows, TableView
-from gongshi.storage import link_or_copy
+from gongshi.storage import link_or_copy, write_file
 from gongshi.tables import value_counts
 from gongshi.writers.sqlite import FILE_NAME
 
@@ -433,12 +433,12 @@ class SiteBuilder:
             self._folders.add(folder)
 
     def _write(self, path: str, data: bytes) -> None:
-        # strings and the built-in open: a Path's write_bytes cost about 40 µs more a file (150,000 a
+        # strings and the system calls themselves: a Path's write_bytes cost about 40 µs more a file,
+        # the built-in open about 9 µs more (its buffered file object, a stat; 150,000 files a
         # province's first day)
         target = f"{self.build}/{path}"
         self._folder(target.rpartition("/")[0])
-        with open(target, "wb") as file:
-            file.write(data)
+        write_file(target, data)
         self.result.hashes[path] = hashlib.sha256(data).hexdigest()
         self.result.sizes[path] = len(data)
         self.result.modified[path] = self.day
