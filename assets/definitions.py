@@ -10,7 +10,7 @@ from assets.automation import automation
 from assets.factory import dataset_assets
 from assets.ledger import ledger_asset
 from assets.partitions import daily_partitions
-from assets.release import RELEASE_KEY, release_assets
+from assets.release import release_assets
 from assets.resources import StateLockResource, resource_for
 from assets.sources import pull_assets, source_resources
 from gongshi import interpreter
@@ -27,13 +27,7 @@ def build_definitions(settings: Settings | None = None) -> dg.Definitions:
     return dg.Definitions.merge(
         *[
             dg.Definitions(
-                assets=dataset_assets(
-                    dataset,
-                    partitions,
-                    read_ahead_of(settings, catalog, dataset),
-                    position,
-                    checks_ahead_of(settings, catalog),
-                )
+                assets=dataset_assets(dataset, partitions, read_ahead_of(settings, catalog, dataset), position)
             )
             for position, dataset in enumerate(catalog.values())
         ],
@@ -60,13 +54,6 @@ def read_ahead_of(settings: Settings, catalog: dict[str, Dataset], dataset: Data
         return []
     ids = list(catalog)
     return [catalog[i] for i in ids[ids.index(dataset.id) + 1 :]]
-
-
-def checks_ahead_of(settings: Settings, catalog: dict[str, Dataset]) -> tuple[dict[str, Dataset], dg.AssetKey] | None:
-    """What a run's redactions need to begin the checks' work on the release (the catalog, and the
-    release's key: only a run that builds it begins any), when every step of a run runs in one
-    process; with one process per step, the work begun by a redaction's step would end with it: none."""
-    return (catalog, RELEASE_KEY) if settings.executor == "in_process" else None
 
 
 def executor_for(settings: Settings) -> dg.ExecutorDefinition:

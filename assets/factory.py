@@ -8,7 +8,7 @@ import dagster as dg
 from assets.checks import FILES_READABLE, REGISTER_MATCHES_ACCEPTED, ROWS_RECONCILE
 from assets.resources import GongshiResource, StateLockResource, in_words, metadata, one_writer
 from gongshi.catalog import Dataset
-from gongshi.stages import checks, read, redact, register, validate
+from gongshi.stages import read, redact, register, validate
 
 RAW, VALIDATED, REGISTER, REDACTED = "raw", "validated", "register", "redacted"
 PRIORITY_TAG = "dagster/priority"  # among the steps ready to run, the higher first
@@ -16,11 +16,7 @@ REDACTIONS_AFTER = 1000  # a redaction's priority below every dataset's intake
 
 
 def dataset_assets(
-    dataset: Dataset,
-    partitions: dg.PartitionsDefinition,
-    later: Sequence[Dataset] = (),
-    position: int = 0,
-    checks_ahead: tuple[dict[str, Dataset], dg.AssetKey] | None = None,
+    dataset: Dataset, partitions: dg.PartitionsDefinition, later: Sequence[Dataset] = (), position: int = 0
 ) -> list[dg.AssetsDefinition]:
     """The four assets of `dataset`, keyed [dataset, stage], in one group named after it. `later`: the
     datasets read after it in a run, whose files its read starts reading when the run reads them too
@@ -30,9 +26,7 @@ def dataset_assets(
     datasets after it, read ahead, are read while this process validates and registers it. The
     redactions come after every dataset is registered, as there too: a redaction between two
     datasets' intake left the process's peak 170 MiB higher on a first day (the inspections' stages
-    on top of what three redactions had taken). `checks_ahead` (the catalog and the release's key,
-    `definitions.checks_ahead_of`): a redaction in a run that builds the release begins the checks'
-    work on it (`checks.begin_early_ahead`), for the release to take over."""
+    on top of what three redactions had taken)."""
     key = dataset.id
     tags = {PRIORITY_TAG: str(-position)}
     redaction_tags = {PRIORITY_TAG: str(-REDACTIONS_AFTER - position)}
@@ -157,10 +151,9 @@ def dataset_assets(
     def redacted(
         context: dg.AssetExecutionContext, gongshi: GongshiResource, intake_lock: StateLockResource
     ) -> dg.MaterializeResult:
-        settings = gongshi.settings()
-        if checks_ahead is not None and _in_run(context, checks_ahead[1]):
-            checks.begin_early_ahead(settings, checks_ahead[0])
-        return dg.MaterializeResult(metadata=metadata(redact.run(settings, dataset, context.partition_key).metadata()))
+        return dg.MaterializeResult(
+            metadata=metadata(redact.run(gongshi.settings(), dataset, context.partition_key).metadata())
+        )
 
     return [raw, validated, register_, redacted]
 
@@ -176,13 +169,3 @@ def _read_in_run(context: dg.AssetExecutionContext, datasets: Sequence[Dataset])
     except dg.DagsterInvalidPropertyError:
         return []
     return [d for d in datasets if not selected or dg.AssetKey([d.id, RAW]) in selected]
-
-
-def _in_run(context: dg.AssetExecutionContext, key: dg.AssetKey) -> bool:
-    """Whether the run materialises `key` too (a run of a whole job records no selection: every
-    asset); False for an asset called on its own, outside a run."""
-    try:
-        selected = context.dagster_run.asset_selection
-    except dg.DagsterInvalidPropertyError:
-        return False
-    return not selected or key in selected

@@ -17,7 +17,6 @@ from gongshi.locking import describe, process_alive, state_lock
 from gongshi.paths import PROJECT_ROOT
 from gongshi.settings import DAGSTER_POSTGRES_URL, Settings, default, secret
 from gongshi.snapshots import published_days
-from gongshi.stages.checks import end_early_ahead
 from gongshi.stages.publish import tidy
 from gongshi.stages.takedowns import unapplied_lifts, unapplied_takedowns
 
@@ -387,7 +386,6 @@ def _publish(settings: Settings, args: argparse.Namespace) -> int:
             run_config=QUIET_LOGS,
             tags=tags,
         )
-        end_early_ahead(settings)  # work a redaction began for a release that did not run (a failed run)
         sources_failed = {}
         for name in catalog:
             entry = ledger.read(settings.layout, day, name)

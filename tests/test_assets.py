@@ -225,24 +225,3 @@ def test_a_run_takes_each_dataset_through_its_stages_and_reads_the_next_ones_ahe
     assert aheads == [ids[n + 1 :] for n in range(len(ids))]
     delivered = [p.name for i in ids for p in delivery_files(settings.inbox, i, DAY1)]
     assert sorted(contained) == sorted(delivered)  # each delivered file read once: ahead, or by its stage
-
-
-def test_a_run_begins_the_checks_work_at_its_redactions_and_its_release_takes_it_over(settings, monkeypatch):
-    """In a run that builds the release (one process), the first redaction begins the checks' work
-    (`checks.begin_early_ahead`: the day's known values read beside the redactions), once; the
-    release takes it over."""
-    from gongshi.stages import checks
-
-    monkeypatch.setattr(checks, "EARLY_ABOVE_ROWS", 0)
-    begun, taken = [], []
-    real_ahead, real_begin = checks.begin_early_ahead, checks.begin_early
-
-    def ahead(s, catalog):
-        real_ahead(s, catalog)
-        begun.append(checks._AHEAD[str(s.state)])
-
-    monkeypatch.setattr(checks, "begin_early_ahead", ahead)
-    monkeypatch.setattr(checks, "begin_early", lambda *a: taken.append(real_begin(*a)) or taken[-1])
-    assert _run(settings, DAY1).success
-    assert len(set(map(id, begun))) == 1 and taken == begun[:1]
-    assert str(settings.state) not in checks._AHEAD

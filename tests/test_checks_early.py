@@ -73,62 +73,11 @@ def test_work_begun_early_ends_with_nothing_vouched_when_no_files_are_named(tmp_
 
     settings = Settings(inbox=DEMO_INBOX, public=tmp_path / "public", state=tmp_path / "state")
     intake_day(settings, DAY1, catalog)
-    work = checks.begin_early(settings, catalog, rows=1)
+    work = checks.begin_early(settings, catalog, tmp_path / "build", rows=1)
     result = work.finish()
     assert result.finished and (result.gate_files, result.package_resources) == (0, 0)
     assert result.peak_mib > 0  # it had read the day's known values
     assert work.finish() is result  # once
     assert not settings.layout.leak_gate_passed(detector_version()).exists()
     monkeypatch.setattr(checks, "EARLY_ABOVE_ROWS", 10)
-    assert checks.begin_early(settings, catalog, rows=9).finish() == checks.EarlyChecks()
-
-
-def test_work_begun_at_the_redactions_is_taken_over_by_the_release(tmp_path, catalog, early, monkeypatch):
-    """`run_day` begins the checks' work once the day is registered (`begin_early_ahead`: the known
-    values read beside the redactions); the release takes that very work over and gives it its
-    files — one work, begun once, every data file vouched for — and nothing is left running."""
-    from gongshi.paths import DEMO_INBOX
-    from gongshi.stages import run_day
-
-    settings = Settings(inbox=DEMO_INBOX, public=tmp_path / "public", state=tmp_path / "state")
-    begun, real_init = [], checks.EarlyWork.__init__
-
-    def counting(self, *arguments):
-        begun.append(self)
-        real_init(self, *arguments)
-
-    monkeypatch.setattr(checks.EarlyWork, "__init__", counting)
-    taken = []
-    real_begin = checks.begin_early
-    monkeypatch.setattr(checks, "begin_early", lambda *a: taken.append(real_begin(*a)) or taken[-1])
-    outcome = run_day(settings, DAY1, catalog)
-    assert outcome.leak_gate_clean and not outcome.failed_checks
-    assert len(begun) == 1 and taken == begun  # begun ahead, then taken over by the release
-    assert begun[0].result.finished and begun[0].result.gate_files > 10
-    assert not checks._AHEAD
-
-
-def test_work_begun_ahead_is_dropped_when_the_registers_are_folded_again_before_the_release(tmp_path, catalog, early):
-    """A fold between the redactions and the release (a run beside this one delivering a day) may
-    add a protected value the work's known values lack: the release does not take that work over —
-    it is stopped, none of it kept — but begins its own; work no release took is stopped by
-    `end_early_ahead`, none of it kept either."""
-    from gongshi.paths import DEMO_INBOX
-    from tests.conftest import DAY2
-
-    settings = Settings(inbox=DEMO_INBOX, public=tmp_path / "public", state=tmp_path / "state")
-    intake_day(settings, DAY1, catalog)
-    checks.begin_early_ahead(settings, catalog)
-    ahead = checks._AHEAD[str(settings.state)]
-    checks.begin_early_ahead(settings, catalog)  # once per state folder
-    assert checks._AHEAD[str(settings.state)] is ahead
-    intake_day(settings, DAY2, catalog)  # the registers folded again
-    work = checks.begin_early(settings, catalog, rows=1)
-    assert work is not ahead and ahead.result == checks.EarlyChecks() and not checks._AHEAD
-    work.finish()
-    checks.begin_early_ahead(settings, catalog)
-    left = checks._AHEAD[str(settings.state)]
-    checks.end_early_ahead(settings)
-    assert left.result == checks.EarlyChecks() and not checks._AHEAD
-    assert left.child is None or left.child.process is None  # stopped
-    assert not settings.layout.leak_gate_passed(detector_version()).exists()  # nothing vouched was kept
+    assert checks.begin_early(settings, catalog, tmp_path / "build", rows=9).finish() == checks.EarlyChecks()

@@ -543,9 +543,8 @@ class EarlyWork:
     """The work begun early on a build (`begin_early`): it reads the day's known values at once, the
     files to check once `check` names them, and `finish` ends it and keeps what it found clean."""
 
-    def __init__(self, settings: Settings, catalog: dict[str, Dataset], rows: int):
+    def __init__(self, settings: Settings, catalog: dict[str, Dataset], build: Path, rows: int):
         self.settings, self.catalog = settings, catalog
-        self.marks = fold_marks(settings, catalog)  # the registers it reads the known values of, as they are
         self.cache = _gate_state(settings)[0]
         self.found = self.cache.parent / f"early-{os.getpid()}.txt"
         self.child: parallel.Background | None = None
@@ -561,34 +560,31 @@ class EarlyWork:
         # this one: what it holds is its own
         context = worker_context()
         receiving, self.sending = context.Pipe(duplex=False)
-        self.child = parallel.Background(context, _early_work, settings, catalog, receiving, self.found)
+        self.child = parallel.Background(context, _early_work, settings, catalog, build, receiving, self.found)
         receiving.close()
 
-    def check(self, build: Path, files: dict[str, dict]) -> None:
-        """The files of `build` to check (path -> {bytes, sha256}: what is written before the site,
+    def check(self, files: dict[str, dict]) -> None:
+        """The files to check (path -> {bytes, sha256}: what is written before the site,
         `datapackage.json` included)."""
         if self.sending is not None and self.child is not None and self.child.process is not None:
             try:
-                self.sending.send((str(build), {path: info["sha256"] for path, info in files.items()}))
+                self.sending.send({path: info["sha256"] for path, info in files.items()})
             except OSError:  # it is gone: whatever it found is read by `finish`
                 pass
 
-    def finish(self, keep: bool = True) -> EarlyChecks:
-        """Stop the work (done or not) and put what it found clean in the checks' caches (not if
-        `keep` is False: nothing of it is kept). Once: later calls give the same."""
+    def finish(self) -> EarlyChecks:
+        """Stop the work (done or not) and put what it found clean in the checks' caches. Once: later
+        calls give the same."""
         if self.result is not None:
             return self.result
         if self.sending is not None:  # nothing more to send: a child still waiting for files ends
             self.sending.close()
-        finished = self.child.stop(wait=EARLY_WAIT and keep) if self.child is not None else False
+        finished = self.child.stop(wait=EARLY_WAIT) if self.child is not None else False
         try:
             lines = self.found.read_text("utf-8").splitlines()
         except FileNotFoundError:
             lines = []
         self.found.unlink(missing_ok=True)
-        if not keep:
-            self.result = EarlyChecks()
-            return self.result
         done, peak = {"gate": set(), "package": set()}, 0
         for line in lines:
             kind, _, key = line.partition(" ")
@@ -603,63 +599,16 @@ class EarlyWork:
         return self.result
 
 
-def begin_early(settings: Settings, catalog: dict[str, Dataset], rows: int) -> EarlyWork:
-    """Begin the checks' work in the background, for a release of `rows` published rows (few: none
-    begun); `EarlyWork.check` names the build's files, `EarlyWork.finish` ends it. The work this
-    process began at the redactions (`begin_early_ahead`) is taken over — while the registers are as
-    they were when it began (their last folds: a fold since, by a run beside this one, may have
-    delivered a value its known values lack); else it is dropped, nothing of it kept, and begun again."""
-    ahead = _AHEAD.pop(str(settings.state), None)
-    if ahead is not None:
-        if ahead.marks == fold_marks(settings, catalog):
-            return ahead
-        ahead.finish(keep=False)
-    return EarlyWork(settings, catalog, rows)
+def begin_early(settings: Settings, catalog: dict[str, Dataset], build: Path, rows: int) -> EarlyWork:
+    """Begin the checks' work on `build` in the background, for a release of `rows` published rows
+    (few: none begun); `EarlyWork.check` names the files, `EarlyWork.finish` ends it."""
+    return EarlyWork(settings, catalog, build, rows)
 
 
-def begin_early_ahead(settings: Settings, catalog: dict[str, Dataset]) -> None:
-    """Begin the checks' work now that the day's registers are folded (from the redactions, which
-    leave a core a third idle), for the release of this process to take over (`begin_early`): the
-    day's known values — a province's first day, 5–9 s of a core — are read beside the redactions,
-    not beside the site, which keeps both cores busy. Once per state folder: a second call does
-    nothing. The size is the registers' records (the release's published rows are not made yet)."""
-    if str(settings.state) in _AHEAD:
-        return
-    rows = 0
-    for dataset in catalog.values():
-        path = settings.layout.register_path(dataset.id)
-        if path.exists():
-            with Register(path, dataset, read_only=True) as register:
-                rows += register.count_records()
-    _AHEAD[str(settings.state)] = EarlyWork(settings, catalog, rows)
-
-
-def end_early_ahead(settings: Settings) -> None:
-    """Stop work `begin_early_ahead` began that no release took over (a run that stopped before its
-    release), keeping nothing of it."""
-    ahead = _AHEAD.pop(str(settings.state), None)
-    if ahead is not None:
-        ahead.finish(keep=False)
-
-
-_AHEAD: dict[str, EarlyWork] = {}  # state folder -> the work begun at the redactions (`begin_early_ahead`)
-
-
-def fold_marks(settings: Settings, catalog: dict[str, Dataset]) -> dict[str, tuple[int, str] | None]:
-    """Each register's last fold (`Register.fold_mark`): another means the registers were folded again."""
-    marks = {}
-    for dataset in catalog.values():
-        path = settings.layout.register_path(dataset.id)
-        if path.exists():
-            with Register(path, dataset, read_only=True) as register:
-                marks[dataset.id] = register.fold_mark()
-    return marks
-
-
-def _early_work(settings: Settings, catalog: dict[str, Dataset], files, found: Path) -> None:
-    """The day's known values, then (once `files`, a pipe, gives the build and its files: path ->
-    sha256) the gate's verdict on each file not in its cache, then the package check's on the
-    resources: each clean one a line of `found`, written as it is known."""
+def _early_work(settings: Settings, catalog: dict[str, Dataset], build: Path, files, found: Path) -> None:
+    """The day's known values, then (once `files`, a pipe, gives them: path -> sha256) the gate's
+    verdict on each file not in its cache, then the package check's on the resources: each clean one
+    a line of `found`, written as it is known."""
     _, known_folder, runs = _gate_state(settings)
     with found.open("a", encoding="utf-8") as out:
 
@@ -672,10 +621,9 @@ def _early_work(settings: Settings, catalog: dict[str, Dataset], files, found: P
         out.write(peak())
         out.flush()
         try:
-            build, hashes = files.recv()
+            hashes = files.recv()
         except EOFError:  # the release ended before its files were written
             return
-        build = Path(build)
         unread = {p: d for p, d in sorted(hashes.items()) if d not in passed}
         for digest in vouch(build, unread, known, passed, runs, live_build(settings, build)):
             out.write(f"gate {digest}\n{peak()}")

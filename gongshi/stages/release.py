@@ -160,14 +160,12 @@ def run(settings: Settings, catalog: dict[str, Dataset], day: str) -> ReleaseRes
     )
     from gongshi.stages import checks  # which reads this module's
 
-    # the checks' work on the data files, begun at the redactions or now (the day's known values)
-    # and given the files once they are written: it runs while the site renders
-    early = checks.begin_early(settings, catalog, sum(t.num_rows for t in tables.values()))
+    # the checks' work on the data files, begun now (the day's known values) and given the files
+    # once they are written: it runs while the site renders
+    early = checks.begin_early(settings, catalog, build, sum(t.num_rows for t in tables.values()))
 
     try:
-        files = build_files(
-            build, catalog, target, data, settings.base_url, site, prepare, lambda written: early.check(build, written)
-        )
+        files = build_files(build, catalog, target, data, settings.base_url, site, prepare, early.check)
     finally:
         checked_early = early.finish()
     record = BuildRecord(
