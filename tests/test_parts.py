@@ -208,3 +208,66 @@ def test_the_readme_recipes_make_the_whole_table(parted, tmp_path):
     subprocess.run(["bash", "-c", line], cwd=folder, check=True)
     shell = list(csv.DictReader((folder / "whole.csv").open(encoding="utf-8-sig")))
     assert sorted(r["record_id"] for r in shell) == sorted(table["record_id"].to_pylist())
+
+
+def _split_by_sorting(table: pa.Table, digests: pa.Array, salt: str = "") -> list[tuple]:
+    """What `parts.split` gave when it sorted the whole table by day and record_id as text: each
+    part's day, fingerprint and record_ids, oldest day first (no day last)."""
+    import hashlib
+
+    import numpy as np
+
+    keys = pc.cast(table[parts.KEY], pa.string()).combine_chunks()
+    order = pc.sort_indices(
+        pa.table({"k": keys, "r": table["record_id"]}), sort_keys=[("k", "ascending"), ("r", "ascending")]
+    )
+    days = keys.take(order).to_pylist()
+    words = parts._digest_words(digests.take(order))
+    found, start = [], 0
+    for end in range(1, len(days) + 1):
+        if end == len(days) or days[end] != days[start]:
+            xor = np.bitwise_xor.reduce(words[start:end], axis=0)
+            text = f"{parts.VERSION}|{salt}|{end - start}|{int(xor[0]):016x}{int(xor[1]):016x}"
+            ids = table["record_id"].take(order.slice(start, end - start)).to_pylist()
+            found.append((days[start], hashlib.sha256(text.encode()).hexdigest()[:32], ids))
+            start = end
+    return found
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["2026-11-01", "2025-02-28", "2026-01-10", None]), st.text("abc", max_size=3)),
+        max_size=40,
+    ),
+    st.randoms(use_true_random=False),
+)
+def test_split_by_day_numbers_gives_the_parts_sorting_gave(rows, random):
+    """The parts `split` makes by the days' numbers — their days, fingerprints and rows in record_id
+    order — are those of a sort of the whole table by day and record_id, for any order of the rows,
+    days missing, in chunks or not."""
+    ids = [f"r{i:03d}" for i in range(len(rows))]
+    random.shuffle(ids)
+    table = pa.table(
+        {
+            "record_id": pa.array(ids, pa.string()),
+            "entity_name": pa.array([name for _, name in rows], pa.string()),
+            "first_published": pc.cast(pa.array([day for day, _ in rows], pa.string()), pa.date32()),
+        }
+    )
+    digests = row_digests(table)
+    expected = _split_by_sorting(table, digests, "salt")
+    for given_table in (table, pa.concat_tables([table.slice(0, len(rows) // 2), table.slice(len(rows) // 2)])):
+        made = parts.split(given_table, digests, "salt")
+        assert [(p.day, p.fingerprint, p.rows["record_id"].to_pylist()) for p in made] == expected
+        assert all(p.rows.num_rows == len(p.indices) for p in made)
+
+
+def test_digest_words_read_a_sliced_column_and_refuse_a_wrong_digest():
+    digests = pa.array(["0" * 31 + "1", "f" * 32, "0123456789abcdef" * 2])
+    words = parts._digest_words(digests.slice(1))
+    assert words.tolist() == [[2**64 - 1, 2**64 - 1], [0x0123456789ABCDEF, 0x0123456789ABCDEF]]
+    assert parts._digest_words(digests)[0].tolist() == [0, 1]
+    with pytest.raises(ValueError):
+        parts._digest_words(pa.array(["0" * 31 + "g"]))
+    with pytest.raises(ValueError):
+        parts._digest_words(pa.array(["0" * 31, "0" * 33]))

@@ -944,3 +944,27 @@ def test_rows_become_dicts_as_arrow_itself_would_make_them(rows):
     )
     assert _records(table) == table.to_pylist()
     assert _records(table.select([])) == [{} for _ in rows]
+
+
+_json_keys = st.one_of(st.text(max_size=6), st.integers(-3, 3), st.booleans(), st.none(), st.floats(allow_nan=False))
+_json_values = st.recursive(
+    st.one_of(
+        st.none(), st.booleans(), st.integers(-(2**53), 2**53), st.text(max_size=8), st.dates(),
+        st.floats(allow_nan=False, allow_infinity=False),
+    ),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_json_keys, inner, max_size=3),
+    max_leaves=12,
+)  # fmt: skip
+
+
+@given(_json_values)
+def test_json_bytes_are_those_of_the_option_for_keys_that_are_not_text(payload):
+    """`json_bytes` asks orjson for keys that are not text only when one is there: the bytes are the
+    same as with the option always on, and keys that are not text are written as text."""
+    import orjson
+
+    from gongshi.site import json_bytes
+
+    always = orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS | orjson.OPT_APPEND_NEWLINE
+    assert json_bytes(payload) == orjson.dumps(payload, option=always)
+    assert json_bytes({1: "a", None: [True]}) == b'{\n  "1": "a",\n  "null": [\n    true\n  ]\n}\n'
