@@ -608,3 +608,37 @@ def test_arrow_types_only_the_fields_it_reads_as_frictionless_does():
         "chinese": False,
         "text": False,
     }
+
+
+@settings(max_examples=60)
+@given(
+    st.lists(st.tuples(st.sampled_from("ab"), st.sampled_from("xyz"), st.booleans()), min_size=1, max_size=12),
+    st.lists(st.sampled_from("abcdefghijklm"), max_size=4, unique=True),
+    st.integers(0, 3),
+)
+def test_records_set_apart_are_those_whose_row_is_today_as_it_was(rows, new_ids, taken_down):
+    """`unchanged_apart` leaves in `before` the records the comparison left (changed or gone), as
+    setting apart every record whose row is today's as it was did — also when `before` lacks records
+    the kept digests hold (taken down since) and today adds records."""
+    import pyarrow.compute as pc
+
+    from gongshi.stages.release import unchanged_apart
+    from gongshi.sync import compare, digests_table
+    from gongshi.tables import row_digests
+
+    ids = [f"r{i}" for i in range(len(rows))]
+    earlier = pa.table({"record_id": ids, "name": [a for a, _, _ in rows]})
+    kept = digests_table(earlier, row_digests(earlier))
+    before = earlier.slice(taken_down) if taken_down < earlier.num_rows else earlier.slice(0, 0)
+    # today: each record as it was or renamed, or gone (`keep` false); and new records
+    today_rows = [(i, a if b == "x" else b) for i, (a, b, keep) in zip(ids, rows, strict=True) if keep]
+    today_rows += [(f"n{i}", i) for i in new_ids]
+    now = pa.table({"record_id": [i for i, _ in today_rows], "name": [n for _, n in today_rows]}, earlier.schema)
+    compared = compare(kept, row_digests(now))
+    got_before, got_now = unchanged_apart(before, now, compared)
+    if not pc.any(compared.same).as_py():
+        assert (got_before, got_now) == (before, now)
+        return
+    unchanged = now["record_id"].filter(compared.same)
+    assert got_before.equals(before.filter(pc.invert(pc.is_in(before["record_id"], value_set=unchanged))))
+    assert got_now.equals(now.filter(pc.invert(compared.same)))

@@ -390,12 +390,17 @@ def unchanged_apart(
     """`before` and `table` without the records whose row is the same in both, for the change table:
     a row's digest covers every column, its record id included, so a digest of the previous release
     (`kept_digests`, compared with today's in `sync.compare`) is the same record unchanged — the
-    comparison then joins what changed, not the register. Both whole without a comparison."""
+    comparison then joins what changed, not the register. Both whole without a comparison.
+
+    A record of `before` is the same today when its digest is one of today's; the others are those
+    the comparison left (`Compared.left`: changed or gone, a day's few) — looked for in `before`
+    as a set of those few, not of every unchanged record (a hash set of 660,000 ids built each day,
+    0.7 s). `before` may lack records the kept digests still hold (taken down since): they are not
+    looked for."""
     if before is None or compared is None or not pc.any(compared.same).as_py():
         return before, table
-    unchanged = table["record_id"].filter(compared.same).combine_chunks()
     return (
-        before.filter(pc.invert(pc.is_in(before["record_id"], value_set=unchanged))),
+        before.filter(pc.is_in(before["record_id"], value_set=compared.left)),
         table.filter(pc.invert(compared.same)),
     )
 
