@@ -484,8 +484,8 @@ def test_a_row_field_in_a_template_is_the_dicts_key_and_dict_methods_stay_method
 
 def test_the_site_rendered_in_two_processes_is_the_site_rendered_in_one(published_demo, tmp_path, monkeypatch):
     """Entity pages in this process and every other page in a forked one, the entity pages to render
-    shared between both as jobs: the same files, the same fingerprints and dates, the same sitemap,
-    as one process makes."""
+    and the unchanged ones to link shared between both as jobs: the same files, the same
+    fingerprints, dates and links, the same sitemap, as one process makes."""
 
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -502,7 +502,12 @@ def test_the_site_rendered_in_two_processes_is_the_site_rendered_in_one(publishe
     files = json.loads((latest / "manifest.json").read_text("utf-8"))["files"]
     built, again = {}, {}
     renderers = tmp_path / "renderers.txt"  # the process that rendered each batch of entity pages
-    batch, link = site.SiteBuilder._entity_batch, site.SiteBuilder._link_entities
+    linkers = tmp_path / "linkers.txt"  # the process that linked each run of unchanged entity pages
+    batch, link, entities = (
+        site.SiteBuilder._entity_batch,
+        site.SiteBuilder._link_entities,
+        site.SiteBuilder._timed_entities,
+    )
 
     def recorded_batch(self, views, plan, codes):
         if codes:
@@ -510,13 +515,20 @@ def test_the_site_rendered_in_two_processes_is_the_site_rendered_in_one(publishe
                 out.write(f"{os.getpid()}\n")
         return batch(self, views, plan, codes)
 
-    def slow_link(self, codes, plan):  # this process links first: the other takes entity pages too
-        time.sleep(1.5)
+    def recorded_link(self, codes, plan):
+        with linkers.open("a") as out:
+            out.write(f"{os.getpid()}\n")
         return link(self, codes, plan)
 
+    def slow_entities(self, *args):  # this process starts late: the other takes entity pages too
+        time.sleep(1.5)
+        return entities(self, *args)
+
     monkeypatch.setattr(site.SiteBuilder, "_entity_batch", recorded_batch)
-    monkeypatch.setattr(site.SiteBuilder, "_link_entities", slow_link)
+    monkeypatch.setattr(site.SiteBuilder, "_link_entities", recorded_link)
+    monkeypatch.setattr(site.SiteBuilder, "_timed_entities", slow_entities)
     monkeypatch.setattr(site, "ENTITY_BATCH", 2)
+    monkeypatch.setattr(site, "LINK_BATCH", 2)
     for name, above in (("one", 10**12), ("two", 0)):
         monkeypatch.setattr(site, "PARALLEL_ABOVE", above)
         folder = tmp_path / name
@@ -559,9 +571,22 @@ def test_the_site_rendered_in_two_processes_is_the_site_rendered_in_one(publishe
             ).to_render
             < site.CHECK_WITH_ENTITIES_BELOW * 50
         )
+        linkers.unlink(missing_ok=True)
         next_result = builder.build_all()
-        again[name] = (_contents(folder2), next_result.fingerprints, next_result.modified, next_result.hashes)
+        again[name] = (
+            _contents(folder2),
+            next_result.fingerprints,
+            next_result.modified,
+            next_result.hashes,
+            next_result.linked,
+        )
         assert next_result.entity_pages_rendered == 1 and next_result.search_shards_written
+        assert sum(p.startswith("entity/") for p in next_result.linked) == 2 * (next_result.entity_pages - 1)
+        # every entity page but the changed one's is a link to the first day's file
+        for path in (p for p in next_result.linked if p.startswith("entity/")):
+            assert os.stat(folder2 / path).st_ino == os.stat(folder / path).st_ino
+        if name == "two":
+            assert set(linkers.read_text().split()) - {str(os.getpid())}, "the forked process linked no page"
     assert built["one"] == built["two"]
     assert again["one"] == again["two"]
     assert set(renderers.read_text().split()) - {str(os.getpid())}, "the forked process rendered no entity page"

@@ -68,6 +68,8 @@ except ImportError:  # pragma: no cover - another markupsafe: its public escape,
 PAGE_SIZE = 50
 PAGE_PARTS = 10  # a dataset in parts: the newest days' parts listed on its page (all in datapackage.json)
 ENTITY_BATCH = 2000  # entities whose rows are turned into Python objects at once
+LINK_BATCH = 2500  # unchanged entities linked in one job (`parallel.Jobs`)
+LINK_TOKENS = 40  # at most so many jobs of links: runs grouped beyond
 ENTITY_TOKENS = 200  # at most so many jobs of entity pages (`parallel.Jobs`): batches grouped beyond
 ENTITY_SECTION_LIMIT = 50  # records per section on an entity page; the JSON twin has them all
 PARALLEL_ABOVE = 50_000  # public records: fewer are rendered in one process (forking costs more than it saves)
@@ -464,9 +466,16 @@ class SiteBuilder:
         # the other pages takes its share of them instead of leaving its core idle.
         jobs: list[Callable[[], None]] = []
         browsed = {d.id: self.browse(d, views[d.id], jobs) for d in ordered(self.catalog) if d.site.browse}
-        entity_jobs = parallel.in_groups(
+        # the unchanged entity pages to link, first: either process links a share once its own part
+        # is done (on a next day the links are most of the entity pages' work, 100,000 a day for
+        # 50,000 entities, and the other process's part is the shorter)
+        link_jobs = parallel.in_groups(
+            [functools.partial(self._link_or_render, views, plan, codes) for codes in _linked_in_jobs(plan)],
+            LINK_TOKENS,
+        )
+        entity_jobs = link_jobs + parallel.in_groups(
             [functools.partial(self._entity_batch, views, plan, batch) for batch in _batches(plan.changed)],
-            ENTITY_TOKENS,
+            ENTITY_TOKENS - len(link_jobs),
         )
         shared_jobs = entity_jobs + parallel.in_groups(jobs, parallel.TOKENS - len(entity_jobs))
         with (
@@ -494,16 +503,11 @@ class SiteBuilder:
         check: pa.Table | None,
         then: Callable[[], None] = lambda: None,
     ) -> None:
-        """The unchanged entity pages linked (one whose files the previous build lacks is rendered),
-        then (with `check`, the entities' names) the check index, then `then` (the jobs: the entity
-        pages to render among them)."""
+        """With `check` (the entities' names) the check index, then `then` (the jobs: the unchanged
+        entity pages to link and the others to render among them)."""
         if plan.joined:
-            missing = self._link_entities(plan.unchanged, plan)
-            self._entity_progress(len(plan.unchanged) - len(missing))
-            for batch in _batches(missing):
-                self._entity_batch(views, plan, batch)
             self.result.entity_pages = len(plan.codes)
-            self.result.entity_pages_rendered = plan.to_render + len(missing)
+            self.result.entity_pages_rendered += plan.to_render
         if check is not None:
             self.check_index(views, check)
         then()
@@ -630,6 +634,14 @@ class SiteBuilder:
         for entity in self._entity_objects(plan.joined, records):
             self.entity(entity, plan.fingerprint(entity.credit_code))
             self._entity_progress()
+
+    def _link_or_render(self, views: dict[str, TableView], plan: EntityPlan, codes: list[str]) -> None:
+        """The unchanged entities of `codes` linked; one whose files the previous build lacks rendered."""
+        missing = self._link_entities(codes, plan)
+        self._entity_progress(len(codes) - len(missing))
+        for batch in _batches(missing):
+            self._entity_batch(views, plan, batch)
+        self.result.entity_pages_rendered += len(missing)
 
     def _link_entities(self, codes: list[str], plan: EntityPlan) -> list[str]:
         """Hard-link the page and JSON twin of each entity of `codes` (unchanged since the previous
@@ -1479,6 +1491,12 @@ class SiteBuilder:
         if rows_template not in self._template_fields:
             self._template_fields[rows_template] = template_fields(self.env, rows_template)
         return self._template_fields[rows_template]
+
+
+def _linked_in_jobs(plan: EntityPlan) -> list[list[str]]:
+    """The unchanged entities (`EntityPlan.unchanged`) in runs of `LINK_BATCH`, in their order."""
+    codes = plan.unchanged
+    return [codes[start : start + LINK_BATCH] for start in range(0, len(codes), LINK_BATCH)]
 
 
 def _batches(codes: list[str]) -> list[list[str]]:
