@@ -642,3 +642,23 @@ def test_records_set_apart_are_those_whose_row_is_today_as_it_was(rows, new_ids,
     unchanged = now["record_id"].filter(compared.same)
     assert got_before.equals(before.filter(pc.invert(pc.is_in(before["record_id"], value_set=unchanged))))
     assert got_now.equals(now.filter(pc.invert(compared.same)))
+
+
+def test_the_manifest_written_is_read_back_as_the_file_says_and_a_changed_file_again(tmp_path):
+    """`write_manifest` keeps the entries it wrote for `manifest_files`: they are what the file
+    parses to; once the file is replaced, the new bytes are read."""
+    from gongshi.stages import release
+
+    files = {
+        "b/两.html": {"bytes": 3, "sha256": "b" * 64, "media_type": "text/html"},
+        "a.csv": {"bytes": 10.0, "sha256": "a" * 64, "media_type": "text/csv"},
+    }
+    release.write_manifest(tmp_path, "2026-12-02", files)
+    kept = release.manifest_files(tmp_path)
+    parsed = json.loads((tmp_path / "manifest.json").read_text("utf-8"))["files"]
+    assert kept == parsed == {"a.csv": {"bytes": 10, "sha256": "a" * 64}, "b/两.html": {"bytes": 3, "sha256": "b" * 64}}
+    assert list(kept) == list(parsed)
+    text = (tmp_path / "manifest.json").read_text("utf-8").replace('"bytes": 10', '"bytes": 11')
+    (tmp_path / "manifest.json.new").write_text(text, "utf-8")
+    (tmp_path / "manifest.json.new").replace(tmp_path / "manifest.json")
+    assert release.manifest_files(tmp_path)["a.csv"]["bytes"] == 11
