@@ -434,8 +434,7 @@ def _update(db, entries: pa.Table):
     )
     names = {r[0] for r in db.execute("SELECT DISTINCT bucket FROM moved WHERE bucket IS NOT NULL").fetchall()}
     db.execute("DELETE FROM grams WHERE gram IN (SELECT gram FROM moved)")
-    if db.execute("SELECT count(*) FROM moved WHERE reread").fetchall()[0][0]:  # else the postings are not read
-        _grams_of(db, "SELECT gram, code FROM postings WHERE gram IN (SELECT gram FROM moved WHERE reread)", buckets)
+    _grams_of(db, "SELECT gram, code FROM postings WHERE gram IN (SELECT gram FROM moved WHERE reread)", buckets)
     _grams_of(
         db,
         """
