@@ -244,7 +244,7 @@ def _split_by_sorting(table: pa.Table, digests: pa.Array, salt: str = "") -> lis
 def test_split_by_day_numbers_gives_the_parts_sorting_gave(rows, random):
     """The parts `split` makes by the days' numbers — their days, fingerprints and rows in record_id
     order — are those of a sort of the whole table by day and record_id, for any order of the rows,
-    days missing, in chunks or not."""
+    days missing, in chunks or not, days as dates or as text."""
     ids = [f"r{i:03d}" for i in range(len(rows))]
     random.shuffle(ids)
     table = pa.table(
@@ -256,7 +256,9 @@ def test_split_by_day_numbers_gives_the_parts_sorting_gave(rows, random):
     )
     digests = row_digests(table)
     expected = _split_by_sorting(table, digests, "salt")
-    for given_table in (table, pa.concat_tables([table.slice(0, len(rows) // 2), table.slice(len(rows) // 2)])):
+    as_text = table.set_column(2, parts.KEY, pc.cast(table[parts.KEY], pa.string()))
+    halves = pa.concat_tables([table.slice(0, len(rows) // 2), table.slice(len(rows) // 2)])
+    for given_table in (table, halves, as_text):
         made = parts.split(given_table, digests, "salt")
         assert [(p.day, p.fingerprint, p.rows["record_id"].to_pylist()) for p in made] == expected
         assert all(p.rows.num_rows == len(p.indices) for p in made)
