@@ -470,7 +470,7 @@ class SiteBuilder:
         # is done (on a next day the links are most of the entity pages' work, 100,000 a day for
         # 50,000 entities, and the other process's part is the shorter)
         link_jobs = parallel.in_groups(
-            [functools.partial(self._link_or_render, views, plan, codes) for codes in _linked_in_jobs(plan)],
+            [functools.partial(self._link_or_render, views, plan, run) for run in _batches(plan.unchanged, LINK_BATCH)],
             LINK_TOKENS,
         )
         entity_jobs = link_jobs + parallel.in_groups(
@@ -1493,15 +1493,10 @@ class SiteBuilder:
         return self._template_fields[rows_template]
 
 
-def _linked_in_jobs(plan: EntityPlan) -> list[list[str]]:
-    """The unchanged entities (`EntityPlan.unchanged`) in runs of `LINK_BATCH`, in their order."""
-    codes = plan.unchanged
-    return [codes[start : start + LINK_BATCH] for start in range(0, len(codes), LINK_BATCH)]
-
-
-def _batches(codes: list[str]) -> list[list[str]]:
-    """`codes` in batches of `ENTITY_BATCH`, in their order: the entity pages rendered at once."""
-    return [codes[start : start + ENTITY_BATCH] for start in range(0, len(codes), ENTITY_BATCH)]
+def _batches(codes: list[str], size: int | None = None) -> list[list[str]]:
+    """`codes` in batches of `size` (`ENTITY_BATCH`: the entity pages rendered at once), in their order."""
+    size = size or ENTITY_BATCH
+    return [codes[start : start + size] for start in range(0, len(codes), size)]
 
 
 def _template_column(template: str, rows: pa.Table) -> pa.Array:
