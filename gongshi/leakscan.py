@@ -33,6 +33,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import python_calamine
 
+from gongshi import pii
 from gongshi.catalog import Dataset
 from gongshi.pii import (
     CONTROL_CHARACTERS,
@@ -959,6 +960,7 @@ def detector_version() -> str:
     digest = hashlib.sha256()
     for module in ("pii.py", "leakscan.py", "identifiers.py"):
         digest.update((Path(__file__).parent / module).read_bytes())
+    digest.update(pii.tables_version())
     return digest.hexdigest()[:16]
 
 

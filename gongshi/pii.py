@@ -28,12 +28,14 @@ outwards from each at-sign within the lengths an address can have.
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -74,10 +76,62 @@ RE2_SEPARATORS = r"\p{Zs} .\-" + RE2_DASHES + RE2_DOTS
 KNOWN_MIN_DIGITS = 7
 
 
+# The detector's tables over all of Unicode, as `write_unicode_tables` made them for a version of the
+# Unicode database: reading them costs a millisecond, making them (a pass over 1,114,112 code points
+# each) 0.6 s in every process that scans — the command's own, on every run. A test holds the file of
+# the running Python's version equal to what `_made_translation` and `_made_exotic_digits` make; for
+# a version without a file they are made.
+UNICODE_TABLES = Path(__file__).parent / "unicode"
+
+
+def unicode_tables_path(version: str = unicodedata.unidata_version) -> Path:
+    return UNICODE_TABLES / f"{version}.json"
+
+
+@cache
+def _shipped_tables() -> dict | None:
+    try:
+        tables_made = json.loads(unicode_tables_path().read_text("utf-8"))
+    except (OSError, ValueError):
+        return None
+    return tables_made if tables_made.get("unicode") == unicodedata.unidata_version else None
+
+
+def tables_version() -> bytes:
+    """What the detector's tables over all of Unicode are made for, for the digests that say which
+    detector made a verdict or a redaction (beside this module's own bytes): a Python with another
+    Unicode database finds other characters."""
+    return f"unicode {unicodedata.unidata_version}\n".encode()
+
+
+def write_unicode_tables() -> Path:
+    """Make the tables for the running Python's Unicode version and write them where `_translation`
+    and `_exotic_digits` read them."""
+    table, deleted = _made_translation()
+    path = unicode_tables_path()
+    path.parent.mkdir(exist_ok=True)
+    content = {
+        "unicode": unicodedata.unidata_version,
+        "translation": {str(code): value for code, value in sorted(table.items())},
+        "deleted": sorted(deleted),
+        "exotic_digits": _made_exotic_digits(),
+    }
+    path.write_text(json.dumps(content, ensure_ascii=True, indent=0) + "\n", "utf-8")
+    return path
+
+
 @cache
 def _translation() -> tuple[dict[int, str | None], frozenset[int]]:
     """One table for str.translate: every character maps to one character or is deleted, so a
     position in the normalised text is a position in the original once deletions are counted."""
+    shipped = _shipped_tables()
+    if shipped is None:
+        return _made_translation()
+    return {int(code): value for code, value in shipped["translation"].items()}, frozenset(shipped["deleted"])
+
+
+def _made_translation() -> tuple[dict[int, str | None], frozenset[int]]:
+    """`_translation` made from this Python's Unicode database."""
     table: dict[int, str | None] = {}
     deleted = set(_INVISIBLE_EXTRA)
     for code in range(sys.maxunicode + 1):
@@ -424,6 +478,12 @@ def _nfkc(cells: pa.Array) -> pa.Array:
 @cache
 def _exotic_digits() -> str:
     """An RE2 class of the decimal digits NFKC leaves alone (all but ASCII and full-width)."""
+    shipped = _shipped_tables()
+    return _made_exotic_digits() if shipped is None else shipped["exotic_digits"]
+
+
+def _made_exotic_digits() -> str:
+    """`_exotic_digits` made from this Python's Unicode database."""
     codes = [c for c in range(0x80, sys.maxunicode + 1) if unicodedata.category(chr(c)) == "Nd"]
     codes = [c for c in codes if not 0xFF10 <= c <= 0xFF19]
     ranges, start = [], codes[0]

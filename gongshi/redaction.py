@@ -22,7 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from gongshi import parallel
+from gongshi import parallel, pii
 from gongshi.catalog import Dataset, FieldPolicy, SchemaField
 from gongshi.identifiers import letters_only
 from gongshi.paths import StateLayout
@@ -222,6 +222,7 @@ def _salt(dataset: Dataset, key: bytes) -> str:
     digest.update(repr([f.model_dump_json() for f in dataset.schema_fields]).encode())
     for module in ("redaction.py", "pii.py", "identifiers.py"):
         digest.update((Path(__file__).parent / module).read_bytes())
+    digest.update(pii.tables_version())
     return digest.hexdigest()
 
 

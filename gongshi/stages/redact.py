@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from gongshi import ledger, progress
+from gongshi import ledger, pii, progress
 from gongshi.catalog import Dataset
 from gongshi.paths import StateLayout
 from gongshi.redaction import Redacted, counted_columns, kept_report, pseudonym_key, redact_rows
@@ -289,6 +289,7 @@ def view_fingerprint(dataset: Dataset, key: bytes) -> str:
     here = Path(__file__).parent.parent
     for module in ("stages/redact.py", "redaction.py", "pii.py", "identifiers.py", "timeliness.py", "tables.py"):
         digest.update((here / module).read_bytes())
+    digest.update(pii.tables_version())
     for library in (pa, duckdb, chinese_calendar, np):
         digest.update(f"{library.__name__} {library.__version__}\n".encode())
     return digest.hexdigest()
