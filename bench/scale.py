@@ -213,13 +213,15 @@ STAGE_LINE = re.compile(
     r"^    (读取|校验|登记|脱敏) \S+：完成，([0-9.]+) 秒$"
     r"|^    (构建发布|阻断检查|上线)：完成，([0-9.]+) 秒$"
 )
+LIVE_LINE = re.compile(r"^    上线：完成，[0-9.]+ 秒$")
 
 
 def publish_end_to_end(work: Path, gongshi: list[str], day: str) -> dict:
     """`day` published again as the operator does it — `gongshi publish --date`, through Dagster — on a
     copy of the state and release kept after the first day (`after-day1`), its Dagster instance made
-    beforehand (a schedule's instance exists long before a day's run): the command's seconds, the
-    seconds its stages' own lines add up to, and the rest (imports, Dagster's events, the exit)."""
+    beforehand (a schedule's instance exists long before a day's run): the command's seconds, when
+    the release went live (the switch's line), the seconds its stages' own lines add up to, and the
+    rest (imports, Dagster's events, the exit)."""
     scratch = work / "end-to-end"
     discard(work, scratch)
     scratch.mkdir()
@@ -239,20 +241,32 @@ def publish_end_to_end(work: Path, gongshi: list[str], day: str) -> dict:
     )
     flushed = flush_to_disk()
     started = time.perf_counter()
-    done = subprocess.run(
+    # line by line as the command prints them (unbuffered), to know when the release went live: the
+    # switch's line ("上线：完成") — what the command does after it (the day's summary, its exit) is not
+    # what a reader waits for
+    command = subprocess.Popen(
         [*gongshi, "publish", "--inbox", str(work / "inbox"), *where, "--date", day],
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
         text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
+    lines, live = [], None
+    for line in command.stdout:
+        lines.append(line.rstrip("\n"))
+        if live is None and LIVE_LINE.match(lines[-1]):
+            live = time.perf_counter() - started
+    returncode = command.wait()
     seconds = time.perf_counter() - started
-    stages = sum(float(m[2] or m[4]) for m in map(STAGE_LINE.match, done.stdout.splitlines()) if m)
+    stages = sum(float(m[2] or m[4]) for m in map(STAGE_LINE.match, lines) if m)
     discard(work, scratch)
     return {
         "end_to_end": day,
-        "exit_status": done.returncode,
-        "published": "完成，已发布" in done.stdout,
+        "exit_status": returncode,
+        "published": any("完成，已发布" in line for line in lines),
         "flushed_before_seconds": flushed,
         "command_seconds": round(seconds, 1),
+        "live_after_seconds": None if live is None else round(live, 1),
         "stages_seconds": round(stages, 1),
         "command_beside_stages_seconds": round(seconds - stages, 1),
     }
