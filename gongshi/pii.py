@@ -89,12 +89,21 @@ def unicode_tables_path(version: str = unicodedata.unidata_version) -> Path:
 
 
 @cache
-def _shipped_tables() -> dict | None:
+def _shipped_tables() -> tuple[dict[int, str | None], frozenset[int], str] | None:
+    """(translation, deleted, exotic digits) as the file for this Python's Unicode version holds them,
+    or None — no file, another version's, or one that is not what `write_unicode_tables` writes."""
     try:
-        tables_made = json.loads(unicode_tables_path().read_text("utf-8"))
-    except (OSError, ValueError):
+        content = json.loads(unicode_tables_path().read_text("utf-8"))
+        if content["unicode"] != unicodedata.unidata_version:
+            return None
+        table = {int(code): value for code, value in content["translation"].items()}
+        deleted = frozenset(int(code) for code in content["deleted"])
+        exotic = content["exotic_digits"]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
-    return tables_made if tables_made.get("unicode") == unicodedata.unidata_version else None
+    if not isinstance(exotic, str) or not all(value is None or isinstance(value, str) for value in table.values()):
+        return None
+    return table, deleted, exotic
 
 
 def tables_version() -> bytes:
@@ -125,9 +134,7 @@ def _translation() -> tuple[dict[int, str | None], frozenset[int]]:
     """One table for str.translate: every character maps to one character or is deleted, so a
     position in the normalised text is a position in the original once deletions are counted."""
     shipped = _shipped_tables()
-    if shipped is None:
-        return _made_translation()
-    return {int(code): value for code, value in shipped["translation"].items()}, frozenset(shipped["deleted"])
+    return _made_translation() if shipped is None else (shipped[0], shipped[1])
 
 
 def _made_translation() -> tuple[dict[int, str | None], frozenset[int]]:
@@ -479,7 +486,7 @@ def _nfkc(cells: pa.Array) -> pa.Array:
 def _exotic_digits() -> str:
     """An RE2 class of the decimal digits NFKC leaves alone (all but ASCII and full-width)."""
     shipped = _shipped_tables()
-    return _made_exotic_digits() if shipped is None else shipped["exotic_digits"]
+    return _made_exotic_digits() if shipped is None else shipped[2]
 
 
 def _made_exotic_digits() -> str:

@@ -13,7 +13,7 @@ import xlsxwriter
 
 from gongshi.catalog import Dataset
 from gongshi.ingest import FileResult
-from gongshi.pii import mask_column, mask_text, mask_value
+from gongshi.pii import mask_column, mask_value
 from gongshi.storage import temporary_for
 from gongshi.validation import Validated
 
@@ -22,19 +22,11 @@ FILE_COLUMNS = ["文件", "大小（字节）", "SHA-256", "退回原因"]
 SEVERITY_LABELS = {"error": "退回（未发布）", "warning": "提示（已发布，请核对）"}
 
 
-def safe_value(dataset: Dataset, field: str | None, value: str | None) -> str | None:
-    """A delivered value as it may appear outside the state directory's quarantine."""
-    if value is None:
-        return None
-    if field is not None and dataset.fields[field].privacy != "publish":
-        return mask_value(value)
-    return mask_text(value)[0]
-
-
 def safe_values(dataset: Dataset, fields: pa.Array | pa.ChunkedArray, values: pa.Array | pa.ChunkedArray) -> pa.Array:
-    """`safe_value` of each (field, value), by columns: every value masked as text by the
-    vectorised prefilter and the precise pass only where it could hold a protected value
-    (`mask_column`), then the values of fields that are not published masked whole."""
+    """Each delivered value as it may appear outside the state directory's quarantine: the value of
+    a field that is not published masked whole (`mask_value`), any other with every protected value
+    in its text masked (`mask_text`) — by columns: the vectorised prefilter, then the precise pass
+    only where it could hold a protected value (`mask_column`)."""
     masked, _ = mask_column(values)
     private = [name for name, spec in dataset.fields.items() if spec.privacy != "publish"]
     rows = np.flatnonzero(pc.fill_null(pc.is_in(fields, value_set=pa.array(private, pa.string())), False))

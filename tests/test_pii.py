@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import unicodedata
 from collections import Counter
 
 import pyarrow as pa
@@ -474,7 +475,16 @@ def test_unicode_tables_of_another_version_or_damaged_are_made_instead(tmp_path,
 
     path = pii.unicode_tables_path()
     try:
-        for content in ('{"unicode": "1.0.0", "translation": {}, "deleted": [], "exotic_digits": ""}', "{trunc"):
+        version = unicodedata.unidata_version
+        for content in (
+            '{"unicode": "1.0.0", "translation": {}, "deleted": [], "exotic_digits": ""}',
+            "{trunc",
+            f'{{"unicode": "{version}", "translation": {{}}, "deleted": []}}',
+            f'{{"unicode": "{version}", "translation": {{"x": "1"}}, "deleted": [], "exotic_digits": ""}}',
+            f'{{"unicode": "{version}", "translation": [], "deleted": [], "exotic_digits": ""}}',
+            f'{{"unicode": "{version}", "translation": {{"1": 2}}, "deleted": [], "exotic_digits": ""}}',
+            "[]",
+        ):
             (tmp_path / path.name).write_text(content, "utf-8")
             monkeypatch.setattr(pii, "UNICODE_TABLES", tmp_path)
             for function in (pii._shipped_tables, pii._translation, pii._exotic_digits):
