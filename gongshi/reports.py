@@ -27,11 +27,13 @@ def safe_values(dataset: Dataset, fields: pa.Array | pa.ChunkedArray, values: pa
     a field that is not published masked whole (`mask_value`), any other with every protected value
     in its text masked (`mask_text`) — by columns: the vectorised prefilter, then the precise pass
     only where it could hold a protected value (`mask_column`)."""
-    masked, _ = mask_column(values)
     private = [name for name, spec in dataset.fields.items() if spec.privacy != "publish"]
-    rows = np.flatnonzero(pc.fill_null(pc.is_in(fields, value_set=pa.array(private, pa.string())), False))
+    whole = pc.fill_null(pc.is_in(fields, value_set=pa.array(private, pa.string())), False)
+    rows = np.flatnonzero(whole)
     if not len(rows):
-        return masked
+        return mask_column(values)[0]
+    # the text pass only over the values not masked whole (an ID number's own field is one)
+    masked, _ = mask_column(pc.if_else(whole, pa.scalar(None, pa.string()), values))
     cells = masked.to_numpy(zero_copy_only=False).astype(object)
     cells[rows] = [mask_value(v) for v in pc.take(values, pa.array(rows)).to_pylist()]
     return pa.array(cells, pa.string())
