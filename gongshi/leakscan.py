@@ -808,19 +808,25 @@ def vouch(
     passed: frozenset[str] = frozenset(),
     runs: Path | None = None,
     previous: Path | None = None,
+    batch: int = 1,
 ) -> Iterator[str]:
     """The sha256 of each file of `root` that `hashes` names (relative path -> the sha256 its bytes
-    have) which the daily gate finds clean, one file at a time as each is read: the reading of
+    have) which the daily gate finds clean, `batch` files at a time as they are read: the reading of
     `scan_directory` with `known_in_tables_only`, the known values `known` (its `passed`, `runs`,
     `previous` as there: a changed text file's lines that passed before in `previous` are not
     scanned again). What is yielded, that gate may take as passed (its verdict cache); a file that
-    holds anything is not yielded, and that gate reads it and reports it."""
-    for relative, digest in hashes.items():
-        report = _scan_paths(
-            [str(root / relative)], root, known, passed, {relative: digest}, True, runs, previous, listed=True
-        )
-        if report.clean and digest in report.passed:
-            yield digest
+    holds anything is not yielded, and that gate reads it and reports it. A batch of many small
+    files (pages) is read as the gate reads them, their lines made distinct together; a data file
+    is best read alone (`batch` 1): its verdict is yielded as soon as it is known."""
+    items = list(hashes.items())
+    for start in range(0, len(items), max(1, batch)):
+        part = dict(items[start : start + max(1, batch)])
+        paths = [str(root / relative) for relative in part]
+        report = _scan_paths(paths, root, known, passed, part, True, runs, previous, listed=True)
+        leaky = {leak.file for leak in report.leaks}
+        # a file's digest passes when its bytes were read clean (`report.passed`: the sha256 of the
+        # bytes read); the same bytes at a path with a leak are the same leak
+        yield from dict.fromkeys(d for r, d in part.items() if r not in leaky and d in report.passed)
 
 
 PASSED_BEFORE_MAX_BYTES = 64 * 1024 * 1024  # a larger old file is not read beside the new (memory)

@@ -38,6 +38,28 @@ def test_vouch_yields_the_clean_files_whose_bytes_are_as_stated(tmp_path):
     assert (tmp_path / f"{hashes['table.parquet']}.parquet").is_file()  # its digit runs, kept for later days
 
 
+def test_pages_vouched_for_in_batches_are_those_vouched_for_one_at_a_time(tmp_path):
+    """The site's pages, read many at a time (their lines made distinct together, as the gate reads
+    them): a page with a mobile number, one whose bytes are not those stated and one that is gone
+    are not vouched for, whichever batch they fall in; every clean page is."""
+    pages = {}
+    for number in range(40):
+        body = f"<html><body><h1>苏州商贸{number}</h1><p>91320100MA1XYZ{number:04d}</p></body></html>\n"
+        if number % 7 == 3:
+            body = body.replace("</p>", f"</p><p>联系 {MOBILE[:3]} {MOBILE[3:7]} {MOBILE[7:]}</p>")
+        (tmp_path / f"entity-{number}.html").write_text(body, encoding="utf-8")
+        pages[f"entity-{number}.html"] = _sha256(tmp_path / f"entity-{number}.html")
+    pages["entity-5.html"] = "1" * 64  # rewritten since
+    pages["gone.html"] = "2" * 64
+    (tmp_path / "twin.json").write_text('{"name": "苏州商贸", "note": "无"}\n', encoding="utf-8")
+    pages["twin.json"] = _sha256(tmp_path / "twin.json")
+    alone = list(vouch(tmp_path, pages, pa.array([], pa.string())))
+    leaky = {pages[f"entity-{n}.html"] for n in range(40) if n % 7 == 3}
+    assert set(alone) == set(pages.values()) - leaky - {"1" * 64, "2" * 64}
+    for batch in (2, 7, 256):
+        assert list(vouch(tmp_path, pages, pa.array([], pa.string()), batch=batch)) == alone
+
+
 @pytest.fixture
 def early(monkeypatch):
     """The work begun early at any size, and waited for (so that what it does is the same each run)."""
@@ -59,10 +81,13 @@ def test_the_data_files_checked_early_are_not_read_again_by_the_gate(tmp_path, c
     data_files = [p for p in built.record.files if p.startswith(("datasets/", "changes/")) and "/index" not in p]
     assert built.checked_early["finished"] and early_files >= len(data_files) > 10
     assert built.checked_early["package_resources"] > 0 and built.checked_early["peak_mib"] > 0
+    # then the pages the site wrote, while the release wrote its manifest
+    page_files = built.checked_early["page_files"]
+    assert page_files > len([p for p in built.record.files if p.startswith("entity/")]) > 10
     verdict = checks.run(settings, catalog, DAY1)
     assert verdict.passed, verdict.failed
-    # the files vouched for early are not read again; the site's files are
-    assert verdict.scan.files_passed_before >= early_files
+    # the files vouched for early are not read again; the rest are
+    assert verdict.scan.files_passed_before >= early_files + page_files
     assert verdict.scan.files_scanned + verdict.scan.files_passed_before >= len(built.record.files)
     assert not list(settings.layout.leak_gate_passed("x").parent.glob("early-*.txt"))  # read and removed
 

@@ -10,8 +10,10 @@ import datetime as dt
 import hashlib
 import json
 import os
+import queue
 import resource
 import shutil
+import threading
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -516,26 +518,30 @@ def bounds_problems(settings: Settings, catalog: dict[str, Dataset], day: str) -
 # The blocking checks' work on the data files, begun while the site renders (`begin_early`, from the
 # release stage): the leak gate's and the package check's verdicts on the files written before the
 # site, taken in a process of its own at the lowest priority — it runs on what the site leaves of the two
-# cores (a fifth of them, on a province's first day) — and put in the checks' own caches, by the
-# sha256 of the bytes read, when the site is done. The checks then do not read those files again.
+# cores (a fifth of them, on a province's first day) — then the gate's on the pages the site wrote,
+# while the release describes every file and writes its manifest (one core's work, in this process);
+# put in the checks' own caches, by the sha256 of the bytes read, when the manifest is written. The
+# checks then do not read those files again.
 #
-# Nothing is vouched for that was not read: a verdict not reached when the site is done (the work is
-# then stopped) is not in the caches, and the checks read that file as always; a file that holds
-# anything is never in them, and the gate reads it and reports it. The verdicts are the checks' own
-# (`leakscan.vouch`: the daily gate's reading with the day's known values; `package_problems`),
+# Nothing is vouched for that was not read: a verdict not reached when the manifest is written (the
+# work is then stopped) is not in the caches, and the checks read that file as always; a file that
+# holds anything is never in them, and the gate reads it and reports it. The verdicts are the checks'
+# own (`leakscan.vouch`: the daily gate's reading with the day's known values; `package_problems`),
 # as the caches hold from an earlier day; every file's bytes are still compared with the manifest.
 
 EARLY_ABOVE_ROWS = 100_000  # published rows of a release: fewer are left to the blocking checks
-EARLY_WAIT = False  # whether the site's end waits for the work (tests: every verdict taken), else stops it
+EARLY_WAIT = False  # whether the release waits for the work (tests: every verdict taken), else stops it
+EARLY_PAGE_BATCH = 256  # pages read together, as the gate reads them; a verdict lost to the stop: one batch's
 
 
 @dataclass
 class EarlyChecks:
     """What the work begun early added to the checks' caches."""
 
-    gate_files: int = 0
+    gate_files: int = 0  # data files and other files written before the site
     package_resources: int = 0
-    finished: bool = False  # all of it done before the site was
+    page_files: int = 0  # of the site's, read while the release wrote its manifest
+    finished: bool = False  # all of it done before the release had written its manifest
     peak_mib: int = 0  # the peak resident memory of its process, as far as it went
 
 
@@ -549,6 +555,7 @@ class EarlyWork:
         self.found = self.cache.parent / f"early-{os.getpid()}.txt"
         self.child: parallel.Background | None = None
         self.sending = None
+        self.sent = 0  # lists of files sent: the work is done when it has said "done" as many times
         self.result: EarlyChecks | None = None
         # else the gate keeps no verdicts (`gate_passed`)
         if rows < EARLY_ABOVE_ROWS or not every_cell_in_parquet(catalog):
@@ -569,7 +576,18 @@ class EarlyWork:
         if self.sending is not None and self.child is not None and self.child.process is not None:
             try:
                 self.sending.send({path: info["sha256"] for path, info in files.items()})
+                self.sent += 1
             except OSError:  # it is gone: whatever it found is read by `finish`
+                pass
+
+    def pages(self, hashes: dict[str, str]) -> None:
+        """The files the site wrote (path -> the sha256 of the bytes written), to read next: while
+        this process describes every file of the build and writes its manifest."""
+        if self.sending is not None and self.child is not None and self.child.process is not None and hashes:
+            try:
+                self.sending.send(hashes)
+                self.sent += 1
+            except OSError:
                 pass
 
     def finish(self) -> EarlyChecks:
@@ -585,23 +603,28 @@ class EarlyWork:
         except FileNotFoundError:
             lines = []
         self.found.unlink(missing_ok=True)
-        done, peak = {"gate": set(), "package": set()}, 0
+        done, peak = {"gate": set(), "package": set(), "page": set()}, 0
+        # it waits for more until the pipe closes: it had finished if it was done with every list sent
+        finished = finished or (self.sent > 0 and lines.count("done") == self.sent)
         for line in lines:
             kind, _, key = line.partition(" ")
             if kind in done and len(key) == 64:  # a line cut short by the stop is not a verdict
                 done[kind].add(key)
             elif kind == "peak" and key.isdigit():
                 peak = max(peak, int(key) // 1024)  # KiB on Linux
-        for path, keys in ((self.cache, done["gate"]), (self.settings.layout.package_passed, done["package"])):
+        gate = done["gate"] | done["page"]
+        for path, keys in ((self.cache, gate), (self.settings.layout.package_passed, done["package"])):
             if keys:
                 _keep(path, _cached(path) | keys)
-        self.result = EarlyChecks(len(done["gate"]), len(done["package"]), finished, peak)
+        pages = len(done["page"] - done["gate"])
+        self.result = EarlyChecks(len(done["gate"]), len(done["package"]), pages, finished, peak)
         return self.result
 
 
 def begin_early(settings: Settings, catalog: dict[str, Dataset], build: Path, rows: int) -> EarlyWork:
     """Begin the checks' work on `build` in the background, for a release of `rows` published rows
-    (few: none begun); `EarlyWork.check` names the files, `EarlyWork.finish` ends it."""
+    (few: none begun); `EarlyWork.check` names the files, `EarlyWork.pages` the site's,
+    `EarlyWork.finish` ends it."""
     return EarlyWork(settings, catalog, build, rows)
 
 
@@ -610,6 +633,19 @@ def _early_work(settings: Settings, catalog: dict[str, Dataset], build: Path, fi
     verdict on each file not in its cache, then the package check's on the resources: each clean one
     a line of `found`, written as it is known."""
     _, known_folder, runs = _gate_state(settings)
+    # What the pipe brings is taken off it as it comes, by a thread of its own: the release's process
+    # never waits on a send while this one reads files (the site's pages: 150,000 names a first day)
+    received: queue.SimpleQueue = queue.SimpleQueue()
+
+    def receive() -> None:
+        while True:
+            try:
+                received.put(files.recv())
+            except (EOFError, OSError):  # the release closed its end: nothing more comes
+                received.put(None)
+                return
+
+    threading.Thread(target=receive, daemon=True).start()
     with found.open("a", encoding="utf-8") as out:
 
         def peak() -> str:
@@ -620,14 +656,25 @@ def _early_work(settings: Settings, catalog: dict[str, Dataset], build: Path, fi
         runs.mkdir(parents=True, exist_ok=True)
         out.write(peak())
         out.flush()
-        try:
-            hashes = files.recv()
-        except EOFError:  # the release ended before its files were written
+        hashes = received.get()
+        if hashes is None:  # the release ended before its files were written
             return
-        unread = {p: d for p, d in sorted(hashes.items()) if d not in passed}
-        for digest in vouch(build, unread, known, passed, runs, live_build(settings, build)):
+        previous, vouched = live_build(settings, build), set(passed)
+        unread = {p: d for p, d in sorted(hashes.items()) if d not in vouched}
+        for digest in vouch(build, unread, known, passed, runs, previous):
+            vouched.add(digest)
             out.write(f"gate {digest}\n{peak()}")
             out.flush()
         _, clean = package_problems(build, _cached(settings.layout.package_passed), hashes)
         out.writelines(f"package {key}\n" for key in sorted(clean))
-        out.write(peak())
+        out.write(f"{peak()}done\n")
+        out.flush()
+        # then the pages the site wrote, once it has (`EarlyWork.pages`): read while the release
+        # describes its files and writes its manifest, on the core that work leaves idle
+        while (pages := received.get()) is not None:
+            unread = {p: d for p, d in sorted(pages.items()) if d not in vouched}
+            for digest in vouch(build, unread, known, passed, runs, previous, batch=EARLY_PAGE_BATCH):
+                vouched.add(digest)
+                out.write(f"page {digest}\n")
+            out.write(f"{peak()}done\n")
+            out.flush()

@@ -58,7 +58,8 @@ class ReleaseResult:
     bytes: int
     reused: list[str] = field(default_factory=list)
     site: dict = field(default_factory=dict)
-    # the data files the checks' caches gained while the site rendered (`checks.begin_early`)
+    # the files the checks' caches gained while the site rendered and the manifest was written
+    # (`checks.begin_early`)
     checked_early: dict = field(default_factory=dict)
 
     def metadata(self) -> dict:
@@ -165,7 +166,7 @@ def run(settings: Settings, catalog: dict[str, Dataset], day: str) -> ReleaseRes
     early = checks.begin_early(settings, catalog, build, sum(t.num_rows for t in tables.values()))
 
     try:
-        files = build_files(build, catalog, target, data, settings.base_url, site, prepare, early.check)
+        files = build_files(build, catalog, target, data, settings.base_url, site, prepare, early.check, early.pages)
     finally:
         checked_early = early.finish()
     record = BuildRecord(
@@ -506,6 +507,7 @@ def build_files(
     site: Callable[[Path, dict[str, dict]], tuple[dict[str, str], set[str], dict[str, int]]] | None = None,
     prepare: Callable[[], None] | None = None,
     before_site: Callable[[dict[str, dict]], None] | None = None,
+    after_site: Callable[[dict[str, str]], None] | None = None,
 ) -> dict[str, dict]:
     """Write every file of a release into `build`; return path -> {bytes, sha256, media_type}.
 
@@ -518,7 +520,9 @@ def build_files(
     returns the sha256 of the files it wrote, the files it hard-linked from the previous build
     (which keep their recorded sha256) and the bytes of the files it wrote. `before_site`, if
     given, is called with the files written before the site (path -> description) as the site
-    begins: work on them while the site renders (`checks.begin_early`).
+    begins: work on them while the site renders (`checks.begin_early`); `after_site` with the files
+    the site wrote (path -> sha256), before every file of the build is described: work on those
+    while that is done.
     """
     linked: dict[str, str] = {}  # hard-linked file -> its sha256 from the previous manifest
     before = manifest_files(data.previous_build) if data.previous_build is not None else {}
@@ -549,6 +553,8 @@ def build_files(
         if before_site is not None:
             before_site(dict(files))
         written_hashes, linked, sizes = site(build, dict(files))
+        if after_site is not None:
+            after_site(written_hashes)
         files |= _describe_rest(build, files, data.previous_build, written_hashes, known, linked, before, sizes)
     write_manifest(build, day, files)
     return files
