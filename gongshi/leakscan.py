@@ -545,10 +545,12 @@ def scan_directory(
     hashes = hashes or {}
     # What every worker needs is sent once to each worker process (the known values and the digests
     # that passed are hundreds of thousands), a part's own paths and digests with the part. The
-    # workers start while the files are listed, when the manifest says the release is large.
+    # workers start while the files are listed, when the manifest lists many files that did not pass
+    # before (a normal day's release lists 150,000 of which a few thousand changed, most of them read
+    # early: `checks.begin_early`; the workers would cost more to start than the rest costs to read).
     shared = (root, known_values, passed, known_in_tables_only, runs, previous)
     pool = None
-    if workers > 1 and len(hashes) >= PARALLEL_ABOVE:
+    if workers > 1 and sum(digest not in passed for digest in hashes.values()) >= PARALLEL_ABOVE:
         pool = _pool(workers, shared)
     try:
         return _scan_listed(root, shared, hashes, advance, workers, pool)

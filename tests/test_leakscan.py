@@ -222,8 +222,12 @@ def test_publishing_the_samples_leaks_no_protected_value(tmp_path, settings, cat
     assert "CLEAN" in capsys.readouterr().out
 
 
-def test_scanning_in_several_processes_gives_the_same_report(tmp_path):
+def test_scanning_in_several_processes_gives_the_same_report(tmp_path, monkeypatch):
+    from gongshi import leakscan
     from gongshi.leakscan import PARALLEL_ABOVE
+
+    started = []
+    monkeypatch.setattr(leakscan, "_pool", lambda *a, _pool=leakscan._pool: started.append(1) or _pool(*a))
 
     for n in range(PARALLEL_ABOVE + 50):
         text = f"<p>第 {n} 页</p>\n" + (f"<p>电话 {MOBILE}</p>\n" if n % 700 == 3 else "<p>无</p>\n")
@@ -253,12 +257,15 @@ def test_scanning_in_several_processes_gives_the_same_report(tmp_path):
 
     hashes = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in tmp_path.iterdir()}
     clean = frozenset(d for name, d in hashes.items() if name.endswith(".html") and int(name[1:6]) % 700 != 3)
+    started.clear()
     three = scan_directory(tmp_path, known, clean, hashes, workers=2)
     assert three.leaks == one.leaks
+    assert not started and three.worker_peak_kib == 0  # five files to read: no workers started for them
     assert (three.files_passed_before, three.files_scanned) == (len(clean), PARALLEL_ABOVE + 52 - len(clean))
     assert three.passed == set(hashes.values()) - {hashes[leak.file] for leak in one.leaks}
     four = scan_directory(tmp_path, known, frozenset(), hashes, workers=2)  # every file read, in the workers
     assert four.leaks == one.leaks and four.files_scanned == one.files_scanned and four.passed == three.passed
+    assert started == [1] and four.worker_peak_kib > 10_000  # started while the files were listed
 
 
 def test_a_table_that_passed_before_is_looked_up_by_its_kept_digit_runs(tmp_path):
