@@ -106,3 +106,33 @@ def test_work_begun_early_ends_with_nothing_vouched_when_no_files_are_named(tmp_
     assert not settings.layout.leak_gate_passed(detector_version()).exists()
     monkeypatch.setattr(checks, "EARLY_ABOVE_ROWS", 10)
     assert checks.begin_early(settings, catalog, tmp_path / "build", rows=9).finish() == checks.EarlyChecks()
+
+
+def test_a_page_with_a_leak_is_not_vouched_for_early_and_the_gate_blocks_it(tmp_path, catalog, early, monkeypatch):
+    """A page the site wrote with a mobile number in it (a template that printed a protected field,
+    say): the work begun early reads the site's pages and vouches for the clean ones only; the
+    blocking gate reads this one and names it."""
+    from gongshi.paths import DEMO_INBOX
+    from gongshi.site import SiteBuilder
+
+    build_all = SiteBuilder.build_all
+
+    def with_a_leaky_page(self):
+        result = build_all(self)
+        self._write("entity/leaky.html", f"<html><body><p>联系电话 {MOBILE}</p></body></html>\n".encode())
+        return result  # the same SiteResult, the page among its files
+
+    monkeypatch.setattr(SiteBuilder, "build_all", with_a_leaky_page)
+    settings = Settings(inbox=DEMO_INBOX, public=tmp_path / "public", state=tmp_path / "state")
+    intake_day(settings, DAY1, catalog)
+    for dataset in catalog.values():
+        redact.run(settings, dataset, DAY1)
+    built = release.run(settings, catalog, DAY1)
+    leaky = built.record.files["entity/leaky.html"]["sha256"]
+    clean_pages = [p for p in built.record.files if p.endswith(".html") and p != "entity/leaky.html"]
+    assert built.checked_early["finished"] and built.checked_early["page_files"] >= len(clean_pages) > 10
+    assert leaky not in checks.gate_passed(settings, catalog)
+    verdict = checks.run(settings, catalog, DAY1)
+    assert not verdict.passed
+    assert [p for p in verdict.failed["leak_gate"] if "entity/leaky.html" in p], verdict.failed
+    assert "13951234567" not in " ".join(verdict.failed["leak_gate"])  # named, masked
