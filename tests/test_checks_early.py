@@ -136,3 +136,28 @@ def test_a_page_with_a_leak_is_not_vouched_for_early_and_the_gate_blocks_it(tmp_
     assert not verdict.passed
     assert [p for p in verdict.failed["leak_gate"] if "entity/leaky.html" in p], verdict.failed
     assert "13951234567" not in " ".join(verdict.failed["leak_gate"])  # named, masked
+
+
+def test_the_pages_are_sent_only_once_the_work_is_done_with_the_files_named_before(tmp_path, catalog):
+    """A first day's work is still on the data files when the site is done: the site's 150,000 pages
+    are not sent (it would not reach them before it is stopped); on a normal day it is done with
+    them, and the pages go."""
+    from types import SimpleNamespace
+
+    settings = Settings(inbox=tmp_path / "inbox", public=tmp_path / "public", state=tmp_path / "state")
+    work = checks.begin_early(settings, catalog, tmp_path / "build", rows=0)  # no process of its own
+    sent = []
+    work.child = SimpleNamespace(process=SimpleNamespace(is_alive=lambda: True))
+    work.sending = SimpleNamespace(send=sent.append)
+    work.check({"datasets/a.csv": {"sha256": "a" * 64}})
+    work.found.parent.mkdir(parents=True, exist_ok=True)
+    work.found.write_text(f"gate {'a' * 64}\npeak 1000\n", encoding="utf-8")  # still on them
+    work.pages({"entity/1.html": "b" * 64})
+    assert sent == [{"datasets/a.csv": "a" * 64}] and work.sent == 1
+    with work.found.open("a", encoding="utf-8") as found:
+        found.write("package " + "c" * 64 + "\npeak 1000\ndone\n")
+    work.pages({"entity/1.html": "b" * 64})
+    assert sent[1:] == [{"entity/1.html": "b" * 64}] and work.sent == 2
+    work.pages({})  # nothing written: nothing sent
+    assert work.sent == 2
+    work.found.unlink()

@@ -14,6 +14,7 @@ import queue
 import resource
 import shutil
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -582,13 +583,26 @@ class EarlyWork:
 
     def pages(self, hashes: dict[str, str]) -> None:
         """The files the site wrote (path -> the sha256 of the bytes written), to read next: while
-        this process describes every file of the build and writes its manifest."""
+        this process describes every file of the build and writes its manifest. Not sent while the
+        work is still on the files named before (a first day's): it would not reach the pages before
+        it is stopped, and a first day names 150,000 of them (14 MB through the pipe)."""
         if self.sending is not None and self.child is not None and self.child.process is not None and hashes:
+            while EARLY_WAIT and self._said_done() < self.sent and self.child.process.is_alive():
+                time.sleep(0.05)  # (tests) every verdict taken: the pages too
+            if self._said_done() < self.sent:
+                return
             try:
                 self.sending.send(hashes)
                 self.sent += 1
             except OSError:
                 pass
+
+    def _said_done(self) -> int:
+        """How many of the lists sent the work is done with (a "done" line for each, as it ends it)."""
+        try:
+            return self.found.read_text("utf-8").splitlines().count("done")
+        except (FileNotFoundError, UnicodeDecodeError):  # a line cut in a character: not done yet
+            return 0
 
     def finish(self) -> EarlyChecks:
         """Stop the work (done or not) and put what it found clean in the checks' caches. Once: later
