@@ -138,10 +138,10 @@ def test_a_page_with_a_leak_is_not_vouched_for_early_and_the_gate_blocks_it(tmp_
     assert "13951234567" not in " ".join(verdict.failed["leak_gate"])  # named, masked
 
 
-def test_the_pages_are_sent_only_once_the_work_is_done_with_the_files_named_before(tmp_path, catalog):
-    """A first day's work is still on the data files when the site is done: the site's 150,000 pages
-    are not sent (it would not reach them before it is stopped); on a normal day it is done with
-    them, and the pages go."""
+def test_the_pages_are_sent_only_once_the_gate_has_read_the_files_named_before(tmp_path, catalog):
+    """A first day's work is still reading the data files when the site is done: the site's 150,000
+    pages are not sent (it would not reach them before it is stopped); on a normal day it has read
+    them, and the pages go (read once the package check's work on the data files is done)."""
     from types import SimpleNamespace
 
     settings = Settings(inbox=tmp_path / "inbox", public=tmp_path / "public", state=tmp_path / "state")
@@ -155,7 +155,7 @@ def test_the_pages_are_sent_only_once_the_work_is_done_with_the_files_named_befo
     work.pages({"entity/1.html": "b" * 64})
     assert sent == [{"datasets/a.csv": "a" * 64}] and work.sent == 1
     with work.found.open("a", encoding="utf-8") as found:
-        found.write("package " + "c" * 64 + "\npeak 1000\ndone\n")
+        found.write("gated\n")  # the gate's reading done; the package check's goes on
     work.pages({"entity/1.html": "b" * 64})
     assert sent[1:] == [{"entity/1.html": "b" * 64}] and work.sent == 2
     work.pages({})  # nothing written: nothing sent

@@ -584,12 +584,13 @@ class EarlyWork:
     def pages(self, hashes: dict[str, str]) -> None:
         """The files the site wrote (path -> the sha256 of the bytes written), to read next: while
         this process describes every file of the build and writes its manifest. Not sent while the
-        work is still on the files named before (a first day's): it would not reach the pages before
-        it is stopped, and a first day names 150,000 of them (14 MB through the pipe)."""
+        gate's reading of the files named before goes on (a first day's): it would not reach the
+        pages before it is stopped, and a first day names 150,000 of them (14 MB through the pipe).
+        Sent once that is done, they are read after the package check's work."""
         if self.sending is not None and self.child is not None and self.child.process is not None and hashes:
-            while EARLY_WAIT and self._said_done() < self.sent and self.child.process.is_alive():
+            while EARLY_WAIT and self._said("gated") < self.sent and self.child.process.is_alive():
                 time.sleep(0.05)  # (tests) every verdict taken: the pages too
-            if self._said_done() < self.sent:
+            if self._said("gated") < self.sent:
                 return
             try:
                 self.sending.send(hashes)
@@ -597,10 +598,11 @@ class EarlyWork:
             except OSError:
                 pass
 
-    def _said_done(self) -> int:
-        """How many of the lists sent the work is done with (a "done" line for each, as it ends it)."""
+    def _said(self, line: str) -> int:
+        """How many times the work has said `line` so far: "gated" as the gate's reading of a list
+        sent ends, "done" as all the work on it does."""
         try:
-            return self.found.read_text("utf-8").splitlines().count("done")
+            return self.found.read_text("utf-8").splitlines().count(line)
         except (FileNotFoundError, UnicodeDecodeError):  # a line cut in a character: not done yet
             return 0
 
@@ -679,6 +681,8 @@ def _early_work(settings: Settings, catalog: dict[str, Dataset], build: Path, fi
             vouched.add(digest)
             out.write(f"gate {digest}\n{peak()}")
             out.flush()
+        out.write("gated\n")  # the gate's reading of these done (`EarlyWork.pages` waits for it)
+        out.flush()
         _, clean = package_problems(build, _cached(settings.layout.package_passed), hashes)
         out.writelines(f"package {key}\n" for key in sorted(clean))
         out.write(f"{peak()}done\n")
@@ -690,5 +694,5 @@ def _early_work(settings: Settings, catalog: dict[str, Dataset], build: Path, fi
             for digest in vouch(build, unread, known, passed, runs, previous, batch=EARLY_PAGE_BATCH):
                 vouched.add(digest)
                 out.write(f"page {digest}\n")
-            out.write(f"{peak()}done\n")
+            out.write(f"gated\n{peak()}done\n")
             out.flush()
