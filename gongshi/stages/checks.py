@@ -694,5 +694,6 @@ def _early_work(settings: Settings, catalog: dict[str, Dataset], build: Path, fi
             for digest in vouch(build, unread, known, passed, runs, previous, batch=EARLY_PAGE_BATCH):
                 vouched.add(digest)
                 out.write(f"page {digest}\n")
+                out.flush()  # each verdict kept as it comes: the work may be stopped at any moment
             out.write(f"gated\n{peak()}done\n")
             out.flush()
