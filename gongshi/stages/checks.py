@@ -574,12 +574,7 @@ class EarlyWork:
     def check(self, files: dict[str, dict]) -> None:
         """The files to check (path -> {bytes, sha256}: what is written before the site,
         `datapackage.json` included)."""
-        if self.sending is not None and self.child is not None and self.child.process is not None:
-            try:
-                self.sending.send({path: info["sha256"] for path, info in files.items()})
-                self.sent += 1
-            except OSError:  # it is gone: whatever it found is read by `finish`
-                pass
+        self._send({path: info["sha256"] for path, info in files.items()})
 
     def pages(self, hashes: dict[str, str]) -> None:
         """The files the site wrote (path -> the sha256 of the bytes written), to read next: while
@@ -587,15 +582,24 @@ class EarlyWork:
         gate's reading of the files named before goes on (a first day's): it would not reach the
         pages before it is stopped, and a first day names 150,000 of them (14 MB through the pipe).
         Sent once that is done, they are read after the package check's work."""
-        if self.sending is not None and self.child is not None and self.child.process is not None and hashes:
-            while EARLY_WAIT and self._said("gated") < self.sent and self.child.process.is_alive():
-                time.sleep(0.05)  # (tests) every verdict taken: the pages too
-            if self._said("gated") < self.sent:
-                return
+        if not (hashes and self._running()):
+            return
+        while EARLY_WAIT and self._said("gated") < self.sent and self.child.process.is_alive():
+            time.sleep(0.05)  # (tests) every verdict taken: the pages too
+        if self._said("gated") >= self.sent:
+            self._send(hashes)
+
+    def _running(self) -> bool:
+        """Whether the work was begun and not yet stopped (its pipe still open)."""
+        return self.sending is not None and self.child is not None and self.child.process is not None
+
+    def _send(self, hashes: dict[str, str]) -> None:
+        """A list of files (path -> sha256) to the work, if it runs; counted in `sent`."""
+        if self._running():
             try:
                 self.sending.send(hashes)
                 self.sent += 1
-            except OSError:
+            except OSError:  # it is gone: whatever it found is read by `finish`
                 pass
 
     def _said(self, line: str) -> int:
@@ -676,13 +680,20 @@ def _early_work(settings: Settings, catalog: dict[str, Dataset], build: Path, fi
         if hashes is None:  # the release ended before its files were written
             return
         previous, vouched = live_build(settings, build), set(passed)
-        unread = {p: d for p, d in sorted(hashes.items()) if d not in vouched}
-        for digest in vouch(build, unread, known, passed, runs, previous):
-            vouched.add(digest)
-            out.write(f"gate {digest}\n{peak()}")
+
+        def gate(listed: dict[str, str], kind: str, batch: int = 1) -> None:
+            """The gate's reading of the files of `listed` not vouched for yet: each clean one a line
+            `kind digest`, kept as it comes (the work may be stopped at any moment), then "gated"
+            (`EarlyWork.pages` waits for it)."""
+            unread = {p: d for p, d in sorted(listed.items()) if d not in vouched}
+            for digest in vouch(build, unread, known, passed, runs, previous, batch=batch):
+                vouched.add(digest)
+                out.write(f"{kind} {digest}\n{peak()}")
+                out.flush()
+            out.write("gated\n")
             out.flush()
-        out.write("gated\n")  # the gate's reading of these done (`EarlyWork.pages` waits for it)
-        out.flush()
+
+        gate(hashes, "gate")
         _, clean = package_problems(build, _cached(settings.layout.package_passed), hashes)
         out.writelines(f"package {key}\n" for key in sorted(clean))
         out.write(f"{peak()}done\n")
@@ -690,10 +701,6 @@ def _early_work(settings: Settings, catalog: dict[str, Dataset], build: Path, fi
         # then the pages the site wrote, once it has (`EarlyWork.pages`): read while the release
         # describes its files and writes its manifest, on the core that work leaves idle
         while (pages := received.get()) is not None:
-            unread = {p: d for p, d in sorted(pages.items()) if d not in vouched}
-            for digest in vouch(build, unread, known, passed, runs, previous, batch=EARLY_PAGE_BATCH):
-                vouched.add(digest)
-                out.write(f"page {digest}\n")
-                out.flush()  # each verdict kept as it comes: the work may be stopped at any moment
-            out.write(f"gated\n{peak()}done\n")
+            gate(pages, "page", EARLY_PAGE_BATCH)
+            out.write(f"{peak()}done\n")
             out.flush()
