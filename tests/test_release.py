@@ -662,3 +662,36 @@ def test_the_manifest_written_is_read_back_as_the_file_says_and_a_changed_file_a
     (tmp_path / "manifest.json.new").write_text(text, "utf-8")
     (tmp_path / "manifest.json.new").replace(tmp_path / "manifest.json")
     assert release.manifest_files(tmp_path)["a.csv"]["bytes"] == 11
+
+
+def test_folder_links_link_by_name_take_back_and_copy_across_file_systems(tmp_path, monkeypatch):
+    import errno
+
+    from gongshi.storage import FolderLinks
+
+    source, target = tmp_path / "old", tmp_path / "new"
+    source.mkdir()
+    target.mkdir()
+    (source / "a.html").write_bytes(b"<p>a</p>")
+    (source / "b.json").write_bytes(b"{}")
+    with FolderLinks(str(source), str(target)) as links:
+        links.link("a.html")
+        assert (target / "a.html").read_bytes() == b"<p>a</p>"
+        assert os.stat(target / "a.html").st_ino == os.stat(source / "a.html").st_ino  # a link, not a copy
+        with pytest.raises(FileNotFoundError):
+            links.link("missing.json")
+        assert not (target / "missing.json").exists()
+        links.unlink("a.html")
+        assert not (target / "a.html").exists() and (source / "a.html").exists()
+        real_link = os.link
+
+        def across(*args, **kwargs):
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+        monkeypatch.setattr(os, "link", across)
+        links.link("b.json")  # another file system: copied
+        monkeypatch.setattr(os, "link", real_link)
+        assert (target / "b.json").read_bytes() == b"{}"
+        assert os.stat(target / "b.json").st_ino != os.stat(source / "b.json").st_ino
+    with pytest.raises(FileNotFoundError):
+        FolderLinks(str(tmp_path / "nowhere"), str(target))

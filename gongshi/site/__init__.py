@@ -56,7 +56,7 @@ from gongshi.site.context import (
 from gongshi.site.feeds import write_feeds, write_sitemap
 from gongshi.site.regions import CITIES, OUTSIDE, city_of
 from gongshi.site.rows import STATUS_LABELS, TEMPLATE_HELPERS, Lazy, ListRows, Rows, TableRows, TableView
-from gongshi.storage import link_or_copy, write_file
+from gongshi.storage import FolderLinks, link_or_copy, write_file
 from gongshi.tables import value_counts
 from gongshi.writers.sqlite import FILE_NAME
 
@@ -651,23 +651,28 @@ class SiteBuilder:
         if self.previous_build is None or not codes:
             return list(codes)
         missing, linked = [], []
-        source, target = f"{self.previous_build}/entity", f"{self.build}/entity"
+        target = f"{self.build}/entity"
         self._folder(target)
-        for code in codes:
-            html, twin = f"{code}.html", f"{code}.json"
-            try:
-                link_or_copy(f"{source}/{html}", f"{target}/{html}")
-            except FileNotFoundError:
-                missing.append(code)
-                continue
-            try:
-                link_or_copy(f"{source}/{twin}", f"{target}/{twin}")
-            except FileNotFoundError:
-                os.unlink(f"{target}/{html}")
-                missing.append(code)
-                continue
-            fingerprint = plan.fingerprint(code)
-            linked += [(f"entity/{html}", fingerprint), (f"entity/{twin}", fingerprint)]
+        try:
+            links = FolderLinks(f"{self.previous_build}/entity", target)
+        except FileNotFoundError:  # the previous build has no entity pages: every one is rendered
+            return list(codes)
+        with links:
+            for code in codes:
+                html, twin = f"{code}.html", f"{code}.json"
+                try:
+                    links.link(html)
+                except FileNotFoundError:
+                    missing.append(code)
+                    continue
+                try:
+                    links.link(twin)
+                except FileNotFoundError:
+                    links.unlink(html)
+                    missing.append(code)
+                    continue
+                fingerprint = plan.fingerprint(code)
+                linked += [(f"entity/{html}", fingerprint), (f"entity/{twin}", fingerprint)]
         self.result.fingerprints.update(linked)
         self.result.modified.update((path, self.previous_modified.get(path, self.day)) for path, _ in linked)
         self.result.linked.update(path for path, _ in linked)
