@@ -716,6 +716,51 @@ def test_an_entity_whose_twin_is_lost_from_the_previous_build_is_made_again(publ
         assert path in again.linked and again.fingerprints[path] == first.fingerprints[path]
 
 
+def test_entity_pages_found_by_a_sort_are_those_found_by_a_mask(published_demo, tmp_path, monkeypatch):
+    """A first day renders every entity in batches, each batch's rows found by one sort of the credit
+    codes (`RowsByCode`); a few batches, by a mask over the column: the same pages either way."""
+    import pyarrow.parquet as pq
+
+    from gongshi import site
+    from gongshi.catalog import load_catalog
+    from gongshi.tables import row_digests
+
+    catalog = load_catalog()
+    latest = published_demo.public / "latest"
+    tables = {n: pq.read_table(latest / "datasets" / n / f"{n}.parquet") for n in catalog}
+    digests = {n: row_digests(t) for n, t in tables.items()}
+    monkeypatch.setattr(site, "ENTITY_BATCH", 3)  # the demo's entities in many small batches
+    built = {}
+    for name, above in (("sorted", 0), ("masked", 10**9)):
+        monkeypatch.setattr(site, "SORTED_ABOVE_BATCHES", above)
+        folder = tmp_path / name
+        (folder / "datasets").mkdir(parents=True)
+        builder = site.SiteBuilder(folder, catalog, DAY2, "https://x.org/", tables, {}, {}, {}, digests=digests)
+        views = {d.id: site.TableView(tables[d.id], d, digests[d.id]) for d in site.ordered(catalog)}
+        assert bool(builder._entity_plan(views).rows_by_code) == (name == "sorted")
+        builder.build_all()
+        built[name] = {p.name: p.read_bytes() for p in (folder / "entity").iterdir()}
+    assert len(built["sorted"]) > 2 * 3 * 2 and built["sorted"] == built["masked"]
+
+
+@given(
+    st.lists(st.sampled_from(["91A", "91B", "9C", "中", "", None]), max_size=40),
+    st.lists(st.sampled_from(["91A", "91B", "9C", "中", "", "zz"]), max_size=6),
+    st.integers(0, 40),
+)
+def test_rows_by_code_finds_what_a_mask_finds(values, wanted, cut):
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from gongshi.site.rows import RowsByCode
+
+    column = pa.chunked_array([pa.array(values[:cut], pa.string()), pa.array(values[cut:], pa.string())])
+    mask = pc.is_in(column, value_set=pa.array(wanted, pa.string()))
+    expected = np.flatnonzero(np.asarray(mask.to_numpy(zero_copy_only=False)))
+    assert RowsByCode(column).positions(wanted).tolist() == expected.tolist()
+
+
 _ANY_VALUE = st.one_of(
     st.text(),
     st.text().map(markupsafe.Markup),  # already safe: written as it is

@@ -198,3 +198,32 @@ class ListRows(Rows):
     def digest(self, start: int, end: int) -> str:
         data = json.dumps(self.rows[start:end], ensure_ascii=False, sort_keys=True, default=str)
         return hashlib.sha256(data.encode()).hexdigest()
+
+
+class RowsByCode:
+    """The positions of a column's rows by value (an entity's rows by its credit code), for the entity
+    pages rendered in batches: the column sorted once, then for each batch a binary search per code —
+    where a mask over the whole column for each batch (`pc.is_in`) cost the batches times the register
+    (a first day renders every entity: 25 batches of a million rows, 3 s; a province's 14 million
+    entities, 7,000 batches)."""
+
+    def __init__(self, column: pa.ChunkedArray | pa.Array):
+        column = pc.cast(column, pa.string())
+        order = pc.sort_indices(column)  # stable: a value's rows stay in table order; nulls last
+        kept = len(column) - column.null_count  # a row without a value belongs to no entity
+        self.order = np.asarray(order)[:kept]
+        self.values = column.take(order).slice(0, kept).to_numpy(zero_copy_only=False)
+
+    def positions(self, values: list[str]) -> np.ndarray:
+        """The positions of the rows holding any of `values`, in table order (as a mask's would be)."""
+        wanted = np.unique(np.array(values, dtype=object))  # a value asked for twice: its rows once
+        starts = np.searchsorted(self.values, wanted, side="left")
+        counts = np.searchsorted(self.values, wanted, side="right") - starts
+        total = int(counts.sum())
+        if not total:
+            return np.empty(0, dtype=np.int64)
+        # every index of each run [start, start + count), in one vector: the k-th index is k plus its
+        # run's start less the indices before that run
+        before = np.cumsum(counts) - counts
+        sorted_at = np.arange(total, dtype=np.int64) + np.repeat(starts - before, counts)
+        return np.sort(self.order[sorted_at])
