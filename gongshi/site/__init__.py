@@ -662,12 +662,14 @@ class SiteBuilder:
         return EntityPlan(joined, codes, prints, unchanged, changed, self._rows_by_code(views, joined, changed))
 
     def _rows_by_code(self, views: dict[str, TableView], joined: list[Dataset], changed: list[str]) -> dict:
-        """Each joined dataset's rows by credit code (`RowsByCode`), before the fork (both processes
-        render), when more than SORTED_ABOVE_BATCHES batches of pages are rendered (a first day: every
-        entity); fewer find theirs by a mask over the column, which costs less than the sort."""
+        """Each joined dataset's rows by credit code (`RowsByCode`, over every entity's code), before
+        the fork (both processes render), when more than SORTED_ABOVE_BATCHES batches of pages are
+        rendered (a first day: every entity); fewer find theirs by a mask over the column, which
+        costs less than the sort."""
         if len(_batches(changed)) <= SORTED_ABOVE_BATCHES:
             return {}
-        return {d.id: RowsByCode(views[d.id].column(d.site.entity.credit_code)) for d in joined}
+        codes = pc.cast(self._entity_prints["code"], pa.string()).combine_chunks()
+        return {d.id: RowsByCode(views[d.id].column(d.site.entity.credit_code), codes) for d in joined}
 
     def _entity_batch(self, views: dict[str, TableView], plan: EntityPlan, codes: list[str]) -> None:
         """The page and JSON twin of each entity of `codes` (`entity`): only a batch's rows are Python
