@@ -29,8 +29,9 @@ pii._worth_a_look()
 # lines joined, 64 MB) the same way: a block of more than 128 KiB was a mapping of its own, handed
 # back when freed and cleared again by the kernel when taken again. Up to MMAP_BELOW it comes from
 # the heap, and the heap keeps up to KEEP_FREE of free memory instead of trimming it. The gate over
-# 58,000 pages of a first day (1.06 GB, one worker, 2026-12-04): memory faulted in 1.17–1.18 GB
-# against 0.21–0.22 GB, kernel time 1.7–3.1 s against 0.85–0.97 s, the peak 439 MiB against 447.
+# 58,000 pages of a first day (1.06 GB, one worker, four runs each way, 2026-12-04): memory faulted
+# in 1,169–1,188 MiB against 213–233, kernel time 1.71–3.06 s against 0.85–1.69 s, the peak 438–445
+# MiB against 447–455; over a whole first day the checks' 5.3 GB against 2.8–2.9 (docs/scale.md).
 MMAP_BELOW = 128 * 1024 * 1024
 KEEP_FREE = 256 * 1024 * 1024
 
