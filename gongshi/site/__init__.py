@@ -424,9 +424,9 @@ class SiteBuilder:
             return False
         folder, _, name = path.rpartition("/")
         links = self._links_into(folder)
+        if links is None:  # the previous build has no such folder: rendered
+            return False
         try:
-            if links is None:
-                raise FileNotFoundError(path)
             links.link(name)
         except FileNotFoundError:  # not in the previous build after all: rendered
             return False
@@ -654,22 +654,14 @@ class SiteBuilder:
         codes = fingerprints["code"].to_pylist()
         prints = fingerprints["f"].to_pylist()
         if self.previous_build is None:
-            return EntityPlan(joined, codes, prints, [], list(codes), self._rows_by_code(views, joined, codes))
+            by_code = _rows_by_code(views, joined, fingerprints["code"], codes)
+            return EntityPlan(joined, codes, prints, [], list(codes), by_code)
         previous, unchanged, changed = self.previous, [], []
         for code, fingerprint in zip(codes, prints, strict=True):
             same = previous.get(f"entity/{code}.html") == fingerprint == previous.get(f"entity/{code}.json")
             (unchanged if same else changed).append(code)
-        return EntityPlan(joined, codes, prints, unchanged, changed, self._rows_by_code(views, joined, changed))
-
-    def _rows_by_code(self, views: dict[str, TableView], joined: list[Dataset], changed: list[str]) -> dict:
-        """Each joined dataset's rows by credit code (`RowsByCode`, over every entity's code), before
-        the fork (both processes render), when more than SORTED_ABOVE_BATCHES batches of pages are
-        rendered (a first day: every entity); fewer find theirs by a mask over the column, which
-        costs less than the sort."""
-        if len(_batches(changed)) <= SORTED_ABOVE_BATCHES:
-            return {}
-        codes = pc.cast(self._entity_prints["code"], pa.string()).combine_chunks()
-        return {d.id: RowsByCode(views[d.id].column(d.site.entity.credit_code), codes) for d in joined}
+        by_code = _rows_by_code(views, joined, fingerprints["code"], changed)
+        return EntityPlan(joined, codes, prints, unchanged, changed, by_code)
 
     def _entity_batch(self, views: dict[str, TableView], plan: EntityPlan, codes: list[str]) -> None:
         """The page and JSON twin of each entity of `codes` (`entity`): only a batch's rows are Python
@@ -680,11 +672,12 @@ class SiteBuilder:
         records = {}
         for dataset in plan.joined:
             view, by_code = views[dataset.id], plan.rows_by_code.get(dataset.id)
-            if by_code is not None:
-                records[dataset.id] = view.dicts(by_code.positions(codes))
-                continue
-            mask = pc.is_in(view.column(dataset.site.entity.credit_code), value_set=wanted)
-            records[dataset.id] = view.dicts(np.flatnonzero(np.asarray(mask.to_numpy(zero_copy_only=False))))
+            if by_code is None:
+                mask = pc.is_in(view.column(dataset.site.entity.credit_code), value_set=wanted)
+                positions = np.flatnonzero(np.asarray(mask.to_numpy(zero_copy_only=False)))
+            else:
+                positions = by_code.positions(codes)
+            records[dataset.id] = view.dicts(positions)
         for entity in self._entity_objects(plan.joined, records):
             self.entity(entity, plan.fingerprint(entity.credit_code))
             self._entity_progress()
@@ -1552,6 +1545,19 @@ def _batches(codes: list[str], size: int | None = None) -> list[list[str]]:
     """`codes` in batches of `size` (`ENTITY_BATCH`: the entity pages rendered at once), in their order."""
     size = size or ENTITY_BATCH
     return [codes[start : start + size] for start in range(0, len(codes), size)]
+
+
+def _rows_by_code(
+    views: dict[str, TableView], joined: list[Dataset], every: pa.ChunkedArray, rendered: list[str]
+) -> dict[str, RowsByCode]:
+    """Each joined dataset's rows by credit code (`RowsByCode`, over `every` entity's code), made
+    before the fork (both processes render), when more than SORTED_ABOVE_BATCHES batches of pages
+    are `rendered` (a first day: every entity); fewer find theirs by a mask over the column
+    (`SiteBuilder._entity_batch`), which costs less than the sort."""
+    if len(_batches(rendered)) <= SORTED_ABOVE_BATCHES:
+        return {}
+    codes = pc.cast(every, pa.string()).combine_chunks()
+    return {d.id: RowsByCode(views[d.id].column(d.site.entity.credit_code), codes) for d in joined}
 
 
 def _template_column(template: str, rows: pa.Table) -> pa.Array:
