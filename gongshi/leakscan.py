@@ -620,7 +620,7 @@ def _scan_listed(
         )
         _merge(report, found)
     else:
-        parts = _by_size(to_read, sizes, workers * 4)
+        parts = _by_size(to_read, sizes, workers * PARTS_PER_WORKER)
         tasks = [(part, digests_of(part), listed) for part in parts]
         with contextlib.ExitStack() as stack:
             if pool is None:  # not started beforehand: made here, and shut down here
@@ -676,9 +676,18 @@ def _size(path: str) -> int:
         return 0
 
 
+# Parts of the files to read, per worker. The workers take the parts one at a time, the largest
+# first: the gate ends when its last part does. With four parts a worker, taken in no order of size,
+# that last part was up to an eighth of a first day's reading, one core's work while the other had
+# none. A first day, three runs each way alternating (2026-12-04): the gate's last two seconds kept
+# 1.81–1.90 of the two cores busy against 1.16–1.51.
+PARTS_PER_WORKER = 16
+
+
 def _by_size(paths: list[str], sizes: list[int], count: int) -> list[list[str]]:
     """`paths` in at most `count` parts of about equal bytes (`sizes`; the largest file first, into
-    the part with the fewest bytes so far), each part in path order; no part empty."""
+    the part with the fewest bytes so far), each part in path order; no part empty. The parts come
+    largest first (a part of one file larger than the rest's share is the largest)."""
     count = max(1, min(count, len(paths)))
     parts: list[list[str]] = [[] for _ in range(count)]
     loads = [(0, i) for i in range(count)]
@@ -686,7 +695,8 @@ def _by_size(paths: list[str], sizes: list[int], count: int) -> list[list[str]]:
         load, part = heapq.heappop(loads)
         parts[part].append(paths[index])
         heapq.heappush(loads, (load + sizes[index] + 4096, part))  # a file costs more than its bytes
-    return [sorted(part) for part in parts if part]
+    by_load = sorted(loads, reverse=True)
+    return [sorted(parts[part]) for _, part in by_load if parts[part]]
 
 
 def _files(root: Path) -> list[str]:

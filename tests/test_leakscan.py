@@ -501,7 +501,7 @@ def test_many_runs_against_many_known_values_are_joined_and_found_where_they_sta
 
 def test_files_to_read_are_parted_by_bytes_each_once():
     """The gate's workers get parts of about equal bytes: every file in exactly one part, the
-    largest files in different parts, each part in path order."""
+    largest files in different parts, each part in path order, the largest part first."""
     from gongshi.leakscan import _by_size
 
     paths = [f"/b/f{n:03d}" for n in range(40)]
@@ -511,6 +511,9 @@ def test_files_to_read_are_parted_by_bytes_each_once():
     assert all(part == sorted(part) for part in parts)
     big = [next(i for i, part in enumerate(parts) if p in part) for p in ("/b/f003", "/b/f017", "/b/f029")]
     assert len(set(big)) == 3
+    loads = [sum(sizes[paths.index(p)] for p in part) for part in parts]
+    assert loads == sorted(loads, reverse=True)  # the largest part first: the last one taken is small
+    assert _by_size(["/a", "/b", "/c"], [10_000_000, 6_000_000, 5_000_000], 2) == [["/b", "/c"], ["/a"]]
     assert sorted(_by_size(paths[:2], sizes[:2], 8)) == [["/b/f000"], ["/b/f001"]]  # no empty part
     assert _by_size([], [], 4) == []
 

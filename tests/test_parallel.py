@@ -117,9 +117,11 @@ def _fail() -> None:
 
 
 def test_work_in_the_background_is_killed_when_not_done_and_waited_for_when_asked(tmp_path):
-    import multiprocessing
+    from gongshi.sandbox import worker_context
 
-    context = multiprocessing.get_context("forkserver")
+    # the pipeline's own (a process has one forkserver: one started here without the pipeline's
+    # imports would be the one every later test in this process gets)
+    context = worker_context()
     log = tmp_path / "log"
     log.touch()
     slow = parallel.Background(context, _append, log, "slow", 30)

@@ -6,6 +6,7 @@ release being replaced (or the day before)."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import functools
 import hashlib
@@ -529,7 +530,7 @@ def build_files(
     known = {path: info["sha256"] for path, info in before.items()}
     with progress.step("数据文件", unit="个文件") as bar:
         written = _data_files(build, catalog, data, known, linked, bar.advance, prepare)
-    files = {p: _describe(build / p, linked.get(p)) for p in written}
+    files = _describe_all(build, written, linked)
     if data.feeds:
         if data.base_release == day:  # this release is where consumers start: its own files
             tables = {
@@ -974,6 +975,21 @@ _MANIFESTS_LOCK = threading.Lock()
 def manifest_hashes(build: Path) -> dict[str, str]:
     """path -> sha256 of every file the build's manifest lists."""
     return {p: i["sha256"] for p, i in manifest_files(build).items()}
+
+
+def _describe_all(build: Path, written: list[str], linked: dict[str, str]) -> dict[str, dict]:
+    """`_describe` of each of the data files `written` (those `linked` keep their sha256), in that
+    order. Read by a thread per processor, the largest first: the reads and sha256 release the GIL.
+    One after another, a first day's 1.3 GB of data files kept one core of two busy between the data
+    files and the site (three runs each way, 2026-12-04: that interval 2.0–2.6 s at 1.45–1.52 cores
+    busy, against 1.6–2.0 s at 1.69–1.94)."""
+    sizes = {p: (build / p).stat().st_size for p in written}
+    with concurrent.futures.ThreadPoolExecutor(parallel.cores()) as pool:
+        described = {
+            p: pool.submit(_describe, build / p, linked.get(p), sizes[p])
+            for p in sorted(written, key=lambda p: -sizes[p])
+        }
+        return {p: described[p].result() for p in written}
 
 
 def _describe(path: Path, known_sha256: str | None = None, size: int | None = None) -> dict:

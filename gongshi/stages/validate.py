@@ -6,6 +6,7 @@ written (rows in = accepted + quarantined, file by file)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pyarrow.compute as pc
 
@@ -16,7 +17,7 @@ from gongshi.pii import mask_text
 from gongshi.reports import issue_rows, write_reports
 from gongshi.settings import Settings
 from gongshi.stages import Json, Markdown, read
-from gongshi.storage import write_parquet
+from gongshi.storage import side_by_side, write_parquet
 from gongshi.tables import value_counts
 from gongshi.validation import Validated, validate
 
@@ -55,14 +56,19 @@ def run(settings: Settings, dataset: Dataset, day: str) -> ValidateResult:
     layout = settings.layout
     delivery = read.load(settings, dataset, day)
     result = validate(delivery, dataset)
-    write_parquet(result.accepted, layout.accepted(day, dataset.id))
-    write_parquet(result.issues, layout.issues(day, dataset.id))
-    write_parquet(result.quarantined, layout.quarantine_path(day, dataset.id))
     issues = issue_rows(dataset, delivery.rows, result)
     reports_dir = layout.reports_dir(day)
     for stale in reports_dir.glob(f"*_{dataset.title}_{day}_退回报告.xlsx") if reports_dir.is_dir() else []:
         stale.unlink()
-    reports = write_reports(reports_dir, dataset, day, issues, delivery.files)
+    reports: list[Path] = []
+    # The workbooks (xlsxwriter: Python, holding the GIL) first, beside the stage's tables (Arrow
+    # encodes and writes them without it): a first day's inspections, 1.4 s and 0.8 s of a core
+    side_by_side(
+        lambda: reports.extend(write_reports(reports_dir, dataset, day, issues, delivery.files)),
+        lambda: write_parquet(result.accepted, layout.accepted(day, dataset.id)),
+        lambda: write_parquet(result.issues, layout.issues(day, dataset.id)),
+        lambda: write_parquet(result.quarantined, layout.quarantine_path(day, dataset.id)),
+    )
     entry = ledger_entry(dataset, day, delivery, result)
     ledger.write(layout, entry)
     warnings = result.issues.filter(pc.equal(result.issues["severity"], "warning"))
