@@ -1,7 +1,7 @@
 """Two pieces of work at once on a machine with more than one core: one in a forked child process,
 one in the caller's. The child sees everything the caller had built up to the fork (nothing is
 pickled on the way in, pages are shared until written); only its return value comes back, pickled
-through a pipe. A failure in either is raised in the caller, with the child's traceback (an OSError
+into a file in memory (`_send`). A failure in either is raised in the caller, with the child's traceback (an OSError
 as itself, so that a full disk is reported as one).
 
 The child is made with `os.fork`, not `multiprocessing`: a multiprocessing child runs the hooks
@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import functools
 import logging
+import mmap
 import multiprocessing
 import multiprocessing.context
 import multiprocessing.process
 import os
 import pickle
 import signal
+import struct
+import tempfile
 import traceback
 from collections.abc import Callable, Sequence
 from typing import TypeVar
@@ -46,51 +49,104 @@ def both(here: Callable[[], A], beside: Callable[[], B], parallel: bool = True) 
     if not parallel or cores() < 2 or not hasattr(os, "fork"):
         second = beside()
         return here(), second
-    reader, writer = os.pipe()
+    result = _result_file()
     pid = os.fork()
     if pid == 0:  # the child: never returns
-        status = 0
+        status = 1
         try:
-            os.close(reader)
             # The caller reports progress; lines from here would interleave with its own, and a log
             # handler the parent holds (Dagster's) must not be written to from another process.
             logging.getLogger("gongshi").disabled = True
             logging.getLogger("gongshi.progress").disabled = True
             progress.configure_quiet()
             try:
-                data = pickle.dumps(("ok", beside(), None))
+                outcome = ("ok", beside(), None)
             except OSError as error:  # the disk's errors reach the caller as themselves (a full disk)
-                data = pickle.dumps(
-                    ("error", traceback.format_exc(), OSError(error.errno, error.strerror, error.filename))
-                )
+                outcome = ("error", traceback.format_exc(), OSError(error.errno, error.strerror, error.filename))
             except BaseException:
-                data = pickle.dumps(("error", traceback.format_exc(), None))
-            with os.fdopen(writer, "wb") as pipe:
-                pipe.write(data)
-        except BaseException:
-            status = 1
+                outcome = ("error", traceback.format_exc(), None)
+            try:
+                _send(result, outcome)
+            except BaseException:  # a result that cannot be pickled, or written
+                os.ftruncate(result, 0)
+                _send(result, ("error", traceback.format_exc(), None))
+            status = 0
         finally:
             os._exit(status)
-    os.close(writer)
     try:
         first = here()
     except BaseException:
         os.kill(pid, signal.SIGKILL)
-        os.close(reader)
         os.waitpid(pid, 0)
+        os.close(result)
         raise
-    with os.fdopen(reader, "rb") as pipe:
-        data = pipe.read()  # before waiting: a large result fills the pipe until it is read
     _, status = os.waitpid(pid, 0)
-    if not data:
-        raise ChildFailed(f"the parallel worker died (exit code {os.waitstatus_to_exitcode(status)})")
-    outcome, payload, error = pickle.loads(data)
+    try:
+        code = os.waitstatus_to_exitcode(status)
+        if code != 0:  # killed (out of memory), or it could not even say why it failed
+            raise ChildFailed(f"the parallel worker died (exit code {code})")
+        outcome, payload, error = _received(result)
+    finally:
+        os.close(result)
     if outcome != "ok":
         if error is not None:
             error.add_note(f"in the parallel worker:\n{payload}")
             raise error
         raise ChildFailed(f"the parallel worker failed:\n{payload}")
     return first, payload
+
+
+# The child's result comes back through a file in memory (memfd), not a pipe: pickled with its
+# buffers (Arrow's, NumPy's) out of band, written once, and mapped by the caller, whose arrays then
+# use the mapped pages as they are. 171 MB of Arrow columns came back in 0.15–0.20 s, against
+# 1.0–1.3 s through a pipe (read in growing blocks, then copied again by unpickling); a first day's
+# redaction brings 126 MB of inspections back so.
+
+
+def _result_file() -> int:
+    """A file for the child's result, inherited over the fork: in memory where the system has such
+    files, else an unnamed temporary file."""
+    if hasattr(os, "memfd_create"):
+        try:
+            return os.memfd_create("gongshi-result", os.MFD_CLOEXEC)
+        except OSError:
+            pass
+    with tempfile.TemporaryFile() as handle:
+        return os.dup(handle.fileno())
+
+
+def _send(result: int, outcome: tuple) -> None:
+    """`outcome` into the file `result` from its start: the lengths, the pickle, then its buffers."""
+    buffers: list[pickle.PickleBuffer] = []
+    data = pickle.dumps(outcome, protocol=5, buffer_callback=buffers.append)
+    raws = [buffer.raw() for buffer in buffers]
+    head = struct.pack(f"<QQ{len(raws)}Q", len(data), len(raws), *(raw.nbytes for raw in raws))
+    os.lseek(result, 0, os.SEEK_SET)
+    with os.fdopen(result, "wb", closefd=False) as out:
+        out.write(struct.pack("<Q", len(head)))
+        out.write(head)
+        out.write(data)
+        for raw in raws:
+            out.write(raw)
+
+
+def _received(result: int) -> tuple:
+    """What `_send` wrote to `result`, its buffers on the file's pages (mapped copy-on-write: arrays
+    made on them can be written to, as unpickled ones can)."""
+    size = os.fstat(result).st_size
+    if size == 0:
+        raise ChildFailed("the parallel worker ended without a result")
+    view = memoryview(mmap.mmap(result, size, access=mmap.ACCESS_COPY))
+    (head,) = struct.unpack_from("<Q", view, 0)
+    length, count = struct.unpack_from("<QQ", view, 8)
+    sizes = struct.unpack_from(f"<{count}Q", view, 24)
+    at = 8 + head
+    data, at = view[at : at + length], at + length
+    buffers = []
+    for nbytes in sizes:
+        buffers.append(view[at : at + nbytes])
+        at += nbytes
+    return pickle.loads(data, buffers=buffers)
 
 
 def share(first: Callable[[], A], jobs: Sequence[Callable[[], object]], parallel: bool = True) -> A:

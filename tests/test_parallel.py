@@ -69,6 +69,34 @@ def test_a_failure_in_either_process_is_raised(tmp_path):
         parallel.share(lambda: (_ for _ in ()).throw(ValueError("bad row")), [_job(log, "x", 0.1)])
 
 
+def test_the_child_s_result_comes_back_whole_and_its_arrays_can_be_written():
+    """Arrow columns and NumPy arrays come back out of band (on the pages of the result's file):
+    the same values, and an array the caller can change, as an unpickled one."""
+    import numpy as np
+    import pyarrow as pa
+
+    texts = pa.array([f"市场主体{n}" if n % 7 else None for n in range(200_000)])
+    numbers = np.arange(300_000, dtype=np.int64)
+    here, (column, array, small) = parallel.both(lambda: "here", lambda: (texts, numbers * 2, {"行": [1, "二"]}))
+    assert here == "here" and small == {"行": [1, "二"]}
+    assert column.equals(texts) and column.null_count == texts.null_count
+    assert np.array_equal(array, numbers * 2)
+    array[0] = -1  # writable
+    assert array[0] == -1 and array[1] == 2
+
+
+def test_a_child_that_dies_or_cannot_send_its_result_is_said_to_have_failed():
+    import signal
+
+    with pytest.raises(parallel.ChildFailed, match="died"):
+        parallel.both(lambda: None, lambda: os.kill(os.getpid(), signal.SIGKILL))
+    with pytest.raises(parallel.ChildFailed, match="died"):
+        parallel.both(lambda: None, lambda: os._exit(3))
+    with pytest.raises(parallel.ChildFailed, match=r"(?s)failed.*pickle"):  # a lambda cannot be pickled
+        parallel.both(lambda: None, lambda: lambda: None)
+    assert parallel.both(lambda: 1, lambda: None) == (1, None)  # and the next call works
+
+
 def test_more_jobs_than_tokens_each_run_once(tmp_path):
     """A pipe holds 255 distinct tokens: 600 jobs go in groups, and each still runs once."""
     log = tmp_path / "log"
