@@ -171,19 +171,22 @@ _HANDED_LOCK = threading.Lock()
 
 def write_arrow(table: pa.Table, path: Path) -> None:
     """A state table that is read back whole the next day, replaced atomically: Arrow's own file
-    format, LZ4-compressed. The redaction's kept rows of a million records read back in 0.1 s against
-    Parquet's 1.3 (Arrow's buffers are decompressed, not decoded) and are written in a quarter of
-    the time, for about three times Parquet's bytes."""
+    format, uncompressed, so that `read_arrow` maps it instead of reading it. The redaction's kept
+    rows of a million records: 312 MiB against 127 compressed with LZ4, written in the same time
+    (0.26 s against 0.23), read in no time against 0.12–0.43 s — and, in the stage, 0.9 s with the
+    fresh memory the decompressed buffers took (2026-12-04)."""
     temporary = temporary_for(path)
-    options = pa.ipc.IpcWriteOptions(compression="lz4")
-    with pa.OSFile(str(temporary), "wb") as sink, pa.ipc.new_file(sink, table.schema, options=options) as writer:
+    with pa.OSFile(str(temporary), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
         writer.write_table(table)
     temporary.replace(path)
 
 
 def read_arrow(path: Path) -> pa.Table:
-    """A table `write_arrow` wrote, read into memory (ArrowInvalid if it is not one)."""
-    with pa.OSFile(str(path), "rb") as source:
+    """A table `write_arrow` wrote (ArrowInvalid if it is not one), its buffers on the file's pages
+    (memory-mapped: they are read as they are used; the file is only ever replaced whole, by a
+    rename, never changed in place). A file written compressed (before 2026-12-04) is decompressed
+    into memory."""
+    with pa.memory_map(str(path)) as source:
         return pa.ipc.open_file(source).read_all()
 
 
