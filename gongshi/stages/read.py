@@ -22,7 +22,7 @@ from gongshi.ingest import FINDING_SCHEMA, Delivery, FileResult, read_delivery
 from gongshi.sandbox import read_file_contained
 from gongshi.settings import ReadLimits, Settings
 from gongshi.stages import Json, bullets
-from gongshi.storage import file_identity, write_json, write_parquet
+from gongshi.storage import file_identity, read_parquet, write_json, write_parquet
 
 
 @dataclass
@@ -85,7 +85,7 @@ def run(settings: Settings, dataset: Dataset, day: str, ahead: Sequence[Dataset]
         raise DeliveryVanished(dataset, day, vanished)
     if vanished:
         retraction.record(layout, dataset.id, day, vanished, settings.retract_reason)
-    write_parquet(delivery.rows, layout.rows(day, dataset.id))
+    write_parquet(delivery.rows, layout.rows(day, dataset.id), hand_on=True)  # validated next
     write_parquet(delivery.findings, layout.findings(day, dataset.id))
     write_json(
         layout.files(day, dataset.id),
@@ -129,7 +129,7 @@ def load(settings: Settings, dataset: Dataset, day: str) -> Delivery:
     return Delivery(
         dataset=dataset.id,
         day=day,
-        rows=pq.read_table(layout.rows(day, dataset.id)),
+        rows=read_parquet(layout.rows(day, dataset.id)),
         findings=pq.read_table(layout.findings(day, dataset.id), schema=FINDING_SCHEMA),
         files=[FileResult(**f) for f in manifest["files"]],
         fingerprint=manifest["fingerprint"],

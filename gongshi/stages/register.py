@@ -6,13 +6,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import pyarrow.parquet as pq
-
 from gongshi import ledger, progress, sources
 from gongshi.catalog import Dataset
 from gongshi.register import Register
 from gongshi.settings import Settings
 from gongshi.stages import Json
+from gongshi.storage import read_parquet
 from gongshi.validation import ISSUE_SCHEMA, Validated
 
 
@@ -44,7 +43,7 @@ class RegisterResult:
 def run(settings: Settings, dataset: Dataset, day: str) -> RegisterResult:
     """Fold the day's accepted rows into the register and record the count in the ledger."""
     layout = settings.layout
-    accepted = pq.read_table(layout.accepted(day, dataset.id))
+    accepted = read_parquet(layout.accepted(day, dataset.id))
     validated = Validated(dataset.id, day, accepted, accepted.schema.empty_table(), ISSUE_SCHEMA.empty_table())
     with Register(layout.register_path(dataset.id), dataset) as register:
         update = register.apply(validated)
