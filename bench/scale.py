@@ -208,6 +208,47 @@ def flush_to_disk() -> float:
     return round(time.perf_counter() - started, 2)
 
 
+# This machine is a Firecracker virtual machine whose balloon device reports free memory to the host
+# (virtio-balloon free page reporting: blocks of 2 MiB or more, free for about two seconds, are given
+# back), and the host backs a page again only when the guest next writes it. Taking such memory costs
+# 2.0-2.8 s of the kernel's time per GiB here against 0.13-0.3 s for memory just freed (an 11 GiB
+# buffer written three times on a new machine: 27.9, 3.4, 1.8 s). A first day writes 4 GB of release
+# files into the page cache and its processes fault in 17 GiB: with reporting turned off for a test
+# (page_reporting_order above the largest order) it took 87.4 s with 26.0 s of kernel time, against
+# 96.6 s with 46.2 s beside it with reporting on, as the machine comes (2026-12-04, docs/scale.md).
+PAGE_REPORTING_ORDER = Path("/sys/module/page_reporting/parameters/page_reporting_order")
+
+
+def memory_figures(size: int = 2**30, idle: float = 8.0) -> dict:
+    """What memory costs the kernel to hand out on this machine: seconds per GiB to write a fresh
+    buffer of `size` bytes at once after the same was freed, and again after `idle` seconds with it
+    free (where the host takes back free memory, the second is several times the first), and the
+    page reporting order if the kernel reports free memory to a host."""
+    import numpy as np
+
+    def write_once() -> float:
+        started = time.perf_counter()
+        buffer = np.ones(size, dtype=np.uint8)  # every page written
+        elapsed = time.perf_counter() - started
+        del buffer
+        return elapsed
+
+    write_once()
+    again = min(write_once() for _ in range(2))
+    time.sleep(idle)
+    after_idle = write_once()
+    try:
+        order = int(PAGE_REPORTING_ORDER.read_text().strip())
+    except (OSError, ValueError):
+        order = None
+    gib = size / 2**30
+    return {
+        "page_reporting_order": order,
+        "seconds_per_gib_reused": round(again / gib, 2),
+        f"seconds_per_gib_after_{idle:.0f}_s_free": round(after_idle / gib, 2),
+    }
+
+
 # a stage's closing line in the command's output (per dataset for the first four)
 STAGE_LINE = re.compile(
     r"^    (读取|校验|登记|脱敏) \S+：完成，([0-9.]+) 秒$"
@@ -474,6 +515,8 @@ def main() -> None:
     wait_if_files_were_deleted_lately(work, wait=not args.no_wait)
     gongshi = [sys.executable, "-m", "gongshi.cli"]
     print(f"working in {work}")
+    memory = memory_figures()
+    print(f"memory: {json.dumps(memory)}", flush=True)
     try:
         if not (inbox / ".day1").exists():
             shutil.rmtree(inbox, ignore_errors=True)
@@ -533,6 +576,7 @@ def main() -> None:
                 "added_share_of_release": round(added / latest_bytes, 3) if latest_bytes else None,
                 "search_index": search_figures(public),
                 "largest_page": largest_page(public / "latest"),
+                "memory_before_the_bench": memory,
             }
             if figures["published"]:
                 try:
