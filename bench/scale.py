@@ -24,6 +24,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -315,11 +316,70 @@ def publish_end_to_end(work: Path, gongshi: list[str], day: str) -> dict:
 
 def run_day_in_child(work: Path, day: str) -> dict:
     out = work / f"figures-{day}.json"
-    subprocess.run(
-        [sys.executable, __file__, "--_day", day, "--work", str(work)],
-        check=True,
-    )
-    return json.loads(out.read_text("utf-8"))
+    child = subprocess.Popen([sys.executable, __file__, "--_day", day, "--work", str(work)])
+    tree = TreeMemory(child.pid)
+    tree.start()
+    try:
+        if child.wait():
+            raise subprocess.CalledProcessError(child.returncode, child.args)
+    finally:
+        tree.stop()
+    return json.loads(out.read_text("utf-8")) | tree.figures()
+
+
+class TreeMemory(threading.Thread):
+    """Samples, twice a second, the memory of a process and all its descendants together: the sum
+    of their proportional set sizes (PSS: a page shared by forked processes counts once, split
+    between them), and of their resident sizes (RSS: a shared page counted in each). `peak_rss_mib`
+    is the largest single process; this is what the day held at once, every process of it."""
+
+    def __init__(self, root: int, every: float = 0.5):
+        super().__init__(daemon=True)
+        self.root, self.every, self.done = root, every, threading.Event()
+        self.peak_pss_kib = self.peak_rss_kib = self.most_processes = 0
+
+    def run(self) -> None:
+        while not self.done.wait(self.every):
+            pss = rss = 0
+            members = self.members()
+            for pid in members:
+                try:
+                    rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
+                except OSError:  # ended meanwhile, or not this system
+                    continue
+                fields = dict(line.split(":", 1) for line in rollup.splitlines()[1:] if ":" in line)
+                pss += int(fields.get("Pss", "0 kB").split()[0])
+                rss += int(fields.get("Rss", "0 kB").split()[0])
+            self.peak_pss_kib, self.peak_rss_kib = max(self.peak_pss_kib, pss), max(self.peak_rss_kib, rss)
+            self.most_processes = max(self.most_processes, len(members))
+
+    def members(self) -> list[int]:
+        parents: dict[int, list[int]] = {}
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    stat = (entry / "stat").read_text()
+                except OSError:
+                    continue
+                parent = int(stat.rsplit(")", 1)[1].split()[1])
+                parents.setdefault(parent, []).append(int(entry.name))
+        found, todo = [], [self.root]
+        while todo:
+            pid = todo.pop()
+            found.append(pid)
+            todo.extend(parents.get(pid, []))
+        return found
+
+    def stop(self) -> None:
+        self.done.set()
+        self.join()
+
+    def figures(self) -> dict:
+        return {
+            "all_processes_peak_pss_mib": round(self.peak_pss_kib / 1024),
+            "all_processes_peak_rss_sum_mib": round(self.peak_rss_kib / 1024),
+            "all_processes_most_at_once": self.most_processes,
+        }
 
 
 def sample_queries(public: Path) -> list[str]:
