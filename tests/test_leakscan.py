@@ -698,6 +698,36 @@ def test_a_large_file_is_cut_into_segments_of_whole_lines(lines, limit):
     assert all(len(s) <= limit or b"\n" not in s for s in segments)
 
 
+@examples(max_examples=200, deadline=None)
+@given(
+    lines=st.lists(
+        st.lists(st.sampled_from(["a", "联", "\\u0031", "&#49;", "\r", "\n"]), max_size=12).map("".join), max_size=30
+    ),
+    limit=st.integers(min_value=1, max_value=120),
+    bom=st.booleans(),
+    suffix=st.sampled_from([".csv", ".html", ".jsonl"]),
+)
+def test_a_large_file_read_as_it_is_scanned_is_cut_as_the_whole_file_would_be(lines, limit, bom, suffix):
+    """`_read_segments` (a file larger than a batch, read a segment at a time) gives the segments,
+    decoded, and the line feeds of each, that `_text_segments` makes of the whole file's bytes, and
+    the sha256 of every byte read."""
+    import hashlib
+    import io
+    from unittest import mock
+
+    from gongshi.leakscan import _read_segments, _text_segments, _TextBatch
+
+    data = (b"\xef\xbb\xbf" if bom else b"") + "\n".join(lines).encode("utf-8")
+    hasher = hashlib.sha256()
+    with mock.patch.object(_TextBatch, "LIMIT", limit):
+        whole = [(bytes(s), f) for s, f in _text_segments(data, suffix)]
+        read = [(bytes(s), f) for s, f in _read_segments(io.BytesIO(data), len(data), suffix, limit, hasher)]
+    if len(whole) == 1:  # the whole file in one: its line feeds are not counted there
+        whole = [(whole[0][0], whole[0][0].count(b"\n"))]
+    assert read == whole
+    assert hasher.hexdigest() == hashlib.sha256(data).hexdigest()
+
+
 def test_a_file_larger_than_a_batch_is_scanned_in_segments_with_its_line_numbers(tmp_path, monkeypatch):
     """A data file larger than the batch is handed over in segments of whole lines (a worker held
     2.5 GB for a 450 MB file read at once): a leak in a later segment is reported at its line, and

@@ -80,7 +80,7 @@ def shards(entries: pa.Table) -> dict[str, bytes]:
         files[path] = data
         return True
 
-    with tables.connect() as db:
+    with tables.connect(memory=tables.BESIDE_MEMORY) as db:
         _full(db, entries, collect)
     return files
 
@@ -122,7 +122,8 @@ def write(
         if done is not None:
             written, mode, changed = done
             return Update(written, mode, changed, time.perf_counter() - started)
-    with tables.connect() as db:  # in memory: no store, or one that failed before a file was written
+    # in memory: no store, or one that failed before a file was written
+    with tables.connect(memory=tables.BESIDE_MEMORY) as db:
         written, changed = _full(db, entries, put)
     return Update(written, "full", changed, time.perf_counter() - started)
 
@@ -156,7 +157,7 @@ def _with_store(
             if written is None:
                 _remove(working)
         if written is None:
-            with tables.connect(working) as db:
+            with tables.connect(working, memory=tables.BESIDE_MEMORY) as db:
                 written, changed = _full(db, entries, put)
         made = store.path(files_digest(fingerprints))
         os.replace(working, made)
@@ -206,7 +207,7 @@ def _open_kept(path: Path):
     """A kept database, or None when it cannot be opened as one (damaged, cut short): the index is
     then made in full — a cache must not stop a release."""
     try:
-        return tables.connect(path)
+        return tables.connect(path, memory=tables.BESIDE_MEMORY)
     except duckdb.Error:
         return None
 
