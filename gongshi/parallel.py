@@ -11,6 +11,7 @@ and can wait on them for ever); a bare fork runs only the interpreter's own at-f
 from __future__ import annotations
 
 import functools
+import gc
 import logging
 import mmap
 import multiprocessing
@@ -50,7 +51,10 @@ def both(here: Callable[[], A], beside: Callable[[], B], parallel: bool = True) 
         second = beside()
         return here(), second
     result = _result_file()
-    pid = os.fork()
+    # What the caller holds is moved out of the cycle collector's sight for the fork: a collection
+    # in the child would otherwise walk every object inherited and write to the page of each,
+    # copying it (`_fork`).
+    pid = _fork()
     if pid == 0:  # the child: never returns
         status = 1
         try:
@@ -94,6 +98,19 @@ def both(here: Callable[[], A], beside: Callable[[], B], parallel: bool = True) 
             raise error
         raise ChildFailed(f"the parallel worker failed:\n{payload}")
     return first, payload
+
+
+def _fork() -> int:
+    """`os.fork`, with the objects of this process frozen for the child (`gc.freeze`: its cycle
+    collector leaves them alone, and their pages stay shared) and not for this process."""
+    gc.freeze()
+    pid = -1
+    try:
+        pid = os.fork()
+    finally:
+        if pid != 0:  # this process (or no child): its objects are collected as before
+            gc.unfreeze()
+    return pid
 
 
 # The child's result comes back through a file in memory (memfd), not a pipe: pickled with its

@@ -1437,6 +1437,7 @@ class SiteBuilder:
             ).to_arrow_table()
             db.unregister("names")
             db.unregister("items")
+            del items  # what the query read: not held while the buckets are written
             bodies = made.append_column("f", pa.nulls(made.num_rows, pa.string()))
             if prints is not None:  # each entity's fingerprint kept beside its body
                 position = pc.index_in(bodies["code"], value_set=prints["code"])
@@ -1464,6 +1465,9 @@ class SiteBuilder:
             made_files = {p: f for p, f in self.result.fingerprints.items() if checkindex.is_bucket_file(p)}
             base = checkindex.digest(self.previous) if kept is not None else None
             checkindex.save(store, bodies, salt, self.day, chars, made_files, base)
+        # what its columns held goes back to the system, not kept by Arrow's allocator while this
+        # process renders pages (160 MiB on a first day)
+        pa.default_memory_pool().release_unused()
 
     def _check_columns(self, views: dict[str, TableView]) -> list[dict[str, str]]:
         """The check index's columns: a dataset's current standing, its problems of the last 12 months."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -135,18 +136,21 @@ def bucket_sql(chars: int, column: str = "code") -> str:
     )
 
 
-def bucket_files(db, chars: int, only: list[str] | None = None) -> list[tuple[str, str]]:
+def bucket_files(db, chars: int, only: list[str] | None = None) -> Iterator[tuple[str, str]]:
     """(bucket, JSON text) of every bucket of the registered `bodies` (code, body) — of the buckets
-    `only` names, with it."""
+    `only` names, with it — a few at a time: a first day's index (30 MB, 50,000 entities) taken at
+    once as Python strings held 180 MiB more."""
     where = "" if only is None else "WHERE bucket IN (SELECT unnest(?::VARCHAR[]))"
-    return db.execute(
+    result = db.execute(
         f"""
         SELECT bucket, '{{' || string_agg(to_json(code)::VARCHAR || ':' || body, ',' ORDER BY code) || '}}'
         FROM (SELECT code, body, {bucket_sql(chars)} AS bucket FROM bodies WHERE code IS NOT NULL)
         {where} GROUP BY bucket ORDER BY bucket
         """,
         [] if only is None else [only],
-    ).fetchall()
+    )
+    while rows := result.fetchmany(64):
+        yield from rows
 
 
 def buckets_of(db, chars: int, codes: pa.Array) -> list[str]:
