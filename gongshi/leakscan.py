@@ -924,7 +924,7 @@ def _text_segments(data: bytes, suffix: str) -> Iterator[tuple[bytes | memoryvie
     larger one (a dataset's CSV or JSON Lines of a million rows) cut where a line ends (the line feed
     between two segments is theirs: they join again with one), each at most `_TextBatch.LIMIT` bytes
     unless one line is longer, each a view of the file's bytes where there is nothing to decode (a
-    copy would be 64 MB of fresh pages a segment), with the line feeds it holds (None for a file in
+    copy would be a batch of fresh pages a segment), with the line feeds it holds (None for a file in
     one segment); None for binary content. A segment is made when it is taken: a 450 MB file cut
     into lines and pieces at once held a leak-gate worker at 2.5 GB."""
     if suffix in _JSON_GZIP:  # compressed: decompressed whole, as any

@@ -11,7 +11,8 @@ import os
 
 # Arrow's allocator (mimalloc) in the server's processes keeps the memory they free instead of
 # handing it back to the system: a leak-gate worker frees and takes again a few hundred MiB for each
-# 64 MB batch it scans, and the kernel clears every page handed back when it is taken again. The
+# batch it scans (64 MB when measured; 16 MB since, `leakscan._TextBatch.LIMIT`, which holds what
+# it keeps to a few hundred MiB), and the kernel clears every page handed back when it is taken again. The
 # gate over a million-record first day's release (two workers, 147,000 files, four runs each way):
 # 10.4–10.7 GB of memory faulted in against 5.5–5.7, 8.7–10.0 s of kernel time against 6.9–9.1, each
 # worker's peak 880 MiB against 975; its wall time within the hour's noise. Only here: in the program
@@ -26,7 +27,7 @@ pii._exotic_digits()
 pii._worth_a_look()
 
 # The C library's allocator (what Python's own large objects come from: a file's bytes, a batch's
-# lines joined, 64 MB) the same way: a block of more than 128 KiB was a mapping of its own, handed
+# lines joined: a batch) the same way: a block of more than 128 KiB was a mapping of its own, handed
 # back when freed and cleared again by the kernel when taken again. Up to MMAP_BELOW it comes from
 # the heap, and the heap keeps up to KEEP_FREE of free memory instead of trimming it. The gate over
 # 58,000 pages of a first day (1.06 GB, one worker, four runs each way, 2026-12-04): memory faulted

@@ -728,6 +728,21 @@ def test_a_large_file_read_as_it_is_scanned_is_cut_as_the_whole_file_would_be(li
     assert hasher.hexdigest() == hashlib.sha256(data).hexdigest()
 
 
+def test_a_large_file_cut_short_while_it_is_read_ends_where_its_bytes_end():
+    """A file shorter than its size said (cut while the gate read it): the segments end with its last
+    byte, none lost and none waited for, and the digest is of the bytes read."""
+    import hashlib
+    import io
+
+    from gongshi.leakscan import _read_segments
+
+    data = b"r1,a\nr2,b\nr3,c"
+    hasher = hashlib.sha256()
+    segments = [(bytes(s), f) for s, f in _read_segments(io.BytesIO(data), 10_000, ".csv", 6, hasher)]
+    assert b"\n".join(s for s, _ in segments) == data and all(len(s) <= 6 for s, _ in segments)
+    assert hasher.hexdigest() == hashlib.sha256(data).hexdigest()
+
+
 def test_a_file_larger_than_a_batch_is_scanned_in_segments_with_its_line_numbers(tmp_path, monkeypatch):
     """A data file larger than the batch is handed over in segments of whole lines (a worker held
     2.5 GB for a 450 MB file read at once): a leak in a later segment is reported at its line, and
