@@ -767,12 +767,13 @@ def _scan_paths(
                     if _streamed(suffix, size):
                         hasher = hashlib.sha256()
                         segments = _read_segments(file, size, suffix, _TextBatch.LIMIT, hasher)
+                        before = _passed_before(previous, relative, suffix, passed) if not batch.known else None
                         # each segment a batch of its own, the last with the file's digest (known
                         # once every byte is read): as `_text_segments` cuts a file held whole
                         batch.flush()
                         line, (segment, feeds) = 1, next(segments)
                         for following in segments:
-                            batch.add(relative, segment, None, None, first_line=line)
+                            batch.add(relative, segment, None, before, first_line=line)
                             batch.flush()
                             line += feeds + 1
                             segment, feeds = following
@@ -781,7 +782,7 @@ def _scan_paths(
                         if digest == actual:
                             scanner.report.verified.add(relative)
                         digest = actual if digest is not None or listed else None
-                        batch.add(relative, segment, digest, None, first_line=line)
+                        batch.add(relative, segment, digest, before, first_line=line)
                         batch.flush()
                         scanner.report.files_scanned += 1
                         continue

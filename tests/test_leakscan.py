@@ -443,6 +443,11 @@ def test_lines_of_a_file_that_passed_before_are_not_scanned_again(tmp_path, monk
     assert today.lines_passed_before == 200
     import gongshi.leakscan as leakscan
 
+    monkeypatch.setattr(leakscan._TextBatch, "LIMIT", 2000)  # larger than a batch: read a segment at a time
+    streamed = gate(old)
+    assert _kinds(streamed) == _kinds(today) and streamed.leaks[0].location == "line 101"
+    assert streamed.lines_passed_before == 200
+    monkeypatch.undo()
     monkeypatch.setattr(leakscan, "PASSED_BEFORE_MAX_BYTES", 100)  # an old file too large to read beside
     assert gate(old).lines_passed_before == 0 and _kinds(gate(old)) == _kinds(today)
     monkeypatch.undo()
