@@ -768,22 +768,12 @@ def _scan_paths(
                         hasher = hashlib.sha256()
                         segments = _read_segments(file, size, suffix, _TextBatch.LIMIT, hasher)
                         before = _passed_before(previous, relative, suffix, passed) if not batch.known else None
-                        # each segment a batch of its own, the last with the file's digest (known
-                        # once every byte is read): as `_text_segments` cuts a file held whole
-                        batch.flush()
-                        line, (segment, feeds) = 1, next(segments)
-                        for following in segments:
-                            batch.add(relative, segment, None, before, first_line=line)
-                            batch.flush()
-                            line += feeds + 1
-                            segment, feeds = following
-                        scanner.report.bytes_scanned += file.tell()
-                        actual = hasher.hexdigest()
-                        if digest == actual:
-                            scanner.report.verified.add(relative)
-                        digest = actual if digest is not None or listed else None
-                        batch.add(relative, segment, digest, before, first_line=line)
-                        batch.flush()
+
+                        def read_whole(file=file, hasher=hasher, listed_digest=digest, relative=relative) -> str | None:
+                            scanner.report.bytes_scanned += file.tell()
+                            return _digest_read(scanner.report, relative, listed_digest, hasher.hexdigest(), listed)
+
+                        _add_segments(batch, relative, segments, before, read_whole)
                         scanner.report.files_scanned += 1
                         continue
                     data = file.read()
@@ -791,31 +781,11 @@ def _scan_paths(
             else:
                 scanner.report.bytes_scanned += os.stat(name).st_size
             if data is not None:
-                # What passes is the sha256 of the bytes read, not what the manifest says of them
-                # (a file outside it — itself, the checksums — passes by its bytes too); a listed
-                # file whose bytes have the manifest's is verified here, once (`verify_build`).
-                actual = hashlib.sha256(data).hexdigest()
-                if digest == actual:
-                    scanner.report.verified.add(relative)
-                digest = actual if digest is not None or listed else None
+                digest = _digest_read(scanner.report, relative, digest, hashlib.sha256(data).hexdigest(), listed)
             segments = _text_segments(data, suffix) if data is not None else None
             if segments is not None:
                 before = _passed_before(previous, relative, suffix, passed) if not batch.known else None
-                # its verdict comes with the batch's scan; a large file in segments of whole lines, so
-                # that what the batch holds at once stays bounded (the last carries the digest), each
-                # segment a batch of its own: a data file's lines are each a different record, and
-                # a batch of many files makes its lines distinct first (`_TextBatch.flush`)
-                line, (segment, feeds) = 1, next(segments)
-                for following in segments:
-                    if line == 1:
-                        batch.flush()
-                    batch.add(relative, segment, None, before, first_line=line)
-                    batch.flush()
-                    line += feeds + 1
-                    segment, feeds = following
-                batch.add(relative, segment, digest, before, first_line=line)
-                if line > 1:
-                    batch.flush()
+                _add_segments(batch, relative, segments, before, lambda digest=digest: digest)
                 scanner.report.files_scanned += 1
                 continue
             keep_runs = runs is not None and digest is not None and suffix == ".parquet"
@@ -862,6 +832,42 @@ def vouch(
         # a file's digest passes when its bytes were read clean (`report.passed`: the sha256 of the
         # bytes read); the same bytes at a path with a leak are the same leak
         yield from dict.fromkeys(d for r, d in part.items() if r not in leaky and d in report.passed)
+
+
+def _digest_read(report: ScanReport, relative: str, listed_digest: str | None, actual: str, listed: bool) -> str | None:
+    """The digest a file read passes by: the sha256 of the bytes read (`actual`), not what the
+    manifest says of them (`listed_digest`); a file outside it (itself, the checksums) passes by its
+    bytes too when the folder has one (`listed`). A listed file whose bytes have the manifest's is
+    verified here, once (`verify_build`)."""
+    if listed_digest == actual:
+        report.verified.add(relative)
+    return actual if listed_digest is not None or listed else None
+
+
+def _add_segments(
+    batch: _TextBatch,
+    relative: str,
+    segments: Iterator[tuple[bytes | memoryview, int | None]],
+    before: bytes | None,
+    digest: Callable[[], str | None],
+) -> None:
+    """A text file's segments (`_text_segments`, `_read_segments`) into `batch`; its verdict comes
+    with the batch's scan. A file in one segment may share a batch with other files; a larger one in
+    segments of whole lines, each a batch of its own, so that what the batch holds at once stays
+    bounded (a data file's lines are each a different record, and a batch of many files makes its
+    lines distinct first, `_TextBatch.flush`). The last segment carries the file's digest, asked for
+    (`digest()`) once every segment has been taken: a file read as it is scanned is hashed by then."""
+    line, (segment, feeds) = 1, next(segments)
+    for following in segments:
+        if line == 1:
+            batch.flush()
+        batch.add(relative, segment, None, before, first_line=line)
+        batch.flush()
+        line += feeds + 1
+        segment, feeds = following
+    batch.add(relative, segment, digest(), before, first_line=line)
+    if line > 1:
+        batch.flush()
 
 
 PASSED_BEFORE_MAX_BYTES = 64 * 1024 * 1024  # a larger old file is not read beside the new (memory)
@@ -1166,12 +1172,7 @@ def protected_columns(dataset: Dataset) -> list[str]:
     return [n for n, p in dataset.fields.items() if p.holds_protected_number or p.scanned]
 
 
-def known_protected_values(registers: list[tuple[Dataset, pa.Table]]) -> frozenset[str]:
-    """`known_protected_array` as a set."""
-    return frozenset(known_protected_array(registers).to_pylist())
-
-
-def known_protected_array(registers: list[tuple[Dataset, pa.Table]]) -> pa.Array:
+def known_protected_values(registers: list[tuple[Dataset, pa.Table]]) -> pa.Array:
     """Digit strings (7+) of every value delivered in a column that is never published as is (ID
     numbers and phone numbers, whatever their privacy class says), and of every personal number the
     detector finds in the text columns that are published after masking — so that a regression in

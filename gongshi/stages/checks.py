@@ -30,7 +30,7 @@ from gongshi.leakscan import (
     ScanReport,
     detector_version,
     format_report,
-    known_protected_array,
+    known_protected_values,
     protected_columns,
     reads_bytes,
     scan_directory,
@@ -246,7 +246,7 @@ def live_build(settings: Settings, staged: Path) -> Path | None:
 
 
 def known_values(settings: Settings, catalog: dict[str, Dataset], folder: Path) -> pa.Array:
-    """`known_protected_array` of every register, as one array of distinct values. They are kept
+    """`known_protected_values` of every register, as one array of distinct values. They are kept
     per dataset and delivery day (`folder/<dataset>/<day>-<fingerprint>.parquet`, the fingerprint of
     the day's delivered values, `Register.delivery_fingerprints`): a day delivered again, or a
     detector of another version (`folder` is named after it), makes them again; a normal day reads
@@ -269,7 +269,7 @@ def known_values(settings: Settings, catalog: dict[str, Dataset], folder: Path) 
                     continue
                 except (OSError, KeyError, pa.ArrowException):  # not made yet, or damaged: made again
                     pass
-                array = known_protected_array([(dataset, register.delivered(day, columns))])
+                array = known_protected_values([(dataset, register.delivered(day, columns))])
                 write_parquet(pa.table({"value": array}), file)
                 arrays.append(array)
         for stale in kept.iterdir():
