@@ -1502,7 +1502,7 @@ class SiteBuilder:
                 else np.asarray(pc.is_in(view.column(code), value_set=codes).to_numpy(zero_copy_only=False), dtype=bool)
             )
             if (key := f"{dataset.id}:standing") in keys:
-                needed = _template_fields(declared.standing.item) | {code, dataset.authority}
+                needed = _placeholders(declared.standing.item) | {code, dataset.authority}
                 rows = _columns(view.table, needed).filter(pa.array(view.matches(declared.standing.current) & mine))
                 text = _template_column(declared.standing.item, rows)
                 if dataset.authority:
@@ -1514,7 +1514,7 @@ class SiteBuilder:
                 dates = pc.fill_null(view.column(dataset.arises_on), "")
                 recent = np.asarray(pc.greater_equal(dates, day_start).to_numpy(zero_copy_only=False), dtype=bool)
                 template = f"{{{dataset.arises_on}}} {{{dataset.authority or ''}}}：{{{declared.problem.field}}}"
-                rows = _columns(view.table, _template_fields(template) | {code}).filter(
+                rows = _columns(view.table, _placeholders(template) | {code}).filter(
                     pa.array(view.has_problem & recent & mine)
                 )
                 text = _template_column(template, rows)
@@ -1567,9 +1567,13 @@ def _rows_by_code(
     return {d.id: RowsByCode(views[d.id].column(d.site.entity.credit_code), codes) for d in joined}
 
 
-def _template_fields(template: str) -> set[str]:
-    """The fields a "{field}（{other} 列入）" template names."""
-    return set(re.findall(r"\{(\w*)\}", template))
+# a field of a "{field}（{other} 列入）" template (the check index's texts)
+_PLACEHOLDER = re.compile(r"\{(\w*)\}")
+
+
+def _placeholders(template: str) -> set[str]:
+    """The fields a "{field}（{other} 列入）" template names (`_template_column` fills them)."""
+    return set(_PLACEHOLDER.findall(template))
 
 
 def _columns(table: pa.Table, names: set[str | None]) -> pa.Table:
@@ -1580,7 +1584,7 @@ def _columns(table: pa.Table, names: set[str | None]) -> pa.Table:
 
 def _template_column(template: str, rows: pa.Table) -> pa.Array:
     """A "{field}（{other} 列入）" template filled in for every row at once (missing values empty)."""
-    pieces = re.split(r"\{(\w*)\}", template)
+    pieces = _PLACEHOLDER.split(template)
     columns = []
     for index, piece in enumerate(pieces):
         if index % 2:
